@@ -1,0 +1,30 @@
+"""Scheduled job: campaigns turn active and inactive on time; one event per change."""
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from incentives.adapters.config_source import default_source
+from incentives.adapters.dynamo import Table
+from incentives.adapters.events import default_publisher
+from incentives.domain.clock import parse_rfc3339, utcnow
+from incentives.services.activation import Activation
+
+logger = Logger(service="campaign-activation")
+tracer = Tracer(service="campaign-activation")
+metrics = Metrics(namespace="Incentives", service="campaign-activation")
+_job: Activation | None = None
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    global _job
+    if _job is None:
+        _job = Activation(Table(), default_source(), default_publisher())
+    now = parse_rfc3339(event["now"]) if isinstance(event, dict) and event.get("now") else utcnow()
+    result = _job.run(now)
+    metrics.add_metric("CampaignStatusChanges", MetricUnit.Count, len(result["changes"]))
+    logger.info("campaign activation ran", extra={"checked": result["checked"], "changes": len(result["changes"])})
+    return result

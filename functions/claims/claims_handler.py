@@ -1,0 +1,84 @@
+"""Public claims function: landing pages ask for a unique code for an e-mail address. CORS per campaign."""
+from __future__ import annotations
+
+import hashlib
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from incentives.adapters.config_source import default_source
+from incentives.adapters.dynamo import Table
+from incentives.domain import errors
+from incentives.http.api import Api, Request, Response, idempotent
+from incentives.http.schemas import ClaimIn
+from incentives.services.claims import Claims
+
+logger = Logger(service="claims")
+tracer = Tracer(service="claims")
+metrics = Metrics(namespace="Incentives", service="claims")
+api = Api("claims", logger)
+_claims: Claims | None = None
+
+
+def claims() -> Claims:
+    global _claims
+    if _claims is None:
+        _claims = Claims(Table(), default_source())
+    return _claims
+
+
+def _cors(req: Request) -> dict:
+    """Allow-Origin only for an origin the campaign lists; the answer varies by Origin."""
+    origin = req.header("origin")
+    headers = {"Vary": "Origin"}
+    try:
+        campaign = claims().campaign(req.path_params["campaign_id"])
+    except errors.IncentiveError:
+        return headers
+    if origin and origin in campaign.claims.allowed_origins:
+        headers.update({"Access-Control-Allow-Origin": origin,
+                        "Access-Control-Allow-Methods": "POST, OPTIONS",
+                        "Access-Control-Allow-Headers": "Content-Type, Idempotency-Key",
+                        "Access-Control-Max-Age": "600"})
+    return headers
+
+
+@api.route("claim_preflight")
+def preflight(req: Request) -> Response:
+    return Response(204, None, _cors(req))
+
+
+@api.route("claim")
+def claim(req: Request) -> Response:
+    body = req.parse(ClaimIn)
+    campaign_id = req.path_params["campaign_id"]
+    # The client is throttled by a hash of its address: no raw IP is stored.
+    client = hashlib.sha256(req.source_ip.encode()).hexdigest()[:32]
+
+    def run(guard) -> Response:
+        status, result = claims().claim(campaign_id, body.email, body.country, body.consent, client,
+                                        req.header("origin"), req.now(), guard)
+        metrics.add_metric("ClaimIssued" if status == 201 else "ClaimRepeated", MetricUnit.Count, 1)
+        return Response(status, result)
+
+    resp = idempotent(req, claims().table, run)
+    resp.headers.update(_cors(req))
+    return resp
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    result = api(event, context)
+    if result["statusCode"] >= 400 and event.get("pathParameters"):
+        # Error answers carry CORS headers too, so the landing page can read the error code.
+        result["headers"].update(_cors_for_event(event))
+    return result
+
+
+def _cors_for_event(event: dict) -> dict:
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
+    req = Request(api.routes[("POST", "/v1/public/campaigns/{campaign_id}/claims")], event, headers,
+                  event.get("pathParameters") or {}, {}, None)
+    return _cors(req)

@@ -1,0 +1,86 @@
+"""Operators function: campaigns and their numbers, code issuance, jobs, health."""
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from incentives.adapters.config_source import default_source
+from incentives.adapters.dynamo import Table
+from incentives.adapters.jobs import default_dispatcher
+from incentives.domain import errors
+from incentives.domain.customers import valid_email
+from incentives.http.api import Api, Request, Response, parse_time
+from incentives.http.routes import RUNNABLE_JOBS
+from incentives.http.schemas import IssueCodesIn, RunJobIn
+from incentives.services.campaign_stats import CampaignViews
+from incentives.services.issuance import Issuance
+
+logger = Logger(service="operators")
+tracer = Tracer(service="operators")
+metrics = Metrics(namespace="Incentives", service="operators")
+api = Api("operators", logger)
+
+
+class _Deps:
+    table = Table()
+    config = default_source()
+    issuance = Issuance(table, config)
+    views = CampaignViews(table, config)
+    jobs = default_dispatcher()
+
+
+@api.route("health")
+def health(req: Request) -> Response:
+    campaigns = len(_Deps.config.bundle().campaigns)
+    _Deps.table.get("HEALTH", "HEALTH")  # the table answers
+    return Response(200, {"status": "ok", "campaigns": campaigns})
+
+
+@api.route("list_campaigns")
+def list_campaigns(req: Request) -> Response:
+    return Response(200, _Deps.views.list(req.now()))
+
+
+@api.route("get_campaign")
+def get_campaign(req: Request) -> Response:
+    return Response(200, _Deps.views.get(req.path_params["campaign_id"], req.now()))
+
+
+@api.route("issue_codes")
+def issue_codes(req: Request) -> Response:
+    body = req.parse(IssueCodesIn)
+    customer = body.customer.model_dump(exclude_none=True) if body.customer else None
+    if customer and customer.get("email") and not valid_email(customer["email"]):
+        raise errors.InvalidRequest("customer.email is not a valid e-mail address", {"field": "customer.email"})
+    if body.expires_at is not None:
+        parse_time(body.expires_at, "expires_at")
+    out = _Deps.issuance.issue(req.path_params["campaign_id"], body.count, customer, body.expires_at, req.now())
+    if out["status"] == 202:
+        _Deps.jobs.start("bulk-codes", {"job_id": out["body"]["job_id"], "start_chunk": 0})
+        metrics.add_metric("BulkJobStarted", MetricUnit.Count, 1)
+    else:
+        metrics.add_metric("CodesIssued", MetricUnit.Count, len(out["body"]["codes"]))
+    return Response(out["status"], out["body"])
+
+
+@api.route("get_job")
+def get_job(req: Request) -> Response:
+    return Response(200, _Deps.issuance.get_job(req.path_params["job_id"]))
+
+
+@api.route("run_job")
+def run_job(req: Request) -> Response:
+    name = req.path_params["job_name"]
+    if name not in RUNNABLE_JOBS:
+        raise errors.NotFound(f"no runnable job {name}", {"jobs": list(RUNNABLE_JOBS)})
+    body = req.parse(RunJobIn)
+    now = parse_time(body.now, "now") if body.now else req.now()
+    result = _Deps.jobs.run(name, {"now": now.isoformat()})
+    return Response(200, {"job": name, "result": result})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    return api(event, context)

@@ -1,0 +1,72 @@
+"""Storefront function: the checkout path (validate, redeem, rollback, code lookup). Parse, call, return."""
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from incentives.adapters.checkout_store import CheckoutStore
+from incentives.adapters.config_source import default_source
+from incentives.adapters.dynamo import Table
+from incentives.http.api import Api, Request, Response, idempotent
+from incentives.http.schemas import CheckoutIn, RollbackIn
+from incentives.services.checkout import Checkout, CheckoutRequest
+
+logger = Logger(service="storefront")
+tracer = Tracer(service="storefront")
+metrics = Metrics(namespace="Incentives", service="storefront")
+api = Api("storefront", logger)
+_checkout: Checkout | None = None
+
+
+def checkout() -> Checkout:
+    global _checkout
+    if _checkout is None:
+        _checkout = Checkout(CheckoutStore(Table()), default_source())
+    return _checkout
+
+
+def _request(body: CheckoutIn) -> CheckoutRequest:
+    return CheckoutRequest(body.code, body.customer.to_domain(), body.order.to_domain())
+
+
+@api.route("validate")
+def validate(req: Request) -> Response:
+    result = checkout().validate(_request(req.parse(CheckoutIn)), req.now())
+    metrics.add_metric("ValidationValid" if result["valid"] else "ValidationInvalid", MetricUnit.Count, 1)
+    return Response(200, result)
+
+
+@api.route("redeem")
+def redeem(req: Request) -> Response:
+    body = _request(req.parse(CheckoutIn))
+
+    def run(guard) -> Response:
+        try:
+            result = checkout().redeem(body, req.now(), guard)
+        except Exception:
+            metrics.add_metric("RedemptionRejected", MetricUnit.Count, 1)
+            raise
+        metrics.add_metric("RedemptionSucceeded", MetricUnit.Count, 1)
+        return Response(201, result)
+
+    return idempotent(req, checkout().store.table, run)
+
+
+@api.route("rollback")
+def rollback(req: Request) -> Response:
+    body = req.parse(RollbackIn)
+    rid = req.path_params["redemption_id"]
+    return idempotent(req, checkout().store.table,
+                      lambda guard: Response(200, checkout().rollback(rid, body.reason, req.now(), guard)))
+
+
+@api.route("get_code")
+def get_code(req: Request) -> Response:
+    return Response(200, checkout().get_code(req.path_params["code"][:64], req.now()))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    return api(event, context)

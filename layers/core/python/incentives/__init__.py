@@ -1,0 +1,1 @@
+"""Incentives engine: the shared domain core (pure rules), use cases, adapters and HTTP glue."""

@@ -1,0 +1,184 @@
+"""DynamoDB side of validation, redemption and rollback.
+
+Redemption is one TransactWriteItems: the code's per-code count, the campaign's counters, the customer's
+usage, the redemption record and (with an Idempotency-Key) the completed idempotency record. Each limit is
+a ConditionExpression on the item that holds the count, so the limit holds under any concurrency; a failed
+condition cancels the whole transaction and nothing is written.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..domain import errors
+from ..domain.checkout import CODE_ACTIVE, CodeState, Usage
+from ..domain.config import Campaign
+from . import keys
+from .dynamo import Table, TransactionCancelled, values
+
+
+@dataclass
+class CodeCampaignMismatch(Exception):
+    """The code belongs to another campaign than the one its pattern suggested; retry with that one."""
+
+    campaign_id: str
+
+
+class CheckoutStore:
+    def __init__(self, table: Table):
+        self.table = table
+
+    # --- reads (validation) -----------------------------------------------------------------------------
+
+    def read_state(self, code: str, campaign: Campaign | None, customer_id: str) -> tuple[dict | None, Usage]:
+        """The code item and the usage counters the campaign's limits need, in one BatchGetItem when the
+        campaign is known up front."""
+        wanted = [keys.code(code)]
+        if campaign is not None:
+            wanted += self._usage_keys(campaign, customer_id)
+        got = self.table.batch_get(wanted)
+        item = got.get(keys.code(code))
+        if campaign is None or (item is not None and item["campaign_id"] != campaign.id):
+            return item, Usage()  # caller resolves the campaign and asks for usage
+        return item, self._usage(got, campaign, customer_id)
+
+    def read_usage(self, campaign: Campaign, customer_id: str) -> Usage:
+        wanted = self._usage_keys(campaign, customer_id)
+        return self._usage(self.table.batch_get(wanted), campaign, customer_id) if wanted else Usage()
+
+    @staticmethod
+    def _usage_keys(campaign: Campaign, customer_id: str) -> list[tuple[str, str]]:
+        lim = campaign.limits
+        out = []
+        if lim.total_redemptions is not None or lim.budget is not None:
+            out.append(keys.campaign_counters(campaign.id))
+        if lim.per_customer is not None:
+            out.append(keys.customer_usage(campaign.id, customer_id))
+        return out
+
+    @staticmethod
+    def _usage(got: dict, campaign: Campaign, customer_id: str) -> Usage:
+        counters = got.get(keys.campaign_counters(campaign.id)) or {}
+        mine = got.get(keys.customer_usage(campaign.id, customer_id)) or {}
+        return Usage(counters.get("redeemed", 0), counters.get("discount_total", 0), mine.get("redeemed", 0))
+
+    def get_redemption(self, redemption_id: str) -> dict | None:
+        return self.table.get(*keys.redemption(redemption_id), consistent=True)
+
+    # --- redemption ---------------------------------------------------------------------------------------
+
+    def redeem(self, *, code: str, campaign: Campaign, public: bool, holders: list[str], customer_id: str,
+               discount: int, record: dict, now_iso: str, extra_ops: list[dict]) -> None:
+        lim = campaign.limits
+        ops = [self._code_op(code, campaign, public, holders, now_iso)]
+        ops.append(self._counters_op(campaign, discount, record["currency"], now_iso))
+        if lim.per_customer is not None:
+            pk, sk = keys.customer_usage(campaign.id, customer_id)
+            ops.append(self.table.update_op(
+                pk, sk, "ADD redeemed :one SET updated_at = :now",
+                "attribute_not_exists(redeemed) OR redeemed < :lim", vals=values(one=1, now=now_iso,
+                                                                                lim=lim.per_customer)))
+        ops.append(self.table.put_op(record))
+        ops.extend(extra_ops)
+        try:
+            self.table.transact(ops, token=record["id"])
+        except TransactionCancelled as e:
+            raise self._classify(e, code, campaign, holders, now_iso) from None
+
+    def _code_op(self, code: str, campaign: Campaign, public: bool, holders: list[str], now_iso: str) -> dict:
+        pk, sk = keys.code(code)
+        names = {"#st": "status"}
+        vals = values(one=1, cid=campaign.id, active=CODE_ACTIVE, now=now_iso)
+        cond = ["campaign_id = :cid", "#st = :active", "(attribute_not_exists(expires_at) OR expires_at > :now)"]
+        holder_names = []
+        for i, h in enumerate(holders):
+            vals[f":h{i}"] = {"S": h}
+            holder_names.append(f":h{i}")
+        cond.append(f"(attribute_not_exists(holder) OR holder IN ({', '.join(holder_names)}))")
+        if campaign.limits.per_code is not None:
+            vals.update(values(per_code=campaign.limits.per_code))
+            cond.append("(attribute_not_exists(redemptions) OR redemptions < :per_code)")
+        update = "ADD redemptions :one SET last_redeemed_at = :now"
+        condition = " AND ".join(cond)
+        if public:
+            # The public code's item is created on first use if the activation job has not written it yet.
+            vals.update(values(code=code, kind="public"))
+            update += (", code = :code, kind = :kind, campaign_id = if_not_exists(campaign_id, :cid),"
+                       " #st = if_not_exists(#st, :active)")
+            condition = f"attribute_not_exists(pk) OR ({condition})"
+        else:
+            condition = f"attribute_exists(pk) AND {condition}"
+        return self.table.update_op(pk, sk, update, condition, names, vals)
+
+    def _counters_op(self, campaign: Campaign, discount: int, currency: str, now_iso: str) -> dict:
+        pk, sk = keys.campaign_counters(campaign.id)
+        lim = campaign.limits
+        vals = values(one=1, d=discount, now=now_iso)
+        cond = []
+        if lim.total_redemptions is not None:
+            vals.update(values(max=lim.total_redemptions))
+            cond.append("(attribute_not_exists(redeemed) OR redeemed < :max)")
+        if lim.budget is not None:
+            vals.update(values(room=lim.budget.amount - discount))
+            cond.append("(attribute_not_exists(discount_total) OR discount_total <= :room)")
+        # discount_total feeds the budget (one currency per budgeted campaign); discount_<CUR> keeps the
+        # numbers right for percent-only campaigns that take orders in several currencies.
+        return self.table.update_op(pk, sk, "ADD redeemed :one, discount_total :d, #dc :d SET updated_at = :now",
+                                    " AND ".join(cond) or None, {"#dc": f"discount_{currency}"}, vals)
+
+    def _classify(self, e: TransactionCancelled, code: str, campaign: Campaign, holders: list[str],
+                  now_iso: str) -> Exception:
+        if e.failed(0):
+            old = e.items[0]
+            if old is None:
+                return errors.CodeNotFound()
+            if old.get("campaign_id") != campaign.id:
+                return CodeCampaignMismatch(old["campaign_id"])
+            state = CodeState.from_item(old)
+            if state.status != CODE_ACTIVE:
+                return errors.CodeDisabled()
+            if state.expires_at is not None and state.expires_at <= now_iso:
+                return errors.CodeExpired(details={"expires_at": state.expires_at})
+            if state.holder is not None and state.holder not in holders:
+                return errors.CodeAssignedToOtherCustomer()
+            return errors.RedemptionLimitReached(details={"limit": campaign.limits.per_code, "scope": "code"})
+        if e.failed(1):
+            old = e.items[1] or {}
+            lim = campaign.limits
+            if lim.total_redemptions is not None and old.get("redeemed", 0) >= lim.total_redemptions:
+                return errors.RedemptionLimitReached(details={"limit": lim.total_redemptions, "scope": "campaign"})
+            return errors.BudgetExhausted()
+        if campaign.limits.per_customer is not None and e.failed(2):
+            return errors.CustomerLimitReached(details={"limit": campaign.limits.per_customer})
+        if any(r == "ConditionalCheckFailed" for r in e.reasons):
+            # The redemption id or the idempotency record: another attempt owns this request now.
+            return errors.RequestInProgress()
+        return errors.Contention(details={"reasons": e.reasons})
+
+    # --- rollback -----------------------------------------------------------------------------------------
+
+    def rollback(self, record: dict, reason: str | None, now_iso: str, extra_ops: list[dict]) -> None:
+        pk, sk = keys.redemption(record["id"])
+        ops = [self.table.update_op(
+            pk, sk, "SET #st = :rolled, rolled_back_at = :now, rollback_reason = :reason",
+            "#st = :succeeded", {"#st": "status"},
+            values(rolled="rolled_back", succeeded="succeeded", now=now_iso, reason=reason or ""))]
+        cpk, csk = keys.code(record["code"])
+        ops.append(self.table.update_op(cpk, csk, "ADD redemptions :minus", "redemptions > :zero",
+                                        vals=values(minus=-1, zero=0)))
+        kpk, ksk = keys.campaign_counters(record["campaign_id"])
+        ops.append(self.table.update_op(
+            kpk, ksk, "ADD redeemed :minus, discount_total :neg, #dc :neg SET updated_at = :now",
+            names={"#dc": f"discount_{record['currency']}"},
+            vals=values(minus=-1, neg=-record["discount_amount"], now=now_iso)))
+        if record.get("counted_customer"):
+            upk, usk = keys.customer_usage(record["campaign_id"], record["customer_id"])
+            ops.append(self.table.update_op(upk, usk, "ADD redeemed :minus", vals=values(minus=-1)))
+        ops.extend(extra_ops)
+        try:
+            self.table.transact(ops)
+        except TransactionCancelled as e:
+            if e.failed(0):
+                raise errors.AlreadyRolledBack() from None
+            if any(r == "ConditionalCheckFailed" for r in e.reasons):
+                raise errors.RequestInProgress() from None
+            raise errors.Contention(details={"reasons": e.reasons}) from None

@@ -1,0 +1,275 @@
+"""A thin DynamoDB adapter over the low-level botocore client.
+
+botocore, not boto3: importing boto3 pulls in s3transfer and costs ~3x more cold-start time for nothing the
+engine uses. The client is built on first use, never at import time.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from decimal import Decimal
+from typing import Any, Iterable
+
+from botocore.exceptions import ClientError
+
+from ..settings import get_settings
+
+_lock = threading.Lock()
+_clients: dict[tuple, Any] = {}
+
+
+def dynamodb_client(endpoint: str | None = None, max_pool: int = 32):
+    """One shared client per endpoint (thread-safe; reused across warm invocations)."""
+    endpoint = endpoint if endpoint is not None else get_settings().dynamodb_endpoint
+    key = (endpoint, max_pool)
+    client = _clients.get(key)
+    if client is None:
+        with _lock:
+            client = _clients.get(key)
+            if client is None:
+                import botocore.session
+                from botocore.config import Config
+
+                session = botocore.session.get_session()
+                client = session.create_client(
+                    "dynamodb", endpoint_url=endpoint,
+                    config=Config(max_pool_connections=max_pool, connect_timeout=2, read_timeout=5,
+                                  retries={"mode": "standard", "max_attempts": 3}, tcp_keepalive=True),
+                )
+                _clients[key] = client
+    return client
+
+
+# --- (de)serialisation of the attribute-value wire format ------------------------------------------------
+
+def to_av(v: Any) -> dict:
+    if isinstance(v, bool):
+        return {"BOOL": v}
+    if isinstance(v, str):
+        return {"S": v}
+    if isinstance(v, (int, Decimal)):
+        return {"N": str(v)}
+    if v is None:
+        return {"NULL": True}
+    if isinstance(v, dict):
+        return {"M": {k: to_av(x) for k, x in v.items()}}
+    if isinstance(v, (list, tuple)):
+        return {"L": [to_av(x) for x in v]}
+    raise TypeError(f"cannot store {type(v).__name__}")
+
+
+def from_av(av: dict) -> Any:
+    (t, v), = av.items()
+    if t == "S":
+        return v
+    if t == "N":
+        return int(v) if "." not in v and "e" not in v.lower() else Decimal(v)
+    if t == "BOOL":
+        return v
+    if t == "NULL":
+        return None
+    if t == "M":
+        return {k: from_av(x) for k, x in v.items()}
+    if t == "L":
+        return [from_av(x) for x in v]
+    if t == "SS":
+        return set(v)
+    raise TypeError(f"unsupported attribute type {t}")
+
+
+def to_item(d: dict) -> dict:
+    return {k: to_av(v) for k, v in d.items() if v is not None}
+
+
+def from_item(item: dict | None) -> dict | None:
+    return None if item is None else {k: from_av(v) for k, v in item.items()}
+
+
+def key(pk: str, sk: str) -> dict:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def values(**kw: Any) -> dict:
+    return {f":{k}": to_av(v) for k, v in kw.items()}
+
+
+class TransactionCancelled(Exception):
+    """A TransactWriteItems cancelled by conditions. ``reasons[i]`` is the code for item i, ``items[i]`` its
+    old image when the condition failed (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
+
+    def __init__(self, reasons: list[str], items: list[dict | None]):
+        super().__init__(",".join(reasons))
+        self.reasons = reasons
+        self.items = items
+
+    def failed(self, index: int) -> bool:
+        return self.reasons[index] == "ConditionalCheckFailed"
+
+
+class ConditionFailed(Exception):
+    def __init__(self, item: dict | None):
+        super().__init__("condition failed")
+        self.item = item
+
+
+_RETRYABLE = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+
+
+class Table:
+    """One table, the calls the engine makes, and a count of requests for the benchmarks."""
+
+    def __init__(self, name: str | None = None, client: Any = None):
+        self.name = name or get_settings().table_name
+        self._client = client
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = dynamodb_client()
+        return self._client
+
+    def get(self, pk: str, sk: str, consistent: bool = False) -> dict | None:
+        r = self.client.get_item(TableName=self.name, Key=key(pk, sk), ConsistentRead=consistent)
+        return from_item(r.get("Item"))
+
+    def batch_get(self, keys: list[tuple[str, str]], consistent: bool = False) -> dict[tuple[str, str], dict]:
+        """Items by (pk, sk); at most 100 distinct keys. Unprocessed keys are retried."""
+        found: dict[tuple[str, str], dict] = {}
+        request = {self.name: {"Keys": [key(pk, sk) for pk, sk in dict.fromkeys(keys)], "ConsistentRead": consistent}}
+        for attempt in range(8):
+            r = self.client.batch_get_item(RequestItems=request)
+            for raw in r["Responses"].get(self.name, []):
+                item = from_item(raw)
+                found[(item["pk"], item["sk"])] = item
+            request = r.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+            time.sleep(min(0.5, 0.01 * 2**attempt) * random.random())
+        raise RuntimeError("BatchGetItem kept returning unprocessed keys")
+
+    def query(self, pk: str, sk_prefix: str | None = None, index: str | None = None, limit: int | None = None,
+              forward: bool = True) -> list[dict]:
+        pk_name, sk_name = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
+        kwargs: dict[str, Any] = {"TableName": self.name, "ScanIndexForward": forward}
+        cond = "#p = :p"
+        vals = {":p": {"S": pk}}
+        names = {"#p": pk_name}
+        if sk_prefix is not None:
+            cond += " AND begins_with(#s, :s)"
+            vals[":s"] = {"S": sk_prefix}
+            names["#s"] = sk_name
+        kwargs.update(KeyConditionExpression=cond, ExpressionAttributeValues=vals, ExpressionAttributeNames=names)
+        if index:
+            kwargs["IndexName"] = index
+        out: list[dict] = []
+        while True:
+            if limit:
+                kwargs["Limit"] = limit - len(out)
+            r = self.client.query(**kwargs)
+            out.extend(from_item(i) for i in r["Items"])
+            if "LastEvaluatedKey" not in r or (limit and len(out) >= limit):
+                return out
+            kwargs["ExclusiveStartKey"] = r["LastEvaluatedKey"]
+
+    def put(self, item: dict, condition: str | None = None, names: dict | None = None,
+            vals: dict | None = None) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.name, "Item": to_item(item)}
+        self._conditional(kwargs, condition, names, vals)
+        try:
+            self.client.put_item(**kwargs)
+        except ClientError as e:
+            raise self._condition_failed(e)
+
+    def update(self, pk: str, sk: str, update: str, condition: str | None = None, names: dict | None = None,
+               vals: dict | None = None, return_new: bool = False) -> dict | None:
+        kwargs: dict[str, Any] = {"TableName": self.name, "Key": key(pk, sk), "UpdateExpression": update}
+        self._conditional(kwargs, condition, names, vals)
+        if return_new:
+            kwargs["ReturnValues"] = "ALL_NEW"
+        try:
+            r = self.client.update_item(**kwargs)
+        except ClientError as e:
+            raise self._condition_failed(e)
+        return from_item(r.get("Attributes"))
+
+    def delete(self, pk: str, sk: str, condition: str | None = None, names: dict | None = None,
+               vals: dict | None = None) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.name, "Key": key(pk, sk)}
+        self._conditional(kwargs, condition, names, vals)
+        try:
+            self.client.delete_item(**kwargs)
+        except ClientError as e:
+            raise self._condition_failed(e)
+
+    @staticmethod
+    def _conditional(kwargs: dict, condition: str | None, names: dict | None, vals: dict | None) -> None:
+        if condition:
+            kwargs["ConditionExpression"] = condition
+            kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        if vals:
+            kwargs["ExpressionAttributeValues"] = vals
+
+    @staticmethod
+    def _condition_failed(e: ClientError) -> Exception:
+        if e.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return ConditionFailed(from_item(e.response.get("Item")))
+        return e
+
+    # --- transactions --------------------------------------------------------------------------------
+
+    def update_op(self, pk: str, sk: str, update: str, condition: str | None = None, names: dict | None = None,
+                  vals: dict | None = None) -> dict:
+        op: dict[str, Any] = {"TableName": self.name, "Key": key(pk, sk), "UpdateExpression": update}
+        self._conditional(op, condition, names, vals)
+        return {"Update": op}
+
+    def put_op(self, item: dict, condition: str | None = "attribute_not_exists(pk)", names: dict | None = None,
+               vals: dict | None = None) -> dict:
+        op: dict[str, Any] = {"TableName": self.name, "Item": to_item(item)}
+        self._conditional(op, condition, names, vals)
+        return {"Put": op}
+
+    def transact(self, ops: list[dict], deadline_s: float = 8.0, token: str | None = None) -> None:
+        """TransactWriteItems; retried with jittered backoff while the cancellation is only a conflict with
+        another transaction (never when a condition failed). Raises TransactionCancelled."""
+        start = time.monotonic()
+        attempt = 0
+        kwargs: dict[str, Any] = {"TransactItems": ops}
+        if token:
+            kwargs["ClientRequestToken"] = token
+        while True:
+            try:
+                self.client.transact_write_items(**kwargs)
+                return
+            except ClientError as e:
+                err = e.response.get("Error", {}).get("Code")
+                if err != "TransactionCanceledException":
+                    if err in ("TransactionInProgressException", "ThrottlingException") and \
+                            time.monotonic() - start < deadline_s:
+                        attempt += 1
+                        time.sleep(min(0.2, 0.005 * 2**attempt) * random.random())
+                        continue
+                    raise
+                raw = e.response.get("CancellationReasons") or []
+                reasons = [r.get("Code", "None") for r in raw]
+                if "ConditionalCheckFailed" not in reasons and any(r in _RETRYABLE for r in reasons) and \
+                        time.monotonic() - start < deadline_s:
+                    attempt += 1
+                    time.sleep(min(0.25, 0.004 * 2**min(attempt, 8)) * (0.5 + random.random()))
+                    continue
+                raise TransactionCancelled(reasons, [from_item(r.get("Item")) for r in raw]) from None
+
+    def batch_write(self, items: Iterable[dict]) -> None:
+        """Unconditional puts, 25 per request, unprocessed items retried (benchmark baseline, housekeeping)."""
+        batch = [{"PutRequest": {"Item": to_item(i)}} for i in items]
+        for i in range(0, len(batch), 25):
+            request = {self.name: batch[i:i + 25]}
+            for attempt in range(10):
+                r = self.client.batch_write_item(RequestItems=request)
+                request = r.get("UnprocessedItems") or {}
+                if not request:
+                    break
+                time.sleep(min(0.5, 0.01 * 2**attempt) * random.random())

@@ -1,0 +1,80 @@
+"""Idempotency-Key handling with our own conditional writes.
+
+The record is claimed IN_PROGRESS with a conditional put; the operation's own transaction flips it to
+COMPLETED with the response (condition: we still own it). So "the effect happened" and "the answer is
+stored" commit together: a crash in between cannot leave an applied effect whose retry applies it again.
+A rejected request (a 4xx domain error) releases the record, so a retry is evaluated afresh, as Powertools'
+idempotency utility does.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import datetime, timedelta
+
+from ..domain import errors
+from ..domain.clock import iso
+from . import keys
+from .dynamo import ConditionFailed, Table, values
+
+IN_PROGRESS = "IN_PROGRESS"
+COMPLETED = "COMPLETED"
+LEASE = timedelta(seconds=30)  # longer than any function's timeout
+RETENTION = timedelta(hours=24)
+
+
+def fingerprint(method: str, path: str, body: object) -> str:
+    canonical = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class IdempotencyGuard:
+    def __init__(self, table: Table, scope: str, key: str, fp: str, now: datetime):
+        self.table = table
+        self.pk, self.sk = keys.idempotency(scope, key)
+        self.fp = fp
+        self.now = now
+        self.token = secrets.token_hex(8)
+
+    def begin(self) -> tuple[int, dict] | None:
+        """Claim the key. Returns the stored (status, body) of a completed first request, or None to proceed."""
+        now_iso = iso(self.now)
+        item = {"pk": self.pk, "sk": self.sk, "status": IN_PROGRESS, "fingerprint": self.fp, "token": self.token,
+                "lease_until": iso(self.now + LEASE), "expires_at": iso(self.now + RETENTION),
+                "ttl": int((self.now + RETENTION).timestamp())}
+        try:
+            self.table.put(item, "attribute_not_exists(pk) OR expires_at < :now OR "
+                                 "(#st = :inprog AND lease_until < :now)",
+                           {"#st": "status"}, values(now=now_iso, inprog=IN_PROGRESS))
+            return None
+        except ConditionFailed as e:
+            old = e.item or {}
+        if old.get("fingerprint") != self.fp:
+            raise errors.IdempotencyKeyReused()
+        if old.get("status") == COMPLETED:
+            return int(old["response_status"]), json.loads(old["response_body"])
+        raise errors.RequestInProgress()
+
+    def completion_op(self, status: int, body: dict) -> dict:
+        """The transaction item that stores the answer, conditional on still owning the key."""
+        return self.table.update_op(self.pk, self.sk, *self._completion(status, body))
+
+    def complete(self, status: int, body: dict) -> None:
+        try:
+            self.table.update(self.pk, self.sk, *self._completion(status, body))
+        except ConditionFailed:
+            raise errors.RequestInProgress() from None
+
+    def _completion(self, status: int, body: dict) -> tuple:
+        return ("SET #st = :done, response_status = :code, response_body = :body",
+                "#st = :inprog AND #tk = :token", {"#st": "status", "#tk": "token"},
+                values(done=COMPLETED, code=status, body=json.dumps(body, separators=(",", ":")),
+                       inprog=IN_PROGRESS, token=self.token))
+
+    def release(self) -> None:
+        try:
+            self.table.delete(self.pk, self.sk, "#st = :inprog AND #tk = :token", {"#st": "status", "#tk": "token"},
+                              values(inprog=IN_PROGRESS, token=self.token))
+        except ConditionFailed:
+            pass  # completed by our own transaction after all, or taken over: nothing to release

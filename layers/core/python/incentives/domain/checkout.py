@@ -1,0 +1,95 @@
+"""The checkout rules, pure: given a code's stored state, its campaign, the counters and the request, either
+the discount or the first rule that fails. Validation uses all of it; redemption uses the request-only part
+up front and lets DynamoDB conditions decide the stored-state part in the same write."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from . import errors
+from .campaigns import ACTIVE, SCHEDULED, effective_status
+from .clock import iso
+from .config import Campaign
+from .customers import holders
+from .discounts import discount_for
+from .orders import Customer, Order
+
+CODE_ACTIVE = "active"
+CODE_DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class CodeState:
+    code: str
+    campaign_id: str
+    status: str = CODE_ACTIVE
+    redemptions: int = 0
+    holder: str | None = None
+    expires_at: str | None = None  # UTC, clock.iso form
+
+    @classmethod
+    def from_item(cls, item: dict) -> "CodeState":
+        return cls(code=item["code"], campaign_id=item["campaign_id"], status=item.get("status", CODE_ACTIVE),
+                   redemptions=item.get("redemptions", 0), holder=item.get("holder"),
+                   expires_at=item.get("expires_at"))
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the campaign and this customer have used so far."""
+
+    redeemed: int = 0
+    discount_total: int = 0
+    customer_redeemed: int = 0
+
+
+def check_request(campaign: Campaign, customer: Customer, order: Order, now: datetime) -> int:
+    """Rules that depend only on config and the request. Returns the discount."""
+    status = effective_status(campaign, now)
+    if status == SCHEDULED:
+        raise errors.CodeNotActiveYet(details={"starts_at": iso(campaign.schedule.starts_at_utc)})
+    if status != ACTIVE:
+        raise errors.CampaignInactive(details={"status": status})
+    if campaign.currency is not None and campaign.currency != order.currency:
+        raise errors.CurrencyMismatch(details={"campaign_currency": campaign.currency})
+    e = campaign.eligibility
+    if e.countries is not None and customer.country not in e.countries:
+        raise errors.CountryNotEligible(details={"countries": e.countries})
+    if e.min_order_amount is not None and order.amount < e.min_order_amount.amount:
+        raise errors.OrderBelowMinimum(details={"min_order_amount": e.min_order_amount.model_dump()})
+    discount = discount_for(campaign, order)
+    budget = campaign.limits.budget
+    if budget is not None and discount > budget.amount:
+        raise errors.BudgetExhausted()
+    return discount
+
+
+def check_code(state: CodeState, campaign: Campaign, customer: Customer, now: datetime) -> None:
+    if state.status == CODE_DISABLED:
+        raise errors.CodeDisabled()
+    if state.expires_at is not None and state.expires_at <= iso(now):
+        raise errors.CodeExpired(details={"expires_at": state.expires_at})
+    if state.holder is not None and state.holder not in holders(customer):
+        raise errors.CodeAssignedToOtherCustomer()
+    per_code = campaign.limits.per_code
+    if per_code is not None and state.redemptions >= per_code:
+        raise errors.RedemptionLimitReached(details={"limit": per_code, "scope": "code"})
+
+
+def check_usage(campaign: Campaign, usage: Usage, discount: int) -> None:
+    lim = campaign.limits
+    if lim.total_redemptions is not None and usage.redeemed >= lim.total_redemptions:
+        raise errors.RedemptionLimitReached(details={"limit": lim.total_redemptions, "scope": "campaign"})
+    if lim.budget is not None and usage.discount_total + discount > lim.budget.amount:
+        raise errors.BudgetExhausted()
+    if lim.per_customer is not None and usage.customer_redeemed >= lim.per_customer:
+        raise errors.CustomerLimitReached(details={"limit": lim.per_customer})
+
+
+def evaluate(state: CodeState, campaign: Campaign, customer: Customer, order: Order, usage: Usage,
+             now: datetime) -> int:
+    """The whole rule set in the order a shopper would want the reason: the code first, then the order."""
+    check_code(state, campaign, customer, now)
+    discount = check_request(campaign, customer, order, now)
+    check_usage(campaign, usage, discount)
+    return discount

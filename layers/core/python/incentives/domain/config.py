@@ -1,0 +1,336 @@
+"""Campaign config: the models operators write in config/campaigns/<id>.yaml, validated with pydantic.
+
+The same models validate the files at synth time (a broken file fails the deploy), in `make test`, when
+`make run` reads the files, and when a function reads the deployed JSON document from AppConfig.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator, model_validator
+
+from .clock import UTC
+from .errors import ConfigError
+from .money import CURRENCIES, MAX_AMOUNT, Money
+
+# No look-alikes: no 0/O, 1/I/L. 31 characters.
+DEFAULT_CHARSET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+MIN_CODE_SPACE = 10**9  # random combinations a unique-code pattern must offer, so codes cannot be guessed
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Amount(_Model):
+    amount: Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
+    currency: str
+
+    @field_validator("currency")
+    @classmethod
+    def _iso4217(cls, v: str) -> str:
+        if v not in CURRENCIES:
+            raise ValueError(f"unknown currency {v!r} (ISO 4217, upper case)")
+        return v
+
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+
+class Schedule(_Model):
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {v!r}") from None
+        return v
+
+    def _utc(self, dt: datetime | None) -> datetime | None:
+        if dt is None:
+            return None
+        if dt.tzinfo is None:  # a wall-clock time in the campaign's zone
+            dt = dt.replace(tzinfo=ZoneInfo(self.timezone))
+        return dt.astimezone(UTC)
+
+    @property
+    def starts_at_utc(self) -> datetime | None:
+        return self._utc(self.starts_at)
+
+    @property
+    def ends_at_utc(self) -> datetime | None:
+        return self._utc(self.ends_at)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Schedule":
+        s, e = self.starts_at_utc, self.ends_at_utc
+        if s and e and e <= s:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class Codes(_Model):
+    type: Literal["unique", "public"]
+    code: str | None = None
+    pattern: str = "########"
+    prefix: str = ""
+    postfix: str = ""
+    charset: str = DEFAULT_CHARSET
+    expires_in_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
+    expires_at: datetime | None = None
+    bind_to_customer: StrictBool = False
+
+    @field_validator("charset")
+    @classmethod
+    def _charset(cls, v: str) -> str:
+        if len(v) < 2 or len(set(v)) != len(v):
+            raise ValueError("charset needs at least 2 distinct characters, each once")
+        if v != v.upper() or not all(c.isascii() and c.isalnum() for c in v):
+            raise ValueError("charset must be upper-case ASCII letters and digits (codes are case-insensitive)")
+        return v
+
+    @field_validator("code")
+    @classmethod
+    def _public_code(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Z0-9][A-Z0-9-]{2,63}", v):
+            raise ValueError("a public code is 3-64 upper-case letters, digits or dashes")
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Codes":
+        if self.type == "public" and not self.code:
+            raise ValueError("a public campaign needs codes.code")
+        if self.type == "unique":
+            full = self.full_pattern
+            if not re.fullmatch(r"[A-Z0-9#-]{1,64}", full):
+                raise ValueError("pattern, prefix and postfix use upper-case letters, digits, '-' and '#'")
+            if len(self.charset) ** full.count("#") < MIN_CODE_SPACE:
+                raise ValueError(f"pattern offers fewer than {MIN_CODE_SPACE:,} combinations: codes could be guessed")
+        if self.expires_in_days is not None and self.expires_at is not None:
+            raise ValueError("give expires_in_days or expires_at, not both")
+        if self.expires_at is not None and self.expires_at.tzinfo is None:
+            raise ValueError("expires_at needs a time zone offset (RFC 3339)")
+        return self
+
+    @property
+    def full_pattern(self) -> str:
+        return self.prefix + self.pattern + self.postfix
+
+    def expiry_for(self, issued_at: datetime) -> datetime | None:
+        if self.expires_at is not None:
+            return self.expires_at.astimezone(UTC)
+        if self.expires_in_days is not None:
+            return issued_at + timedelta(days=self.expires_in_days)
+        return None
+
+
+class PercentOff(_Model):
+    type: Literal["percent_off"]
+    percent: Annotated[Decimal, Field(gt=0, le=100, max_digits=6, decimal_places=3)]
+    max_amount: Amount | None = None
+
+
+class AmountOff(_Model):
+    type: Literal["amount_off"]
+    amount: Amount
+
+
+class FreeShipping(_Model):
+    type: Literal["free_shipping"]
+
+
+class ItemSelector(_Model):
+    sku: str | None = None
+    category: str | None = None
+    quantity: Annotated[StrictInt, Field(ge=1, le=1000)] = 1
+
+
+class BuyXGetY(_Model):
+    type: Literal["buy_x_get_y"]
+    buy: ItemSelector
+    get: ItemSelector
+
+
+class GiftCard(_Model):
+    type: Literal["gift_card"]
+    balance: Amount
+
+
+class StoreCredit(_Model):
+    type: Literal["store_credit"]
+    balance: Amount
+
+
+Reward = Annotated[
+    Union[PercentOff, AmountOff, FreeShipping, BuyXGetY, GiftCard, StoreCredit], Field(discriminator="type")
+]
+
+# Reward types the redemption path computes today; the others validate but are rejected at redemption.
+SUPPORTED_REWARDS = ("percent_off", "amount_off")
+
+
+class Limits(_Model):
+    per_code: Annotated[StrictInt, Field(ge=1)] | None = None
+    per_customer: Annotated[StrictInt, Field(ge=1)] | None = None
+    total_redemptions: Annotated[StrictInt, Field(ge=1)] | None = None
+    budget: Amount | None = None
+
+
+class ItemFilter(_Model):
+    skus: list[str] = []
+    categories: list[str] = []
+
+
+class Eligibility(_Model):
+    countries: list[str] | None = None
+    min_order_amount: Amount | None = None
+    first_order_only: StrictBool = False
+    segments: list[str] = []
+    include: ItemFilter | None = None
+    exclude: ItemFilter | None = None
+
+    @field_validator("countries")
+    @classmethod
+    def _alpha2(cls, v: list[str] | None) -> list[str] | None:
+        for c in v or []:
+            if not re.fullmatch(r"[A-Z]{2}", c):
+                raise ValueError(f"country {c!r} is not an ISO 3166-1 alpha-2 code")
+        return v
+
+
+class ClaimRateLimit(_Model):
+    per_client_per_minute: Annotated[StrictInt, Field(ge=1)] = 10
+    per_campaign_per_second: Annotated[StrictInt, Field(ge=1)] = 100
+
+
+class Claims(_Model):
+    allowed_origins: list[str] = []
+    max_claims: Annotated[StrictInt, Field(ge=1)] | None = None
+    rate_limit: ClaimRateLimit = ClaimRateLimit()
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for o in v:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d+)?", o):
+                raise ValueError(f"origin {o!r} must be scheme://host[:port] without a path")
+        return v
+
+
+class Campaign(_Model):
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    name: str = ""
+    enabled: StrictBool = True
+    schedule: Schedule | None = None
+    codes: Codes
+    reward: Reward
+    limits: Limits = Limits()
+    eligibility: Eligibility = Eligibility()
+    claims: Claims | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Campaign":
+        currencies = {a.currency for a in self._amounts()}
+        if len(currencies) > 1:
+            raise ValueError(f"all amounts of a campaign use one currency, found {sorted(currencies)}")
+        if self.claims is not None and self.codes.type != "unique":
+            raise ValueError("claims hand out unique codes: codes.type must be unique")
+        return self
+
+    def _amounts(self) -> list[Amount]:
+        r = self.reward
+        found = [self.limits.budget, self.eligibility.min_order_amount,
+                 getattr(r, "max_amount", None), getattr(r, "amount", None), getattr(r, "balance", None)]
+        return [a for a in found if isinstance(a, Amount)]
+
+    @property
+    def currency(self) -> str | None:
+        """The campaign's currency when any amount fixes one (percent-only campaigns take any currency)."""
+        amounts = self._amounts()
+        return amounts[0].currency if amounts else None
+
+
+@dataclass
+class ConfigBundle:
+    """All campaigns plus the lookups the hot path needs (public code -> campaign, pattern -> campaign)."""
+
+    campaigns: dict[str, Campaign]
+    public_codes: dict[str, str] = field(default_factory=dict)
+    patterns: list[tuple[re.Pattern, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for c in self.campaigns.values():
+            if c.codes.type == "public":
+                other = self.public_codes.setdefault(c.codes.code, c.id)
+                if other != c.id:
+                    raise ConfigError(f"campaigns {other} and {c.id} use the same public code {c.codes.code}")
+            else:
+                self.patterns.append((pattern_regex(c.codes.full_pattern, c.codes.charset), c.id))
+
+    def campaign_for_code(self, code: str) -> str | None:
+        """The campaign a code must belong to, when exactly one campaign could have made it (no I/O)."""
+        if code in self.public_codes:
+            return self.public_codes[code]
+        hits = [cid for rx, cid in self.patterns if rx.fullmatch(code)]
+        return hits[0] if len(hits) == 1 else None
+
+    def to_document(self) -> dict:
+        return {"campaigns": {cid: c.model_dump(mode="json", exclude_none=True) for cid, c in
+                              sorted(self.campaigns.items())}}
+
+    @classmethod
+    def from_document(cls, doc: dict) -> "ConfigBundle":
+        return cls({cid: Campaign.model_validate(c) for cid, c in doc.get("campaigns", {}).items()})
+
+
+def pattern_regex(pattern: str, charset: str) -> re.Pattern:
+    cls = "[" + re.escape(charset) + "]"
+    return re.compile("".join(cls if ch == "#" else re.escape(ch) for ch in pattern))
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-")) or "(file)"
+        parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def load_campaign_file(path: Path) -> Campaign:
+    import yaml  # local and synth only: deployed functions read JSON from AppConfig
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of campaign fields")
+    try:
+        campaign = Campaign.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"{path}: {_describe(e)}") from None
+    if campaign.id != path.stem:
+        raise ConfigError(f"{path}: id: {campaign.id!r} must equal the file name {path.stem!r}")
+    return campaign
+
+
+def load_config_dir(path: str | Path) -> ConfigBundle:
+    """Read and validate config/campaigns/*.yaml; raises ConfigError naming the file and field."""
+    root = Path(path)
+    campaigns = {}
+    for f in sorted((root / "campaigns").glob("*.y*ml")):
+        c = load_campaign_file(f)
+        campaigns[c.id] = c
+    return ConfigBundle(campaigns)

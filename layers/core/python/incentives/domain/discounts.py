@@ -1,0 +1,53 @@
+"""Discount math in integer minor units. A discount is never negative, never above the eligible amount, and
+rounds down, so rounding never favours the shopper."""
+from __future__ import annotations
+
+from decimal import ROUND_FLOOR, Decimal
+
+from .config import AmountOff, Campaign, ItemFilter, PercentOff
+from .errors import CurrencyMismatch, InvalidRequest, NoEligibleItems
+from .orders import LineItem, Order
+
+
+def _matches(item: LineItem, f: ItemFilter) -> bool:
+    return item.sku in f.skus or (item.category is not None and item.category in f.categories)
+
+
+def eligible_amount(campaign: Campaign, order: Order) -> int:
+    """The part of the order the discount may apply to: eligible items only when include/exclude are set."""
+    e = campaign.eligibility
+    if not order.items or (e.include is None and e.exclude is None):
+        return order.amount
+    total = 0
+    for item in order.items:
+        if e.include is not None and (e.include.skus or e.include.categories) and not _matches(item, e.include):
+            continue
+        if e.exclude is not None and _matches(item, e.exclude):
+            continue
+        total += item.total
+    return min(total, order.amount)
+
+
+def percent_of(amount: int, percent: Decimal) -> int:
+    return int((Decimal(amount) * percent / 100).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def discount_for(campaign: Campaign, order: Order) -> int:
+    """The discount in the order's minor units. Raises when nothing of the order can be discounted."""
+    reward = campaign.reward
+    base = eligible_amount(campaign, order)
+    if base <= 0:
+        raise NoEligibleItems()
+    if isinstance(reward, PercentOff):
+        d = percent_of(base, reward.percent)
+        if reward.max_amount is not None:
+            if reward.max_amount.currency != order.currency:
+                raise CurrencyMismatch(details={"campaign_currency": reward.max_amount.currency})
+            d = min(d, reward.max_amount.amount)
+    elif isinstance(reward, AmountOff):
+        if reward.amount.currency != order.currency:
+            raise CurrencyMismatch(details={"campaign_currency": reward.amount.currency})
+        d = reward.amount.amount
+    else:
+        raise InvalidRequest(f"reward type {reward.type} is not redeemable yet", {"reward": reward.type})
+    return max(0, min(d, base))

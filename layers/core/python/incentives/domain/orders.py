@@ -1,0 +1,33 @@
+"""The customer and order shapes of the HTTP contract, as plain frozen dataclasses (parsed in http/schemas.py)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: str
+    email: str | None = None
+    country: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    sku: str
+    quantity: int
+    unit_price: int
+    category: str | None = None
+
+    @property
+    def total(self) -> int:
+        return self.quantity * self.unit_price
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    currency: str
+    amount: int
+    items: tuple[LineItem, ...] = ()
+    id: str | None = None

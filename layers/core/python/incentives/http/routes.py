@@ -1,0 +1,58 @@
+"""The route table: declared once, read by the CDK stack (infra/api.py) and the local server (local/server.py).
+
+Each route names the Lambda function that serves it and the role a caller needs:
+``public`` (no key), ``storefront`` (any valid API key) or ``operator`` (an operator key).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PUBLIC = "public"
+STOREFRONT = "storefront"
+OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway resource syntax: /v1/codes/{code}
+    function: str  # folder under functions/
+    role: str
+    name: str  # the handler-side operation name
+
+
+ROUTES: tuple[Route, ...] = (
+    # storefront: the checkout hot path
+    Route("POST", "/v1/validations", "storefront", STOREFRONT, "validate"),
+    Route("POST", "/v1/redemptions", "storefront", STOREFRONT, "redeem"),
+    Route("POST", "/v1/redemptions/{redemption_id}/rollback", "storefront", STOREFRONT, "rollback"),
+    Route("GET", "/v1/codes/{code}", "storefront", STOREFRONT, "get_code"),
+    # landing pages
+    Route("POST", "/v1/public/campaigns/{campaign_id}/claims", "claims", PUBLIC, "claim"),
+    Route("OPTIONS", "/v1/public/campaigns/{campaign_id}/claims", "claims", PUBLIC, "claim_preflight"),
+    # operators
+    Route("GET", "/v1/health", "operators", PUBLIC, "health"),
+    Route("GET", "/v1/campaigns", "operators", OPERATOR, "list_campaigns"),
+    Route("GET", "/v1/campaigns/{campaign_id}", "operators", OPERATOR, "get_campaign"),
+    Route("POST", "/v1/campaigns/{campaign_id}/codes", "operators", OPERATOR, "issue_codes"),
+    Route("GET", "/v1/jobs/{job_id}", "operators", OPERATOR, "get_job"),
+    Route("POST", "/v1/jobs/{job_name}/run", "operators", OPERATOR, "run_job"),
+)
+
+# Functions that no route serves: scheduled jobs and asynchronous workers.
+# name -> (folder under functions/, EventBridge schedule expression or None for async-invoked workers)
+JOBS: dict[str, tuple[str, str | None]] = {
+    "campaign-activation": ("campaign_activation", "rate(1 minute)"),
+    "bulk-codes": ("bulk_codes", None),
+}
+
+# Jobs an operator may run on demand with POST /v1/jobs/{job_name}/run.
+RUNNABLE_JOBS = ("campaign-activation",)
+
+
+def api_functions() -> list[str]:
+    seen: list[str] = []
+    for r in ROUTES:
+        if r.function not in seen:
+            seen.append(r.function)
+    return seen

@@ -1,0 +1,53 @@
+"""Operator views of campaigns: config, effective status and the numbers (one Query per campaign)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..adapters import keys
+from ..adapters.config_source import ConfigSource
+from ..adapters.dynamo import Table
+from ..domain import errors
+from ..domain.campaigns import effective_status
+from ..domain.config import Campaign
+
+
+class CampaignViews:
+    def __init__(self, table: Table, config: ConfigSource):
+        self.table = table
+        self.config = config
+
+    def stats(self, campaign: Campaign) -> dict:
+        items = self.table.query(keys.campaign_prefix(campaign.id))
+        counters = next((i for i in items if i["sk"] == "COUNTERS"), {})
+        issued = sum(i.get("issued", 0) for i in items if i["sk"].startswith("ISSUED#"))
+        redeemed = counters.get("redeemed", 0)
+        discount_total = counters.get("discount_total", 0)
+        by_currency = [{"amount": v, "currency": k[len("discount_"):]} for k, v in sorted(counters.items())
+                       if k.startswith("discount_") and k != "discount_total"]
+        lim = campaign.limits
+        out = {"issued": issued, "redeemed": redeemed, "claims": counters.get("claims", 0),
+               "discount_total": by_currency[0] if len(by_currency) == 1 else
+               {"amount": discount_total, "currency": campaign.currency},
+               "discount_by_currency": by_currency,
+               "remaining": (lim.total_redemptions - redeemed) if lim.total_redemptions is not None else None}
+        if lim.budget is not None:
+            out["budget_remaining"] = {"amount": lim.budget.amount - discount_total, "currency": lim.budget.currency}
+        if campaign.claims is not None and campaign.claims.max_claims is not None:
+            out["claims_remaining"] = campaign.claims.max_claims - out["claims"]
+        return out
+
+    def view(self, campaign: Campaign, now: datetime, with_stats: bool = True) -> dict:
+        out = {"id": campaign.id, "name": campaign.name, "status": effective_status(campaign, now),
+               "config": campaign.model_dump(mode="json", exclude_none=True)}
+        if with_stats:
+            out["stats"] = self.stats(campaign)
+        return out
+
+    def get(self, campaign_id: str, now: datetime) -> dict:
+        campaign = self.config.bundle().campaigns.get(campaign_id)
+        if campaign is None:
+            raise errors.CampaignNotFound(details={"campaign_id": campaign_id})
+        return self.view(campaign, now)
+
+    def list(self, now: datetime) -> dict:
+        return {"campaigns": [self.view(c, now, with_stats=False) for c in self.config.bundle().campaigns.values()]}

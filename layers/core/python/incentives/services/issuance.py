@@ -1,0 +1,158 @@
+"""Issuing unique codes: a few at once (support "sorry" codes, bound to a customer) or a bulk job with
+progress. Bulk runs write chunks of 96 codes per transaction, each with a chunk marker (so a retried or
+continued Lambda never issues a chunk twice) and sharded progress/issued counters (so parallel writers never
+contend on one item)."""
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from datetime import datetime
+
+from ..adapters import keys
+from ..adapters.code_store import code_item, write_codes
+from ..adapters.config_source import ConfigSource
+from ..adapters.dynamo import Table, values
+from ..domain import errors
+from ..domain.clock import iso, parse_rfc3339
+from ..domain.codes import CodeGenerator
+from ..domain.config import Campaign
+from ..domain.customers import holder_for_email, holder_for_id
+from ..domain.ids import new_id
+
+SYNC_MAX = 50  # up to this many codes are answered at once; more become a bulk job
+BULK_MAX = 1_000_000
+CHUNK = 96  # codes per transaction: + chunk marker + progress shard + issued shard <= 100 items
+WORKERS = 8
+
+
+def generator_for(campaign: Campaign) -> CodeGenerator:
+    return CodeGenerator(campaign.codes.full_pattern, campaign.codes.charset)
+
+
+class Issuance:
+    def __init__(self, table: Table, config: ConfigSource):
+        self.table = table
+        self.config = config
+
+    def _unique_campaign(self, campaign_id: str) -> Campaign:
+        campaign = self.config.bundle().campaigns.get(campaign_id)
+        if campaign is None:
+            raise errors.CampaignNotFound(details={"campaign_id": campaign_id})
+        if campaign.codes.type != "unique":
+            raise errors.CodesNotIssuable(details={"code": campaign.codes.code})
+        return campaign
+
+    @staticmethod
+    def _expiry(campaign: Campaign, requested: str | None, now: datetime) -> str | None:
+        if requested is not None:
+            at = parse_rfc3339(requested)
+            if at <= now:
+                raise errors.InvalidRequest("expires_at must be in the future", {"field": "expires_at"})
+            return iso(at)
+        at = campaign.codes.expiry_for(now)
+        return iso(at) if at else None
+
+    def issue(self, campaign_id: str, count: int, customer: dict | None, expires_at: str | None,
+              now: datetime) -> dict:
+        """Codes for a few holders at once (201), or a bulk job (202)."""
+        campaign = self._unique_campaign(campaign_id)
+        expiry = self._expiry(campaign, expires_at, now)
+        holder = None
+        if customer:
+            holder = holder_for_id(customer["id"]) if customer.get("id") else holder_for_email(customer["email"])
+            if count != 1:
+                raise errors.InvalidRequest("a code bound to a customer is issued one at a time", {"field": "count"})
+        if count > SYNC_MAX:
+            return {"status": 202, "body": self.start_bulk(campaign, count, expiry, now)}
+        gen = generator_for(campaign)
+        created = iso(now)
+        shard = keys.campaign_issued_shard(campaign.id, 0)
+        issued_op = self.table.update_op(*shard, "ADD issued :n", vals=values(n=count))
+        codes, _ = write_codes(self.table, gen.generate(count),
+                               lambda c: code_item(c, campaign.id, created, expiry, holder), gen.generate,
+                               [issued_op])
+        out = [{"code": c, "campaign_id": campaign.id, "expires_at": expiry} for c in codes]
+        if customer:  # echo whom the code is bound to; the e-mail itself is stored only as a hash
+            bound = {"id": customer["id"]} if customer.get("id") else {"email": customer["email"]}
+            for o in out:
+                o["customer"] = bound
+        return {"status": 201, "body": {"codes": out}}
+
+    # --- bulk -------------------------------------------------------------------------------------------
+
+    def start_bulk(self, campaign: Campaign, count: int, expiry: str | None, now: datetime) -> dict:
+        if count > BULK_MAX:
+            raise errors.InvalidRequest(f"at most {BULK_MAX} codes per job", {"field": "count"})
+        job_id = new_id("job")
+        pk, sk = keys.job(job_id)
+        self.table.put({"pk": pk, "sk": sk, "id": job_id, "type": "bulk-codes", "campaign_id": campaign.id,
+                        "total": count, "status": "queued", "expires_at": expiry, "created_at": iso(now),
+                        "chunks": math.ceil(count / CHUNK)})
+        return {"job_id": job_id, "status": "queued", "total": count}
+
+    def get_job(self, job_id: str) -> dict:
+        items = self.table.query(keys.job(job_id)[0])
+        meta = next((i for i in items if i["sk"] == "JOB"), None)
+        if meta is None:
+            raise errors.NotFound(f"no job {job_id}", {"job_id": job_id})
+        done = sum(i.get("done", 0) for i in items if i["sk"].startswith("PROGRESS#"))
+        return {"job_id": job_id, "type": meta["type"], "campaign_id": meta.get("campaign_id"),
+                "status": meta["status"], "done": done, "total": meta["total"], "created_at": meta["created_at"],
+                "finished_at": meta.get("finished_at"), "error": meta.get("error")}
+
+    def run_bulk(self, job_id: str, start_chunk: int, now: datetime, time_left_s: float,
+                 workers: int = WORKERS) -> int | None:
+        """Write chunks from ``start_chunk`` until done or about to run out of time. Returns the chunk to
+        continue from, or None when the job is complete."""
+        meta = self.table.get(*keys.job(job_id), consistent=True)
+        if meta is None:
+            raise errors.NotFound(f"no job {job_id}")
+        if meta["status"] in ("succeeded", "failed"):
+            return None
+        campaign = self._unique_campaign(meta["campaign_id"])
+        self.table.update(*keys.job(job_id), "SET #st = :running, started_at = if_not_exists(started_at, :now)",
+                          names={"#st": "status"}, vals=values(running="running", now=iso(now)))
+        gen = generator_for(campaign)
+        created = iso(now)
+        total, chunks = meta["total"], meta["chunks"]
+        deadline = time.monotonic() + time_left_s
+        done_upto = start_chunk
+        completed: set[int] = set()
+
+        def write_chunk(n: int) -> None:
+            size = min(CHUNK, total - n * CHUNK)
+            shard = n % WORKERS
+            ops = [self.table.put_op({"pk": keys.job_chunk(job_id, n)[0], "sk": keys.job_chunk(job_id, n)[1],
+                                      "codes": size}),
+                   self.table.update_op(*keys.job_progress(job_id, shard), "ADD done :n", vals=values(n=size)),
+                   self.table.update_op(*keys.campaign_issued_shard(campaign.id, shard + 1), "ADD issued :n",
+                                        vals=values(n=size))]
+            write_codes(self.table, gen.generate(size),
+                        lambda c: code_item(c, campaign.id, created, meta.get("expires_at"), job_id=job_id),
+                        gen.generate, ops)  # a failed marker means the chunk was written before: skip it
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: set = set()
+            n = start_chunk
+            while True:
+                while n < chunks and len(pending) < workers * 2 and time.monotonic() < deadline:
+                    pending.add(pool.submit(lambda i=n: (write_chunk(i), i)[1]))
+                    n += 1
+                if not pending:
+                    break
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    completed.add(f.result())  # re-raises a failure: the handler marks the job failed
+                while done_upto in completed:
+                    done_upto += 1
+        if done_upto < chunks:
+            return done_upto
+        self.table.update(*keys.job(job_id), "SET #st = :ok, finished_at = :now", names={"#st": "status"},
+                          vals=values(ok="succeeded", now=iso(datetime.now(now.tzinfo))))
+        return None
+
+    def fail_job(self, job_id: str, message: str, now: datetime) -> None:
+        self.table.update(*keys.job(job_id), "SET #st = :failed, finished_at = :now, #err = :msg",
+                          names={"#st": "status", "#err": "error"},
+                          vals=values(failed="failed", now=iso(now), msg=message[:500]))
