@@ -1,0 +1,70 @@
+"""Helpers shared by the integration tests: campaign dicts, the table scan, in-process handler calls."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STOREFRONT_KEY_ID = "key-storefront"
+OPERATOR_KEY_ID = "key-operator"
+
+
+def campaign(cid: str, **overrides) -> dict:
+    """A campaign config dict: 10 % off unique codes, no limits unless given."""
+    base = {"id": cid, "name": cid, "enabled": True,
+            "codes": {"type": "unique", "pattern": f"{cid[:4].upper()}-####-####"},
+            "reward": {"type": "percent_off", "percent": 10}}
+    for k, v in overrides.items():
+        base[k] = v
+    return base
+
+
+class HandlerClient:
+    def __init__(self):
+        from incentives.adapters.jobs import load_handler
+
+        self._load = load_handler
+
+    def call(self, function: str, method: str, resource: str, path_params: dict | None = None,
+             body: object = None, headers: dict | None = None, key_id: str | None = STOREFRONT_KEY_ID,
+             raw_body: str | None = None, source_ip: str = "203.0.113.9") -> tuple[int, dict | None, dict]:
+        path = resource
+        for k, v in (path_params or {}).items():
+            path = path.replace("{" + k + "}", v)
+        event = {
+            "resource": resource, "path": path, "httpMethod": method, "headers": headers or {},
+            "multiValueHeaders": {}, "queryStringParameters": None, "pathParameters": path_params,
+            "requestContext": {"resourcePath": resource, "httpMethod": method, "stage": "v1",
+                               "identity": {"sourceIp": source_ip, "apiKeyId": key_id}},
+            "body": raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
+            "isBase64Encoded": False,
+        }
+        handler = self._load(str(ROOT / "functions"), function)
+        out = handler(event, _Ctx(function))
+        parsed = json.loads(out["body"]) if out.get("body") else None
+        return out["statusCode"], parsed, out.get("headers", {})
+
+
+class _Ctx:
+    def __init__(self, name: str):
+        self.function_name = name
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:eu-central-1:000000000000:function:{name}"
+        self.aws_request_id = "test"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 300_000
+
+
+def scan_all(table) -> list[dict]:
+    """Every item of the test table (tests only: the engine itself never scans)."""
+    from incentives.adapters.dynamo import from_item
+
+    out, kwargs = [], {"TableName": table.name, "ConsistentRead": True}
+    while True:
+        r = table.client.scan(**kwargs)
+        out.extend(from_item(i) for i in r["Items"])
+        if "LastEvaluatedKey" not in r:
+            return out
+        kwargs["ExclusiveStartKey"] = r["LastEvaluatedKey"]
