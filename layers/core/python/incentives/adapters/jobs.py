@@ -58,15 +58,20 @@ class _Context:
         return 900_000
 
 
+_load_lock = threading.Lock()
+
+
 def load_handler(functions_dir: str, folder: str):
-    path = os.path.join(functions_dir, folder, f"{folder}_handler.py")
+    """Import functions/<folder>/<folder>_handler.py once, under a name that cannot clash with app.py."""
     name = f"fn_{folder}_handler"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+    with _load_lock:
+        module = sys.modules.get(name)
+        if module is None:
+            path = os.path.join(functions_dir, folder, f"{folder}_handler.py")
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules[name] = module
     return module.lambda_handler
 
 
