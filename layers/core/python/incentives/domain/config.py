@@ -271,6 +271,7 @@ class ConfigBundle:
     patterns: list[tuple[re.Pattern, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        spaces: dict[tuple[str, str], str] = {}
         for c in self.campaigns.values():
             if c.codes.type == "public":
                 other = self.public_codes.setdefault(c.codes.code, c.id)
@@ -278,6 +279,20 @@ class ConfigBundle:
                     raise ConfigError(f"campaigns {other} and {c.id} use the same public code {c.codes.code}")
             else:
                 self.patterns.append((pattern_regex(c.codes.full_pattern, c.codes.charset), c.id))
+                spaces.setdefault((c.codes.full_pattern, c.codes.charset), c.id)
+        # Codes are unique by construction within a code space (pattern + charset); two different spaces must
+        # not be able to produce the same code, and no public code may look like a unique one.
+        items = list(spaces.items())
+        for i, (a, ca) in enumerate(items):
+            for b, cb in items[i + 1:]:
+                if spaces_overlap(a, b):
+                    raise ConfigError(f"campaigns {ca} and {cb}: code patterns {a[0]!r} and {b[0]!r} can produce "
+                                      "the same code; give them different literal prefixes, or the same pattern "
+                                      "and charset to share one code space")
+        for code, cid in self.public_codes.items():
+            for rx, other in self.patterns:
+                if rx.fullmatch(code):
+                    raise ConfigError(f"campaign {cid}: public code {code} matches the code pattern of {other}")
 
     def campaign_for_code(self, code: str) -> str | None:
         """The campaign a code must belong to, when exactly one campaign could have made it (no I/O)."""
@@ -293,6 +308,18 @@ class ConfigBundle:
     @classmethod
     def from_document(cls, doc: dict) -> "ConfigBundle":
         return cls({cid: Campaign.model_validate(c) for cid, c in doc.get("campaigns", {}).items()})
+
+
+def spaces_overlap(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    (pa, ca), (pb, cb) = a, b
+    if len(pa) != len(pb):
+        return False
+    for x, y in zip(pa, pb):
+        sx = set(ca) if x == "#" else {x}
+        sy = set(cb) if y == "#" else {y}
+        if not sx & sy:
+            return False
+    return True
 
 
 def pattern_regex(pattern: str, charset: str) -> re.Pattern:

@@ -1,0 +1,45 @@
+"""The state of each code space (pattern + charset): its permutation key and the next unused counter.
+
+One UpdateItem both creates the key on first use (if_not_exists) and reserves a counter range (ADD), so
+concurrent issuers get disjoint ranges and therefore distinct codes, with no read per code. The key is
+random data generated here, never config; whoever can read it can read the codes in the same table anyway.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from ..domain.codespace import CodeSpace
+from .dynamo import ConditionFailed, Table, values
+
+
+class CodeSpaceExhausted(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Reservation:
+    key: bytes
+    start: int
+    count: int
+
+
+def space_key(space: CodeSpace) -> tuple[str, str]:
+    return f"CODESPACE#{space.space_id}", "STATE"
+
+
+class CodeSpaceStore:
+    def __init__(self, table: Table):
+        self.table = table
+
+    def reserve(self, space: CodeSpace, count: int) -> Reservation:
+        pk, sk = space_key(space)
+        try:
+            item = self.table.update(
+                pk, sk, "SET #k = if_not_exists(#k, :k), pattern = :p ADD next_counter :n",
+                "attribute_not_exists(next_counter) OR next_counter <= :last_start", {"#k": "key"},
+                values(k=secrets.token_hex(16), p=space.pattern, n=count, last_start=space.size - count),
+                return_new=True)
+        except ConditionFailed:
+            raise CodeSpaceExhausted(f"code space {space.pattern} has fewer than {count} unused codes") from None
+        return Reservation(bytes.fromhex(item["key"]), item["next_counter"] - count, count)
