@@ -65,12 +65,12 @@ def issue_codes(req: Request) -> Response:
 
 @api.route("get_job")
 def get_job(req: Request) -> Response:
-    return Response(200, _Deps.issuance.get_job(req.path_params["job_id"]))
+    return Response(200, _Deps.issuance.get_job(req.path_params["job"]))
 
 
 @api.route("run_job")
 def run_job(req: Request) -> Response:
-    name = req.path_params["job_name"]
+    name = req.path_params["job"]
     if name not in RUNNABLE_JOBS:
         raise errors.NotFound(f"no runnable job {name}", {"jobs": list(RUNNABLE_JOBS)})
     body = req.parse(RunJobIn)

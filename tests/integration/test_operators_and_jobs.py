@@ -16,7 +16,7 @@ def scheduled(cid="xmas", **kw):
 
 
 def run_activation(handlers, now):
-    return handlers.call("operators", "POST", "/v1/jobs/{job_name}/run", path_params={"job_name":
+    return handlers.call("operators", "POST", "/v1/jobs/{job}/run", path_params={"job":
                          "campaign-activation"}, body={"now": now}, **OP)
 
 
@@ -56,7 +56,7 @@ def test_switching_enabled_off_deactivates(handlers, config_dir, tmp_path):
 
 def test_unknown_job_is_404_and_bad_now_is_422(handlers, config_dir):
     config_dir(campaign("any"))
-    status, out, _ = handlers.call("operators", "POST", "/v1/jobs/{job_name}/run", path_params={"job_name": "nope"},
+    status, out, _ = handlers.call("operators", "POST", "/v1/jobs/{job}/run", path_params={"job": "nope"},
                                    body={}, **OP)
     assert status == 404 and out["error"]["code"] == "not_found"
     status, out, _ = run_activation(handlers, "yesterday")

@@ -35,8 +35,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/campaigns", "operators", OPERATOR, "list_campaigns"),
     Route("GET", "/v1/campaigns/{campaign_id}", "operators", OPERATOR, "get_campaign"),
     Route("POST", "/v1/campaigns/{campaign_id}/codes", "operators", OPERATOR, "issue_codes"),
-    Route("GET", "/v1/jobs/{job_id}", "operators", OPERATOR, "get_job"),
-    Route("POST", "/v1/jobs/{job_name}/run", "operators", OPERATOR, "run_job"),
+    Route("GET", "/v1/jobs/{job}", "operators", OPERATOR, "get_job"),
+    Route("POST", "/v1/jobs/{job}/run", "operators", OPERATOR, "run_job"),
 )
 
 # Functions that no route serves: scheduled jobs and asynchronous workers.

@@ -1,0 +1,79 @@
+"""Functions that no route serves (routes.JOBS): scheduled jobs and asynchronously invoked workers."""
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+from incentives.http.routes import JOBS
+
+from .lambda_factory import LambdaFactory, camel, job_function_name
+
+# A scheduled job should finish before its next tick; an async worker runs as long as Lambda allows and
+# continues itself (bulk_codes re-invokes with its progress).
+SCHEDULED_TIMEOUT = Duration.seconds(60)
+WORKER_TIMEOUT = Duration.minutes(15)
+
+
+def job_function_names(stack_name: str) -> dict[str, str]:
+    """JOB_FUNCTIONS: {job name: deployed function name}."""
+    return {job: job_function_name(stack_name, job) for job in JOBS}
+
+
+class Jobs(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: LambdaFactory,
+        environment: dict[str, dict[str, str]],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack_name = Stack.of(self).stack_name
+        self.functions: dict[str, lambda_.Function] = {}  # by folder
+        self.failure_queues: dict[str, sqs.Queue] = {}  # by folder
+        for job, (folder, schedule) in JOBS.items():
+            fn = factory.create(
+                folder,
+                function_name=job_function_name(stack_name, job),
+                timeout=SCHEDULED_TIMEOUT if schedule else WORKER_TIMEOUT,
+                memory_size=512 if schedule else 1024,
+                environment=environment.get(folder),
+                description=f"incentives job {job}",
+            )
+            self.functions[folder] = fn
+            if schedule:
+                fn.configure_async_invoke(retry_attempts=0)  # the next tick is the retry
+                events.Rule(
+                    self,
+                    f"{camel(folder)}Schedule",
+                    description=f"runs the {job} job",
+                    schedule=events.Schedule.expression(schedule),
+                    targets=[targets.LambdaFunction(fn, retry_attempts=2, max_event_age=Duration.minutes(2))],
+                )
+            else:
+                # Asynchronous invocations that still fail after Lambda's retries land here (alarmed).
+                queue = sqs.Queue(
+                    self,
+                    f"{camel(folder)}Failures",
+                    encryption=sqs.QueueEncryption.SQS_MANAGED,
+                    enforce_ssl=True,
+                    retention_period=Duration.days(14),
+                )
+                fn.configure_async_invoke(
+                    on_failure=destinations.SqsDestination(queue),
+                    retry_attempts=2,
+                    max_event_age=Duration.hours(6),
+                )
+                self.failure_queues[folder] = queue
+                Validations.of(queue).acknowledge(
+                    Acknowledgment(
+                        id="AwsSolutions-SQS3",
+                        reason=f"This queue is the dead-letter (on-failure) destination of the {folder} function; "
+                        "cdk-nag only recognises queues used in another queue's redrive policy.",
+                    )
+                )

@@ -1,0 +1,35 @@
+"""Deploy-time knobs, read from CDK context (cdk.json or `cdk deploy -c incentives:<name>=<value>`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from constructs import Node
+
+PREFIX = "incentives:"
+
+
+@dataclass(frozen=True)
+class InfraSettings:
+    stack_name: str = "IncentivesEngine"
+    stage_name: str = "prod"
+    log_retention_days: int = 30
+    alarm_email: str = ""  # empty: create the topic, subscribe later (docs/runbook.md)
+    storefront_rate_limit: int = 500
+    storefront_burst_limit: int = 1000
+    operator_rate_limit: int = 20
+    operator_burst_limit: int = 40
+    # Stage-level limit on the public claims POST, across all callers (per-campaign limits live in the app).
+    claims_rate_limit: int = 20
+    claims_burst_limit: int = 50
+    config_max_age_seconds: int = 30
+
+    @classmethod
+    def from_context(cls, node: Node) -> InfraSettings:
+        values = {}
+        for f in fields(cls):
+            raw = node.try_get_context(PREFIX + f.name)
+            if raw is None:
+                continue
+            # Context given on the command line (-c key=value) always arrives as a string.
+            values[f.name] = int(raw) if f.type in (int, "int") else str(raw)
+        return cls(**values)

@@ -1,0 +1,118 @@
+"""The whole engine in one stack: data, config, functions, API, jobs, alarms."""
+from __future__ import annotations
+
+import json
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+from incentives.http.routes import api_functions
+
+from . import permissions
+from .api import Api, ApiKeys
+from .config_store import ConfigStore
+from .data import Data
+from .jobs import Jobs, job_function_names
+from .lambda_factory import LambdaFactory, camel, function_arn
+from .layers import Layers
+from .monitoring import Monitoring
+from .settings import InfraSettings
+
+API_TIMEOUT = Duration.seconds(10)  # API Gateway gives up at 29 s; checkout calls must be fast anyway
+
+
+class IncentivesStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: InfraSettings, config_document: dict, **kwargs
+    ) -> None:
+        super().__init__(scope, construct_id, stack_name=settings.stack_name, **kwargs)
+        data = Data(self, "Data")
+        config = ConfigStore(self, "Config", document=config_document)
+        keys = ApiKeys(self, "ApiKeys")
+        job_names = job_function_names(self.stack_name)
+        log_retention = _retention(settings.log_retention_days)
+
+        factory = LambdaFactory(
+            scope=self,
+            layers=Layers(self, "Layers"),
+            log_retention=log_retention,
+            common_environment={
+                "TABLE_NAME": data.table.table_name,
+                "EVENT_BUS_NAME": data.event_bus.event_bus_name,
+                "CONFIG_MAX_AGE_SECONDS": str(settings.config_max_age_seconds),
+                **config.environment_variables,
+            },
+        )
+        dispatch = {"JOB_FUNCTIONS": json.dumps(job_names, sort_keys=True), "JOB_DISPATCH": "lambda"}
+        extra_environment = {
+            "operators": {**dispatch, "OPERATOR_API_KEY_IDS": keys.operator.key_id},
+            "bulk_codes": dispatch,  # self-continuation
+        }
+
+        api_fns = {
+            folder: factory.create(folder, timeout=API_TIMEOUT, environment=extra_environment.get(folder))
+            for folder in api_functions()
+        }
+        jobs = Jobs(self, "Jobs", factory=factory, environment=extra_environment)
+        functions = {**api_fns, **jobs.functions}
+
+        for folder, fn in functions.items():
+            # On the first deploy, no function goes live before a configuration is deployed to read.
+            fn.node.add_dependency(config.deployment)
+            fn.add_to_role_policy(permissions.table_statement(folder, data.table, data.index_names))
+            config.grant_read(fn)
+            if folder in permissions.PUBLISHES_EVENTS:
+                data.event_bus.grant_put_events_to(fn)
+            if permissions.INVOKES.get(folder):
+                fn.add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=["lambda:InvokeFunction"],
+                        resources=[function_arn(self, job_names[job]) for job in permissions.INVOKES[folder]],
+                    )
+                )
+
+        api = Api(self, "Api", functions=api_fns, keys=keys, settings=settings, log_retention=log_retention)
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            functions=functions,
+            rest_api=api.rest_api,
+            table=data.table,
+            dead_letter_queues=jobs.failure_queues,
+            alarm_email=settings.alarm_email,
+        )
+
+        self.data = data
+        self.config = config
+        self.api = api
+        self.jobs = jobs
+        self.monitoring = monitoring
+        self.functions = functions  # by folder under functions/
+
+        CfnOutput(self, "ApiUrl", value=api.rest_api.url, description="base URL; paths start with /v1")
+        CfnOutput(self, "StorefrontApiKeyId", value=keys.storefront.key_id,
+                  description="aws apigateway get-api-key --include-value --api-key <id>")
+        CfnOutput(self, "OperatorApiKeyId", value=keys.operator.key_id,
+                  description="aws apigateway get-api-key --include-value --api-key <id>")
+        CfnOutput(self, "TableName", value=data.table.table_name)
+        CfnOutput(self, "EventBusName", value=data.event_bus.event_bus_name)
+        CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
+        CfnOutput(self, "AppConfigApplicationId", value=config.application.attr_application_id)
+        for folder, queue in jobs.failure_queues.items():
+            CfnOutput(self, f"{camel(folder)}DeadLetterQueueUrl", value=queue.queue_url)
+
+
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY, 3: logs.RetentionDays.THREE_DAYS, 5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK, 14: logs.RetentionDays.TWO_WEEKS, 30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS, 90: logs.RetentionDays.THREE_MONTHS, 180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR, 731: logs.RetentionDays.TWO_YEARS,
+}
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    try:
+        return _RETENTION[days]
+    except KeyError:
+        raise ValueError(f"incentives:log_retention_days must be one of {sorted(_RETENTION)}, not {days}") from None
