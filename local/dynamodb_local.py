@@ -29,6 +29,8 @@ def local_env() -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
         "AWS_DEFAULT_REGION": LOCAL_CREDENTIALS["region_name"],
         "AWS_REGION": LOCAL_CREDENTIALS["region_name"],
+        # DynamoDB Local on a loaded 2-core machine can take seconds per transaction; Lambda keeps 5 s.
+        "DYNAMODB_READ_TIMEOUT": "60",
     }
 
 
@@ -139,7 +141,10 @@ def client(endpoint: str, max_pool: int = 64):
 
 def wait_ready(endpoint: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
-    ddb = client(endpoint)
+    # No retries and short timeouts while polling: botocore's backoff would only delay noticing readiness.
+    creds = LOCAL_CREDENTIALS if is_loopback(endpoint) else {}
+    ddb = boto3.client("dynamodb", endpoint_url=endpoint, **creds, config=Config(
+        retries={"total_max_attempts": 1}, connect_timeout=1, read_timeout=5))
     while True:
         if proc is not None and proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -150,7 +155,7 @@ def wait_ready(endpoint: str, timeout: float, proc: subprocess.Popen | None = No
         except Exception:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"DynamoDB Local at {endpoint} not ready after {timeout}s")
-            time.sleep(0.2)
+            time.sleep(0.1)
 
 
 def ensure_table(endpoint: str, table_name: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..domain import errors
 from ..domain.checkout import CODE_ACTIVE, CodeState, Usage
 from ..domain.config import Campaign
+from ..domain.ids import new_id
 from . import keys
 from .dynamo import Table, TransactionCancelled, values
 
@@ -175,7 +176,8 @@ class CheckoutStore:
             ops.append(self.table.update_op(upk, usk, "ADD redeemed :minus", vals=values(minus=-1)))
         ops.extend(extra_ops)
         try:
-            self.table.transact(ops)
+            # A fresh token per call: botocore's own retry of this call is then a no-op, not a second rollback.
+            self.table.transact(ops, token=new_id("rbk"))
         except TransactionCancelled as e:
             if e.failed(0):
                 raise errors.AlreadyRolledBack() from None

@@ -43,3 +43,7 @@ class CodeSpaceStore:
         except ConditionFailed:
             raise CodeSpaceExhausted(f"code space {space.pattern} has fewer than {count} unused codes") from None
         return Reservation(bytes.fromhex(item["key"]), item["next_counter"] - count, count)
+
+    def key(self, space: CodeSpace) -> bytes:
+        item = self.table.get(*space_key(space), consistent=True)
+        return bytes.fromhex(item["key"]) if item else self.reserve(space, 0).key

@@ -31,10 +31,14 @@ def dynamodb_client(endpoint: str | None = None, max_pool: int = 32):
                 import botocore.session
                 from botocore.config import Config
 
+                import os
+
                 session = botocore.session.get_session()
+                # Lambda: fail fast and let botocore retry; DynamoDB Local under a concurrency test can need more.
+                read_timeout = float(os.environ.get("DYNAMODB_READ_TIMEOUT", "5"))
                 client = session.create_client(
                     "dynamodb", endpoint_url=endpoint,
-                    config=Config(max_pool_connections=max_pool, connect_timeout=2, read_timeout=5,
+                    config=Config(max_pool_connections=max_pool, connect_timeout=2, read_timeout=read_timeout,
                                   retries={"mode": "standard", "max_attempts": 3}, tcp_keepalive=True),
                 )
                 _clients[key] = client

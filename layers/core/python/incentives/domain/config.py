@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator, model_validator
 
 from .clock import UTC
+from .codespace import CodeSpace
 from .errors import ConfigError
 from .money import CURRENCIES, MAX_AMOUNT, Money
 
@@ -118,6 +119,7 @@ class Codes(_Model):
                 raise ValueError("pattern, prefix and postfix use upper-case letters, digits, '-' and '#'")
             if len(self.charset) ** full.count("#") < MIN_CODE_SPACE:
                 raise ValueError(f"pattern offers fewer than {MIN_CODE_SPACE:,} combinations: codes could be guessed")
+            CodeSpace(full, self.charset)  # raises for spaces too large to permute
         if self.expires_in_days is not None and self.expires_at is not None:
             raise ValueError("give expires_in_days or expires_at, not both")
         if self.expires_at is not None and self.expires_at.tzinfo is None:

@@ -18,7 +18,8 @@ from ..domain.campaigns import ACTIVE, SCHEDULED, effective_status
 from ..domain.clock import iso
 from ..domain.config import Campaign
 from ..domain.customers import email_hash, holder_for_email, valid_email
-from .issuance import generator_for
+from .issuance import space_for
+from ..adapters.codespace_store import CodeSpaceStore
 
 MAX_CODE_DRAWS = 5
 
@@ -28,6 +29,7 @@ class Claims:
         self.table = table
         self.config = config
         self.limiter = RateLimiter(table)
+        self.spaces = CodeSpaceStore(table)
 
     def campaign(self, campaign_id: str) -> Campaign:
         campaign = self.config.bundle().campaigns.get(campaign_id)
@@ -66,7 +68,7 @@ class Claims:
         at = campaign.codes.expiry_for(now)
         expiry = iso(at) if at else None
         holder = holder_for_email(email) if campaign.codes.bind_to_customer else None
-        gen = generator_for(campaign)
+        space = space_for(campaign)
         cpk, csk = keys.claim(campaign.id, ehash)
         counter_cond, counter_vals = None, values(one=1, now=created)
         if campaign.claims.max_claims is not None:
@@ -75,7 +77,8 @@ class Claims:
         consent_record = ({"email": {"given": bool(consent), "at": created, "source": "landing_page"}}
                           if consent is not None else None)
         for _ in range(MAX_CODE_DRAWS):
-            code = gen.one()
+            r = self.spaces.reserve(space, 1)
+            code = space.code(r.key, r.start)
             body = {"code": code, "campaign_id": campaign.id, "expires_at": expiry}
             ops = [
                 self.table.put_op({"pk": cpk, "sk": csk, "campaign_id": campaign.id, "email_hash": ehash,
@@ -102,6 +105,6 @@ class Claims:
                 if e.failed(2):
                     raise errors.ClaimsExhausted(details={"max_claims": campaign.claims.max_claims}) from None
                 if e.failed(1):
-                    continue  # the drawn code exists already: draw another
+                    continue  # cannot happen while the counter is intact; take the next counter
                 raise errors.RequestInProgress() from None
         raise errors.Contention("could not draw a free code")

@@ -1,7 +1,12 @@
 """Issuing unique codes: a few at once (support "sorry" codes, bound to a customer) or a bulk job with
-progress. Bulk runs write chunks of 96 codes per transaction, each with a chunk marker (so a retried or
-continued Lambda never issues a chunk twice) and sharded progress/issued counters (so parallel writers never
-contend on one item)."""
+progress.
+
+Every unique code is the permuted value of a counter of its code space (domain/codespace.py), and counters
+are reserved with one atomic ADD (adapters/codespace_store.py), so codes are unique by construction. A few
+codes are still written with conditional puts (free inside the transaction that counts them); a bulk job
+writes its chunks with plain BatchWriteItem, then records each chunk once: a marker put
+(attribute_not_exists) plus sharded progress/issued counters in one small transaction. A chunk rewritten by a
+retried or continued Lambda is the same codes again (same counters), and its marker stops a second count."""
 from __future__ import annotations
 
 import math
@@ -10,30 +15,42 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime
 
 from ..adapters import keys
-from ..adapters.code_store import code_item, write_codes
+from ..adapters.code_store import code_item
+from ..adapters.codespace_store import CodeSpaceStore
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import Table, values
+from ..adapters.dynamo import Table, TransactionCancelled, values
 from ..domain import errors
 from ..domain.clock import iso, parse_rfc3339
-from ..domain.codes import CodeGenerator
+from ..domain.codespace import CodeSpace
 from ..domain.config import Campaign
 from ..domain.customers import holder_for_email, holder_for_id
 from ..domain.ids import new_id
 
 SYNC_MAX = 50  # up to this many codes are answered at once; more become a bulk job
 BULK_MAX = 1_000_000
-CHUNK = 96  # codes per transaction: + chunk marker + progress shard + issued shard <= 100 items
-WORKERS = 8
+CHUNK = 500  # codes per bulk chunk: 20 BatchWriteItem requests, then one bookkeeping transaction
+WORKERS = 4
+_spaces: dict[tuple[str, str], CodeSpace] = {}
 
 
-def generator_for(campaign: Campaign) -> CodeGenerator:
-    return CodeGenerator(campaign.codes.full_pattern, campaign.codes.charset)
+def space_for(campaign: Campaign) -> CodeSpace:
+    sig = (campaign.codes.full_pattern, campaign.codes.charset)
+    space = _spaces.get(sig)
+    if space is None:
+        space = _spaces[sig] = CodeSpace(*sig)
+    return space
+
+
+class CodeSpaceCollision(RuntimeError):
+    """A new code exists already: impossible unless the code space's counter was reset (e.g. a restored
+    table). Refusing is right: overwriting would hand out someone else's code."""
 
 
 class Issuance:
     def __init__(self, table: Table, config: ConfigSource):
         self.table = table
         self.config = config
+        self.spaces = CodeSpaceStore(table)
 
     def _unique_campaign(self, campaign_id: str) -> Campaign:
         campaign = self.config.bundle().campaigns.get(campaign_id)
@@ -65,13 +82,17 @@ class Issuance:
                 raise errors.InvalidRequest("a code bound to a customer is issued one at a time", {"field": "count"})
         if count > SYNC_MAX:
             return {"status": 202, "body": self.start_bulk(campaign, count, expiry, now)}
-        gen = generator_for(campaign)
+        space = space_for(campaign)
+        r = self.spaces.reserve(space, count)
+        codes = space.codes(r.key, r.start, count)
         created = iso(now)
-        shard = keys.campaign_issued_shard(campaign.id, 0)
-        issued_op = self.table.update_op(*shard, "ADD issued :n", vals=values(n=count))
-        codes, _ = write_codes(self.table, gen.generate(count),
-                               lambda c: code_item(c, campaign.id, created, expiry, holder), gen.generate,
-                               [issued_op])
+        ops = [self.table.put_op(code_item(c, campaign.id, created, expiry, holder)) for c in codes]
+        ops.append(self.table.update_op(*keys.campaign_issued_shard(campaign.id, 0), "ADD issued :n",
+                                        vals=values(n=count)))
+        try:
+            self.table.transact(ops)
+        except TransactionCancelled as e:
+            raise CodeSpaceCollision(f"code space {space.pattern}: reasons {e.reasons}") from None
         out = [{"code": c, "campaign_id": campaign.id, "expires_at": expiry} for c in codes]
         if customer:  # echo whom the code is bound to; the e-mail itself is stored only as a hash
             bound = {"id": customer["id"]} if customer.get("id") else {"email": customer["email"]}
@@ -86,9 +107,10 @@ class Issuance:
             raise errors.InvalidRequest(f"at most {BULK_MAX} codes per job", {"field": "count"})
         job_id = new_id("job")
         pk, sk = keys.job(job_id)
+        reservation = self.spaces.reserve(space_for(campaign), count)  # the whole job's counters, at once
         self.table.put({"pk": pk, "sk": sk, "id": job_id, "type": "bulk-codes", "campaign_id": campaign.id,
                         "total": count, "status": "queued", "expires_at": expiry, "created_at": iso(now),
-                        "chunks": math.ceil(count / CHUNK)})
+                        "chunks": math.ceil(count / CHUNK), "counter_start": reservation.start})
         return {"job_id": job_id, "status": "queued", "total": count}
 
     def get_job(self, job_id: str) -> dict:
@@ -113,24 +135,31 @@ class Issuance:
         campaign = self._unique_campaign(meta["campaign_id"])
         self.table.update(*keys.job(job_id), "SET #st = :running, started_at = if_not_exists(started_at, :now)",
                           names={"#st": "status"}, vals=values(running="running", now=iso(now)))
-        gen = generator_for(campaign)
+        space = space_for(campaign)
+        key = self.spaces.key(space)
         created = iso(now)
-        total, chunks = meta["total"], meta["chunks"]
+        total, chunks, first = meta["total"], meta["chunks"], meta["counter_start"]
         deadline = time.monotonic() + time_left_s
         done_upto = start_chunk
         completed: set[int] = set()
 
         def write_chunk(n: int) -> None:
             size = min(CHUNK, total - n * CHUNK)
+            codes = space.codes(key, first + n * CHUNK, size)
+            self.table.batch_write(code_item(c, campaign.id, created, meta.get("expires_at"), job_id=job_id)
+                                   for c in codes)
             shard = n % WORKERS
-            ops = [self.table.put_op({"pk": keys.job_chunk(job_id, n)[0], "sk": keys.job_chunk(job_id, n)[1],
-                                      "codes": size}),
-                   self.table.update_op(*keys.job_progress(job_id, shard), "ADD done :n", vals=values(n=size)),
-                   self.table.update_op(*keys.campaign_issued_shard(campaign.id, shard + 1), "ADD issued :n",
-                                        vals=values(n=size))]
-            write_codes(self.table, gen.generate(size),
-                        lambda c: code_item(c, campaign.id, created, meta.get("expires_at"), job_id=job_id),
-                        gen.generate, ops)  # a failed marker means the chunk was written before: skip it
+            try:
+                self.table.transact([
+                    self.table.put_op({"pk": keys.job_chunk(job_id, n)[0], "sk": keys.job_chunk(job_id, n)[1],
+                                       "codes": size}),
+                    self.table.update_op(*keys.job_progress(job_id, shard), "ADD done :n", vals=values(n=size)),
+                    self.table.update_op(*keys.campaign_issued_shard(campaign.id, shard + 1), "ADD issued :n",
+                                         vals=values(n=size))])
+            except TransactionCancelled as e:
+                if not e.failed(0):
+                    raise
+                # the marker exists: this chunk was counted by an earlier attempt
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             pending: set = set()
