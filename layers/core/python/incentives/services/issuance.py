@@ -165,7 +165,8 @@ class Issuance:
             pending: set = set()
             n = start_chunk
             while True:
-                while n < chunks and len(pending) < workers * 2 and time.monotonic() < deadline:
+                # Always take at least one chunk, so even a late invocation makes progress.
+                while n < chunks and len(pending) < workers * 2 and (time.monotonic() < deadline or n == start_chunk):
                     pending.add(pool.submit(lambda i=n: (write_chunk(i), i)[1]))
                     n += 1
                 if not pending:
