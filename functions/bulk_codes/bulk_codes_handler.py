@@ -11,7 +11,7 @@ from incentives.domain.clock import utcnow
 from incentives.services.issuance import Issuance
 
 logger = Logger(service="bulk-codes")
-tracer = Tracer(service="bulk-codes")
+tracer = Tracer(service="bulk-codes", patch_modules=["botocore"])  # only what we call: no patch_all
 metrics = Metrics(namespace="Incentives", service="bulk-codes")
 SAFETY_MARGIN_S = 60  # stop taking new chunks this long before the Lambda timeout
 

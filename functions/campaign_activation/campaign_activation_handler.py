@@ -11,7 +11,7 @@ from incentives.domain.clock import parse_rfc3339, utcnow
 from incentives.services.activation import Activation
 
 logger = Logger(service="campaign-activation")
-tracer = Tracer(service="campaign-activation")
+tracer = Tracer(service="campaign-activation", patch_modules=["botocore"])  # only what we call: no patch_all
 metrics = Metrics(namespace="Incentives", service="campaign-activation")
 _job: Activation | None = None
 

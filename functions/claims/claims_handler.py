@@ -14,7 +14,7 @@ from incentives.http.schemas import ClaimIn
 from incentives.services.claims import Claims
 
 logger = Logger(service="claims")
-tracer = Tracer(service="claims")
+tracer = Tracer(service="claims", patch_modules=["botocore"])  # only what we call: no patch_all
 metrics = Metrics(namespace="Incentives", service="claims")
 api = Api("claims", logger)
 _claims: Claims | None = None

@@ -16,7 +16,7 @@ from incentives.services.campaign_stats import CampaignViews
 from incentives.services.issuance import Issuance
 
 logger = Logger(service="operators")
-tracer = Tracer(service="operators")
+tracer = Tracer(service="operators", patch_modules=["botocore"])  # only what we call: no patch_all
 metrics = Metrics(namespace="Incentives", service="operators")
 api = Api("operators", logger)
 

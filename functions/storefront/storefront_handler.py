@@ -12,7 +12,7 @@ from incentives.http.schemas import CheckoutIn, RollbackIn
 from incentives.services.checkout import Checkout, CheckoutRequest
 
 logger = Logger(service="storefront")
-tracer = Tracer(service="storefront")
+tracer = Tracer(service="storefront", patch_modules=["botocore"])  # only what we call: no patch_all
 metrics = Metrics(namespace="Incentives", service="storefront")
 api = Api("storefront", logger)
 _checkout: Checkout | None = None
