@@ -1,0 +1,57 @@
+# `make run` and `make test` set everything up on a fresh machine (Python 3.11, Node 20, Java 17).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PY
+PYTEST_ARGS ?=
+
+PY_STAMP := $(VENV)/.requirements.stamp
+# npm writes node_modules/.package-lock.json on every install: it is the stamp.
+NODE_STAMP := node_modules/.package-lock.json
+
+.PHONY: help setup run test bench clean-local
+
+## help: list the targets
+help:
+	@grep -hE '^## ' $(MAKEFILE_LIST) | sed 's/^## /  /'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# pip runs again only when a requirements file changed since the last successful install.
+$(PY_STAMP): requirements-dev.txt layers/deps/requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# npm ci runs again only when package.json or the lock file changed.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+## setup: create .venv (pip install -r requirements-dev.txt) and node_modules (npm ci), only when needed
+setup: $(PY_STAMP) $(NODE_STAMP)
+
+INFRA_SETUP := setup
+-include make/infra.mk
+
+## run: serve the engine on http://127.0.0.1:$$PORT (3000) with DynamoDB Local; Ctrl-C stops everything
+run: setup
+	exec $(PY) -m local.run
+
+## test: the whole test suite (pytest; extra arguments in PYTEST_ARGS, e.g. PYTEST_ARGS="-n0 -k redeem")
+test: setup
+	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
+	exit $$rc
+
+## bench: the benchmarks (python -m bench; see docs/benchmarks.md)
+bench: setup
+	$(PY) -m bench
+
+## clean-local: delete the local DynamoDB data (.local/)
+clean-local:
+	rm -rf .local

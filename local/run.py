@@ -1,0 +1,161 @@
+"""`make run`: the whole engine on this machine.
+
+Starts DynamoDB Local (unless DYNAMODB_ENDPOINT points at a running DynamoDB), creates the table, serves the
+real Lambda handlers through the local API Gateway emulation (local/server.py) on http://127.0.0.1:$PORT and
+fires the scheduled jobs on their schedule. Runs in the foreground until SIGINT/SIGTERM, then stops the
+server, the scheduler and DynamoDB Local.
+
+Environment: PORT (3000), INCENTIVES_CONFIG_DIR (config/), INCENTIVES_DATA_DIR (.local/), STOREFRONT_API_KEY,
+OPERATOR_API_KEY, DYNAMODB_ENDPOINT, TABLE_NAME (incentives), FUNCTIONS_DIR (functions/),
+LOCAL_SCHEDULES (on; "off" disables the scheduler), CONFIG_MAX_AGE_SECONDS (5), LOG_LEVEL (INFO).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ROOT / "layers" / "core" / "python"
+if str(CORE) not in sys.path:
+    sys.path.insert(0, str(CORE))
+
+from local import lambdas  # noqa: E402
+from local.dynamodb_local import DynamoDBLocal, ensure_table, is_loopback, local_env  # noqa: E402
+from local.scheduler import Scheduler  # noqa: E402
+from local.server import (  # noqa: E402
+    DEFAULT_OPERATOR_KEY, DEFAULT_PORT, DEFAULT_STOREFRONT_KEY, OPERATOR_KEY_ID, LocalApi, make_server,
+    serve_in_thread,
+)
+
+log = logging.getLogger("local.run")
+
+
+def _abs(path: str | os.PathLike) -> str:
+    p = Path(path)
+    return str(p if p.is_absolute() else (Path.cwd() / p).resolve())
+
+
+def configure_env(endpoint: str, data_dir: str) -> dict[str, str]:
+    """The environment the handlers see (incentives/settings.py), applied to os.environ; returns it.
+
+    The fixed local credentials are used for a DynamoDB on loopback only; a remote endpoint (AWS) keeps the
+    caller's own AWS credentials.
+    """
+    env = {
+        **(local_env() if is_loopback(endpoint) else {}),
+        "TABLE_NAME": os.environ.get("TABLE_NAME") or "incentives",
+        "CONFIG_SOURCE": "files",
+        "INCENTIVES_CONFIG_DIR": _abs(os.environ.get("INCENTIVES_CONFIG_DIR") or ROOT / "config"),
+        "DYNAMODB_ENDPOINT": endpoint,
+        "OPERATOR_API_KEY_IDS": OPERATOR_KEY_ID,
+        "JOB_DISPATCH": "local",
+        "FUNCTIONS_DIR": _abs(os.environ.get("FUNCTIONS_DIR") or ROOT / "functions"),
+        "LOCAL_OUTBOX_DIR": _abs(os.environ.get("LOCAL_OUTBOX_DIR") or Path(data_dir) / "outbox"),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "Incentives",
+        "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "false"),
+        # Deployed, AppConfig is cached 30 s; locally a config edit should show quickly.
+        "CONFIG_MAX_AGE_SECONDS": os.environ.get("CONFIG_MAX_AGE_SECONDS") or "5",
+    }
+    os.environ.update(env)
+    os.makedirs(env["LOCAL_OUTBOX_DIR"], exist_ok=True)
+    return env
+
+
+def main() -> int:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    port = int(os.environ.get("PORT") or DEFAULT_PORT)
+    data_dir = _abs(os.environ.get("INCENTIVES_DATA_DIR") or ROOT / ".local")
+    external = os.environ.get("DYNAMODB_ENDPOINT") or None
+    storefront_key = os.environ.get("STOREFRONT_API_KEY") or DEFAULT_STOREFRONT_KEY
+    operator_key = os.environ.get("OPERATOR_API_KEY") or DEFAULT_OPERATOR_KEY
+
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    # Bind first: a busy port fails at once, and clients get 503 (not "connection refused") while starting.
+    api = LocalApi(storefront_key=storefront_key, operator_key=operator_key,
+                   functions_dir=os.environ.get("FUNCTIONS_DIR") or ROOT / "functions")
+    try:
+        server = make_server(api, "127.0.0.1", port)
+    except OSError as exc:
+        print(f"cannot listen on 127.0.0.1:{port}: {exc} (set PORT)", file=sys.stderr)
+        return 1
+    serve_in_thread(server)
+
+    ddb: DynamoDBLocal | None = None
+    scheduler: Scheduler | None = None
+    try:
+        if external:
+            endpoint = external
+        else:
+            t0 = time.monotonic()
+            ddb = DynamoDBLocal(data_dir=data_dir, die_with_parent=True)
+            ddb.start(timeout=60)
+            endpoint = ddb.endpoint
+            log.info("DynamoDB Local ready in %.1f s", time.monotonic() - t0)
+        if stop.is_set():
+            return 0
+        env = configure_env(endpoint, data_dir)
+        ensure_table(endpoint, env["TABLE_NAME"])
+        api.functions_dir = Path(env["FUNCTIONS_DIR"])
+        from incentives.http.routes import JOBS
+
+        t0 = time.monotonic()
+        api.load_all(extra=[folder for folder, _ in JOBS.values()])
+        log.info("functions loaded in %.1f s", time.monotonic() - t0)
+
+        if os.environ.get("LOCAL_SCHEDULES", "on").lower() not in ("off", "0", "false", "no"):
+            scheduler = Scheduler(JOBS, invoke=lambda folder, event: lambdas.invoke(folder, event, api.functions_dir))
+            scheduler.start()
+        api.ready.set()
+
+        base = f"http://127.0.0.1:{port}"
+        lines = [
+            f"Incentives engine (local) on {base}   (health: {base}/v1/health)",
+            f"  storefront key : {storefront_key}",
+            f"  operator key   : {operator_key}",
+            f"  DynamoDB       : {endpoint}" + ("" if external else f" (DynamoDB Local, data in {data_dir})"),
+            f"  table          : {env['TABLE_NAME']}",
+            f"  config         : {env['INCENTIVES_CONFIG_DIR']}",
+            f"  outbox         : {env['LOCAL_OUTBOX_DIR']}",
+            f"  functions      : {env['FUNCTIONS_DIR']}"
+            + (f"  (not loaded: {', '.join(api.load_errors)})" if api.load_errors else ""),
+            "  schedules      : " + (", ".join(f"{n} {s.expression}" for n, (_, s) in scheduler.schedules.items())
+                                    if scheduler else "off"),
+            "Ctrl-C to stop.",
+        ]
+        print("\n".join(lines), flush=True)
+        while not stop.wait(0.5):
+            if ddb and ddb.proc and ddb.proc.poll() is not None:
+                log.error("DynamoDB Local exited with %s", ddb.proc.returncode)
+                return 1
+        return 0
+    except Exception:
+        log.exception("local run failed")
+        return 1
+    finally:
+        api.ready.clear()
+        server.shutdown()
+        server.server_close()
+        if scheduler:
+            scheduler.stop()
+        if ddb:
+            ddb.stop()
+        print("stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
