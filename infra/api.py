@@ -160,24 +160,16 @@ class Api(Construct):
                 authorization_type=apigw.AuthorizationType.NONE,
             )
 
-        storefront_plan = self.rest_api.add_usage_plan(
-            "StorefrontPlan",
-            name=f"{settings.stack_name}-storefront",
-            throttle=apigw.ThrottleSettings(
-                rate_limit=settings.storefront_rate_limit, burst_limit=settings.storefront_burst_limit
-            ),
-            api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
-        )
-        storefront_plan.add_api_key(keys.storefront)
-        operator_plan = self.rest_api.add_usage_plan(
-            "OperatorPlan",
-            name=f"{settings.stack_name}-operator",
-            throttle=apigw.ThrottleSettings(
-                rate_limit=settings.operator_rate_limit, burst_limit=settings.operator_burst_limit
-            ),
-            api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
-        )
-        operator_plan.add_api_key(keys.operator)
+        plans = (("Storefront", keys.storefront, settings.storefront_rate_limit, settings.storefront_burst_limit),
+                 ("Operator", keys.operator, settings.operator_rate_limit, settings.operator_burst_limit))
+        for role, key, rate, burst in plans:
+            plan = self.rest_api.add_usage_plan(
+                f"{role}Plan",
+                name=f"{settings.stack_name}-{role.lower()}",
+                throttle=apigw.ThrottleSettings(rate_limit=rate, burst_limit=burst),
+                api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
+            )
+            plan.add_api_key(key)
         self._acknowledge()
 
     def _acknowledge(self) -> None:
