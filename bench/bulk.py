@@ -1,0 +1,206 @@
+"""Bulk issuance: codes written per second by a bulk job (Issuance.issue with count > SYNC_MAX, then run_bulk)
+next to bare BatchWriteItem of the same number of equally shaped code items with the same thread count.
+
+A small probe job first (hooks on the engine's client) shows which requests the engine sends and the exact item
+it writes per code; the bare baseline copies that item (only the code differs) and writes 25 items per
+BatchWriteItem from as many threads as run_bulk uses. Codes are generated before the bare run starts (it
+measures writing only); the engine's time is run_bulk's, generation included. Every run gets a fresh table of
+the same DynamoDB Local, and the pair runs twice in alternating order (DynamoDB Local warms up).
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import random
+import secrets
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import Context, Figure, RequestRecorder, bare_client, say, verdict
+
+NAME = "bulk"
+COUNT = int(os.environ.get("BENCH_BULK_CODES", "100000"))
+MIN_RATIO = 0.8
+CAMPAIGN_ID = "bench-bulk"
+CAMPAIGN = {"id": CAMPAIGN_ID, "name": "Benchmark bulk", "enabled": True,
+            "codes": {"type": "unique", "pattern": "BULK-####-####", "expires_in_days": 90},
+            "reward": {"type": "amount_off", "amount": {"amount": 500, "currency": "EUR"}},
+            "limits": {"per_code": 1}}
+
+
+def _config(tmp: str):
+    import yaml
+
+    from incentives.adapters.config_source import FileConfig
+
+    d = Path(tmp) / "config"
+    (d / "campaigns").mkdir(parents=True, exist_ok=True)
+    (d / "campaigns" / f"{CAMPAIGN_ID}.yaml").write_text(yaml.safe_dump(CAMPAIGN), encoding="utf-8")
+    return FileConfig(str(d), max_age=30)
+
+
+def _run_engine(ctx: Context, config, count: int, client, recorder: bool = False) -> dict:
+    """One bulk job on a fresh table: issue() makes the job, run_bulk writes it (continued until done)."""
+    from incentives.adapters.dynamo import Table
+    from incentives.services.issuance import Issuance
+
+    table_name = ctx.fresh_table("bench-bulk-engine")
+    issuer = Issuance(Table(table_name, client), config)
+    now = datetime.now(timezone.utc)
+    out = issuer.issue(CAMPAIGN_ID, count, None, None, now)
+    if out.get("status") != 202:
+        raise RuntimeError(f"Issuance.issue({count}) answered {out.get('status')}, expected 202 (a bulk job): "
+                           f"{str(out.get('body'))[:300]}")
+    job_id = out["body"]["job_id"]
+    rec = RequestRecorder(client, capture_params=True, consumed=False) if recorder else None
+    if rec:
+        rec.__enter__()
+    try:
+        t = time.perf_counter()
+        nxt = issuer.run_bulk(job_id, 0, now, 3600.0)
+        continuations = 0
+        while nxt is not None:
+            continuations += 1
+            nxt = issuer.run_bulk(job_id, nxt, now, 3600.0)
+        seconds = time.perf_counter() - t
+    finally:
+        if rec:
+            rec.__exit__(None, None, None)
+    job = issuer.get_job(job_id)
+    return {"table": table_name, "seconds": seconds, "job": job, "calls": rec.calls if rec else None,
+            "continuations": continuations}
+
+
+def _code_items_in(client, table: str) -> int:
+    kwargs = {"TableName": table, "Select": "COUNT", "FilterExpression": "begins_with(pk, :c)", "Limit": 20000,
+              "ExpressionAttributeValues": {":c": {"S": "CODE#"}}}
+    n = 0
+    while True:
+        r = client.scan(**kwargs)
+        n += r["Count"]
+        if "LastEvaluatedKey" not in r:
+            return n
+        kwargs["ExclusiveStartKey"] = r["LastEvaluatedKey"]
+
+
+def _sample_item(calls: list[dict]) -> dict:
+    """The first code item (pk CODE#...) the engine wrote, as sent on the wire (attribute-value form)."""
+    for c in calls:
+        p = c["params"]
+        if c["op"] == "BatchWriteItem":
+            candidates = [r["PutRequest"]["Item"] for reqs in p["RequestItems"].values() for r in reqs
+                          if "PutRequest" in r]
+        elif c["op"] == "TransactWriteItems":
+            candidates = [a["Put"]["Item"] for a in p["TransactItems"] if "Put" in a]
+        elif c["op"] == "PutItem":
+            candidates = [p["Item"]]
+        else:
+            continue
+        for item in candidates:
+            if item.get("pk", {}).get("S", "").startswith("CODE#"):
+                return item
+    raise RuntimeError(f"the probe job wrote no code item; requests: {Counter(c['op'] for c in calls)}")
+
+
+def _bare_requests(template: dict, codes: list[str], table: str) -> list[dict]:
+    sample = template["code"]["S"]
+
+    def item(code: str) -> dict:
+        return {k: ({"S": v["S"].replace(sample, code)} if "S" in v and sample in v["S"] else v)
+                for k, v in template.items()}
+
+    items = [{"PutRequest": {"Item": item(c)}} for c in codes]
+    return [{table: items[i:i + 25]} for i in range(0, len(items), 25)]
+
+
+def _run_bare(ctx: Context, endpoint: str, template: dict, codes: list[str], threads: int) -> dict:
+    table_name = ctx.fresh_table("bench-bulk-bare")
+    client = bare_client(endpoint)
+    requests = _bare_requests(template, codes, table_name)
+
+    def write(request: dict) -> int:
+        calls = 0
+        for attempt in range(10):
+            calls += 1
+            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+            if not request:
+                return calls
+            time.sleep(min(0.5, 0.01 * 2**attempt) * random.random())
+        raise RuntimeError("BatchWriteItem kept returning unprocessed items")
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        calls = sum(pool.map(write, requests))
+    seconds = time.perf_counter() - t
+    return {"table": table_name, "seconds": seconds, "requests": calls}
+
+
+def run(ctx: Context) -> list[Figure]:
+    endpoint = ctx.ddb()
+    from incentives.adapters.dynamo import dynamodb_client
+    from incentives.domain.codespace import CodeSpace
+    from incentives.services import issuance
+
+    params = inspect.signature(issuance.Issuance.run_bulk).parameters
+    print(f"  Issuance.run_bulk{inspect.signature(issuance.Issuance.run_bulk)}", flush=True)
+    threads = params["workers"].default if "workers" in params and \
+        params["workers"].default is not inspect.Parameter.empty else getattr(issuance, "WORKERS", 1)
+    chunk = getattr(issuance, "CHUNK", None)
+    sync_max = getattr(issuance, "SYNC_MAX", 50)
+    figures: list[Figure] = []
+    client = dynamodb_client(endpoint)  # the engine's shared client for this endpoint
+    with tempfile.TemporaryDirectory(prefix="bench-bulk-") as tmp:
+        config = _config(tmp)
+
+        # Probe: which requests, which item, how many per code.
+        probe_count = max(sync_max + 1, 2 * (chunk or 100) + 7)
+        probe = _run_engine(ctx, config, probe_count, client, recorder=True)
+        ctx.drop_table(probe["table"])
+        ops = Counter(c["op"] for c in probe["calls"])
+        template = _sample_item(probe["calls"])
+        per_request = [len(r) for c in probe["calls"] if c["op"] == "BatchWriteItem"
+                       for r in c["params"]["RequestItems"].values()]
+        tx_items = [len(c["params"]["TransactItems"]) for c in probe["calls"] if c["op"] == "TransactWriteItems"]
+        shape = ", ".join(f"{op} x{n}" for op, n in ops.most_common())
+        detail = []
+        if per_request:
+            detail.append(f"BatchWriteItem {min(per_request)}..{max(per_request)} items")
+        if tx_items:
+            detail.append(f"transactions of {min(tx_items)}..{max(tx_items)} items")
+        figures.append(say(Figure(NAME, f"engine requests for a {probe_count}-code job",
+                                  f"{shape} ({'; '.join(detail)}); CHUNK={chunk}, threads={threads}")))
+        print(f"  code item as the engine writes it: {sorted(template)}", flush=True)
+
+        space = CodeSpace(CAMPAIGN["codes"]["pattern"], "23456789ABCDEFGHJKMNPQRSTUVWXYZ")
+        bare_codes = space.codes(secrets.token_bytes(16), 0, COUNT)
+        check = bare_client(endpoint, read_timeout=300)  # counting 100,000 items with Scan is slow on Local
+        for rnd, order in ((1, ("engine", "bare")), (2, ("bare", "engine"))):
+            rates = {}
+            for which in order:
+                print(f"  round {rnd}: {which}, {COUNT:,} codes ...", flush=True)
+                if which == "engine":
+                    r = _run_engine(ctx, config, COUNT, client)
+                    job = r["job"]
+                    written = _code_items_in(check, r["table"])
+                    note = f"job {job['status']}, done {job['done']:,}/{job['total']:,}, {written:,} code items"
+                    if r["continuations"]:
+                        note += f", {r['continuations']} continuations"
+                    if job["status"] != "succeeded" or written != COUNT:
+                        figures.append(say(Figure(NAME, f"round {rnd}: engine job incomplete", note, "all written",
+                                                  "MISS")))
+                else:
+                    r = _run_bare(ctx, endpoint, template, bare_codes, threads)
+                    written = _code_items_in(check, r["table"])
+                    note = f"{r['requests']:,} requests, {written:,} code items"
+                ctx.drop_table(r["table"])
+                rates[which] = COUNT / r["seconds"]
+                figures.append(say(Figure(NAME, f"round {rnd}: {which} ({threads} threads)",
+                                          f"{rates[which]:,.0f} codes/s ({r['seconds']:.1f} s; {note})")))
+            ratio = rates["engine"] / rates["bare"]
+            figures.append(say(Figure(NAME, f"round {rnd} ({' then '.join(order)}): engine / bare BatchWriteItem",
+                                      f"{ratio:.2f}x", f">= {MIN_RATIO}x", verdict(ratio >= MIN_RATIO))))
+    return figures
