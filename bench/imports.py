@@ -10,6 +10,8 @@ median of 7 is reported.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -51,7 +53,7 @@ def lambda_env(folder: str) -> dict[str, str]:
         "POWERTOOLS_SERVICE_NAME": folder.replace("_", "-"), "POWERTOOLS_METRICS_NAMESPACE": "Incentives",
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
         # sys.path as in Lambda: function code, then layers
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / folder), str(CORE)]),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / folder), str(CORE), str(lambda_deps())]),
     }
     if folder in ("operators", "bulk_codes"):
         env.update(JOB_DISPATCH="lambda", JOB_FUNCTIONS='{"bulk-codes": "IncentivesEngine-bulk-codes", '
@@ -61,8 +63,49 @@ def lambda_env(folder: str) -> dict[str, str]:
     return env
 
 
+def lambda_deps():
+    """The dependency layer's packages for this machine's platform, plus the runtime's boto3 (cached)."""
+    req = (ROOT / "layers" / "deps" / "requirements.txt").read_bytes()
+    target = ROOT / ".bench" / f"lambda-deps-{hashlib.sha256(req).hexdigest()[:12]}"
+    if not (target / ".complete").exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target), "-r",
+                        str(ROOT / "layers" / "deps" / "requirements.txt"), "boto3"], check=True)
+        (target / ".complete").write_text("ok")
+    return target
+
+
+FIRST_USE = """import sys, time, json
+t = time.perf_counter()
+import storefront_handler as h
+from incentives.adapters.dynamo import dynamodb_client
+from incentives.domain.config import ConfigBundle
+from incentives.http.schemas import CheckoutIn
+h.checkout()
+dynamodb_client()
+CheckoutIn.model_validate({"code": "WELCOME-2345-6789", "customer": {"id": "c1", "country": "DE"},
+                           "order": {"currency": "EUR", "amount": 5000, "items": [{"sku": "a", "quantity": 1,
+                                                                                  "unit_price": 5000}]}})
+ConfigBundle.from_document(json.loads(sys.argv[1]))
+print(repr(time.perf_counter() - t))
+"""
+BOTO3_FIRST_USE = """import sys, time
+t = time.perf_counter()
+import boto3
+boto3.client("dynamodb")
+print(repr(time.perf_counter() - t))
+"""
+
+
+def _time_snippet(snippet: str, folder: str, *args: str) -> float:
+    r = subprocess.run([sys.executable, "-S", "-c", snippet, *args], env=lambda_env(folder), cwd="/",
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError(f"snippet failed (exit {r.returncode}): {r.stderr.strip()[-800:]}")
+    return float(r.stdout.strip().splitlines()[-1])
+
+
 def _time_import(module: str, folder: str) -> float:
-    r = subprocess.run([sys.executable, "-c", SNIPPET, module], env=lambda_env(folder), cwd="/",
+    r = subprocess.run([sys.executable, "-S", "-c", SNIPPET, module], env=lambda_env(folder), cwd="/",
                        capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         raise RuntimeError(f"import {module} failed (exit {r.returncode}): {r.stderr.strip()[-800:]}")
@@ -71,7 +114,7 @@ def _time_import(module: str, folder: str) -> float:
 
 def _top_imports(module: str, folder: str, n: int = 6) -> list[tuple[str, int]]:
     """The heaviest top-level packages under `module` by cumulative time (python -X importtime), in µs."""
-    r = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], env=lambda_env(folder),
+    r = subprocess.run([sys.executable, "-S", "-X", "importtime", "-c", f"import {module}"], env=lambda_env(folder),
                        cwd="/", capture_output=True, text=True, timeout=120)
     per_pkg: dict[str, int] = {}
     for line in r.stderr.splitlines():
@@ -108,6 +151,20 @@ def run(ctx: Context) -> list[Figure]:
                                       verdict(ratio <= MAX_RATIO))))
         else:
             figures.append(say(Figure(NAME, f"import {f}_handler (median of {RUNS})", f"{ms(m)} = {ratio:.2f}x boto3")))
+    from incentives.domain.config import load_config_dir
+
+    doc = json.dumps(load_config_dir(ROOT / "config").to_document())
+    first: list[float] = []
+    boto: list[float] = []
+    for round_ in range(RUNS + 1):
+        a = _time_snippet(FIRST_USE, "storefront", doc)
+        b = _time_snippet(BOTO3_FIRST_USE, "storefront")
+        if round_:
+            first.append(a)
+            boto.append(b)
+    fm, bm = median(first), median(boto)
+    figures.append(say(Figure(NAME, "cold start w/o network: storefront import + client + first parse",
+                              f"{ms(fm)} = {fm / bm:.2f}x import boto3 + boto3.client('dynamodb') ({ms(bm)})")))
     top = _top_imports("storefront_handler", "storefront")
     figures.append(say(Figure(NAME, "storefront_handler: heaviest packages (self time)",
                               ", ".join(f"{k} {v / 1000:.0f} ms" for k, v in top))))

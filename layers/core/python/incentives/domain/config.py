@@ -27,7 +27,8 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validators are built on first use, not at import: a function builds only the models it parses.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Amount(_Model):

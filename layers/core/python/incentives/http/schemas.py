@@ -18,7 +18,8 @@ Amount = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
 
 class _In(BaseModel):
     # Unknown fields are ignored so storefronts can send richer payloads; known ones are strict.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Built on first use: each function pays only for the request models it parses (cold start).
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class CustomerIn(_In):
