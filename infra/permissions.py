@@ -15,8 +15,11 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "claims": [*_READ, *_WRITE, "dynamodb:ConditionCheckItem"],
     "operators": [*_READ, *_WRITE],
     "campaign_activation": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
+    # Bulk chunks go out with BatchWriteItem: codes are unique by construction (decision log).
     "bulk_codes": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                   "dynamodb:ConditionCheckItem"],
+                   "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"],
+    # Events: the profile read and the transaction of two conditional puts (event record, profile).
+    "events": ["dynamodb:GetItem", "dynamodb:PutItem"],
 }
 
 # Function folder -> job names (routes.JOBS) whose functions it may invoke: operators start bulk runs and run

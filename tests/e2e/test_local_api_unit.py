@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from incentives.http.routes import JOBS, ROUTES, Route
+from incentives.http.routes import JOBS, ROUTES, Route, api_functions
 from local import lambdas
 from local.scheduler import Scheduler, parse_schedule, scheduled_event
 from local.server import LocalApi, build_event, match_route, to_response
@@ -184,7 +184,7 @@ def test_failures_become_gateway_errors(api):
 
 def test_missing_function_is_a_502_not_a_crash(tmp_path):
     api = LocalApi(functions_dir=tmp_path, storefront_key="sk", operator_key="ok")
-    assert set(api.load_all(extra=["bulk_codes"])) == {"storefront", "claims", "operators", "bulk_codes"}
+    assert set(api.load_all(extra=["bulk_codes"])) == {*api_functions(), "bulk_codes"}
     api.ready.set()
     assert _call(api, "GET", "/v1/health") [1]["error"]["code"] == "internal_error"
 

@@ -233,7 +233,8 @@ def test_table_permissions_are_per_function(synth):
         "claims": {"GetItem", "BatchGetItem", "Query", "UpdateItem", "PutItem", "DeleteItem", "ConditionCheckItem"},
         "operators": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
         "campaign_activation": {"GetItem", "Query", "UpdateItem", "PutItem"},
-        "bulk_codes": {"GetItem", "Query", "PutItem", "UpdateItem", "ConditionCheckItem"},
+        "bulk_codes": {"GetItem", "Query", "PutItem", "UpdateItem", "ConditionCheckItem", "BatchWriteItem"},
+        "events": {"GetItem", "PutItem"},
     }
     for folder, allowed in expected.items():
         actions = _actions(synth, folder)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..domain import errors
-from ..domain.checkout import CODE_ACTIVE, CodeState, Usage
+from ..domain.checkout import CODE_ACTIVE, CodeState, Usage, needs_profile
 from ..domain.config import Campaign
 from ..domain.ids import new_id
 from . import keys
@@ -22,6 +22,10 @@ class CodeCampaignMismatch(Exception):
     """The code belongs to another campaign than the one its pattern suggested; retry with that one."""
 
     campaign_id: str
+
+
+class ProfileChanged(Exception):
+    """The customer's profile changed between the rules' read and the redemption: decide again."""
 
 
 class CheckoutStore:
@@ -54,13 +58,19 @@ class CheckoutStore:
             out.append(keys.campaign_counters(campaign.id))
         if lim.per_customer is not None:
             out.append(keys.customer_usage(campaign.id, customer_id))
+        if needs_profile(campaign):
+            out.append(keys.customer_profile(customer_id))
         return out
 
     @staticmethod
     def _usage(got: dict, campaign: Campaign, customer_id: str) -> Usage:
         counters = got.get(keys.campaign_counters(campaign.id)) or {}
         mine = got.get(keys.customer_usage(campaign.id, customer_id)) or {}
-        return Usage(counters.get("redeemed", 0), counters.get("discount_total", 0), mine.get("redeemed", 0))
+        return Usage(counters.get("redeemed", 0), counters.get("discount_total", 0), mine.get("redeemed", 0),
+                     got.get(keys.customer_profile(customer_id)))
+
+    def get_profile(self, customer_id: str) -> dict | None:
+        return self.table.get(*keys.customer_profile(customer_id), consistent=True)
 
     def get_redemption(self, redemption_id: str) -> dict | None:
         return self.table.get(*keys.redemption(redemption_id), consistent=True)
@@ -68,7 +78,8 @@ class CheckoutStore:
     # --- redemption ---------------------------------------------------------------------------------------
 
     def redeem(self, *, code: str, campaign: Campaign, public: bool, holders: list[str], customer_id: str,
-               discount: int, record: dict, now_iso: str, extra_ops: list[dict]) -> None:
+               discount: int, record: dict, now_iso: str, extra_ops: list[dict],
+               profile: dict | None = None) -> None:
         lim = campaign.limits
         ops = [self._code_op(code, campaign, public, holders, now_iso)]
         ops.append(self._counters_op(campaign, discount, record["currency"], now_iso))
@@ -78,11 +89,20 @@ class CheckoutStore:
                 pk, sk, "ADD redeemed :one SET updated_at = :now",
                 "attribute_not_exists(redeemed) OR redeemed < :lim", vals=values(one=1, now=now_iso,
                                                                                 lim=lim.per_customer)))
+        profile_index = None
+        if needs_profile(campaign):
+            # The profile-based rules were decided on the profile read before: it must still be that profile.
+            pk, sk = keys.customer_profile(customer_id)
+            profile_index = len(ops)
+            ops.append(self.table.condition_op(pk, sk, "attribute_not_exists(pk)") if profile is None else
+                       self.table.condition_op(pk, sk, "version = :v", vals=values(v=profile["version"])))
         ops.append(self.table.put_op(record))
         ops.extend(extra_ops)
         try:
             self.table.transact(ops, token=record["id"])
         except TransactionCancelled as e:
+            if profile_index is not None and e.failed(profile_index):
+                raise ProfileChanged() from None
             raise self._classify(e, code, campaign, holders, now_iso) from None
 
     def _code_op(self, code: str, campaign: Campaign, public: bool, holders: list[str], now_iso: str) -> dict:

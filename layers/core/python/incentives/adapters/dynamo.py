@@ -236,6 +236,12 @@ class Table:
         self._conditional(op, condition, names, vals)
         return {"Put": op}
 
+    def condition_op(self, pk: str, sk: str, condition: str, names: dict | None = None,
+                     vals: dict | None = None) -> dict:
+        op: dict[str, Any] = {"TableName": self.name, "Key": key(pk, sk)}
+        self._conditional(op, condition, names, vals)
+        return {"ConditionCheck": op}
+
     def transact(self, ops: list[dict], deadline_s: float = 8.0, token: str | None = None) -> None:
         """TransactWriteItems; retried with jittered backoff while the cancellation is only a conflict with
         another transaction (never when a condition failed). Raises TransactionCancelled."""

@@ -62,3 +62,12 @@ def campaign_status(campaign_id: str) -> tuple[str, str]:
 
 def customer_gsi(customer_id: str) -> str:
     return f"CUSTOMER#{customer_id}"
+
+
+def customer_profile(customer_id: str) -> tuple[str, str]:
+    return f"CUSTOMER#{customer_id}", "PROFILE"
+
+
+def event(event_id: str) -> tuple[str, str]:
+    """One item per ingested event id: its conditional put makes a repeated id change nothing."""
+    return f"EVENT#{event_id}", "EVENT"

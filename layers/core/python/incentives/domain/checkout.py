@@ -13,6 +13,7 @@ from .config import Campaign
 from .customers import holders
 from .discounts import discount_for
 from .orders import Customer, Order
+from .profiles import segments_of
 
 CODE_ACTIVE = "active"
 CODE_DISABLED = "disabled"
@@ -41,6 +42,7 @@ class Usage:
     redeemed: int = 0
     discount_total: int = 0
     customer_redeemed: int = 0
+    profile: dict | None = None  # the customer's profile, read only when the campaign's rules need it
 
 
 def check_request(campaign: Campaign, customer: Customer, order: Order, now: datetime) -> int:
@@ -76,6 +78,20 @@ def check_code(state: CodeState, campaign: Campaign, customer: Customer, now: da
         raise errors.RedemptionLimitReached(details={"limit": per_code, "scope": "code"})
 
 
+def needs_profile(campaign: Campaign) -> bool:
+    e = campaign.eligibility
+    return e.first_order_only or bool(e.segments)
+
+
+def check_profile(campaign: Campaign, profile: dict | None, now: datetime) -> None:
+    """first_order_only and segments, from the profile the customer's events built (no profile: no order yet)."""
+    e = campaign.eligibility
+    if e.first_order_only and (profile or {}).get("order_count", 0) > 0:
+        raise errors.NotFirstOrder()
+    if e.segments and not segments_of(profile, now) & set(e.segments):
+        raise errors.SegmentNotEligible(details={"segments": e.segments})
+
+
 def check_usage(campaign: Campaign, usage: Usage, discount: int) -> None:
     lim = campaign.limits
     if lim.total_redemptions is not None and usage.redeemed >= lim.total_redemptions:
@@ -91,5 +107,7 @@ def evaluate(state: CodeState, campaign: Campaign, customer: Customer, order: Or
     """The whole rule set in the order a shopper would want the reason: the code first, then the order."""
     check_code(state, campaign, customer, now)
     discount = check_request(campaign, customer, order, now)
+    if needs_profile(campaign):
+        check_profile(campaign, usage.profile, now)
     check_usage(campaign, usage, discount)
     return discount

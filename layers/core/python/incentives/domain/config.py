@@ -24,6 +24,7 @@ from .money import CURRENCIES, MAX_AMOUNT, Money
 DEFAULT_CHARSET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 MIN_CODE_SPACE = 10**9  # random combinations a unique-code pattern must offer, so codes cannot be guessed
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+BUILTIN_SEGMENTS = ("new_customers", "returning_customers", "lapsed_customers")
 
 
 class _Model(BaseModel):
@@ -203,6 +204,14 @@ class Eligibility(_Model):
     segments: list[str] = []
     include: ItemFilter | None = None
     exclude: ItemFilter | None = None
+
+    @field_validator("segments")
+    @classmethod
+    def _known_segments(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - set(BUILTIN_SEGMENTS))
+        if unknown:
+            raise ValueError(f"unknown segments {unknown}; known: {list(BUILTIN_SEGMENTS)}")
+        return v
 
     @field_validator("countries")
     @classmethod

@@ -27,6 +27,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/redemptions", "storefront", STOREFRONT, "redeem"),
     Route("POST", "/v1/redemptions/{redemption_id}/rollback", "storefront", STOREFRONT, "rollback"),
     Route("GET", "/v1/codes/{code}", "storefront", STOREFRONT, "get_code"),
+    # order and customer events from the shop (profiles; later loyalty and referrals)
+    Route("POST", "/v1/events", "events", STOREFRONT, "ingest_event"),
     # landing pages
     Route("POST", "/v1/public/campaigns/{campaign_id}/claims", "claims", PUBLIC, "claim"),
     Route("OPTIONS", "/v1/public/campaigns/{campaign_id}/claims", "claims", PUBLIC, "claim_preflight"),

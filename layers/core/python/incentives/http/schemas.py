@@ -102,3 +102,36 @@ class IssueCodesIn(_In):
 
 class RunJobIn(_In):
     now: Annotated[str, StringConstraints(max_length=40)] | None = None
+
+
+EventType = Annotated[str, StringConstraints(pattern=r"^(customer\.created|customer\.updated|order\.paid|order\.refunded|"
+                                                     r"review\.submitted|social\.shared|survey\.completed|"
+                                                     r"store\.checked_in)$")]
+
+
+class ConsentsIn(_In):
+    email: StrictBool | None = None
+    sms: StrictBool | None = None
+    push: StrictBool | None = None
+
+
+class EventDataIn(_In):
+    birthday: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    consents: ConsentsIn | None = None
+    consent_source: Annotated[str, StringConstraints(max_length=64)] | None = None
+    tags: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=50)] | None = None
+
+
+class EventIn(_In):
+    id: Id
+    type: EventType
+    occurred_at: Annotated[str, StringConstraints(max_length=40)]
+    customer: CustomerIn
+    order: OrderIn | None = None
+    data: EventDataIn = EventDataIn()
+
+    @model_validator(mode="after")
+    def _order(self) -> "EventIn":
+        if self.type in ("order.paid", "order.refunded") and self.order is None:
+            raise ValueError(f"{self.type} needs an order")
+        return self

@@ -4,11 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..adapters.checkout_store import CheckoutStore, CodeCampaignMismatch
+from ..adapters.checkout_store import CheckoutStore, CodeCampaignMismatch, ProfileChanged
 from ..adapters.config_source import ConfigSource
 from ..adapters.idempotency import IdempotencyGuard
 from ..domain import errors
-from ..domain.checkout import CODE_ACTIVE, CODE_DISABLED, CodeState, check_request, evaluate
+from ..domain.checkout import CODE_ACTIVE, CODE_DISABLED, CodeState, check_profile, check_request, evaluate, \
+    needs_profile
 from ..domain.clock import iso, iso_ms
 from ..domain.codes import normalize
 from ..domain.config import Campaign, ConfigBundle
@@ -70,9 +71,13 @@ class Checkout:
             if item is None:
                 raise errors.CodeNotFound()
             campaign_id = item["campaign_id"]
-        for _ in range(3):
+        for _ in range(4):
             campaign = self._campaign(bundle, campaign_id)
             discount = check_request(campaign, req.customer, req.order, now)
+            profile = None
+            if needs_profile(campaign):  # first-order and segment rules: one read, re-checked in the write
+                profile = self.store.get_profile(req.customer.id)
+                check_profile(campaign, profile, now)
             rid = new_id("rdm")
             created = iso_ms(now)
             response = {"id": rid, "code": code, "campaign_id": campaign.id, "customer_id": req.customer.id,
@@ -88,10 +93,12 @@ class Checkout:
             try:
                 self.store.redeem(code=code, campaign=campaign, public=code in bundle.public_codes,
                                   holders=holders(req.customer), customer_id=req.customer.id, discount=discount,
-                                  record=record, now_iso=iso(now), extra_ops=extra)
+                                  record=record, now_iso=iso(now), extra_ops=extra, profile=profile)
                 return response
             except CodeCampaignMismatch as m:
                 campaign_id = m.campaign_id
+            except ProfileChanged:
+                continue  # an event changed the profile meanwhile: decide again on the new one
         raise errors.Contention()
 
     def rollback(self, redemption_id: str, reason: str | None, now: datetime,

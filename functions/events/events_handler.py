@@ -1,0 +1,45 @@
+"""Events function: order and customer events from the shop. Records each event id once and keeps the
+customer's profile (the input of segments, first-order rules and, later, loyalty and referrals)."""
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from incentives.adapters.dynamo import Table
+from incentives.domain.profiles import Event
+from incentives.http.api import Api, Request, Response, parse_time
+from incentives.http.schemas import EventIn
+from incentives.services.events import Events
+
+logger = Logger(service="events")
+tracer = Tracer(service="events", patch_modules=["botocore"])  # only what we call: no patch_all
+metrics = Metrics(namespace="Incentives", service="events")
+api = Api("events", logger)
+_events: Events | None = None
+
+
+def events() -> Events:
+    global _events
+    if _events is None:
+        _events = Events(Table())
+    return _events
+
+
+@api.route("ingest_event")
+def ingest(req: Request) -> Response:
+    body = req.parse(EventIn)
+    event = Event(id=body.id, type=body.type, occurred_at=parse_time(body.occurred_at, "occurred_at"),
+                  customer=body.customer.model_dump(exclude_none=True),
+                  order=body.order.model_dump(exclude_none=True) | {"amount": body.order.to_domain().amount}
+                  if body.order else None,
+                  data=body.data.model_dump(exclude_none=True))
+    result = events().ingest(event, req.now())
+    metrics.add_metric("EventAccepted" if result["status"] == "accepted" else "EventDuplicate", MetricUnit.Count, 1)
+    return Response(202, result)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    return api(event, context)
