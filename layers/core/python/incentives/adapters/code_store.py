@@ -6,8 +6,12 @@ from . import keys
 
 
 def code_item(code: str, campaign_id: str, created_at: str, expires_at: str | None = None,
-              holder: str | None = None, job_id: str | None = None) -> dict:
+              holder: str | None = None, job_id: str | None = None, balance: int | None = None,
+              currency: str | None = None) -> dict:
     pk, sk = keys.code(code)
-    return {"pk": pk, "sk": sk, "code": code, "campaign_id": campaign_id, "status": CODE_ACTIVE, "redemptions": 0,
+    item = {"pk": pk, "sk": sk, "code": code, "campaign_id": campaign_id, "status": CODE_ACTIVE, "redemptions": 0,
             "kind": "unique", "created_at": created_at, "expires_at": expires_at, "holder": holder,
-            "job_id": job_id}
+            "job_id": job_id, "balance": balance, "currency": currency}
+    if holder is not None:  # a customer's codes, for support and erasure
+        item["gsi1pk"], item["gsi1sk"] = keys.holder_gsi(holder), f"CODE#{code}"
+    return item

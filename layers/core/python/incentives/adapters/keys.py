@@ -71,3 +71,8 @@ def customer_profile(customer_id: str) -> tuple[str, str]:
 def event(event_id: str) -> tuple[str, str]:
     """One item per ingested event id: its conditional put makes a repeated id change nothing."""
     return f"EVENT#{event_id}", "EVENT"
+
+
+def holder_gsi(holder: str) -> str:
+    """gsi1 partition of the codes bound to one holder (``id:<customer id>`` or ``email:<sha256>``)."""
+    return f"HOLDER#{holder}"

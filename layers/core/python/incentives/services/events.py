@@ -31,7 +31,10 @@ class Events:
                   "occurred_at": iso(event.occurred_at), "received_at": iso_ms(now),
                   "order_id": (event.order or {}).get("id"),
                   "order_amount": (event.order or {}).get("amount"),
-                  "currency": (event.order or {}).get("currency")}
+                  "currency": (event.order or {}).get("currency"),
+                  # a customer's events, newest last, for erasure and (later) consumers that replay history
+                  "gsi1pk": keys.customer_gsi(event.customer["id"]),
+                  "gsi1sk": f"EVENT#{iso(event.occurred_at)}#{event.id}"}
         start, attempt = time.monotonic(), 0
         while time.monotonic() - start < DEADLINE_S:
             old = self.table.get(ppk, psk, consistent=True)
