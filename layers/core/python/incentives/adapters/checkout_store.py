@@ -24,6 +24,10 @@ class CodeCampaignMismatch(Exception):
     campaign_id: str
 
 
+class BalanceChanged(Exception):
+    """A gift card was spent between the balance read and this redemption: compute again."""
+
+
 class ProfileChanged(Exception):
     """The customer's profile changed between the rules' read and the redemption: decide again."""
 
@@ -79,9 +83,9 @@ class CheckoutStore:
 
     def redeem(self, *, code: str, campaign: Campaign, public: bool, holders: list[str], customer_id: str,
                discount: int, record: dict, now_iso: str, extra_ops: list[dict],
-               profile: dict | None = None) -> None:
+               profile: dict | None = None, balance: int | None = None) -> None:
         lim = campaign.limits
-        ops = [self._code_op(code, campaign, public, holders, now_iso)]
+        ops = [self._code_op(code, campaign, public, holders, now_iso, balance, discount)]
         ops.append(self._counters_op(campaign, discount, record["currency"], now_iso))
         if lim.per_customer is not None:
             pk, sk = keys.customer_usage(campaign.id, customer_id)
@@ -103,9 +107,10 @@ class CheckoutStore:
         except TransactionCancelled as e:
             if profile_index is not None and e.failed(profile_index):
                 raise ProfileChanged() from None
-            raise self._classify(e, code, campaign, holders, now_iso) from None
+            raise self._classify(e, code, campaign, holders, now_iso, balance) from None
 
-    def _code_op(self, code: str, campaign: Campaign, public: bool, holders: list[str], now_iso: str) -> dict:
+    def _code_op(self, code: str, campaign: Campaign, public: bool, holders: list[str], now_iso: str,
+                 balance: int | None = None, discount: int = 0) -> dict:
         pk, sk = keys.code(code)
         names = {"#st": "status"}
         vals = values(one=1, cid=campaign.id, active=CODE_ACTIVE, now=now_iso)
@@ -119,6 +124,12 @@ class CheckoutStore:
             vals.update(values(per_code=campaign.limits.per_code))
             cond.append("(attribute_not_exists(redemptions) OR redemptions < :per_code)")
         update = "ADD redemptions :one SET last_redeemed_at = :now"
+        if balance is not None:
+            # Spend exactly from the balance that was read: the card never goes below zero, and balance_after
+            # in the answer is exact even when two checkouts spend the same card at once.
+            vals.update(values(bal=balance, spend=-discount))
+            cond.append("balance = :bal")
+            update = "ADD redemptions :one, balance :spend SET last_redeemed_at = :now"
         condition = " AND ".join(cond)
         if public:
             # The public code's item is created on first use if the activation job has not written it yet.
@@ -147,7 +158,7 @@ class CheckoutStore:
                                     " AND ".join(cond) or None, {"#dc": f"discount_{currency}"}, vals)
 
     def _classify(self, e: TransactionCancelled, code: str, campaign: Campaign, holders: list[str],
-                  now_iso: str) -> Exception:
+                  now_iso: str, balance: int | None = None) -> Exception:
         if e.failed(0):
             old = e.items[0]
             if old is None:
@@ -161,6 +172,8 @@ class CheckoutStore:
                 return errors.CodeExpired(details={"expires_at": state.expires_at})
             if state.holder is not None and state.holder not in holders:
                 return errors.CodeAssignedToOtherCustomer()
+            if balance is not None and state.balance != balance:
+                return BalanceChanged()
             return errors.RedemptionLimitReached(details={"limit": campaign.limits.per_code, "scope": "code"})
         if e.failed(1):
             old = e.items[1] or {}
@@ -184,8 +197,12 @@ class CheckoutStore:
             "#st = :succeeded", {"#st": "status"},
             values(rolled="rolled_back", succeeded="succeeded", now=now_iso, reason=reason or ""))]
         cpk, csk = keys.code(record["code"])
-        ops.append(self.table.update_op(cpk, csk, "ADD redemptions :minus", "redemptions > :zero",
-                                        vals=values(minus=-1, zero=0)))
+        if record.get("balance_spent"):  # a gift card gets back what this redemption took
+            ops.append(self.table.update_op(cpk, csk, "ADD redemptions :minus, balance :back", "redemptions > :zero",
+                                            vals=values(minus=-1, zero=0, back=record["discount_amount"])))
+        else:
+            ops.append(self.table.update_op(cpk, csk, "ADD redemptions :minus", "redemptions > :zero",
+                                            vals=values(minus=-1, zero=0)))
         kpk, ksk = keys.campaign_counters(record["campaign_id"])
         ops.append(self.table.update_op(
             kpk, ksk, "ADD redeemed :minus, discount_total :neg, #dc :neg SET updated_at = :now",

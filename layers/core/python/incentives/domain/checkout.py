@@ -27,12 +27,13 @@ class CodeState:
     redemptions: int = 0
     holder: str | None = None
     expires_at: str | None = None  # UTC, clock.iso form
+    balance: int | None = None  # gift cards and store credit
 
     @classmethod
     def from_item(cls, item: dict) -> "CodeState":
         return cls(code=item["code"], campaign_id=item["campaign_id"], status=item.get("status", CODE_ACTIVE),
                    redemptions=item.get("redemptions", 0), holder=item.get("holder"),
-                   expires_at=item.get("expires_at"))
+                   expires_at=item.get("expires_at"), balance=item.get("balance"))
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,9 @@ class Usage:
     profile: dict | None = None  # the customer's profile, read only when the campaign's rules need it
 
 
-def check_request(campaign: Campaign, customer: Customer, order: Order, now: datetime) -> int:
-    """Rules that depend only on config and the request. Returns the discount."""
+def check_request(campaign: Campaign, customer: Customer, order: Order, now: datetime,
+                  balance: int | None = None) -> int:
+    """Rules that depend only on config, the request (and a card's balance). Returns the discount."""
     status = effective_status(campaign, now)
     if status == SCHEDULED:
         raise errors.CodeNotActiveYet(details={"starts_at": iso(campaign.schedule.starts_at_utc)})
@@ -59,7 +61,7 @@ def check_request(campaign: Campaign, customer: Customer, order: Order, now: dat
         raise errors.CountryNotEligible(details={"countries": e.countries})
     if e.min_order_amount is not None and order.amount < e.min_order_amount.amount:
         raise errors.OrderBelowMinimum(details={"min_order_amount": e.min_order_amount.model_dump()})
-    discount = discount_for(campaign, order)
+    discount = discount_for(campaign, order, balance)
     budget = campaign.limits.budget
     if budget is not None and discount > budget.amount:
         raise errors.BudgetExhausted()
@@ -106,7 +108,7 @@ def evaluate(state: CodeState, campaign: Campaign, customer: Customer, order: Or
              now: datetime) -> int:
     """The whole rule set in the order a shopper would want the reason: the code first, then the order."""
     check_code(state, campaign, customer, now)
-    discount = check_request(campaign, customer, order, now)
+    discount = check_request(campaign, customer, order, now, state.balance)
     if needs_profile(campaign):
         check_profile(campaign, usage.profile, now)
     check_usage(campaign, usage, discount)

@@ -182,7 +182,8 @@ Reward = Annotated[
 ]
 
 # Reward types the redemption path computes today; the others validate but are rejected at redemption.
-SUPPORTED_REWARDS = ("percent_off", "amount_off")
+SUPPORTED_REWARDS = ("percent_off", "amount_off", "gift_card", "store_credit")
+BALANCE_REWARDS = ("gift_card", "store_credit")
 
 
 class Limits(_Model):
@@ -259,6 +260,8 @@ class Campaign(_Model):
             raise ValueError(f"all amounts of a campaign use one currency, found {sorted(currencies)}")
         if self.claims is not None and self.codes.type != "unique":
             raise ValueError("claims hand out unique codes: codes.type must be unique")
+        if self.reward.type in BALANCE_REWARDS and self.codes.type != "unique":
+            raise ValueError(f"{self.reward.type}: each card has its own balance, so codes.type must be unique")
         return self
 
     def _amounts(self) -> list[Amount]:
@@ -266,6 +269,10 @@ class Campaign(_Model):
         found = [self.limits.budget, self.eligibility.min_order_amount,
                  getattr(r, "max_amount", None), getattr(r, "amount", None), getattr(r, "balance", None)]
         return [a for a in found if isinstance(a, Amount)]
+
+    @property
+    def has_balance(self) -> bool:
+        return self.reward.type in BALANCE_REWARDS
 
     @property
     def currency(self) -> str | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal
 
-from .config import AmountOff, Campaign, ItemFilter, PercentOff
-from .errors import CurrencyMismatch, InvalidRequest, NoEligibleItems
+from .config import AmountOff, Campaign, GiftCard, ItemFilter, PercentOff, StoreCredit
+from .errors import BalanceExhausted, CurrencyMismatch, InvalidRequest, NoEligibleItems
 from .orders import LineItem, Order
 
 
@@ -32,12 +32,21 @@ def percent_of(amount: int, percent: Decimal) -> int:
     return int((Decimal(amount) * percent / 100).to_integral_value(rounding=ROUND_FLOOR))
 
 
-def discount_for(campaign: Campaign, order: Order) -> int:
-    """The discount in the order's minor units. Raises when nothing of the order can be discounted."""
+def discount_for(campaign: Campaign, order: Order, balance: int | None = None) -> int:
+    """The discount in the order's minor units. Raises when nothing of the order can be discounted.
+    Gift cards and store credit pay from the code's ``balance`` (partial spend: at most what the order needs)."""
     reward = campaign.reward
     base = eligible_amount(campaign, order)
     if base <= 0:
         raise NoEligibleItems()
+    if isinstance(reward, (GiftCard, StoreCredit)):
+        if reward.balance.currency != order.currency:
+            raise CurrencyMismatch(details={"campaign_currency": reward.balance.currency})
+        if balance is None:
+            balance = reward.balance.amount  # a card not issued yet: what it would hold
+        if balance <= 0:
+            raise BalanceExhausted()
+        return min(balance, base)
     if isinstance(reward, PercentOff):
         d = percent_of(base, reward.percent)
         if reward.max_amount is not None:

@@ -1,10 +1,12 @@
 """Use cases of the checkout path: validate (reads only), redeem (one transaction), rollback, code lookup."""
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..adapters.checkout_store import CheckoutStore, CodeCampaignMismatch, ProfileChanged
+from ..adapters.checkout_store import BalanceChanged, CheckoutStore, CodeCampaignMismatch, ProfileChanged
 from ..adapters.config_source import ConfigSource
 from ..adapters.idempotency import IdempotencyGuard
 from ..domain import errors
@@ -17,6 +19,9 @@ from ..domain.customers import holders
 from ..domain.ids import new_id
 from ..domain.orders import Customer, Order
 from ..adapters import keys
+
+
+DECISION_DEADLINE_S = 8.0  # re-decide after a concurrent change of campaign guess, profile or card balance
 
 
 @dataclass(frozen=True)
@@ -71,9 +76,16 @@ class Checkout:
             if item is None:
                 raise errors.CodeNotFound()
             campaign_id = item["campaign_id"]
-        for _ in range(4):
+        deadline, attempt = time.monotonic() + DECISION_DEADLINE_S, 0
+        while time.monotonic() < deadline:
             campaign = self._campaign(bundle, campaign_id)
-            discount = check_request(campaign, req.customer, req.order, now)
+            balance = None
+            if campaign.has_balance:  # a card pays what its balance allows: read it, spend exactly from it
+                card = self.store.table.get(*keys.code(code), consistent=True)
+                if card is None:
+                    raise errors.CodeNotFound()
+                balance = card.get("balance", 0)
+            discount = check_request(campaign, req.customer, req.order, now, balance)
             profile = None
             if needs_profile(campaign):  # first-order and segment rules: one read, re-checked in the write
                 profile = self.store.get_profile(req.customer.id)
@@ -83,22 +95,28 @@ class Checkout:
             response = {"id": rid, "code": code, "campaign_id": campaign.id, "customer_id": req.customer.id,
                          "order_id": req.order.id, "discount": {"amount": discount, "currency": req.order.currency},
                          "status": "succeeded", "created_at": created}
+            if balance is not None:
+                response["balance_after"] = {"amount": balance - discount, "currency": req.order.currency}
             record = {"pk": keys.redemption(rid)[0], "sk": keys.redemption(rid)[1], "id": rid, "code": code,
                       "campaign_id": campaign.id, "customer_id": req.customer.id, "order_id": req.order.id,
                       "discount_amount": discount, "currency": req.order.currency, "order_amount": req.order.amount,
                       "status": "succeeded", "created_at": created,
                       "counted_customer": campaign.limits.per_customer is not None,
+                      "balance_spent": balance is not None,
                       "gsi1pk": keys.customer_gsi(req.customer.id), "gsi1sk": f"REDEMPTION#{created}#{rid}"}
             extra = [guard.completion_op(201, response)] if guard else []
             try:
                 self.store.redeem(code=code, campaign=campaign, public=code in bundle.public_codes,
                                   holders=holders(req.customer), customer_id=req.customer.id, discount=discount,
-                                  record=record, now_iso=iso(now), extra_ops=extra, profile=profile)
+                                  record=record, now_iso=iso(now), extra_ops=extra, profile=profile,
+                                  balance=balance)
                 return response
             except CodeCampaignMismatch as m:
                 campaign_id = m.campaign_id
-            except ProfileChanged:
-                continue  # an event changed the profile meanwhile: decide again on the new one
+            except (ProfileChanged, BalanceChanged):
+                # the profile or the card's balance changed meanwhile: decide again, after a jittered pause
+                attempt += 1
+                time.sleep(random.uniform(0, min(0.2, 0.003 * 2**min(attempt, 8))))
         raise errors.Contention()
 
     def rollback(self, redemption_id: str, reason: str | None, now: datetime,
@@ -132,5 +150,8 @@ class Checkout:
             status = "redeemed"
         else:
             status = CODE_ACTIVE
-        return {"code": code, "campaign_id": state.campaign_id, "status": status,
-                "redemptions": {"count": state.redemptions, "limit": limit}, "expires_at": state.expires_at}
+        out = {"code": code, "campaign_id": state.campaign_id, "status": status,
+               "redemptions": {"count": state.redemptions, "limit": limit}, "expires_at": state.expires_at}
+        if state.balance is not None:
+            out["balance"] = {"amount": state.balance, "currency": item.get("currency")}
+        return out

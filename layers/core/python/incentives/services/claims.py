@@ -18,7 +18,7 @@ from ..domain.campaigns import ACTIVE, SCHEDULED, effective_status
 from ..domain.clock import iso
 from ..domain.config import Campaign
 from ..domain.customers import email_hash, holder_for_email, valid_email
-from .issuance import space_for
+from .issuance import card_fields, space_for
 from ..adapters.codespace_store import CodeSpaceStore
 
 MAX_CODE_DRAWS = 5
@@ -84,7 +84,7 @@ class Claims:
                 self.table.put_op({"pk": cpk, "sk": csk, "campaign_id": campaign.id, "email_hash": ehash,
                                    "code": code, "country": country, "created_at": created, "expires_at": expiry,
                                    "consent": consent_record}),
-                self.table.put_op(code_item(code, campaign.id, created, expiry, holder)),
+                self.table.put_op(code_item(code, campaign.id, created, expiry, holder, **card_fields(campaign))),
                 self.table.update_op(*keys.campaign_counters(campaign.id), "ADD claims :one SET updated_at = :now",
                                      counter_cond, vals=counter_vals),
                 self.table.update_op(*keys.campaign_issued_shard(campaign.id, 0), "ADD issued :one",

@@ -41,6 +41,13 @@ def space_for(campaign: Campaign) -> CodeSpace:
     return space
 
 
+def card_fields(campaign: Campaign) -> dict:
+    """A gift card or store credit code starts with the campaign's balance."""
+    if not campaign.has_balance:
+        return {}
+    return {"balance": campaign.reward.balance.amount, "currency": campaign.reward.balance.currency}
+
+
 class CodeSpaceCollision(RuntimeError):
     """A new code exists already: impossible unless the code space's counter was reset (e.g. a restored
     table). Refusing is right: overwriting would hand out someone else's code."""
@@ -86,7 +93,8 @@ class Issuance:
         r = self.spaces.reserve(space, count)
         codes = space.codes(r.key, r.start, count)
         created = iso(now)
-        ops = [self.table.put_op(code_item(c, campaign.id, created, expiry, holder)) for c in codes]
+        ops = [self.table.put_op(code_item(c, campaign.id, created, expiry, holder, **card_fields(campaign)))
+               for c in codes]
         ops.append(self.table.update_op(*keys.campaign_issued_shard(campaign.id, 0), "ADD issued :n",
                                         vals=values(n=count)))
         try:
@@ -146,8 +154,8 @@ class Issuance:
         def write_chunk(n: int) -> None:
             size = min(CHUNK, total - n * CHUNK)
             codes = space.codes(key, first + n * CHUNK, size)
-            self.table.batch_write(code_item(c, campaign.id, created, meta.get("expires_at"), job_id=job_id)
-                                   for c in codes)
+            self.table.batch_write(code_item(c, campaign.id, created, meta.get("expires_at"), job_id=job_id,
+                                             **card_fields(campaign)) for c in codes)
             shard = n % WORKERS
             try:
                 self.table.transact([
