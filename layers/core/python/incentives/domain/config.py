@@ -160,6 +160,12 @@ class ItemSelector(_Model):
     category: str | None = None
     quantity: Annotated[StrictInt, Field(ge=1, le=1000)] = 1
 
+    @model_validator(mode="after")
+    def _one(self) -> "ItemSelector":
+        if (self.sku is None) == (self.category is None):
+            raise ValueError("give sku or category")
+        return self
+
 
 class BuyXGetY(_Model):
     type: Literal["buy_x_get_y"]
@@ -182,7 +188,7 @@ Reward = Annotated[
 ]
 
 # Reward types the redemption path computes today; the others validate but are rejected at redemption.
-SUPPORTED_REWARDS = ("percent_off", "amount_off", "gift_card", "store_credit")
+SUPPORTED_REWARDS = ("percent_off", "amount_off", "buy_x_get_y", "gift_card", "store_credit")
 BALANCE_REWARDS = ("gift_card", "store_credit")
 
 

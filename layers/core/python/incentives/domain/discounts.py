@@ -4,13 +4,44 @@ from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal
 
-from .config import AmountOff, Campaign, GiftCard, ItemFilter, PercentOff, StoreCredit
+from .config import AmountOff, BuyXGetY, Campaign, GiftCard, ItemFilter, ItemSelector, PercentOff, StoreCredit
 from .errors import BalanceExhausted, CurrencyMismatch, InvalidRequest, NoEligibleItems
 from .orders import LineItem, Order
 
 
 def _matches(item: LineItem, f: ItemFilter) -> bool:
     return item.sku in f.skus or (item.category is not None and item.category in f.categories)
+
+
+def _eligible(campaign: Campaign, item: LineItem) -> bool:
+    e = campaign.eligibility
+    if e.include is not None and (e.include.skus or e.include.categories) and not _matches(item, e.include):
+        return False
+    return not (e.exclude is not None and _matches(item, e.exclude))
+
+
+def _selects(sel: ItemSelector, item: LineItem) -> bool:
+    return (sel.sku is not None and item.sku == sel.sku) or \
+        (sel.category is not None and item.category == sel.category)
+
+
+def buy_x_get_y(reward: BuyXGetY, campaign: Campaign, items: tuple[LineItem, ...]) -> int:
+    """For every `buy.quantity` units bought, `get.quantity` units free, the cheapest qualifying units first.
+
+    Same selector for buy and get ("3 for 2"): all qualifying units are grouped by buy+get, most expensive
+    first, and the cheapest `get` of each full group are free. Different selectors: the units to get free are
+    the cheapest matching `get`, as many as the units matching only `buy` pay for.
+    """
+    units = [(it.unit_price, it) for it in items if _eligible(campaign, it) for _ in range(it.quantity)]
+    x, y = reward.buy.quantity, reward.get.quantity
+    if reward.buy.model_dump() | {"quantity": 0} == reward.get.model_dump() | {"quantity": 0}:
+        prices = sorted((p for p, it in units if _selects(reward.buy, it)), reverse=True)
+        groups = len(prices) // (x + y)
+        free = sorted(prices)[:groups * y] if groups else []
+        return sum(free)
+    bought = sum(1 for _, it in units if _selects(reward.buy, it) and not _selects(reward.get, it))
+    candidates = sorted(p for p, it in units if _selects(reward.get, it))
+    return sum(candidates[:(bought // x) * y])
 
 
 def eligible_amount(campaign: Campaign, order: Order) -> int:
@@ -39,6 +70,12 @@ def discount_for(campaign: Campaign, order: Order, balance: int | None = None) -
     base = eligible_amount(campaign, order)
     if base <= 0:
         raise NoEligibleItems()
+    if isinstance(reward, BuyXGetY):
+        d = buy_x_get_y(reward, campaign, order.items)
+        if d <= 0:
+            raise NoEligibleItems(details={"buy": reward.buy.model_dump(exclude_none=True),
+                                           "get": reward.get.model_dump(exclude_none=True)})
+        return min(d, base)
     if isinstance(reward, (GiftCard, StoreCredit)):
         if reward.balance.currency != order.currency:
             raise CurrencyMismatch(details={"campaign_currency": reward.balance.currency})
