@@ -5,10 +5,13 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from incentives.adapters.checkout_store import CheckoutStore
+from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
 from incentives.domain.profiles import Event
 from incentives.http.api import Api, Request, Response, parse_time
 from incentives.http.schemas import EventIn
+from incentives.services.checkout import Checkout
 from incentives.services.events import Events
 
 logger = Logger(service="events")
@@ -21,7 +24,8 @@ _events: Events | None = None
 def events() -> Events:
     global _events
     if _events is None:
-        _events = Events(Table())
+        table = Table()
+        _events = Events(table, Checkout(CheckoutStore(table), default_source()))
     return _events
 
 

@@ -80,3 +80,28 @@ def test_bad_events_are_rejected_with_the_field(api, table, body, field):
     fields = [f["field"] for f in out["error"]["details"].get("fields", [])] or [out["error"]["details"].get("field")]
     assert field in fields
     assert profile(table) is None
+
+
+def test_a_full_refund_rolls_back_redemptions_of_campaigns_that_say_so(handlers, config_dir, table):
+    from tests.support import campaign
+
+    config_dir(campaign("back", codes={"type": "public", "code": "BACKAGAIN"}, rollback_on_refund=True,
+                        limits={"per_customer": 1, "total_redemptions": 10}),
+               campaign("keep", codes={"type": "public", "code": "KEEPUSED"}, limits={"per_customer": 1}))
+    order = {"id": "o-77", "currency": "EUR", "amount": 5_000}
+    for code in ("BACKAGAIN", "KEEPUSED"):
+        status, _, _ = handlers.call("storefront", "POST", "/v1/redemptions",
+                                     body={"code": code, "customer": {"id": "c1"}, "order": order})
+        assert status == 201
+    partial = {"id": "r1", "type": "order.refunded", "occurred_at": "2026-12-02T10:00:00Z",
+               "customer": {"id": "c1"}, "order": {**order, "amount": 1_000}}
+    handlers.call(*EVENTS, body=partial)
+    assert table.get(*keys.campaign_counters("back"), consistent=True)["redeemed"] == 1  # partial: kept
+    full = {**partial, "id": "r2", "order": order}
+    assert handlers.call(*EVENTS, body=full)[0] == 202
+    assert handlers.call(*EVENTS, body=full)[1]["status"] == "duplicate"
+    assert table.get(*keys.campaign_counters("back"), consistent=True)["redeemed"] == 0
+    assert table.get(*keys.customer_usage("back", "c1"), consistent=True)["redeemed"] == 0
+    assert table.get(*keys.campaign_counters("keep"), consistent=True)["redeemed"] == 1
+    statuses = {i["campaign_id"]: i["status"] for i in scan_all(table) if i["sk"] == "REDEMPTION"}
+    assert statuses == {"back": "rolled_back", "keep": "succeeded"}

@@ -258,6 +258,9 @@ class Campaign(_Model):
     limits: Limits = Limits()
     eligibility: Eligibility = Eligibility()
     claims: Claims | None = None
+    # A full refund of the order (order.refunded) rolls its redemption back: the code, limits and budget are
+    # given back. Off by default: many shops keep a used single-use code used even when the order is refunded.
+    rollback_on_refund: StrictBool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> "Campaign":

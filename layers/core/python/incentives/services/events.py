@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..adapters import keys
 from ..adapters.dynamo import Table, TransactionCancelled, values
@@ -17,14 +18,43 @@ from ..domain import errors
 from ..domain.clock import iso, iso_ms
 from ..domain.profiles import Event, apply_event
 
+if TYPE_CHECKING:
+    from .checkout import Checkout
+
 DEADLINE_S = 8.0  # optimistic retries for one customer's concurrent events, with jittered backoff
 
 
 class Events:
-    def __init__(self, table: Table):
+    def __init__(self, table: Table, checkout: "Checkout | None" = None):
         self.table = table
+        self.checkout = checkout
 
     def ingest(self, event: Event, now: datetime) -> dict:
+        if event.type == "order.refunded" and self.checkout is not None:
+            # Before the event is recorded: a retry after a crash in between redoes it (rollbacks are idempotent).
+            self.roll_back_refunded(event, now)
+        return self._record(event, now)
+
+    def roll_back_refunded(self, event: Event, now: datetime) -> list[str]:
+        """Roll back the redemptions of a fully refunded order whose campaign says rollback_on_refund."""
+        order = event.order or {}
+        if not order.get("id"):
+            return []
+        bundle = self.checkout.config.bundle()
+        done = []
+        for r in self.table.query(keys.customer_gsi(event.customer["id"]), "REDEMPTION#", index="gsi1"):
+            campaign = bundle.campaigns.get(r["campaign_id"])
+            if r.get("order_id") != order["id"] or r.get("status") != "succeeded" or campaign is None or \
+                    not campaign.rollback_on_refund or order["amount"] < r.get("order_amount", 0):
+                continue  # another order, done already, not wanted, or a partial refund
+            try:
+                self.checkout.rollback(r["id"], f"order.refunded {event.id}", now)
+                done.append(r["id"])
+            except errors.AlreadyRolledBack:
+                pass
+        return done
+
+    def _record(self, event: Event, now: datetime) -> dict:
         epk, esk = keys.event(event.id)
         ppk, psk = keys.customer_profile(event.customer["id"])
         record = {"pk": epk, "sk": esk, "id": event.id, "type": event.type, "customer_id": event.customer["id"],
