@@ -18,8 +18,9 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     # Bulk chunks go out with BatchWriteItem: codes are unique by construction (decision log).
     "bulk_codes": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
                    "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"],
-    # Events: the profile read and the transaction of two conditional puts (event record, profile).
-    "events": ["dynamodb:GetItem", "dynamodb:PutItem"],
+    # Events: the profile read and the transaction of two conditional puts (event record, profile); a refund
+    # finds the order's redemptions on gsi1 and rolls them back (updates in one transaction).
+    "events": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
 }
 
 # Function folder -> job names (routes.JOBS) whose functions it may invoke: operators start bulk runs and run

@@ -1,4 +1,4 @@
-"""Operators function: campaigns and their numbers, code issuance, jobs, health."""
+"""Operators function: campaigns and their numbers, code issuance, jobs, customer erasure, health."""
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -13,6 +13,7 @@ from incentives.http.api import Api, Request, Response, parse_time
 from incentives.http.routes import RUNNABLE_JOBS
 from incentives.http.schemas import IssueCodesIn, RunJobIn
 from incentives.services.campaign_stats import CampaignViews
+from incentives.services.erasure import Erasure
 from incentives.services.issuance import Issuance
 
 logger = Logger(service="operators")
@@ -26,6 +27,7 @@ class _Deps:
     config = default_source()
     issuance = Issuance(table, config)
     views = CampaignViews(table, config)
+    erasure = Erasure(table, config)
     jobs = default_dispatcher()
 
 
@@ -77,6 +79,21 @@ def run_job(req: Request) -> Response:
     now = parse_time(body.now, "now") if body.now else req.now()
     result = _Deps.jobs.run(name, {"now": now.isoformat()})
     return Response(200, {"job": name, "result": result})
+
+
+@api.route("erase_customer")
+def erase_customer(req: Request) -> Response:
+    """GDPR erasure. No Idempotency-Key: a repeated DELETE finishes an unfinished erasure or changes nothing.
+    Logs counts only: never the e-mail, and the customer id only where API Gateway has it (the path)."""
+    customer_id = req.path_params["customer_id"]
+    if not 1 <= len(customer_id) <= 128:
+        raise errors.InvalidRequest("customer_id must be 1-128 characters", {"field": "customer_id"})
+    out = _Deps.erasure.erase(customer_id, req.now())
+    logger.info("customer erasure", extra={"erasure_status": out["status"],
+                                           **{f"erased_{k}": n for k, n in out["erased"].items()}})
+    if out["status"] == "erased" and any(out["erased"].values()):
+        metrics.add_metric("CustomersErased", MetricUnit.Count, 1)
+    return Response(200 if out["status"] == "erased" else 202, {"customer_id": customer_id, **out})
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -234,7 +234,7 @@ def test_table_permissions_are_per_function(synth):
         "operators": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
         "campaign_activation": {"GetItem", "Query", "UpdateItem", "PutItem"},
         "bulk_codes": {"GetItem", "Query", "PutItem", "UpdateItem", "ConditionCheckItem", "BatchWriteItem"},
-        "events": {"GetItem", "PutItem"},
+        "events": {"GetItem", "PutItem", "Query", "UpdateItem"},
     }
     for folder, allowed in expected.items():
         actions = _actions(synth, folder)

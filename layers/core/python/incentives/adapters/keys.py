@@ -76,3 +76,15 @@ def event(event_id: str) -> tuple[str, str]:
 def holder_gsi(holder: str) -> str:
     """gsi1 partition of the codes bound to one holder (``id:<customer id>`` or ``email:<sha256>``)."""
     return f"HOLDER#{holder}"
+
+
+def erasure(anonymised_id: str) -> tuple[str, str]:
+    """The record of one finished (or running) erasure: counts and times, keyed by the random anonymised id.
+    It holds neither the original customer id nor an e-mail."""
+    return f"ERASURE#{anonymised_id}", "ERASURE"
+
+
+def erasure_marker(customer_id: str) -> tuple[str, str]:
+    """Exists only while an erasure of this customer is unfinished: the anonymised id (and e-mail hash) a
+    retried DELETE must reuse. Deleted as the erasure's last write."""
+    return f"CUSTOMER#{customer_id}", "ERASING"

@@ -39,6 +39,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/campaigns/{campaign_id}/codes", "operators", OPERATOR, "issue_codes"),
     Route("GET", "/v1/jobs/{job}", "operators", OPERATOR, "get_job"),
     Route("POST", "/v1/jobs/{job}/run", "operators", OPERATOR, "run_job"),
+    # privacy: GDPR erasure of one customer (idempotent by nature: a repeat finishes or changes nothing)
+    Route("DELETE", "/v1/customers/{customer_id}", "operators", OPERATOR, "erase_customer"),
 )
 
 # Functions that no route serves: scheduled jobs and asynchronous workers.

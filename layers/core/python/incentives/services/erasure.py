@@ -1,0 +1,259 @@
+"""GDPR erasure of one customer: personal data goes, ledgers and counters stay consistent.
+
+Every record that must survive (redemptions, events, codes, per-customer usage, the profile's aggregates) moves
+to an anonymised id drawn at random for this erasure (``anon_...``), linked to nothing; every record that only
+serves the person (the profile's personal fields, landing-page claims) is deleted. Campaign counters, issued
+shards and code redemption counts are never touched, so the numbers stay what they were, and a redeemed code
+stays redeemed.
+
+Only Query on gsi1 and GetItem/BatchGetItem read; every write is an individual conditional write (each item
+changes at most once: ``customer_id = :old``, ``holder = :old``, ``redeemed = :n``, ``version = :v``), so a
+retried or concurrent DELETE finishes the job without applying anything twice. While an erasure is unfinished,
+a marker item (``CUSTOMER#<id>/ERASING``) keeps the anonymised id and the e-mail hash for the retry; it is the
+last item deleted. docs/decision-log.md "Core: erasure" has the reasoning.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from ..adapters import keys, schema
+from ..adapters.config_source import ConfigSource
+from ..adapters.dynamo import ConditionFailed, Table, TransactionCancelled, key, values
+from ..domain import errors
+from ..domain.clock import iso
+from ..domain.customers import email_hash, holder_for_id
+from ..domain.ids import new_id
+
+KINDS = ("profile", "redemptions", "events", "codes", "claims", "usage")
+BUDGET_S = 7.0  # the API functions time out after 10 s; an unfinished erasure answers 202 and is repeated
+_BATCH = 100  # BatchGetItem's limit
+_RETRIES = 5
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+def _email_holder(ehash: str) -> str:
+    """The holder key of codes bound to an e-mail, from its hash (domain.customers.holder_for_email)."""
+    return f"email:{ehash}"
+
+
+def _month(at: str | None) -> str | None:
+    """2026-12-03T10:00:00Z -> 2026-12-01T00:00:00Z: the anonymised profile keeps months, not days."""
+    return f"{at[:7]}-01T00:00:00Z" if at else None
+
+
+def _kind(sk: str) -> str:
+    return {"REDEMPTION": "redemptions", "EVENT": "events"}.get(sk, sk.lower())
+
+
+class Erasure:
+    def __init__(self, table: Table, config: ConfigSource):
+        self.table = table
+        self.config = config
+
+    # --- reads --------------------------------------------------------------------------------------------
+
+    def _batch_get(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        found: dict[tuple[str, str], dict] = {}
+        wanted = list(dict.fromkeys(wanted))
+        for i in range(0, len(wanted), _BATCH):
+            found.update(self.table.batch_get(wanted[i:i + _BATCH], consistent=True))
+        return found
+
+    def _gsi(self, partition: str) -> list[dict]:
+        return self.table.query(partition, index=schema.GSI1)
+
+    # --- the use case -------------------------------------------------------------------------------------
+
+    def erase(self, customer_id: str, now: datetime, budget_s: float = BUDGET_S) -> dict:
+        """Returns ``{"status": "erased" | "in_progress", "erased": {kind: items changed by this call}}``.
+        ``in_progress`` means the time budget ran out: repeat the call to finish (same anonymised id)."""
+        deadline = time.monotonic() + budget_s
+        counts = dict.fromkeys(KINDS, 0)
+        profile_key, marker_key = keys.customer_profile(customer_id), keys.erasure_marker(customer_id)
+        got = self._batch_get([profile_key, marker_key])
+        profile, marker = got.get(profile_key), got.get(marker_key)
+        ehash = (email_hash(profile["email"]) if profile and profile.get("email")
+                 else (marker or {}).get("email_hash"))
+
+        # Everything that names the customer, found by key or gsi1 (never a scan).
+        history = [i for i in self._gsi(keys.customer_gsi(customer_id)) if i.get("customer_id") == customer_id]
+        id_holder = holder_for_id(customer_id)
+        old_holders = [id_holder] + ([_email_holder(ehash)] if ehash else [])
+        codes = [c for h in old_holders for c in self._gsi(keys.holder_gsi(h)) if c.get("holder") in old_holders]
+        usage_campaigns = {i["campaign_id"] for i in history if i.get("sk") == "REDEMPTION"}
+        claim_campaigns = {c.id for c in self.config.bundle().campaigns.values() if c.claims is not None}
+        claim_campaigns |= {c["campaign_id"] for c in codes if c["holder"] != id_holder}
+        if marker:  # a resumed erasure: what earlier attempts moved already still names the campaigns
+            anon = marker["anonymised_id"]
+            usage_campaigns |= {i["campaign_id"] for i in self._gsi(keys.customer_gsi(anon))
+                                if i.get("sk") == "REDEMPTION"}
+            claim_campaigns |= {c["campaign_id"] for c in self._gsi(keys.holder_gsi(holder_for_id(anon)))}
+        usage_keys = {keys.customer_usage(c, customer_id): c for c in usage_campaigns}
+        claim_keys = [keys.claim(c, ehash) for c in sorted(claim_campaigns)] if ehash else []
+        found = self._batch_get([*usage_keys, *claim_keys])
+        usage = [(usage_keys[k], found[k]) for k in usage_keys if k in found]
+        claims = [k for k in claim_keys if k in found]
+
+        if not (profile or marker or history or codes or usage or claims):
+            return {"status": "erased", "erased": counts}  # nothing stored (or erased before): nothing to write
+        anon = marker["anonymised_id"] if marker else self._begin(customer_id, ehash, now)
+
+        try:
+            for item in history:
+                self._tick(deadline)
+                if self._anonymise_history(item, customer_id, anon):
+                    kind = _kind(item["sk"])
+                    counts[kind] = counts.get(kind, 0) + 1
+            # After the redemptions: a rollback of an anonymised redemption decrements the anonymised counter
+            # (ADD, so the move below still sums up right); the move carries the rest over in one transaction.
+            for campaign_id, item in usage:
+                self._tick(deadline)
+                counts["usage"] += self._move_usage(campaign_id, customer_id, anon, item, iso(now))
+            for code in codes:
+                self._tick(deadline)
+                counts["codes"] += self._rebind_code(code, anon)
+            for claim_key in claims:
+                self._tick(deadline)
+                counts["claims"] += self._delete_claim(claim_key)
+            self._tick(deadline)
+            counts["profile"] += self._replace_profile(customer_id, anon, profile, now)
+        except _OutOfTime:
+            self._record(anon, counts, now, done=False)
+            return {"status": "in_progress", "erased": counts}
+        self._record(anon, counts, now, done=True)
+        self.table.delete(*keys.erasure_marker(customer_id))
+        return {"status": "erased", "erased": counts}
+
+    @staticmethod
+    def _tick(deadline: float) -> None:
+        if time.monotonic() > deadline:
+            raise _OutOfTime()
+
+    def _begin(self, customer_id: str, ehash: str | None, now: datetime) -> str:
+        """The marker that lets a retry reuse this erasure's anonymised id; a concurrent DELETE that wrote it
+        first wins, and both continue with its id."""
+        anon = new_id("anon")
+        pk, sk = keys.erasure_marker(customer_id)
+        try:
+            self.table.put({"pk": pk, "sk": sk, "anonymised_id": anon, "email_hash": ehash, "started_at": iso(now)},
+                           "attribute_not_exists(pk)")
+        except ConditionFailed as e:
+            if not e.item:
+                raise errors.Contention("the erasure marker could not be read; retry") from None
+            return e.item["anonymised_id"]
+        return anon
+
+    # --- the steps: each write changes its item at most once -------------------------------------------------
+
+    def _anonymise_history(self, item: dict, customer_id: str, anon: str) -> bool:
+        """A redemption or event keeps its ledger fields; only who it belongs to changes. The rollback of an
+        anonymised redemption reads customer_id, so it finds the moved usage counter."""
+        try:
+            self.table.update(item["pk"], item["sk"], "SET customer_id = :anon, gsi1pk = :g",
+                              "customer_id = :old", vals=values(anon=anon, g=keys.customer_gsi(anon), old=customer_id))
+        except ConditionFailed:
+            return False  # changed by a concurrent erasure
+        return True
+
+    def _move_usage(self, campaign_id: str, customer_id: str, anon: str, item: dict | None, now_iso: str) -> int:
+        """The per-customer usage count goes to the anonymised id: ADD to the new item and delete the old one
+        with ``redeemed = <the count read>`` in one transaction, so a concurrent redemption or rollback is
+        never lost (the old image of a failed condition is the next attempt's read)."""
+        opk, osk = keys.customer_usage(campaign_id, customer_id)
+        apk, ask = keys.customer_usage(campaign_id, anon)
+        for _ in range(_RETRIES):
+            if item is None:
+                return 0  # moved by a concurrent erasure
+            n = item.get("redeemed")
+            delete: dict = {"TableName": self.table.name, "Key": key(opk, osk),
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+            if n is None:
+                delete["ConditionExpression"] = "attribute_exists(pk) AND attribute_not_exists(redeemed)"
+            else:
+                delete["ConditionExpression"] = "redeemed = :n"
+                delete["ExpressionAttributeValues"] = values(n=n)
+            ops = [{"Delete": delete}]
+            if n:
+                ops.append(self.table.update_op(apk, ask, "ADD redeemed :n SET updated_at = :now",
+                                                vals=values(n=n, now=now_iso)))
+            try:
+                self.table.transact(ops)
+                return 1
+            except TransactionCancelled as e:
+                if not e.failed(0):
+                    raise errors.Contention(details={"reasons": e.reasons}) from None
+                item = e.items[0]
+        raise errors.Contention("the customer's usage counter kept changing; retry")
+
+    def _rebind_code(self, code: dict, anon: str) -> int:
+        """A bound code stays what it is (status, redemptions, expiry); its holder becomes the anonymised id,
+        which nobody can present, so an unused bound code can no longer be redeemed."""
+        holder = holder_for_id(anon)
+        try:
+            self.table.update(code["pk"], code["sk"], "SET holder = :h, gsi1pk = :g", "holder = :old",
+                              vals=values(h=holder, g=keys.holder_gsi(holder), old=code["holder"]))
+        except ConditionFailed:
+            return 0
+        return 1
+
+    def _delete_claim(self, claim_key: tuple[str, str]) -> int:
+        """The claim holds the e-mail hash, the country and the consent: it goes. The code it handed out stays
+        (rebound above when the campaign binds codes); the campaign's claims and issued counts stay."""
+        try:
+            self.table.delete(*claim_key, condition="attribute_exists(pk)")
+        except ConditionFailed:
+            return 0
+        return 1
+
+    def _replace_profile(self, customer_id: str, anon: str, profile: dict | None, now: datetime) -> int:
+        """The personal profile is deleted; its non-personal aggregates live on under the anonymised id, so a
+        customer count or revenue figure computed from profiles stays the same."""
+        ppk, psk = keys.customer_profile(customer_id)
+        apk, ask = keys.customer_profile(anon)
+        write_aggregates = True
+        for _ in range(_RETRIES):
+            if profile is None:
+                return 0
+            aggregates = {"pk": apk, "sk": ask, "customer_id": anon, "anonymised": True,
+                          "order_count": profile.get("order_count", 0), "refund_count": profile.get("refund_count", 0),
+                          "total_spent": profile.get("total_spent", {}),
+                          "first_order_at": _month(profile.get("first_order_at")),
+                          "last_order_at": _month(profile.get("last_order_at")), "version": 1, "updated_at": iso(now)}
+            delete: dict = {"TableName": self.table.name, "Key": key(ppk, psk),
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+            if profile.get("version") is None:
+                delete["ConditionExpression"] = "attribute_exists(pk) AND attribute_not_exists(version)"
+            else:
+                delete["ConditionExpression"] = "version = :v"
+                delete["ExpressionAttributeValues"] = values(v=profile["version"])
+            ops = [{"Delete": delete}]
+            if write_aggregates:
+                ops.append(self.table.put_op(aggregates))
+            try:
+                self.table.transact(ops)
+                return 1
+            except TransactionCancelled as e:
+                if e.failed(0):  # an event changed (or a concurrent erasure deleted) the profile: read again
+                    profile = e.items[0]
+                elif len(ops) > 1 and e.failed(1):
+                    write_aggregates = False  # a concurrent erasure wrote them already
+                else:
+                    raise errors.Contention(details={"reasons": e.reasons}) from None
+        raise errors.Contention("the customer's profile kept changing; retry")
+
+    def _record(self, anon: str, counts: dict, now: datetime, done: bool) -> None:
+        """ERASURE#<anon>: what this erasure changed (summed over its attempts) and when; no original id, no
+        e-mail."""
+        pk, sk = keys.erasure(anon)
+        names = {"#st": "status", **{f"#k{i}": k for i, k in enumerate(counts)}}
+        vals = values(st="completed" if done else "in_progress", now=iso(now),
+                      **{f"n{i}": n for i, n in enumerate(counts.values())})
+        adds = ", ".join(f"#k{i} :n{i}" for i in range(len(counts)))
+        update = f"ADD {adds} SET #st = :st, started_at = if_not_exists(started_at, :now)"
+        if done:
+            update += ", erased_at = if_not_exists(erased_at, :now)"
+        self.table.update(pk, sk, update, names=names, vals=vals)
