@@ -216,3 +216,21 @@ def test_code_lookup_reports_count_limit_and_status(setup, table):
     checkout.redeem(req(code), NOW)
     assert checkout.get_code(code, NOW)["status"] == "redeemed"
     assert checkout.get_code(code, NOW + timedelta(days=31))["status"] == "expired"
+
+
+def test_per_customer_limit_per_period_resets_at_the_shops_midnight(setup, table):
+    c = campaign("daily", codes={"type": "public", "code": "DAILYDEAL"},
+                 schedule={"timezone": "Europe/Berlin"},
+                 limits={"per_customer_per_period": {"count": 1, "period": "day"}})
+    checkout, _ = setup(c)
+    evening = datetime(2026, 12, 10, 22, 30, tzinfo=timezone.utc)  # 23:30 in Berlin
+    results = hammer(checkout, [req("DAILYDEAL", customer="same") for _ in range(8)])
+    assert results.count("ok") == 1 and set(results) == {"ok", "customer_limit_reached"}
+    first = checkout.redeem(req("DAILYDEAL", customer="night"), evening)
+    with pytest.raises(errors.CustomerLimitReached):
+        checkout.redeem(req("DAILYDEAL", customer="night"), evening + timedelta(minutes=20))  # 23:50 Berlin
+    assert checkout.redeem(req("DAILYDEAL", customer="night"), evening + timedelta(minutes=40))  # 00:10 next day
+    assert not checkout.validate(req("DAILYDEAL", customer="night"), evening + timedelta(minutes=50))["valid"]
+    checkout.rollback(first["id"], None, evening + timedelta(hours=1))  # gives back the day it was taken on
+    assert checkout.redeem(req("DAILYDEAL", customer="night"), evening + timedelta(minutes=10))["status"] == \
+        "succeeded"

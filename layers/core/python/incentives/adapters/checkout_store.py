@@ -38,7 +38,8 @@ class CheckoutStore:
 
     # --- reads (validation) -----------------------------------------------------------------------------
 
-    def read_state(self, code: str, campaign: Campaign | None, customer_id: str) -> tuple[dict | None, Usage]:
+    def read_state(self, code: str, campaign: Campaign | None, customer_id: str,
+                   period_attr: str | None = None) -> tuple[dict | None, Usage]:
         """The code item and the usage counters the campaign's limits need, in one BatchGetItem when the
         campaign is known up front."""
         wanted = [keys.code(code)]
@@ -48,11 +49,11 @@ class CheckoutStore:
         item = got.get(keys.code(code))
         if campaign is None or (item is not None and item["campaign_id"] != campaign.id):
             return item, Usage()  # caller resolves the campaign and asks for usage
-        return item, self._usage(got, campaign, customer_id)
+        return item, self._usage(got, campaign, customer_id, period_attr)
 
-    def read_usage(self, campaign: Campaign, customer_id: str) -> Usage:
+    def read_usage(self, campaign: Campaign, customer_id: str, period_attr: str | None = None) -> Usage:
         wanted = self._usage_keys(campaign, customer_id)
-        return self._usage(self.table.batch_get(wanted), campaign, customer_id) if wanted else Usage()
+        return self._usage(self.table.batch_get(wanted), campaign, customer_id, period_attr) if wanted else Usage()
 
     @staticmethod
     def _usage_keys(campaign: Campaign, customer_id: str) -> list[tuple[str, str]]:
@@ -60,18 +61,18 @@ class CheckoutStore:
         out = []
         if lim.total_redemptions is not None or lim.budget is not None:
             out.append(keys.campaign_counters(campaign.id))
-        if lim.per_customer is not None:
+        if campaign.counts_customer:
             out.append(keys.customer_usage(campaign.id, customer_id))
         if needs_profile(campaign):
             out.append(keys.customer_profile(customer_id))
         return out
 
     @staticmethod
-    def _usage(got: dict, campaign: Campaign, customer_id: str) -> Usage:
+    def _usage(got: dict, campaign: Campaign, customer_id: str, period_attr: str | None = None) -> Usage:
         counters = got.get(keys.campaign_counters(campaign.id)) or {}
         mine = got.get(keys.customer_usage(campaign.id, customer_id)) or {}
         return Usage(counters.get("redeemed", 0), counters.get("discount_total", 0), mine.get("redeemed", 0),
-                     got.get(keys.customer_profile(customer_id)))
+                     mine.get(period_attr, 0) if period_attr else 0, got.get(keys.customer_profile(customer_id)))
 
     def get_profile(self, customer_id: str) -> dict | None:
         return self.table.get(*keys.customer_profile(customer_id), consistent=True)
@@ -87,12 +88,8 @@ class CheckoutStore:
         lim = campaign.limits
         ops = [self._code_op(code, campaign, public, holders, now_iso, balance, discount)]
         ops.append(self._counters_op(campaign, discount, record["currency"], now_iso))
-        if lim.per_customer is not None:
-            pk, sk = keys.customer_usage(campaign.id, customer_id)
-            ops.append(self.table.update_op(
-                pk, sk, "ADD redeemed :one SET updated_at = :now",
-                "attribute_not_exists(redeemed) OR redeemed < :lim", vals=values(one=1, now=now_iso,
-                                                                                lim=lim.per_customer)))
+        if campaign.counts_customer:
+            ops.append(self._usage_op(campaign, customer_id, record.get("usage_period"), now_iso))
         profile_index = None
         if needs_profile(campaign):
             # The profile-based rules were decided on the profile read before: it must still be that profile.
@@ -108,6 +105,24 @@ class CheckoutStore:
             if profile_index is not None and e.failed(profile_index):
                 raise ProfileChanged() from None
             raise self._classify(e, code, campaign, holders, now_iso, balance) from None
+
+    def _usage_op(self, campaign: Campaign, customer_id: str, period_attr: str | None, now_iso: str) -> dict:
+        """One item per customer and campaign: `redeemed` (lifetime; also what erasure moves it by) and one
+        `period_<...>` count per calendar period, each limit a condition in the same update."""
+        pk, sk = keys.customer_usage(campaign.id, customer_id)
+        lim = campaign.limits
+        update, cond, names = "ADD redeemed :one", [], {}
+        vals = values(one=1, now=now_iso)
+        if lim.per_customer is not None:
+            cond.append("(attribute_not_exists(redeemed) OR redeemed < :lim)")
+            vals.update(values(lim=lim.per_customer))
+        if period_attr is not None:
+            update += ", #per :one"
+            names["#per"] = period_attr
+            cond.append("(attribute_not_exists(#per) OR #per < :plim)")
+            vals.update(values(plim=lim.per_customer_per_period.count))
+        return self.table.update_op(pk, sk, update + " SET updated_at = :now", " AND ".join(cond) or None,
+                                    names or None, vals)
 
     def _code_op(self, code: str, campaign: Campaign, public: bool, holders: list[str], now_iso: str,
                  balance: int | None = None, discount: int = 0) -> dict:
@@ -181,8 +196,13 @@ class CheckoutStore:
             if lim.total_redemptions is not None and old.get("redeemed", 0) >= lim.total_redemptions:
                 return errors.RedemptionLimitReached(details={"limit": lim.total_redemptions, "scope": "campaign"})
             return errors.BudgetExhausted()
-        if campaign.limits.per_customer is not None and e.failed(2):
-            return errors.CustomerLimitReached(details={"limit": campaign.limits.per_customer})
+        if campaign.counts_customer and e.failed(2):
+            old = e.items[2] or {}
+            lim = campaign.limits
+            if lim.per_customer is not None and old.get("redeemed", 0) >= lim.per_customer:
+                return errors.CustomerLimitReached(details={"limit": lim.per_customer})
+            per = lim.per_customer_per_period
+            return errors.CustomerLimitReached(details={"limit": per.count, "period": per.period})
         if any(r == "ConditionalCheckFailed" for r in e.reasons):
             # The redemption id or the idempotency record: another attempt owns this request now.
             return errors.RequestInProgress()
@@ -210,7 +230,11 @@ class CheckoutStore:
             vals=values(minus=-1, neg=-record["discount_amount"], now=now_iso)))
         if record.get("counted_customer"):
             upk, usk = keys.customer_usage(record["campaign_id"], record["customer_id"])
-            ops.append(self.table.update_op(upk, usk, "ADD redeemed :minus", vals=values(minus=-1)))
+            if record.get("usage_period"):
+                ops.append(self.table.update_op(upk, usk, "ADD redeemed :minus, #per :minus",
+                                                names={"#per": record["usage_period"]}, vals=values(minus=-1)))
+            else:
+                ops.append(self.table.update_op(upk, usk, "ADD redeemed :minus", vals=values(minus=-1)))
         ops.extend(extra_ops)
         try:
             # A fresh token per call: botocore's own retry of this call is then a no-op, not a second rollback.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from . import errors
 from .campaigns import ACTIVE, SCHEDULED, effective_status
@@ -43,6 +44,7 @@ class Usage:
     redeemed: int = 0
     discount_total: int = 0
     customer_redeemed: int = 0
+    customer_period_redeemed: int = 0  # in the current period of per_customer_per_period
     profile: dict | None = None  # the customer's profile, read only when the campaign's rules need it
 
 
@@ -102,6 +104,26 @@ def check_usage(campaign: Campaign, usage: Usage, discount: int) -> None:
         raise errors.BudgetExhausted()
     if lim.per_customer is not None and usage.customer_redeemed >= lim.per_customer:
         raise errors.CustomerLimitReached(details={"limit": lim.per_customer})
+    per = lim.per_customer_per_period
+    if per is not None and usage.customer_period_redeemed >= per.count:
+        raise errors.CustomerLimitReached(details={"limit": per.count, "period": per.period})
+
+
+def usage_period_attr(campaign: Campaign, now: datetime) -> str | None:
+    """The usage item's attribute counting this period's redemptions, e.g. period_week_2026-W50. Calendar
+    periods in the campaign's time zone, so "one per day" resets at the shop's midnight."""
+    per = campaign.limits.per_customer_per_period
+    if per is None:
+        return None
+    local = now.astimezone(ZoneInfo(campaign.timezone))
+    if per.period == "day":
+        label = local.strftime("%Y-%m-%d")
+    elif per.period == "week":
+        year, week, _ = local.isocalendar()
+        label = f"{year}-W{week:02d}"
+    else:
+        label = local.strftime("%Y-%m")
+    return f"period_{per.period}_{label}"
 
 
 def evaluate(state: CodeState, campaign: Campaign, customer: Customer, order: Order, usage: Usage,

@@ -192,9 +192,15 @@ SUPPORTED_REWARDS = ("percent_off", "amount_off", "buy_x_get_y", "gift_card", "s
 BALANCE_REWARDS = ("gift_card", "store_credit")
 
 
+class PeriodLimit(_Model):
+    count: Annotated[StrictInt, Field(ge=1)]
+    period: Literal["day", "week", "month"]  # calendar periods in the campaign's time zone (ISO weeks)
+
+
 class Limits(_Model):
     per_code: Annotated[StrictInt, Field(ge=1)] | None = None
     per_customer: Annotated[StrictInt, Field(ge=1)] | None = None
+    per_customer_per_period: PeriodLimit | None = None
     total_redemptions: Annotated[StrictInt, Field(ge=1)] | None = None
     budget: Amount | None = None
 
@@ -278,6 +284,15 @@ class Campaign(_Model):
         found = [self.limits.budget, self.eligibility.min_order_amount,
                  getattr(r, "max_amount", None), getattr(r, "amount", None), getattr(r, "balance", None)]
         return [a for a in found if isinstance(a, Amount)]
+
+    @property
+    def counts_customer(self) -> bool:
+        """Whether redemptions are counted per customer (a lifetime or a per-period limit)."""
+        return self.limits.per_customer is not None or self.limits.per_customer_per_period is not None
+
+    @property
+    def timezone(self) -> str:
+        return self.schedule.timezone if self.schedule is not None else "UTC"
 
     @property
     def has_balance(self) -> bool:

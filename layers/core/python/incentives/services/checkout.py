@@ -11,7 +11,7 @@ from ..adapters.config_source import ConfigSource
 from ..adapters.idempotency import IdempotencyGuard
 from ..domain import errors
 from ..domain.checkout import CODE_ACTIVE, CODE_DISABLED, CodeState, check_profile, check_request, evaluate, \
-    needs_profile
+    needs_profile, usage_period_attr
 from ..domain.clock import iso, iso_ms
 from ..domain.codes import normalize
 from ..domain.config import Campaign, ConfigBundle
@@ -50,14 +50,15 @@ class Checkout:
         try:
             guess = bundle.campaign_for_code(code)
             campaign = bundle.campaigns.get(guess) if guess else None
-            item, usage = self.store.read_state(code, campaign, req.customer.id)
+            item, usage = self.store.read_state(code, campaign, req.customer.id,
+                                                usage_period_attr(campaign, now) if campaign else None)
             if item is None:
                 if campaign is None or code not in bundle.public_codes:
                     raise errors.CodeNotFound()
                 item = {"code": code, "campaign_id": campaign.id}  # public code not yet used
             if campaign is None or item["campaign_id"] != campaign.id:
                 campaign = self._campaign(bundle, item["campaign_id"])
-                usage = self.store.read_usage(campaign, req.customer.id)
+                usage = self.store.read_usage(campaign, req.customer.id, usage_period_attr(campaign, now))
             discount = evaluate(CodeState.from_item(item), campaign, req.customer, req.order, usage, now)
         except errors.IncentiveError as e:
             return {"valid": False, "reason": e.code, "message": e.message}
@@ -101,7 +102,8 @@ class Checkout:
                       "campaign_id": campaign.id, "customer_id": req.customer.id, "order_id": req.order.id,
                       "discount_amount": discount, "currency": req.order.currency, "order_amount": req.order.amount,
                       "status": "succeeded", "created_at": created,
-                      "counted_customer": campaign.limits.per_customer is not None,
+                      "counted_customer": campaign.counts_customer,
+                      "usage_period": usage_period_attr(campaign, now),
                       "balance_spent": balance is not None,
                       "gsi1pk": keys.customer_gsi(req.customer.id), "gsi1sk": f"REDEMPTION#{created}#{rid}"}
             extra = [guard.completion_op(201, response)] if guard else []

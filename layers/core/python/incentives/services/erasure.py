@@ -177,9 +177,16 @@ class Erasure:
                 delete["ConditionExpression"] = "redeemed = :n"
                 delete["ExpressionAttributeValues"] = values(n=n)
             ops = [{"Delete": delete}]
-            if n:
-                ops.append(self.table.update_op(apk, ask, "ADD redeemed :n SET updated_at = :now",
-                                                vals=values(n=n, now=now_iso)))
+            # Per-period counts (period_<...>) move with it; every usage write also adds to `redeemed`, so the
+            # condition on `redeemed` covers them too.
+            periods = {k: v for k, v in item.items() if k.startswith("period_") and v}
+            if n or periods:
+                names = {f"#p{i}": k for i, k in enumerate(periods)}
+                adds = "".join(f", #p{i} :p{i}" for i in range(len(periods)))
+                vals = values(n=n or 0, now=now_iso)
+                vals.update(values(**{f"p{i}": v for i, v in enumerate(periods.values())}))
+                ops.append(self.table.update_op(apk, ask, f"ADD redeemed :n{adds} SET updated_at = :now",
+                                                names=names or None, vals=vals))
             try:
                 self.table.transact(ops)
                 return 1
