@@ -45,3 +45,25 @@ def test_segment_rules_use_the_order_history(api):
     for i in range(2):
         api.call("events", "POST", "/v1/events", body=paid(f"p{i}", "c9"))
     assert api.call(*REDEEM, body=checkout("c9", code="LOYAL"))[0] == 201
+
+
+def test_custom_segments_from_config(handlers, config_dir):
+    import yaml
+
+    seg = config_dir.path / "segments"
+    seg.mkdir()
+    (seg / "vip-de.yaml").write_text(yaml.safe_dump({
+        "id": "vip-de", "countries": ["DE"], "tags_any": ["vip"], "min_total_spent": {"amount": 10_000,
+                                                                                     "currency": "EUR"}}))
+    config_dir(campaign("vip", codes={"type": "public", "code": "VIPONLY"}, eligibility={"segments": ["vip-de"]}))
+
+    def event(eid, etype, **kw):
+        return {"id": eid, "type": etype, "occurred_at": "2026-11-20T10:00:00Z",
+                "customer": {"id": "v1", "country": "DE"}, **kw}
+
+    handlers.call("events", "POST", "/v1/events", body=event("a", "customer.created", data={"tags": ["vip"]}))
+    status, out, _ = handlers.call(*REDEEM, body=checkout("v1", code="VIPONLY"))
+    assert status == 422 and out["error"]["code"] == "segment_not_eligible"  # not enough spent yet
+    handlers.call("events", "POST", "/v1/events",
+                  body=event("b", "order.paid", order={"currency": "EUR", "amount": 12_000}))
+    assert handlers.call(*REDEEM, body=checkout("v1", code="VIPONLY"))[0] == 201

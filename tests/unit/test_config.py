@@ -90,3 +90,15 @@ def test_code_pattern_names_its_campaign_without_io():
     assert bundle.campaign_for_code("ABC-2345-678I") is None  # I is not in the charset
     assert bundle.campaign_for_code("SUMMER") == "pub"
     assert ConfigBundle.from_document(bundle.to_document()).campaigns == bundle.campaigns
+
+
+def test_campaigns_may_only_name_known_segments(tmp_path):
+    root = write(tmp_path, campaign("s", eligibility={"segments": ["big-spenders"]}))
+    with pytest.raises(ConfigError, match="unknown segments"):
+        load_config_dir(root)
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "segments" / "big-spenders.yaml").write_text(yaml.safe_dump(
+        {"id": "big-spenders", "min_total_spent": {"amount": 100_000, "currency": "EUR"}}))
+    bundle = load_config_dir(root)
+    assert set(bundle.segments) == {"big-spenders"}
+    assert ConfigBundle.from_document(bundle.to_document()).segments == bundle.segments

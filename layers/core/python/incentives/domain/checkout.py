@@ -87,12 +87,12 @@ def needs_profile(campaign: Campaign) -> bool:
     return e.first_order_only or bool(e.segments)
 
 
-def check_profile(campaign: Campaign, profile: dict | None, now: datetime) -> None:
+def check_profile(campaign: Campaign, profile: dict | None, now: datetime, segments: dict | None = None) -> None:
     """first_order_only and segments, from the profile the customer's events built (no profile: no order yet)."""
     e = campaign.eligibility
     if e.first_order_only and (profile or {}).get("order_count", 0) > 0:
         raise errors.NotFirstOrder()
-    if e.segments and not segments_of(profile, now) & set(e.segments):
+    if e.segments and not segments_of(profile, now, segments) & set(e.segments):
         raise errors.SegmentNotEligible(details={"segments": e.segments})
 
 
@@ -127,11 +127,11 @@ def usage_period_attr(campaign: Campaign, now: datetime) -> str | None:
 
 
 def evaluate(state: CodeState, campaign: Campaign, customer: Customer, order: Order, usage: Usage,
-             now: datetime) -> int:
+             now: datetime, segments: dict | None = None) -> int:
     """The whole rule set in the order a shopper would want the reason: the code first, then the order."""
     check_code(state, campaign, customer, now)
     discount = check_request(campaign, customer, order, now, state.balance)
     if needs_profile(campaign):
-        check_profile(campaign, usage.profile, now)
+        check_profile(campaign, usage.profile, now, segments)
     check_usage(campaign, usage, discount)
     return discount

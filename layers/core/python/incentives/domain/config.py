@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, TypeVar, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator, model_validator
@@ -19,6 +19,8 @@ from .clock import UTC
 from .codespace import CodeSpace
 from .errors import ConfigError
 from .money import CURRENCIES, MAX_AMOUNT, Money
+
+M = TypeVar("M", bound=BaseModel)
 
 # No look-alikes: no 0/O, 1/I/L. 31 characters.
 DEFAULT_CHARSET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -220,11 +222,11 @@ class Eligibility(_Model):
 
     @field_validator("segments")
     @classmethod
-    def _known_segments(cls, v: list[str]) -> list[str]:
-        unknown = sorted(set(v) - set(BUILTIN_SEGMENTS))
-        if unknown:
-            raise ValueError(f"unknown segments {unknown}; known: {list(BUILTIN_SEGMENTS)}")
-        return v
+    def _segment_ids(cls, v: list[str]) -> list[str]:
+        for sid in v:
+            if not re.fullmatch(ID_PATTERN, sid.replace("_", "-")):
+                raise ValueError(f"segment id {sid!r} is not a valid id")
+        return v  # whether it exists is checked with all files loaded (ConfigBundle)
 
     @field_validator("countries")
     @classmethod
@@ -305,17 +307,63 @@ class Campaign(_Model):
         return amounts[0].currency if amounts else None
 
 
+class Segment(_Model):
+    """A custom segment (config/segments/<id>.yaml): customers whose profile meets every condition given."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    name: str = ""
+    countries: list[str] | None = None
+    tags_any: list[str] = []
+    min_order_count: Annotated[StrictInt, Field(ge=0)] | None = None
+    max_order_count: Annotated[StrictInt, Field(ge=0)] | None = None
+    min_total_spent: Amount | None = None
+    ordered_within_days: Annotated[StrictInt, Field(ge=1)] | None = None
+    no_order_for_days: Annotated[StrictInt, Field(ge=1)] | None = None
+
+    def matches(self, profile: dict | None, now: datetime) -> bool:
+        p = profile or {}
+        count = p.get("order_count", 0)
+        last = p.get("last_order_at")
+        if self.countries is not None and p.get("country") not in self.countries:
+            return False
+        if self.tags_any and not set(self.tags_any) & set(p.get("tags", [])):
+            return False
+        if self.min_order_count is not None and count < self.min_order_count:
+            return False
+        if self.max_order_count is not None and count > self.max_order_count:
+            return False
+        if self.min_total_spent is not None and \
+                p.get("total_spent", {}).get(self.min_total_spent.currency, 0) < self.min_total_spent.amount:
+            return False
+        days_since = (now - datetime.fromisoformat(last.replace("Z", "+00:00"))).days if last else None
+        if self.ordered_within_days is not None and (days_since is None or days_since > self.ordered_within_days):
+            return False
+        if self.no_order_for_days is not None and days_since is not None and days_since < self.no_order_for_days:
+            return False
+        return True
+
+
 @dataclass
 class ConfigBundle:
     """All campaigns plus the lookups the hot path needs (public code -> campaign, pattern -> campaign)."""
 
     campaigns: dict[str, Campaign]
+    segments: dict[str, Segment] = field(default_factory=dict)
     public_codes: dict[str, str] = field(default_factory=dict)
     patterns: list[tuple[re.Pattern, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         spaces: dict[tuple[str, str], str] = {}
+        clash = sorted(set(self.segments) & {b.replace("_", "-") for b in BUILTIN_SEGMENTS} | 
+                       set(self.segments) & set(BUILTIN_SEGMENTS))
+        if clash:
+            raise ConfigError(f"segments {clash} would hide the built-in segments of the same name")
+        known = set(BUILTIN_SEGMENTS) | set(self.segments)
         for c in self.campaigns.values():
+            unknown = sorted(set(c.eligibility.segments) - known)
+            if unknown:
+                raise ConfigError(f"campaign {c.id}: eligibility.segments: unknown segments {unknown}; "
+                                  f"known: {sorted(known)}")
             if c.codes.type == "public":
                 other = self.public_codes.setdefault(c.codes.code, c.id)
                 if other != c.id:
@@ -346,11 +394,14 @@ class ConfigBundle:
 
     def to_document(self) -> dict:
         return {"campaigns": {cid: c.model_dump(mode="json", exclude_none=True) for cid, c in
-                              sorted(self.campaigns.items())}}
+                              sorted(self.campaigns.items())},
+                "segments": {sid: s.model_dump(mode="json", exclude_none=True) for sid, s in
+                             sorted(self.segments.items())}}
 
     @classmethod
     def from_document(cls, doc: dict) -> "ConfigBundle":
-        return cls({cid: Campaign.model_validate(c) for cid, c in doc.get("campaigns", {}).items()})
+        return cls({cid: Campaign.model_validate(c) for cid, c in doc.get("campaigns", {}).items()},
+                   {sid: Segment.model_validate(s) for sid, s in doc.get("segments", {}).items()})
 
 
 def spaces_overlap(a: tuple[str, str], b: tuple[str, str]) -> bool:
@@ -378,7 +429,7 @@ def _describe(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def load_campaign_file(path: Path) -> Campaign:
+def load_file(path: Path, model: type[M]) -> M:
     import yaml  # local and synth only: deployed functions read JSON from AppConfig
 
     try:
@@ -386,21 +437,24 @@ def load_campaign_file(path: Path) -> Campaign:
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of campaign fields")
+        raise ConfigError(f"{path}: expected a mapping of {model.__name__.lower()} fields")
     try:
-        campaign = Campaign.model_validate(data)
+        obj = model.model_validate(data)
     except ValidationError as e:
         raise ConfigError(f"{path}: {_describe(e)}") from None
-    if campaign.id != path.stem:
-        raise ConfigError(f"{path}: id: {campaign.id!r} must equal the file name {path.stem!r}")
-    return campaign
+    if obj.id != path.stem:
+        raise ConfigError(f"{path}: id: {obj.id!r} must equal the file name {path.stem!r}")
+    return obj
+
+
+def load_campaign_file(path: Path) -> Campaign:
+    return load_file(path, Campaign)
 
 
 def load_config_dir(path: str | Path) -> ConfigBundle:
-    """Read and validate config/campaigns/*.yaml; raises ConfigError naming the file and field."""
+    """Read and validate config/campaigns/*.yaml and config/segments/*.yaml; raises ConfigError naming the
+    file and field."""
     root = Path(path)
-    campaigns = {}
-    for f in sorted((root / "campaigns").glob("*.y*ml")):
-        c = load_campaign_file(f)
-        campaigns[c.id] = c
-    return ConfigBundle(campaigns)
+    campaigns = {c.id: c for c in (load_file(f, Campaign) for f in sorted((root / "campaigns").glob("*.y*ml")))}
+    segments = {s.id: s for s in (load_file(f, Segment) for f in sorted((root / "segments").glob("*.y*ml")))}
+    return ConfigBundle(campaigns, segments)

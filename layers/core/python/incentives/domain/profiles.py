@@ -79,9 +79,10 @@ def favourite_categories(profile: dict, n: int = 3) -> list[str]:
     return [c for c, _ in sorted(cats.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
 
-def segments_of(profile: dict | None, now: datetime, lapsed_after_days: int = LAPSED_AFTER_DAYS) -> set[str]:
+def segments_of(profile: dict | None, now: datetime, custom: dict | None = None,
+                lapsed_after_days: int = LAPSED_AFTER_DAYS) -> set[str]:
     """Built-in segments: new_customers (no paid order yet), returning_customers (two or more),
-    lapsed_customers (a paid order, none for N days)."""
+    lapsed_customers (a paid order, none for N days); plus every custom segment (config/segments) that matches."""
     p = profile or {}
     count = p.get("order_count", 0)
     out = set()
@@ -92,4 +93,7 @@ def segments_of(profile: dict | None, now: datetime, lapsed_after_days: int = LA
     last = p.get("last_order_at")
     if count and last and parse_rfc3339(last) <= now - timedelta(days=lapsed_after_days):
         out.add("lapsed_customers")
+    for sid, seg in (custom or {}).items():
+        if seg.matches(p, now):
+            out.add(sid)
     return out

@@ -59,7 +59,8 @@ class Checkout:
             if campaign is None or item["campaign_id"] != campaign.id:
                 campaign = self._campaign(bundle, item["campaign_id"])
                 usage = self.store.read_usage(campaign, req.customer.id, usage_period_attr(campaign, now))
-            discount = evaluate(CodeState.from_item(item), campaign, req.customer, req.order, usage, now)
+            discount = evaluate(CodeState.from_item(item), campaign, req.customer, req.order, usage, now,
+                                bundle.segments)
         except errors.IncentiveError as e:
             return {"valid": False, "reason": e.code, "message": e.message}
         return {"valid": True, "code": code, "campaign_id": campaign.id,
@@ -90,7 +91,7 @@ class Checkout:
             profile = None
             if needs_profile(campaign):  # first-order and segment rules: one read, re-checked in the write
                 profile = self.store.get_profile(req.customer.id)
-                check_profile(campaign, profile, now)
+                check_profile(campaign, profile, now, bundle.segments)
             rid = new_id("rdm")
             created = iso_ms(now)
             response = {"id": rid, "code": code, "campaign_id": campaign.id, "customer_id": req.customer.id,
