@@ -8,7 +8,7 @@ from incentives.adapters.checkout_store import CheckoutStore
 from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
 from incentives.http.api import Api, Request, Response, idempotent
-from incentives.http.schemas import CheckoutIn, RollbackIn
+from incentives.http.schemas import CheckoutIn, QualificationIn, RollbackIn
 from incentives.services.checkout import Checkout, CheckoutRequest
 
 logger = Logger(service="storefront")
@@ -58,6 +58,12 @@ def rollback(req: Request) -> Response:
     rid = req.path_params["redemption_id"]
     return idempotent(req, checkout().store.table,
                       lambda guard: Response(200, checkout().rollback(rid, body.reason, req.now(), guard)))
+
+
+@api.route("qualify")
+def qualify(req: Request) -> Response:
+    body = req.parse(QualificationIn)
+    return Response(200, checkout().qualify(body.customer.to_domain(), body.order.to_domain(), req.now()))
 
 
 @api.route("get_code")

@@ -55,6 +55,13 @@ class CheckoutStore:
         wanted = self._usage_keys(campaign, customer_id)
         return self._usage(self.table.batch_get(wanted), campaign, customer_id, period_attr) if wanted else Usage()
 
+    def read_usages(self, campaigns: list[Campaign], customer_id: str,
+                    period_attrs: dict[str, str | None]) -> dict[str, Usage]:
+        """Usage of several campaigns by one customer, in one BatchGetItem (at most 100 keys)."""
+        wanted = [k for c in campaigns for k in self._usage_keys(c, customer_id)]
+        got = self.table.batch_get(wanted[:100]) if wanted else {}
+        return {c.id: self._usage(got, c, customer_id, period_attrs.get(c.id)) for c in campaigns}
+
     @staticmethod
     def _usage_keys(campaign: Campaign, customer_id: str) -> list[tuple[str, str]]:
         lim = campaign.limits

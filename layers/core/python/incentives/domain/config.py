@@ -269,6 +269,9 @@ class Campaign(_Model):
     # A full refund of the order (order.refunded) rolls its redemption back: the code, limits and budget are
     # given back. Off by default: many shops keep a used single-use code used even when the order is refunded.
     rollback_on_refund: StrictBool = False
+    # Codes bound to a customer apply to their next order without being typed: POST /v1/qualifications lists
+    # them (best first) and the storefront redeems the one it picks.
+    auto_apply: StrictBool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> "Campaign":
@@ -277,6 +280,8 @@ class Campaign(_Model):
             raise ValueError(f"all amounts of a campaign use one currency, found {sorted(currencies)}")
         if self.claims is not None and self.codes.type != "unique":
             raise ValueError("claims hand out unique codes: codes.type must be unique")
+        if self.auto_apply and self.codes.type != "unique":
+            raise ValueError("auto_apply works on codes bound to customers: codes.type must be unique")
         if self.reward.type in BALANCE_REWARDS and self.codes.type != "unique":
             raise ValueError(f"{self.reward.type}: each card has its own balance, so codes.type must be unique")
         return self

@@ -27,6 +27,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/redemptions", "storefront", STOREFRONT, "redeem"),
     Route("POST", "/v1/redemptions/{redemption_id}/rollback", "storefront", STOREFRONT, "rollback"),
     Route("GET", "/v1/codes/{code}", "storefront", STOREFRONT, "get_code"),
+    Route("POST", "/v1/qualifications", "storefront", STOREFRONT, "qualify"),
     # order and customer events from the shop (profiles; later loyalty and referrals)
     Route("POST", "/v1/events", "events", STOREFRONT, "ingest_event"),
     # landing pages

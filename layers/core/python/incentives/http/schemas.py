@@ -73,6 +73,11 @@ class CheckoutIn(_In):
     order: OrderIn
 
 
+class QualificationIn(_In):
+    customer: CustomerIn
+    order: OrderIn
+
+
 class RollbackIn(_In):
     reason: ShortText | None = None
 

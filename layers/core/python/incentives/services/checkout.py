@@ -134,6 +134,34 @@ class Checkout:
         self.store.rollback(record, reason, iso(now), extra)
         return response
 
+    def qualify(self, customer: Customer, order: Order, now: datetime) -> dict:
+        """The customer's auto-applied incentives that the order qualifies for, best first. Reads only: the
+        codes bound to the customer (gsi1, by id and by e-mail) and, in one BatchGetItem, the usage the
+        campaigns' limits need."""
+        bundle = self.config.bundle()
+        holders_ = holders(customer)
+        items = [i for h in holders_ for i in self.store.table.query(keys.holder_gsi(h), "CODE#", index="gsi1")]
+        candidates = []
+        for item in items:
+            campaign = bundle.campaigns.get(item["campaign_id"])
+            if campaign is not None and campaign.auto_apply:
+                candidates.append((CodeState.from_item(item), campaign))
+        if not candidates:
+            return {"qualifications": [], "order_amount": order.amount}
+        usages = self.store.read_usages([c for _, c in candidates], customer.id,
+                                        {c.id: usage_period_attr(c, now) for _, c in candidates})
+        found = []
+        for state, campaign in candidates:
+            try:
+                discount = evaluate(state, campaign, customer, order, usages[campaign.id], now, bundle.segments)
+            except errors.IncentiveError:
+                continue
+            found.append({"code": state.code, "campaign_id": campaign.id, "name": campaign.name,
+                          "discount": {"amount": discount, "currency": order.currency},
+                          "order_amount_after": order.amount - discount, "expires_at": state.expires_at})
+        found.sort(key=lambda q: (-q["discount"]["amount"], q["expires_at"] or "9999", q["code"]))
+        return {"qualifications": found, "order_amount": order.amount}
+
     def get_code(self, code: str, now: datetime) -> dict:
         code = normalize(code)
         bundle = self.config.bundle()
