@@ -97,3 +97,18 @@ def test_buy_x_get_y_never_exceeds_the_order(lines, x, y):
         return
     a_units = sorted(p for cat, q, p in lines if cat == "a" for _ in range(q))
     assert 0 <= d <= amount and d <= sum(a_units[: (len(a_units) // (x + y)) * y])
+
+
+def test_free_shipping_takes_off_the_shipping_part_only():
+    import pytest
+
+    from incentives.domain.errors import NoEligibleItems
+    from incentives.http.schemas import OrderIn
+
+    c = Campaign.model_validate(campaign("f", reward={"type": "free_shipping"}))
+    order = OrderIn.model_validate({"currency": "EUR", "amount": 5_490, "shipping_amount": 490}).to_domain()
+    assert discount_for(c, order) == 490
+    with pytest.raises(NoEligibleItems):
+        discount_for(c, Order("EUR", 5_000))
+    with pytest.raises(ValueError, match="part of amount"):
+        OrderIn.model_validate({"currency": "EUR", "amount": 100, "shipping_amount": 490})

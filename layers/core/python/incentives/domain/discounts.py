@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal
 
-from .config import AmountOff, BuyXGetY, Campaign, GiftCard, ItemFilter, ItemSelector, PercentOff, StoreCredit
+from .config import AmountOff, BuyXGetY, Campaign, FreeShipping, GiftCard, ItemFilter, ItemSelector, PercentOff, \
+    StoreCredit
 from .errors import BalanceExhausted, CurrencyMismatch, InvalidRequest, NoEligibleItems
 from .orders import LineItem, Order
 
@@ -67,6 +68,10 @@ def discount_for(campaign: Campaign, order: Order, balance: int | None = None) -
     """The discount in the order's minor units. Raises when nothing of the order can be discounted.
     Gift cards and store credit pay from the code's ``balance`` (partial spend: at most what the order needs)."""
     reward = campaign.reward
+    if isinstance(reward, FreeShipping):
+        if order.shipping_amount <= 0:
+            raise NoEligibleItems("the order has no shipping cost to take off", {"field": "order.shipping_amount"})
+        return min(order.shipping_amount, order.amount)
     base = eligible_amount(campaign, order)
     if base <= 0:
         raise NoEligibleItems()

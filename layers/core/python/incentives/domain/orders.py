@@ -31,3 +31,4 @@ class Order:
     amount: int
     items: tuple[LineItem, ...] = ()
     id: str | None = None
+    shipping_amount: int = 0  # part of amount; what free_shipping takes off

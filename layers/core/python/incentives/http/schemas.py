@@ -45,6 +45,7 @@ class OrderIn(_In):
     currency: str
     amount: Amount | None = None
     items: Annotated[list[ItemIn], Field(max_length=500)] = []
+    shipping_amount: Amount | None = None  # extension: the shipping part of amount (free_shipping)
 
     @field_validator("currency")
     @classmethod
@@ -59,12 +60,14 @@ class OrderIn(_In):
             raise ValueError("give amount or items")
         if sum(i.quantity * i.unit_price for i in self.items) > MAX_AMOUNT:
             raise ValueError("the items add up to more than the largest accepted amount")
+        if self.shipping_amount and self.shipping_amount > self.to_domain().amount:
+            raise ValueError("shipping_amount is part of amount and cannot exceed it")
         return self
 
     def to_domain(self) -> Order:
         items = tuple(LineItem(i.sku, i.quantity, i.unit_price, i.category) for i in self.items)
         amount = self.amount if self.amount is not None else sum(i.total for i in items)
-        return Order(self.currency, amount, items, self.id)
+        return Order(self.currency, amount, items, self.id, self.shipping_amount or 0)
 
 
 class CheckoutIn(_In):
