@@ -1,25 +1,21 @@
 """Async worker: writes a bulk run of codes, and re-invokes itself to continue before its time runs out."""
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
 from incentives.adapters.jobs import default_dispatcher
 from incentives.domain.clock import utcnow
+from incentives.http.function import Observability
 from incentives.services.issuance import Issuance
 
-logger = Logger(service="bulk-codes")
-tracer = Tracer(service="bulk-codes", patch_modules=["botocore"])  # only what we call: no patch_all
-metrics = Metrics(namespace="Incentives", service="bulk-codes")
+obs = Observability("bulk-codes")
+logger, metrics = obs.logger, obs.metrics
 SAFETY_MARGIN_S = 60  # stop taking new chunks this long before the Lambda timeout
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
+def handle(event: dict, context) -> dict:
     job_id, start = event["job_id"], int(event.get("start_chunk", 0))
     logger.append_keys(job_id=job_id)
     issuance = Issuance(Table(), default_source())
@@ -37,3 +33,6 @@ def lambda_handler(event: dict, context) -> dict:
         return {"job_id": job_id, "status": "running", "next_chunk": next_chunk}
     metrics.add_metric("BulkJobSucceeded", MetricUnit.Count, 1)
     return {"job_id": job_id, "status": "succeeded"}
+
+
+lambda_handler = obs.entry(handle)

@@ -1,25 +1,21 @@
 """Scheduled job: campaigns turn active and inactive on time; one event per change."""
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
 from incentives.adapters.events import default_publisher
 from incentives.domain.clock import parse_rfc3339, utcnow
+from incentives.http.function import Observability
 from incentives.services.activation import Activation
 
-logger = Logger(service="campaign-activation")
-tracer = Tracer(service="campaign-activation", patch_modules=["botocore"])  # only what we call: no patch_all
-metrics = Metrics(namespace="Incentives", service="campaign-activation")
+obs = Observability("campaign-activation")
+logger, metrics = obs.logger, obs.metrics
 _job: Activation | None = None
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
+def handle(event: dict, context) -> dict:
     global _job
     if _job is None:
         _job = Activation(Table(), default_source(), default_publisher())
@@ -28,3 +24,6 @@ def lambda_handler(event: dict, context) -> dict:
     metrics.add_metric("CampaignStatusChanges", MetricUnit.Count, len(result["changes"]))
     logger.info("campaign activation ran", extra={"checked": result["checked"], "changes": len(result["changes"])})
     return result
+
+
+lambda_handler = obs.entry(handle)

@@ -3,19 +3,18 @@ from __future__ import annotations
 
 import hashlib
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
 from incentives.domain import errors
 from incentives.http.api import Api, Request, Response, idempotent
+from incentives.http.function import Observability
 from incentives.http.schemas import ClaimIn
 from incentives.services.claims import Claims
 
-logger = Logger(service="claims")
-tracer = Tracer(service="claims", patch_modules=["botocore"])  # only what we call: no patch_all
-metrics = Metrics(namespace="Incentives", service="claims")
+obs = Observability("claims")
+logger, metrics = obs.logger, obs.metrics
 api = Api("claims", logger)
 _claims: Claims | None = None
 
@@ -66,10 +65,7 @@ def claim(req: Request) -> Response:
     return resp
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
+def handle(event: dict, context) -> dict:
     result = api(event, context)
     if result["statusCode"] >= 400 and event.get("pathParameters"):
         # Error answers carry CORS headers too, so the landing page can read the error code.
@@ -82,3 +78,6 @@ def _cors_for_event(event: dict) -> dict:
     req = Request(api.routes[("POST", "/v1/public/campaigns/{campaign_id}/claims")], event, headers,
                   event.get("pathParameters") or {}, {}, None)
     return _cors(req)
+
+
+lambda_handler = obs.entry(handle)

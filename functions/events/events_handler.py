@@ -2,7 +2,6 @@
 customer's profile (the input of segments, first-order rules and, later, loyalty and referrals)."""
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from incentives.adapters.checkout_store import CheckoutStore
@@ -10,13 +9,13 @@ from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
 from incentives.domain.profiles import Event
 from incentives.http.api import Api, Request, Response, parse_time
+from incentives.http.function import Observability
 from incentives.http.schemas import EventIn
 from incentives.services.checkout import Checkout
 from incentives.services.events import Events
 
-logger = Logger(service="events")
-tracer = Tracer(service="events", patch_modules=["botocore"])  # only what we call: no patch_all
-metrics = Metrics(namespace="Incentives", service="events")
+obs = Observability("events")
+logger, metrics = obs.logger, obs.metrics
 api = Api("events", logger)
 _events: Events | None = None
 
@@ -42,8 +41,4 @@ def ingest(req: Request) -> Response:
     return Response(202, result)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
-    return api(event, context)
+lambda_handler = obs.entry(api)

@@ -1,7 +1,6 @@
 """Operators function: campaigns and their numbers, code issuance, jobs, customer erasure, health."""
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from incentives.adapters.config_source import default_source
@@ -10,15 +9,15 @@ from incentives.adapters.jobs import default_dispatcher
 from incentives.domain import errors
 from incentives.domain.customers import valid_email
 from incentives.http.api import Api, Request, Response, parse_time
+from incentives.http.function import Observability
 from incentives.http.routes import RUNNABLE_JOBS
 from incentives.http.schemas import IssueCodesIn, RunJobIn
 from incentives.services.campaign_stats import CampaignViews
 from incentives.services.erasure import Erasure
 from incentives.services.issuance import Issuance
 
-logger = Logger(service="operators")
-tracer = Tracer(service="operators", patch_modules=["botocore"])  # only what we call: no patch_all
-metrics = Metrics(namespace="Incentives", service="operators")
+obs = Observability("operators")
+logger, metrics = obs.logger, obs.metrics
 api = Api("operators", logger)
 
 
@@ -96,8 +95,4 @@ def erase_customer(req: Request) -> Response:
     return Response(200 if out["status"] == "erased" else 202, {"customer_id": customer_id, **out})
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
-    return api(event, context)
+lambda_handler = obs.entry(api)

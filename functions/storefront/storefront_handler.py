@@ -1,19 +1,18 @@
 """Storefront function: the checkout path (validate, redeem, rollback, code lookup). Parse, call, return."""
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from incentives.adapters.checkout_store import CheckoutStore
 from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
 from incentives.http.api import Api, Request, Response, idempotent
+from incentives.http.function import Observability
 from incentives.http.schemas import CheckoutIn, QualificationIn, RollbackIn
 from incentives.services.checkout import Checkout, CheckoutRequest
 
-logger = Logger(service="storefront")
-tracer = Tracer(service="storefront", patch_modules=["botocore"])  # only what we call: no patch_all
-metrics = Metrics(namespace="Incentives", service="storefront")
+obs = Observability("storefront")
+logger, metrics = obs.logger, obs.metrics
 api = Api("storefront", logger)
 _checkout: Checkout | None = None
 
@@ -71,8 +70,4 @@ def get_code(req: Request) -> Response:
     return Response(200, checkout().get_code(req.path_params["code"][:64], req.now()))
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
-    return api(event, context)
+lambda_handler = obs.entry(api)
