@@ -62,7 +62,9 @@ def rollback(req: Request) -> Response:
 @api.route("qualify")
 def qualify(req: Request) -> Response:
     body = req.parse(QualificationIn)
-    return Response(200, checkout().qualify(body.customer.to_domain(), body.order.to_domain(), req.now()))
+    result = checkout().qualify(body.customer.to_domain(), body.order.to_domain(), req.now())
+    metrics.add_metric("QualificationsOffered", MetricUnit.Count, len(result["qualifications"]))
+    return Response(200, result)
 
 
 @api.route("get_code")
