@@ -136,3 +136,19 @@ class LambdaContext:
 def invoke(folder: str, event: dict, base: Path | str | None = None, timeout_seconds: float = 900) -> Any:
     """Invoke a function synchronously with a fresh context (jobs and workers; the API uses the server)."""
     return load_handler(folder, base)(event, LambdaContext(folder, timeout_seconds=timeout_seconds))
+
+
+class LocalDispatcher:
+    """incentives.adapters.jobs.JobDispatcher for `make run` and the tests: the job's real lambda_handler in
+    this process (a thread for asynchronous starts), as Lambda Invoke would run it."""
+
+    def __init__(self, base: Path | str | None = None):
+        self.base = base
+
+    def run(self, job_name: str, payload: dict) -> Any:
+        from incentives.http.routes import JOBS
+
+        return invoke(JOBS[job_name][0], payload, self.base)
+
+    def start(self, job_name: str, payload: dict) -> None:
+        threading.Thread(target=self.run, args=(job_name, payload), daemon=True, name=f"job-{job_name}").start()

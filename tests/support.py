@@ -21,7 +21,7 @@ def campaign(cid: str, **overrides) -> dict:
 
 class HandlerClient:
     def __init__(self):
-        from incentives.adapters.jobs import load_handler
+        from local.lambdas import load_handler
 
         self._load = load_handler
 
@@ -39,7 +39,7 @@ class HandlerClient:
             "body": raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
             "isBase64Encoded": False,
         }
-        handler = self._load(str(ROOT / "functions"), function)
+        handler = self._load(function, ROOT / "functions")
         out = handler(event, _Ctx(function))
         parsed = json.loads(out["body"]) if out.get("body") else None
         return out["statusCode"], parsed, out.get("headers", {})
