@@ -29,9 +29,11 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from . import (READ_OPS, ROOT, Context, Figure, RequestRecorder, bare_client, capacity_units, env, ms, percentile,
-               say, verdict)
-from .checkout import MAX_OVERHEAD, _event, _LambdaContext, _reset_engine_state, computed_capacity, item_size
+from . import ROOT, Context, Figure, RequestRecorder, capacity_units, say, verdict
+from .checkout import MAX_OVERHEAD, _event
+from .dynamo import (LambdaContext, alternate, capacity_source, clients, computed_capacity, engine_env,
+                     item_lookup, item_size, latency_figures, load_handler, record, requests_and_attempts,
+                     reset_engine_state, shapes)
 
 NAME = "qualify"
 CALLS = int(os.environ.get("BENCH_QUALIFY_CALLS", "500"))
@@ -117,7 +119,8 @@ def _campaign(cid: str, fields: dict) -> dict:
 def _doc_capacity(rec: dict, bare, lookup) -> tuple[float, int, int]:
     """Read capacity of one recorded request per the documented rules: a Query is one read of the summed size of
     the items it returns (GSI reads are eventually consistent: 0.5 RCU per started 4 KB, at least one unit);
-    BatchGetItem as bench.checkout prices it (0.5 RCU per started 4 KB and item found; missing keys at 0).
+    BatchGetItem as bench.dynamo.computed_capacity prices it (0.5 RCU per started 4 KB and item found; missing
+    keys at 0).
     Returns (RCU, keys asked, keys missing)."""
     if rec["op"] == "Query":
         r = bare.query(**rec["params"])
@@ -130,6 +133,11 @@ def _doc_capacity(rec: dict, bare, lookup) -> tuple[float, int, int]:
                 asked += 1
                 missing += lookup(table, k) is None
     return computed_capacity(rec, lookup), asked, missing
+
+
+def _op_index(r: dict) -> str:
+    """The operation, with the index for a Query (e.g. 'Query gsi1')."""
+    return r["op"] + (f" {r['params'].get('IndexName')}" if r["op"] == "Query" else "")
 
 
 def _scan_all(client, table: str) -> list[str]:
@@ -147,31 +155,24 @@ def run(ctx: Context) -> list[Figure]:
     table_name = ctx.fresh_table("bench-qualify")
     figures: list[Figure] = []
     cart = _cart()
-    with tempfile.TemporaryDirectory(prefix="bench-qualify-") as tmp, env(
-            TABLE_NAME=table_name, DYNAMODB_ENDPOINT=endpoint, INCENTIVES_CONFIG_DIR=str(Path(tmp) / "config"),
-            CONFIG_SOURCE="files", CONFIG_MAX_AGE_SECONDS="30", OPERATOR_API_KEY_IDS="key-operator",
-            POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_DISABLED=None,
-            POWERTOOLS_METRICS_NAMESPACE="Incentives", POWERTOOLS_SERVICE_NAME="storefront", JOB_DISPATCH="local",
-            FUNCTIONS_DIR=str(ROOT / "functions"), LOCAL_OUTBOX_DIR=str(Path(tmp) / "outbox")):
+    with tempfile.TemporaryDirectory(prefix="bench-qualify-") as tmp, \
+            engine_env(tmp, table_name, endpoint, "storefront"):
         import yaml
 
         campaigns_dir = Path(tmp) / "config" / "campaigns"
         campaigns_dir.mkdir(parents=True)
         for cid, fields, _, _, _ in SPECS:
             (campaigns_dir / f"bench-{cid}.yaml").write_text(yaml.safe_dump(_campaign(cid, fields)), encoding="utf-8")
-        _reset_engine_state()
+        reset_engine_state()
 
         from incentives.adapters.config_source import default_source
-        from incentives.adapters.dynamo import Table, dynamodb_client
-        from incentives.adapters.jobs import load_handler
+        from incentives.adapters.dynamo import Table
         from incentives.services.issuance import Issuance
 
-        engine_client = dynamodb_client()  # the shared client the handler's Table() will use
-        bare = bare_client(endpoint)
-        api_to_method = {v: k for k, v in bare.meta.method_to_api_mapping.items()}
-        storefront = load_handler(str(ROOT / "functions"), "storefront")
-        events = load_handler(str(ROOT / "functions"), "events")
-        lctx = _LambdaContext()
+        engine_client, bare, floor = clients(endpoint)
+        storefront = load_handler("storefront")
+        events = load_handler("events")
+        lctx = LambdaContext("storefront")
         emf_sink = open(os.devnull, "w")  # the EMF metric lines Powertools prints per invocation, as in Lambda
 
         def call(handler, resource: str, body: dict, want: int) -> dict:
@@ -233,38 +234,15 @@ def run(ctx: Context) -> list[Figure]:
         # --- 1. instrumented pass --------------------------------------------------------------------------
         n_pass = WARMUP + CALLS
         print(f"  -- qualification: {WARMUP} warm-up + {CALLS} calls, instrumented pass", flush=True)
-        groups: list[list[dict]] = []
         with RequestRecorder(engine_client) as rec, contextlib.redirect_stdout(emf_sink):
-            for _ in range(n_pass):
-                start = rec.mark()
-                qualify()
-                groups.append(rec.calls[start:])
+            groups = record(rec, [qualify] * n_pass)
 
         # --- 2. timed pass: handler and floor alternating ---------------------------------------------------
         print("  -- qualification: timed pass, handler and floor replay alternating", flush=True)
-        replay = [[(api_to_method[r["op"]], r["params"]) for r in g] for g in groups]
+        replay = floor.plan(groups)  # the same table: qualification only reads
         floor_errors: Counter = Counter()
-
-        def floor(i: int) -> float:
-            t = time.perf_counter()
-            for method, params in replay[i]:
-                try:
-                    getattr(bare, method)(**params)
-                except bare.exceptions.ClientError as e:
-                    floor_errors[e.response.get("Error", {}).get("Code", "?")] += 1
-            return time.perf_counter() - t
-
-        h_lat: list[float] = []
-        f_lat: list[float] = []
         with contextlib.redirect_stdout(emf_sink):
-            for i in range(n_pass):
-                if i % 2:  # floor first on odd calls, handler first on even ones
-                    fl, hd = floor(i), qualify()
-                else:
-                    hd, fl = qualify(), floor(i)
-                if i >= WARMUP:
-                    h_lat.append(hd)
-                    f_lat.append(fl)
+            h_lat, f_lat = alternate(n_pass, lambda i: qualify(), lambda i: floor.call(replay[i], floor_errors), WARMUP)
         written = before != _scan_all(bare, table_name)
 
         # sanity: each code's qualification agrees with POST /v1/validations of the same code and cart
@@ -275,26 +253,16 @@ def run(ctx: Context) -> list[Figure]:
                 reasons[cid] = "valid" if v["valid"] else v["reason"]
 
         # --- figures --------------------------------------------------------------------------------------
-        item_cache: dict = {}
-
-        def lookup(table: str, key: dict):
-            k = (table, json.dumps(key, sort_keys=True))
-            if k not in item_cache:
-                item_cache[k] = bare.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
-            return item_cache[k]
-
+        lookup = item_lookup(bare)
         measured = groups[WARMUP:]
-        per_call = Counter(tuple(r["op"] + (f" {r['params'].get('IndexName')}" if r["op"] == "Query" else "")
-                                 for r in g) for g in measured)
-        shapes = ", ".join(f"{' + '.join(k) or '(none)'} x{v}" for k, v in per_call.most_common(3))
-        n_req = sum(len(g) for g in measured) / len(measured)
-        attempts = sum(r["attempts"] for g in measured for r in g) / len(measured)
+        per_call = Counter(tuple(_op_index(r) for r in g) for g in measured)
+        n_req, attempts = requests_and_attempts(measured)
         by_op = Counter(r["op"] for g in measured for r in g)
         ok = all(1 <= k.count("Query gsi1") <= 2 and k.count("BatchGetItem") == 1
                  and len(k) == k.count("Query gsi1") + 1 for k in per_call)
+        per_op = ", ".join(f"{op} {n / len(measured):.2f}" for op, n in sorted(by_op.items()))
         figures.append(say(Figure(NAME, "DynamoDB requests/call",
-                                  f"{n_req:.2f} ({shapes}; " + ", ".join(f"{op} {n / len(measured):.2f}"
-                                                                          for op, n in sorted(by_op.items())) + ")",
+                                  f"{n_req:.2f} ({shapes(measured, _op_index, ' + ')}; {per_op})",
                                   "1-2 Query on gsi1 + 1 BatchGetItem", verdict(ok))))
         bgi_keys = [len(spec["Keys"]) for g in measured for r in g if r["op"] == "BatchGetItem"
                     for spec in r["params"]["RequestItems"].values()]
@@ -311,8 +279,7 @@ def run(ctx: Context) -> list[Figure]:
                     cu = _doc_capacity(r, bare, lookup)[0]
                     computed_ops.add(r["op"])
                 rcu += cu
-        source = "reported by DynamoDB Local" if not computed_ops else \
-            f"computed from item sizes: DynamoDB Local returned none for {', '.join(sorted(computed_ops))}"
+        source = capacity_source(computed_ops)
         reported_by_op: Counter = Counter()
         for g in measured:
             for r in g:
@@ -329,12 +296,7 @@ def run(ctx: Context) -> list[Figure]:
         figures.append(say(Figure(NAME, "capacity/call per documented rules (item sizes)",
                                   f"{doc_rcu:.2f} RCU (BatchGetItem: {asked:.0f} keys, {missing:.0f} missing, "
                                   f"priced 0)")))
-        hp50, hp99 = percentile(h_lat, 50), percentile(h_lat, 99)
-        fp50, fp99 = percentile(f_lat, 50), percentile(f_lat, 99)
-        figures.append(say(Figure(NAME, "handler p50 / p99", f"{ms(hp50)} / {ms(hp99)}")))
-        figures.append(say(Figure(NAME, "floor (same requests, bare botocore) p50 / p99", f"{ms(fp50)} / {ms(fp99)}")))
-        figures.append(say(Figure(NAME, "overhead handler_p50 / floor_p50", f"{hp50 / fp50:.2f}x",
-                                  f"<= {MAX_OVERHEAD}x (checkout's; none set)", verdict(hp50 / fp50 <= MAX_OVERHEAD))))
+        figures.extend(latency_figures(NAME, "", h_lat, f_lat, MAX_OVERHEAD, " (checkout's; none set)"))
 
         quals = last.get("qualifications", [])
         expected = {f"bench-{cid}" for cid, _, _, q, _ in SPECS if q}
@@ -359,7 +321,7 @@ def run(ctx: Context) -> list[Figure]:
                                       "MISS")))
         if floor_errors:
             figures.append(say(Figure(NAME, "floor replay errors", str(dict(floor_errors)), "none", "MISS")))
-        _reset_engine_state()
+        reset_engine_state()
         emf_sink.close()
     ctx.drop_table(table_name)
     return figures
