@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import cache
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -16,14 +17,11 @@ from incentives.services.claims import Claims
 obs = Observability("claims")
 logger, metrics = obs.logger, obs.metrics
 api = Api("claims", logger)
-_claims: Claims | None = None
 
 
+@cache  # built on first use, kept for the warm container
 def claims() -> Claims:
-    global _claims
-    if _claims is None:
-        _claims = Claims(Table(), default_source())
-    return _claims
+    return Claims(Table(), default_source())
 
 
 def _cors(req: Request) -> dict:

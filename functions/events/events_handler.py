@@ -2,6 +2,8 @@
 customer's profile (the input of segments, first-order rules and, later, loyalty and referrals)."""
 from __future__ import annotations
 
+from functools import cache
+
 from aws_lambda_powertools.metrics import MetricUnit
 
 from incentives.adapters.checkout_store import CheckoutStore
@@ -17,15 +19,12 @@ from incentives.services.events import Events
 obs = Observability("events")
 logger, metrics = obs.logger, obs.metrics
 api = Api("events", logger)
-_events: Events | None = None
 
 
+@cache  # built on first use, kept for the warm container
 def events() -> Events:
-    global _events
-    if _events is None:
-        table = Table()
-        _events = Events(table, Checkout(CheckoutStore(table), default_source()))
-    return _events
+    table = Table()
+    return Events(table, Checkout(CheckoutStore(table), default_source()))
 
 
 @api.route("ingest_event")

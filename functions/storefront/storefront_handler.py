@@ -1,6 +1,8 @@
 """Storefront function: the checkout path (validate, redeem, rollback, code lookup). Parse, call, return."""
 from __future__ import annotations
 
+from functools import cache
+
 from aws_lambda_powertools.metrics import MetricUnit
 
 from incentives.adapters.checkout_store import CheckoutStore
@@ -14,14 +16,11 @@ from incentives.services.checkout import Checkout, CheckoutRequest
 obs = Observability("storefront")
 logger, metrics = obs.logger, obs.metrics
 api = Api("storefront", logger)
-_checkout: Checkout | None = None
 
 
+@cache  # built on first use, kept for the warm container
 def checkout() -> Checkout:
-    global _checkout
-    if _checkout is None:
-        _checkout = Checkout(CheckoutStore(Table()), default_source())
-    return _checkout
+    return Checkout(CheckoutStore(Table()), default_source())
 
 
 def _request(body: CheckoutIn) -> CheckoutRequest:
