@@ -189,8 +189,6 @@ Reward = Annotated[
     Union[PercentOff, AmountOff, FreeShipping, BuyXGetY, GiftCard, StoreCredit], Field(discriminator="type")
 ]
 
-# Reward types the redemption path computes today; the others validate but are rejected at redemption.
-SUPPORTED_REWARDS = ("percent_off", "amount_off", "free_shipping", "buy_x_get_y", "gift_card", "store_credit")
 BALANCE_REWARDS = ("gift_card", "store_credit")
 
 

@@ -1,6 +1,7 @@
 """Request bodies of the HTTP contract, validated at the edge (strict types: "100" is not an amount)."""
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, field_validator, \
@@ -8,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, String
 
 from ..domain.money import CURRENCIES, MAX_AMOUNT
 from ..domain.orders import Customer, LineItem, Order
+from ..domain.profiles import EVENT_TYPES
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
 ShortText = Annotated[str, StringConstraints(max_length=500)]
@@ -112,9 +114,7 @@ class RunJobIn(_In):
     now: Annotated[str, StringConstraints(max_length=40)] | None = None
 
 
-EventType = Annotated[str, StringConstraints(pattern=r"^(customer\.created|customer\.updated|order\.paid|order\.refunded|"
-                                                     r"review\.submitted|social\.shared|survey\.completed|"
-                                                     r"store\.checked_in)$")]
+EventType = Annotated[str, StringConstraints(pattern="^(" + "|".join(re.escape(t) for t in EVENT_TYPES) + ")$")]
 
 
 class ConsentsIn(_In):

@@ -55,6 +55,3 @@ class Activation:
                             "redemptions": 0, "kind": "public", "created_at": iso(now)}, "attribute_not_exists(pk)")
         except ConditionFailed:
             pass
-
-    def recorded_status(self) -> dict[str, str]:
-        return {i["campaign_id"]: i["status"] for i in self.table.query(keys.CAMPAIGN_STATUS_PK, "STATUS#")}
