@@ -10,7 +10,7 @@ from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
 from incentives.http.api import Api, Request, Response, idempotent
 from incentives.http.function import Observability
-from incentives.http.schemas import CheckoutIn, QualificationIn, RollbackIn
+from incentives.http.schemas import CheckoutIn, QualificationIn, RollbackIn, StackedCheckoutIn
 from incentives.services.checkout import Checkout, CheckoutRequest
 
 obs = Observability("storefront")
@@ -36,11 +36,22 @@ def validate(req: Request) -> Response:
 
 @api.route("redeem")
 def redeem(req: Request) -> Response:
-    body = _request(req.parse(CheckoutIn))
+    data = req.json()
+    if isinstance(data, dict) and "codes" in data and "code" not in data:  # a stack of codes (extension)
+        stack = req.parse(StackedCheckoutIn)
+        customer, order = stack.customer.to_domain(), stack.order.to_domain()
+
+        def call(guard):
+            return checkout().redeem_stack(stack.codes, customer, order, req.now(), guard)
+    else:
+        body = _request(req.parse(CheckoutIn))
+
+        def call(guard):
+            return checkout().redeem(body, req.now(), guard)
 
     def run(guard) -> Response:
         try:
-            result = checkout().redeem(body, req.now(), guard)
+            result = call(guard)
         except Exception:
             metrics.add_metric("RedemptionRejected", MetricUnit.Count, 1)
             raise

@@ -22,6 +22,19 @@ class CodeCampaignMismatch(Exception):
     """The code belongs to another campaign than the one its pattern suggested; retry with that one."""
 
     campaign_id: str
+    code: str = ""
+
+
+@dataclass
+class Line:
+    """One code of a redemption: its campaign, the discount it gives and the record that documents it."""
+
+    code: str
+    campaign: Campaign
+    public: bool
+    discount: int
+    record: dict
+    balance: int | None = None  # the card balance the discount was computed from (gift cards, store credit)
 
 
 class BalanceChanged(Exception):
@@ -89,29 +102,41 @@ class CheckoutStore:
 
     # --- redemption ---------------------------------------------------------------------------------------
 
-    def redeem(self, *, code: str, campaign: Campaign, public: bool, holders: list[str], customer_id: str,
-               discount: int, record: dict, now_iso: str, extra_ops: list[dict],
-               profile: dict | None = None, balance: int | None = None) -> None:
-        lim = campaign.limits
-        ops = [self._code_op(code, campaign, public, holders, now_iso, balance, discount)]
-        ops.append(self._counters_op(campaign, discount, record["currency"], now_iso))
-        if campaign.counts_customer:
-            ops.append(self._usage_op(campaign, customer_id, record.get("usage_period"), now_iso))
+    def redeem(self, lines: list[Line], holders: list[str], customer_id: str, now_iso: str,
+               extra_ops: list[dict], profile: dict | None = None) -> None:
+        """One TransactWriteItems for one code or a stack of codes (all or nothing): per line the code, the
+        campaign counters and the customer's usage with their limit conditions, then the profile check (once),
+        the redemption records and ``extra_ops``."""
+        ops: list[dict] = []
+        starts = []
+        for ln in lines:
+            starts.append(len(ops))
+            ops.append(self._code_op(ln.code, ln.campaign, ln.public, holders, now_iso, ln.balance, ln.discount))
+            ops.append(self._counters_op(ln.campaign, ln.discount, ln.record["currency"], now_iso))
+            if ln.campaign.counts_customer:
+                ops.append(self._usage_op(ln.campaign, customer_id, ln.record.get("usage_period"), now_iso))
         profile_index = None
-        if needs_profile(campaign):
+        if any(needs_profile(ln.campaign) for ln in lines):
             # The profile-based rules were decided on the profile read before: it must still be that profile.
             pk, sk = keys.customer_profile(customer_id)
             profile_index = len(ops)
             ops.append(self.table.condition_op(pk, sk, "attribute_not_exists(pk)") if profile is None else
                        self.table.condition_op(pk, sk, "version = :v", vals=values(v=profile["version"])))
-        ops.append(self.table.put_op(record))
+        ops.extend(self.table.put_op(ln.record) for ln in lines)
         ops.extend(extra_ops)
         try:
-            self.table.transact(ops, token=record["id"])
+            self.table.transact(ops, token=lines[0].record["id"])
         except TransactionCancelled as e:
             if profile_index is not None and e.failed(profile_index):
                 raise ProfileChanged() from None
-            raise self._classify(e, code, campaign, holders, now_iso, balance) from None
+            for ln, start in zip(lines, starts):
+                err = self._classify(e, ln, holders, now_iso, start)
+                if err is not None:
+                    raise err from None
+            if any(r == "ConditionalCheckFailed" for r in e.reasons):
+                # The redemption id or the idempotency record: another attempt owns this request now.
+                raise errors.RequestInProgress() from None
+            raise errors.Contention(details={"reasons": e.reasons}) from None
 
     def _usage_op(self, campaign: Campaign, customer_id: str, period_attr: str | None, now_iso: str) -> dict:
         """One item per customer and campaign: `redeemed` (lifetime; also what erasure moves it by) and one
@@ -179,14 +204,16 @@ class CheckoutStore:
         return self.table.update_op(pk, sk, "ADD redeemed :one, discount_total :d, #dc :d SET updated_at = :now",
                                     " AND ".join(cond) or None, {"#dc": f"discount_{currency}"}, vals)
 
-    def _classify(self, e: TransactionCancelled, code: str, campaign: Campaign, holders: list[str],
-                  now_iso: str, balance: int | None = None) -> Exception:
-        if e.failed(0):
-            old = e.items[0]
+    def _classify(self, e: TransactionCancelled, line: Line, holders: list[str], now_iso: str,
+                  o: int) -> Exception | None:
+        """The error of a line whose operations start at index ``o``, or None when none of them failed."""
+        campaign = line.campaign
+        if e.failed(o):
+            old = e.items[o]
             if old is None:
                 return errors.CodeNotFound()
             if old.get("campaign_id") != campaign.id:
-                return CodeCampaignMismatch(old["campaign_id"])
+                return CodeCampaignMismatch(old["campaign_id"], line.code)
             state = CodeState.from_item(old)
             if state.status != CODE_ACTIVE:
                 return errors.CodeDisabled()
@@ -194,26 +221,23 @@ class CheckoutStore:
                 return errors.CodeExpired(details={"expires_at": state.expires_at})
             if state.holder is not None and state.holder not in holders:
                 return errors.CodeAssignedToOtherCustomer()
-            if balance is not None and state.balance != balance:
+            if line.balance is not None and state.balance != line.balance:
                 return BalanceChanged()
             return errors.RedemptionLimitReached(details={"limit": campaign.limits.per_code, "scope": "code"})
-        if e.failed(1):
-            old = e.items[1] or {}
+        if e.failed(o + 1):
+            old = e.items[o + 1] or {}
             lim = campaign.limits
             if lim.total_redemptions is not None and old.get("redeemed", 0) >= lim.total_redemptions:
                 return errors.RedemptionLimitReached(details={"limit": lim.total_redemptions, "scope": "campaign"})
             return errors.BudgetExhausted()
-        if campaign.counts_customer and e.failed(2):
-            old = e.items[2] or {}
+        if campaign.counts_customer and e.failed(o + 2):
+            old = e.items[o + 2] or {}
             lim = campaign.limits
             if lim.per_customer is not None and old.get("redeemed", 0) >= lim.per_customer:
                 return errors.CustomerLimitReached(details={"limit": lim.per_customer})
             per = lim.per_customer_per_period
             return errors.CustomerLimitReached(details={"limit": per.count, "period": per.period})
-        if any(r == "ConditionalCheckFailed" for r in e.reasons):
-            # The redemption id or the idempotency record: another attempt owns this request now.
-            return errors.RequestInProgress()
-        return errors.Contention(details={"reasons": e.reasons})
+        return None
 
     # --- rollback -----------------------------------------------------------------------------------------
 

@@ -270,6 +270,8 @@ class Campaign(_Model):
     # Codes bound to a customer apply to their next order without being typed: POST /v1/qualifications lists
     # them (best first) and the storefront redeems the one it picks.
     auto_apply: StrictBool = False
+    # May this campaign's code be redeemed together with codes of other campaigns in one order (stacking)?
+    combinable: StrictBool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> "Campaign":

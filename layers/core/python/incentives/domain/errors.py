@@ -34,6 +34,7 @@ CountryNotEligible = _error("country_not_eligible", "the campaign is not availab
 NotFirstOrder = _error("not_first_order", "this campaign is for a customer's first order")
 SegmentNotEligible = _error("segment_not_eligible", "this customer is not in the campaign's segments")
 BalanceExhausted = _error("balance_exhausted", "the gift card or store credit has no balance left")
+NotCombinable = _error("not_combinable", "these codes cannot be combined in one order")
 CurrencyMismatch = _error("currency_mismatch", "the order currency does not match the campaign")
 ClaimsExhausted = _error("claims_exhausted", "all codes of this campaign have been claimed")
 ClaimsNotOffered = _error("claims_not_offered", "this campaign hands out no codes on landing pages")

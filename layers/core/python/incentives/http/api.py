@@ -21,6 +21,7 @@ from .errors import error_body, status_for
 from .routes import OPERATOR, PUBLIC, ROUTES, Route
 
 M = TypeVar("M", bound=BaseModel)
+_UNPARSED = object()
 JSON_HEADERS = {"Content-Type": "application/json"}
 MAX_BODY = 64 * 1024  # no request of the contract needs more
 
@@ -44,6 +45,10 @@ class Request:
     path_params: dict
     query: dict
     raw_body: str | None
+    _parsed: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._parsed = _UNPARSED
 
     @property
     def api_key_id(self) -> str | None:
@@ -57,6 +62,12 @@ class Request:
         return self.headers.get(name.lower())
 
     def json(self) -> Any:
+        """The parsed body (parsed once per request)."""
+        if self._parsed is _UNPARSED:
+            self._parsed = self._load_json()
+        return self._parsed
+
+    def _load_json(self) -> Any:
         if not self.raw_body:
             return {}
         if len(self.raw_body) > MAX_BODY:

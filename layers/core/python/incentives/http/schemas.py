@@ -72,8 +72,19 @@ class OrderIn(_In):
         return Order(self.currency, amount, items, self.id, self.shipping_amount or 0)
 
 
+CodeText = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^\s*[A-Za-z0-9-]+\s*$")]
+
+
 class CheckoutIn(_In):
-    code: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^\s*[A-Za-z0-9-]+\s*$")]
+    code: CodeText
+    customer: CustomerIn
+    order: OrderIn
+
+
+class StackedCheckoutIn(_In):
+    """Extension of POST /v1/redemptions: several codes on one order, all or nothing."""
+
+    codes: Annotated[list[CodeText], Field(min_length=1, max_length=5)]
     customer: CustomerIn
     order: OrderIn
 

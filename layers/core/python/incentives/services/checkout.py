@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..adapters.checkout_store import BalanceChanged, CheckoutStore, CodeCampaignMismatch, ProfileChanged
+from ..adapters.checkout_store import BalanceChanged, CheckoutStore, CodeCampaignMismatch, Line, ProfileChanged
 from ..adapters.config_source import ConfigSource
 from ..adapters.idempotency import IdempotencyGuard
 from ..domain import errors
@@ -70,54 +70,92 @@ class Checkout:
     # --- redemption: one TransactWriteItems --------------------------------------------------------------
 
     def redeem(self, req: CheckoutRequest, now: datetime, guard: IdempotencyGuard | None = None) -> dict:
-        code = normalize(req.code)
+        return self._redeem([req.code], req.customer, req.order, now, guard, lambda lines: lines[0])
+
+    def redeem_stack(self, codes: list[str], customer: Customer, order: Order, now: datetime,
+                     guard: IdempotencyGuard | None = None) -> dict:
+        """Several codes on one order, all or nothing: one transaction holds every code's limits and records.
+        Each code gets its own redemption record (roll each back by its id)."""
+        def answer(lines: list[dict]) -> dict:
+            first = lines[0]
+            return {"id": first["id"], "code": first["code"], "campaign_id": first["campaign_id"],
+                    "customer_id": customer.id, "order_id": order.id,
+                    "discount": {"amount": sum(ln["discount"]["amount"] for ln in lines), "currency": order.currency},
+                    "status": "succeeded", "created_at": first["created_at"],
+                    "redemptions": [{k: ln[k] for k in ("id", "code", "campaign_id", "discount", "balance_after")
+                                     if k in ln} for ln in lines]}
+        return self._redeem(codes, customer, order, now, guard, answer)
+
+    def _redeem(self, raw_codes: list[str], customer: Customer, order: Order, now: datetime,
+                guard: IdempotencyGuard | None, answer) -> dict:
+        codes = [normalize(c) for c in raw_codes]
+        if len(set(codes)) != len(codes):
+            raise errors.InvalidRequest("a code appears twice", {"field": "codes"})
         bundle = self.config.bundle()
-        campaign_id = bundle.campaign_for_code(code)
-        if campaign_id is None:  # no pattern names it: one read to learn the campaign
-            item = self.store.table.get(*keys.code(code))
-            if item is None:
-                raise errors.CodeNotFound()
-            campaign_id = item["campaign_id"]
+        campaign_ids = {}
+        for code in codes:
+            cid = bundle.campaign_for_code(code)
+            if cid is None:  # no pattern names it: one read to learn the campaign
+                item = self.store.table.get(*keys.code(code))
+                if item is None:
+                    raise errors.CodeNotFound(details={"code": code} if len(codes) > 1 else None)
+                cid = item["campaign_id"]
+            campaign_ids[code] = cid
         deadline, attempt = time.monotonic() + DECISION_DEADLINE_S, 0
         while time.monotonic() < deadline:
-            campaign = self._campaign(bundle, campaign_id)
-            balance = None
-            if campaign.has_balance:  # a card pays what its balance allows: read it, spend exactly from it
-                card = self.store.table.get(*keys.code(code), consistent=True)
-                if card is None:
-                    raise errors.CodeNotFound()
-                balance = card.get("balance", 0)
-            discount = check_request(campaign, req.customer, req.order, now, balance)
+            campaigns = {code: self._campaign(bundle, cid) for code, cid in campaign_ids.items()}
+            if len(codes) > 1 and (not all(c.combinable for c in campaigns.values())
+                                   or len({c.id for c in campaigns.values()}) < len(codes)):
+                raise errors.NotCombinable(details={"codes": codes})
             profile = None
-            if needs_profile(campaign):  # first-order and segment rules: one read, re-checked in the write
-                profile = self.store.get_profile(req.customer.id)
-                check_profile(campaign, profile, now, bundle.segments)
-            rid = new_id("rdm")
+            if any(needs_profile(c) for c in campaigns.values()):  # one read, re-checked in the write
+                profile = self.store.get_profile(customer.id)
+                for c in campaigns.values():
+                    if needs_profile(c):
+                        check_profile(c, profile, now, bundle.segments)
+            lines, responses, remaining = [], [], order.amount
             created = iso_ms(now)
-            response = {"id": rid, "code": code, "campaign_id": campaign.id, "customer_id": req.customer.id,
-                         "order_id": req.order.id, "discount": {"amount": discount, "currency": req.order.currency},
-                         "status": "succeeded", "created_at": created}
-            if balance is not None:
-                response["balance_after"] = {"amount": balance - discount, "currency": req.order.currency}
-            record = {"pk": keys.redemption(rid)[0], "sk": keys.redemption(rid)[1], "id": rid, "code": code,
-                      "campaign_id": campaign.id, "customer_id": req.customer.id, "order_id": req.order.id,
-                      "discount_amount": discount, "currency": req.order.currency, "order_amount": req.order.amount,
-                      "status": "succeeded", "created_at": created,
-                      "counted_customer": campaign.counts_customer,
-                      "usage_period": usage_period_attr(campaign, now),
-                      "balance_spent": balance is not None,
-                      "gsi1pk": keys.customer_gsi(req.customer.id), "gsi1sk": f"REDEMPTION#{created}#{rid}"}
-            extra = [guard.completion_op(201, response)] if guard else []
+            # Discounts first, cards last, each capped by what is left of the order: never over-discount.
+            for code in sorted(codes, key=lambda c: campaigns[c].has_balance):
+                campaign = campaigns[code]
+                balance = None
+                if campaign.has_balance:  # a card pays what its balance allows: read it, spend exactly from it
+                    card = self.store.table.get(*keys.code(code), consistent=True)
+                    if card is None:
+                        raise errors.CodeNotFound()
+                    balance = card.get("balance", 0)
+                discount = min(check_request(campaign, customer, order, now, balance), remaining)
+                if discount <= 0:
+                    raise errors.NoEligibleItems("nothing of the order is left to discount", {"code": code})
+                remaining -= discount
+                rid = new_id("rdm")
+                response = {"id": rid, "code": code, "campaign_id": campaign.id, "customer_id": customer.id,
+                            "order_id": order.id, "discount": {"amount": discount, "currency": order.currency},
+                            "status": "succeeded", "created_at": created}
+                if balance is not None:
+                    response["balance_after"] = {"amount": balance - discount, "currency": order.currency}
+                record = {"pk": keys.redemption(rid)[0], "sk": keys.redemption(rid)[1], "id": rid, "code": code,
+                          "campaign_id": campaign.id, "customer_id": customer.id, "order_id": order.id,
+                          "discount_amount": discount, "currency": order.currency, "order_amount": order.amount,
+                          "status": "succeeded", "created_at": created,
+                          "counted_customer": campaign.counts_customer,
+                          "usage_period": usage_period_attr(campaign, now),
+                          "balance_spent": balance is not None,
+                          "gsi1pk": keys.customer_gsi(customer.id), "gsi1sk": f"REDEMPTION#{created}#{rid}"}
+                lines.append(Line(code, campaign, code in bundle.public_codes, discount, record, balance))
+                responses.append(response)
+            if len(lines) > 1:
+                for ln in lines:
+                    ln.record["stack"] = [other.record["id"] for other in lines]
+            result = answer(responses)
+            extra = [guard.completion_op(201, result)] if guard else []
             try:
-                self.store.redeem(code=code, campaign=campaign, public=code in bundle.public_codes,
-                                  holders=holders(req.customer), customer_id=req.customer.id, discount=discount,
-                                  record=record, now_iso=iso(now), extra_ops=extra, profile=profile,
-                                  balance=balance)
-                return response
+                self.store.redeem(lines, holders(customer), customer.id, iso(now), extra, profile)
+                return result
             except CodeCampaignMismatch as m:
-                campaign_id = m.campaign_id
+                campaign_ids[m.code] = m.campaign_id
             except (ProfileChanged, BalanceChanged):
-                # the profile or the card's balance changed meanwhile: decide again, after a jittered pause
+                # the profile or a card's balance changed meanwhile: decide again, after a jittered pause
                 attempt += 1
                 time.sleep(random.uniform(0, min(0.2, 0.003 * 2**min(attempt, 8))))
         raise errors.Contention()

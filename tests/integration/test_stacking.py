@@ -1,0 +1,81 @@
+"""Several codes on one order: all or nothing, only campaigns that say they combine, never more than the order."""
+from __future__ import annotations
+
+from incentives.adapters import keys
+from tests.support import OPERATOR_KEY_ID, campaign, scan_all
+
+REDEEM = ("storefront", "POST", "/v1/redemptions")
+ROLLBACK = ("storefront", "POST", "/v1/redemptions/{redemption_id}/rollback")
+
+
+def eur(a):
+    return {"amount": a, "currency": "EUR"}
+
+
+def stack_config(config_dir, **first):
+    config_dir(
+        campaign("tenpct", combinable=True, codes={"type": "public", "code": "TENPCT"},
+                 reward={"type": "percent_off", "percent": 10}, limits={"per_customer": 1}, **first),
+        campaign("fiver", combinable=True, codes={"type": "public", "code": "FIVER"},
+                 reward={"type": "amount_off", "amount": eur(500)}, limits={"total_redemptions": 1}),
+        campaign("card", combinable=True, codes={"type": "unique", "pattern": "CARD-####-####"},
+                 reward={"type": "gift_card", "balance": eur(100_000)}),
+        campaign("solo", codes={"type": "public", "code": "SOLO"}, reward={"type": "amount_off", "amount": eur(100)}))
+
+
+def body(codes, customer="c1", amount=10_000):
+    return {"codes": codes, "customer": {"id": customer}, "order": {"id": "o1", "currency": "EUR", "amount": amount}}
+
+
+def card(handlers):
+    out = handlers.call("operators", "POST", "/v1/campaigns/{campaign_id}/codes", path_params={"campaign_id": "card"},
+                        body={}, key_id=OPERATOR_KEY_ID)[1]
+    return out["codes"][0]["code"]
+
+
+def test_a_stack_applies_discounts_first_then_the_gift_card_for_the_rest(handlers, config_dir, table):
+    stack_config(config_dir)
+    gift = card(handlers)
+    status, out, _ = handlers.call(*REDEEM, body=body([gift, "TENPCT", "FIVER"]))
+    assert status == 201
+    lines = {r["code"]: r for r in out["redemptions"]}
+    assert lines["TENPCT"]["discount"]["amount"] == 1_000 and lines["FIVER"]["discount"]["amount"] == 500
+    assert lines[gift]["discount"]["amount"] == 8_500  # the card pays exactly what is left
+    assert lines[gift]["balance_after"] == eur(91_500)
+    assert out["discount"] == eur(10_000)
+    records = [i for i in scan_all(table) if i["sk"] == "REDEMPTION"]
+    assert len(records) == 3 and all(len(r["stack"]) == 3 for r in records)
+    # each redemption of the stack is rolled back by its own id
+    assert handlers.call(*ROLLBACK, path_params={"redemption_id": lines["FIVER"]["id"]}, body={})[0] == 200
+    assert table.get(*keys.campaign_counters("fiver"), consistent=True)["redeemed"] == 0
+
+
+def test_a_stack_is_all_or_nothing(handlers, config_dir, table):
+    stack_config(config_dir)
+    assert handlers.call(*REDEEM, body=body(["FIVER"], customer="first"))[0] == 201  # FIVER is used up now
+    gift = card(handlers)
+    before = sorted(map(repr, scan_all(table)))
+    status, out, _ = handlers.call(*REDEEM, body=body(["TENPCT", gift, "FIVER"]))
+    assert status == 409 and out["error"]["code"] == "redemption_limit_reached"
+    assert sorted(map(repr, scan_all(table))) == before  # TENPCT and the card were not touched either
+
+
+def test_only_combinable_campaigns_stack_and_never_twice_the_same_campaign(handlers, config_dir, table):
+    stack_config(config_dir)
+    status, out, _ = handlers.call(*REDEEM, body=body(["TENPCT", "SOLO"]))
+    assert status == 422 and out["error"]["code"] == "not_combinable"
+    a, b = card(handlers), card(handlers)
+    status, out, _ = handlers.call(*REDEEM, body=body([a, b]))
+    assert status == 422 and out["error"]["code"] == "not_combinable"
+    status, out, _ = handlers.call(*REDEEM, body=body(["TENPCT", "tenpct"]))
+    assert status == 422 and out["error"]["code"] == "invalid_request"
+    assert [i for i in scan_all(table) if i["sk"] == "REDEMPTION"] == []
+
+
+def test_stacked_redemption_honours_idempotency_key(handlers, config_dir, table):
+    stack_config(config_dir)
+    h = {"Idempotency-Key": "stack-1"}
+    first = handlers.call(*REDEEM, body=body(["TENPCT", "FIVER"]), headers=h)
+    again = handlers.call(*REDEEM, body=body(["TENPCT", "FIVER"]), headers=h)
+    assert first[0] == again[0] == 201 and first[1] == again[1]
+    assert len([i for i in scan_all(table) if i["sk"] == "REDEMPTION"]) == 2
