@@ -65,8 +65,7 @@ class CheckoutStore:
         return item, self._usage(got, campaign, customer_id, period_attr)
 
     def read_usage(self, campaign: Campaign, customer_id: str, period_attr: str | None = None) -> Usage:
-        wanted = self._usage_keys(campaign, customer_id)
-        return self._usage(self.table.batch_get(wanted), campaign, customer_id, period_attr) if wanted else Usage()
+        return self.read_usages([campaign], customer_id, {campaign.id: period_attr})[campaign.id]
 
     def read_usages(self, campaigns: list[Campaign], customer_id: str,
                     period_attrs: dict[str, str | None]) -> dict[str, Usage]:

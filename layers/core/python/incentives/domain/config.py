@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 
 from .clock import UTC
 from .codespace import CodeSpace
-from .errors import ConfigError
+from .errors import CampaignNotFound, ConfigError
 from .money import CURRENCIES, MAX_AMOUNT, Money
 
 M = TypeVar("M", bound=BaseModel)
@@ -389,6 +389,13 @@ class ConfigBundle:
             for rx, other in self.patterns:
                 if rx.fullmatch(code):
                     raise ConfigError(f"campaign {cid}: public code {code} matches the code pattern of {other}")
+
+    def campaign(self, campaign_id: str) -> Campaign:
+        """The campaign with this id, or campaign_not_found."""
+        campaign = self.campaigns.get(campaign_id)
+        if campaign is None:
+            raise CampaignNotFound(details={"campaign_id": campaign_id})
+        return campaign
 
     def campaign_for_code(self, code: str) -> str | None:
         """The campaign a code must belong to, when exactly one campaign could have made it (no I/O)."""

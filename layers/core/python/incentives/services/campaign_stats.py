@@ -6,7 +6,6 @@ from datetime import datetime
 from ..adapters import keys
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
-from ..domain import errors
 from ..domain.campaigns import effective_status
 from ..domain.config import Campaign
 
@@ -44,10 +43,7 @@ class CampaignViews:
         return out
 
     def get(self, campaign_id: str, now: datetime) -> dict:
-        campaign = self.config.bundle().campaigns.get(campaign_id)
-        if campaign is None:
-            raise errors.CampaignNotFound(details={"campaign_id": campaign_id})
-        return self.view(campaign, now)
+        return self.view(self.config.bundle().campaign(campaign_id), now)
 
     def list(self, now: datetime) -> dict:
         return {"campaigns": [self.view(c, now, with_stats=False) for c in self.config.bundle().campaigns.values()]}

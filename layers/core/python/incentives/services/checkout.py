@@ -14,7 +14,6 @@ from ..domain.checkout import CODE_ACTIVE, CODE_DISABLED, CodeState, check_profi
     needs_profile, usage_period_attr
 from ..domain.clock import iso, iso_ms
 from ..domain.codes import normalize
-from ..domain.config import Campaign, ConfigBundle
 from ..domain.customers import holders
 from ..domain.ids import new_id
 from ..domain.orders import Customer, Order
@@ -36,12 +35,6 @@ class Checkout:
         self.store = store
         self.config = config
 
-    def _campaign(self, bundle: ConfigBundle, campaign_id: str) -> Campaign:
-        campaign = bundle.campaigns.get(campaign_id)
-        if campaign is None:
-            raise errors.CampaignNotFound(details={"campaign_id": campaign_id})
-        return campaign
-
     # --- validation: one BatchGetItem when the code's pattern names its campaign -------------------------
 
     def validate(self, req: CheckoutRequest, now: datetime) -> dict:
@@ -57,7 +50,7 @@ class Checkout:
                     raise errors.CodeNotFound()
                 item = {"code": code, "campaign_id": campaign.id}  # public code not yet used
             if campaign is None or item["campaign_id"] != campaign.id:
-                campaign = self._campaign(bundle, item["campaign_id"])
+                campaign = bundle.campaign(item["campaign_id"])
                 usage = self.store.read_usage(campaign, req.customer.id, usage_period_attr(campaign, now))
             discount = evaluate(CodeState.from_item(item), campaign, req.customer, req.order, usage, now,
                                 bundle.segments)
@@ -103,7 +96,7 @@ class Checkout:
             campaign_ids[code] = cid
         deadline, attempt = time.monotonic() + DECISION_DEADLINE_S, 0
         while time.monotonic() < deadline:
-            campaigns = {code: self._campaign(bundle, cid) for code, cid in campaign_ids.items()}
+            campaigns = {code: bundle.campaign(cid) for code, cid in campaign_ids.items()}
             if len(codes) > 1 and (not all(c.combinable for c in campaigns.values())
                                    or len({c.id for c in campaigns.values()}) < len(codes)):
                 raise errors.NotCombinable(details={"codes": codes})

@@ -32,9 +32,7 @@ class Claims:
         self.spaces = CodeSpaceStore(table)
 
     def campaign(self, campaign_id: str) -> Campaign:
-        campaign = self.config.bundle().campaigns.get(campaign_id)
-        if campaign is None:
-            raise errors.CampaignNotFound(details={"campaign_id": campaign_id})
+        campaign = self.config.bundle().campaign(campaign_id)
         if campaign.claims is None:
             raise errors.ClaimsNotOffered(details={"campaign_id": campaign_id})
         return campaign

@@ -60,9 +60,7 @@ class Issuance:
         self.spaces = CodeSpaceStore(table)
 
     def _unique_campaign(self, campaign_id: str) -> Campaign:
-        campaign = self.config.bundle().campaigns.get(campaign_id)
-        if campaign is None:
-            raise errors.CampaignNotFound(details={"campaign_id": campaign_id})
+        campaign = self.config.bundle().campaign(campaign_id)
         if campaign.codes.type != "unique":
             raise errors.CodesNotIssuable(details={"code": campaign.codes.code})
         return campaign
