@@ -79,10 +79,11 @@ t = time.perf_counter()
 import storefront_handler as h
 from incentives.adapters.dynamo import dynamodb_client
 from incentives.domain.config import ConfigBundle
+from incentives.domain.schema import parse
 from incentives.http.schemas import CheckoutIn
 h.checkout()
 dynamodb_client()
-CheckoutIn.model_validate({"code": "WELCOME-2345-6789", "customer": {"id": "c1", "country": "DE"},
+parse(CheckoutIn, {"code": "WELCOME-2345-6789", "customer": {"id": "c1", "country": "DE"},
                            "order": {"currency": "EUR", "amount": 5000, "items": [{"sku": "a", "quantity": 1,
                                                                                   "unit_price": 5000}]}})
 ConfigBundle.from_document(json.loads(sys.argv[1]))
@@ -151,7 +152,7 @@ def run(ctx: Context) -> list[Figure]:
                                       verdict(ratio <= MAX_RATIO))))
         else:
             figures.append(say(Figure(NAME, f"import {f}_handler (median of {RUNS})", f"{ms(m)} = {ratio:.2f}x boto3")))
-    from incentives.domain.config import load_config_dir
+    from incentives.domain.config_files import load_config_dir
 
     doc = json.dumps(load_config_dir(ROOT / "config").to_document())
     first: list[float] = []

@@ -177,7 +177,7 @@ class Api(Construct):
         Validations.of(self.rest_api.node.default_child).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-APIG2",
-                reason="Request bodies are validated by the handlers' pydantic models, which answer with the "
+                reason="Request bodies are validated by the handlers (incentives.domain.schema), which answer with the "
                 "contract's 422 invalid_request and field details; API Gateway validation would answer 400 "
                 "with a different body.",
             )

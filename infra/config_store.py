@@ -30,7 +30,7 @@ def config_dir(scope: Construct) -> Path:
 
 def load_document(path: Path) -> dict:
     """Validate every file under path; a broken file raises incentives ConfigError naming file and field."""
-    from incentives.domain.config import load_config_dir  # the layer's path is set up by app.py
+    from incentives.domain.config_files import load_config_dir  # the layer's path is set up by app.py
 
     return load_config_dir(path).to_document()
 

@@ -10,6 +10,7 @@ from incentives.adapters.checkout_store import CheckoutStore
 from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
 from incentives.domain.profiles import Event
+from incentives.domain.schema import dump
 from incentives.http.api import Api, Request, Response, parse_time
 from incentives.http.function import Observability
 from incentives.http.schemas import EventIn
@@ -31,10 +32,10 @@ def events() -> Events:
 def ingest(req: Request) -> Response:
     body = req.parse(EventIn)
     event = Event(id=body.id, type=body.type, occurred_at=parse_time(body.occurred_at, "occurred_at"),
-                  customer=body.customer.model_dump(exclude_none=True),
-                  order=body.order.model_dump(exclude_none=True) | {"amount": body.order.to_domain().amount}
+                  customer=dump(body.customer),
+                  order=dump(body.order) | {"amount": body.order.to_domain().amount}
                   if body.order else None,
-                  data=body.data.model_dump(exclude_none=True))
+                  data=dump(body.data))
     result = events().ingest(event, req.now())
     metrics.add_metric("EventAccepted" if result["status"] == "accepted" else "EventDuplicate", MetricUnit.Count, 1)
     return Response(202, result)

@@ -8,6 +8,7 @@ from incentives.adapters.dynamo import Table
 from incentives.adapters.jobs import default_dispatcher
 from incentives.domain import errors
 from incentives.domain.customers import valid_email
+from incentives.domain.schema import dump
 from incentives.http.api import Api, Request, Response, parse_time
 from incentives.http.function import Observability
 from incentives.http.routes import RUNNABLE_JOBS
@@ -50,7 +51,7 @@ def get_campaign(req: Request) -> Response:
 @api.route("issue_codes")
 def issue_codes(req: Request) -> Response:
     body = req.parse(IssueCodesIn)
-    customer = body.customer.model_dump(exclude_none=True) if body.customer else None
+    customer = dump(body.customer) if body.customer else None
     if customer and customer.get("email") and not valid_email(customer["email"]):
         raise errors.InvalidRequest("customer.email is not a valid e-mail address", {"field": "customer.email"})
     if body.expires_at is not None:

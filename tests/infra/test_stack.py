@@ -190,7 +190,7 @@ def test_bulk_codes_failures_go_to_an_encrypted_alarmed_queue(synth):
 
 
 def test_appconfig_hosts_the_validated_config_documents(synth):
-    from incentives.domain.config import load_config_dir
+    from incentives.domain.config_files import load_config_dir
 
     (version,) = synth.of_type("AWS::AppConfig::HostedConfigurationVersion").values()
     assert version["Properties"]["ContentType"] == "application/json"

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from incentives.domain.config import Campaign
 from incentives.domain.discounts import discount_for, eligible_amount
 from incentives.domain.orders import LineItem, Order
+from incentives.domain.schema import parse
 from tests.support import campaign
 
 amounts = st.integers(min_value=1, max_value=10**12)
@@ -21,7 +22,7 @@ def test_percent_off_rounds_down_and_never_exceeds_cap_or_order(amount, percent,
     reward = {"type": "percent_off", "percent": str(percent)}
     if cap is not None:
         reward["max_amount"] = {"amount": cap, "currency": "EUR"}
-    c = Campaign.model_validate(campaign("p", reward=reward))
+    c = parse(Campaign, campaign("p", reward=reward))
     d = discount_for(c, Order("EUR", amount))
     assert isinstance(d, int) and 0 <= d <= amount
     exact = Decimal(amount) * percent / 100
@@ -36,12 +37,12 @@ def test_percent_off_rounds_down_and_never_exceeds_cap_or_order(amount, percent,
 @given(amount=amounts, off=st.integers(min_value=0, max_value=10**13))
 def test_amount_off_never_exceeds_the_order(amount, off):
     off = min(off, 10**12)
-    c = Campaign.model_validate(campaign("a", reward={"type": "amount_off", "amount": {"amount": off, "currency": "EUR"}}))
+    c = parse(Campaign, campaign("a", reward={"type": "amount_off", "amount": {"amount": off, "currency": "EUR"}}))
     assert discount_for(c, Order("EUR", amount)) == min(off, amount)
 
 
 def test_excluded_categories_stay_out_of_the_discount():
-    c = Campaign.model_validate(campaign("x", eligibility={"exclude": {"categories": ["low-margin"]}},
+    c = parse(Campaign, campaign("x", eligibility={"exclude": {"categories": ["low-margin"]}},
                                          reward={"type": "percent_off", "percent": 50}))
     order = Order("EUR", 3_000, (LineItem("tv", 1, 2_000, "low-margin"), LineItem("book", 2, 500, "books")))
     assert eligible_amount(c, order) == 1_000
@@ -49,7 +50,7 @@ def test_excluded_categories_stay_out_of_the_discount():
 
 
 def bxgy(buy, get, **kw):
-    return Campaign.model_validate(campaign("b", reward={"type": "buy_x_get_y", "buy": buy, "get": get}, **kw))
+    return parse(Campaign, campaign("b", reward={"type": "buy_x_get_y", "buy": buy, "get": get}, **kw))
 
 
 def test_three_for_two_makes_the_cheapest_of_each_group_free():
@@ -105,10 +106,10 @@ def test_free_shipping_takes_off_the_shipping_part_only():
     from incentives.domain.errors import NoEligibleItems
     from incentives.http.schemas import OrderIn
 
-    c = Campaign.model_validate(campaign("f", reward={"type": "free_shipping"}))
-    order = OrderIn.model_validate({"currency": "EUR", "amount": 5_490, "shipping_amount": 490}).to_domain()
+    c = parse(Campaign, campaign("f", reward={"type": "free_shipping"}))
+    order = parse(OrderIn, {"currency": "EUR", "amount": 5_490, "shipping_amount": 490}).to_domain()
     assert discount_for(c, order) == 490
     with pytest.raises(NoEligibleItems):
         discount_for(c, Order("EUR", 5_000))
     with pytest.raises(ValueError, match="part of amount"):
-        OrderIn.model_validate({"currency": "EUR", "amount": 100, "shipping_amount": 490})
+        parse(OrderIn, {"currency": "EUR", "amount": 100, "shipping_amount": 490})

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Protocol
 
-from ..domain.config import ConfigBundle, load_config_dir
+from ..domain.config import ConfigBundle
 from ..settings import get_settings
 
 
@@ -55,6 +55,9 @@ class FileConfig(_Cached):
         self.directory = directory
 
     def _load(self) -> ConfigBundle:
+        # pydantic and YAML: `make run` and tests only (a deployed function reads AppConfig's JSON document)
+        from ..domain.config_files import load_config_dir
+
         return load_config_dir(self.directory)
 
 

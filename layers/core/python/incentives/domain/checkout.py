@@ -15,6 +15,7 @@ from .customers import holders
 from .discounts import discount_for
 from .orders import Customer, Order
 from .profiles import segments_of
+from .schema import dump
 
 CODE_ACTIVE = "active"
 CODE_DISABLED = "disabled"
@@ -62,7 +63,7 @@ def check_request(campaign: Campaign, customer: Customer, order: Order, now: dat
     if e.countries is not None and customer.country not in e.countries:
         raise errors.CountryNotEligible(details={"countries": e.countries})
     if e.min_order_amount is not None and order.amount < e.min_order_amount.amount:
-        raise errors.OrderBelowMinimum(details={"min_order_amount": e.min_order_amount.model_dump()})
+        raise errors.OrderBelowMinimum(details={"min_order_amount": dump(e.min_order_amount)})
     discount = discount_for(campaign, order, balance)
     budget = campaign.limits.budget
     if budget is not None and discount > budget.amount:

@@ -1,7 +1,9 @@
-"""Campaign config: the models operators write in config/campaigns/<id>.yaml, validated with pydantic.
+"""Campaign config: the shapes operators write in config/campaigns/<id>.yaml and config/segments/<id>.yaml.
 
-The same models validate the files at synth time (a broken file fails the deploy), in `make test`, when
-`make run` reads the files, and when a function reads the deployed JSON document from AppConfig.
+Declared once as frozen dataclasses with their constraints (schema.py). pydantic validates the files at synth
+time (a broken file fails the deploy), in `make test` and when `make run` reads them (config_files.py); a
+deployed function reads the JSON document from AppConfig with schema.parse, which runs the same constraints and
+invariants without importing pydantic (cold start).
 """
 from __future__ import annotations
 
@@ -9,18 +11,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
-from typing import Annotated, Literal, TypeVar, Union
+from typing import Annotated, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator, model_validator
 
 from .clock import UTC
 from .codespace import CodeSpace
 from .errors import CampaignNotFound, ConfigError
 from .money import CURRENCIES, MAX_AMOUNT, Money
-
-M = TypeVar("M", bound=BaseModel)
+from .schema import Dec, FieldInvalid, Int, SchemaError, StrictBool, Tag, Text, dump, parse
 
 # No look-alikes: no 0/O, 1/I/L. 31 characters.
 DEFAULT_CHARSET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -28,40 +27,45 @@ MIN_CODE_SPACE = 10**9  # random combinations a unique-code pattern must offer, 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 BUILTIN_SEGMENTS = ("new_customers", "returning_customers", "lapsed_customers")
 
+model = dataclass(frozen=True, slots=True, kw_only=True)
+Id = Annotated[str, Text(pattern=ID_PATTERN)]
+Count = Annotated[int, Int(ge=1)]
 
-class _Model(BaseModel):
-    # Validators are built on first use, not at import: a function builds only the models it parses.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+class _Model:
+    """Config objects: immutable, and a field nobody declared is an error (a typo must not pass silently)."""
+
+    __slots__ = ()
+    __pydantic_config__ = {"extra": "forbid"}
 
 
+@model
 class Amount(_Model):
-    amount: Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
+    amount: Annotated[int, Int(ge=0, le=MAX_AMOUNT)]
     currency: str
 
-    @field_validator("currency")
-    @classmethod
-    def _iso4217(cls, v: str) -> str:
-        if v not in CURRENCIES:
-            raise ValueError(f"unknown currency {v!r} (ISO 4217, upper case)")
-        return v
+    def __post_init__(self) -> None:
+        if self.currency not in CURRENCIES:
+            raise FieldInvalid("currency", f"unknown currency {self.currency!r} (ISO 4217, upper case)")
 
     def money(self) -> Money:
         return Money(self.amount, self.currency)
 
 
+@model
 class Schedule(_Model):
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     timezone: str = "UTC"
 
-    @field_validator("timezone")
-    @classmethod
-    def _iana(cls, v: str) -> str:
+    def __post_init__(self) -> None:
         try:
-            ZoneInfo(v)
+            ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {v!r}") from None
-        return v
+            raise FieldInvalid("timezone", f"unknown IANA time zone {self.timezone!r}") from None
+        s, e = self.starts_at_utc, self.ends_at_utc
+        if s and e and e <= s:
+            raise ValueError("ends_at must be after starts_at")
 
     def _utc(self, dt: datetime | None) -> datetime | None:
         if dt is None:
@@ -78,14 +82,8 @@ class Schedule(_Model):
     def ends_at_utc(self) -> datetime | None:
         return self._utc(self.ends_at)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "Schedule":
-        s, e = self.starts_at_utc, self.ends_at_utc
-        if s and e and e <= s:
-            raise ValueError("ends_at must be after starts_at")
-        return self
 
-
+@model
 class Codes(_Model):
     type: Literal["unique", "public"]
     code: str | None = None
@@ -93,28 +91,18 @@ class Codes(_Model):
     prefix: str = ""
     postfix: str = ""
     charset: str = DEFAULT_CHARSET
-    expires_in_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
+    expires_in_days: Annotated[int, Int(ge=1, le=3650)] | None = None
     expires_at: datetime | None = None
     bind_to_customer: StrictBool = False
 
-    @field_validator("charset")
-    @classmethod
-    def _charset(cls, v: str) -> str:
+    def __post_init__(self) -> None:
+        v = self.charset
         if len(v) < 2 or len(set(v)) != len(v):
-            raise ValueError("charset needs at least 2 distinct characters, each once")
+            raise FieldInvalid("charset", "needs at least 2 distinct characters, each once")
         if v != v.upper() or not all(c.isascii() and c.isalnum() for c in v):
-            raise ValueError("charset must be upper-case ASCII letters and digits (codes are case-insensitive)")
-        return v
-
-    @field_validator("code")
-    @classmethod
-    def _public_code(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[A-Z0-9][A-Z0-9-]{2,63}", v):
-            raise ValueError("a public code is 3-64 upper-case letters, digits or dashes")
-        return v
-
-    @model_validator(mode="after")
-    def _shape(self) -> "Codes":
+            raise FieldInvalid("charset", "upper-case ASCII letters and digits only (codes are case-insensitive)")
+        if self.code is not None and not re.fullmatch(r"[A-Z0-9][A-Z0-9-]{2,63}", self.code):
+            raise FieldInvalid("code", "a public code is 3-64 upper-case letters, digits or dashes")
         if self.type == "public" and not self.code:
             raise ValueError("a public campaign needs codes.code")
         if self.type == "unique":
@@ -128,7 +116,6 @@ class Codes(_Model):
             raise ValueError("give expires_in_days or expires_at, not both")
         if self.expires_at is not None and self.expires_at.tzinfo is None:
             raise ValueError("expires_at needs a time zone offset (RFC 3339)")
-        return self
 
     @property
     def full_pattern(self) -> str:
@@ -142,127 +129,127 @@ class Codes(_Model):
         return None
 
 
+@model
 class PercentOff(_Model):
     type: Literal["percent_off"]
-    percent: Annotated[Decimal, Field(gt=0, le=100, max_digits=6, decimal_places=3)]
+    percent: Annotated[Decimal, Dec(gt=0, le=100, max_digits=6, decimal_places=3)]
     max_amount: Amount | None = None
 
 
+@model
 class AmountOff(_Model):
     type: Literal["amount_off"]
     amount: Amount
 
 
+@model
 class FreeShipping(_Model):
     type: Literal["free_shipping"]
 
 
+@model
 class ItemSelector(_Model):
     sku: str | None = None
     category: str | None = None
-    quantity: Annotated[StrictInt, Field(ge=1, le=1000)] = 1
+    quantity: Annotated[int, Int(ge=1, le=1000)] = 1
 
-    @model_validator(mode="after")
-    def _one(self) -> "ItemSelector":
+    def __post_init__(self) -> None:
         if (self.sku is None) == (self.category is None):
             raise ValueError("give sku or category")
-        return self
 
 
+@model
 class BuyXGetY(_Model):
     type: Literal["buy_x_get_y"]
     buy: ItemSelector
     get: ItemSelector
 
 
+@model
 class GiftCard(_Model):
     type: Literal["gift_card"]
     balance: Amount
 
 
+@model
 class StoreCredit(_Model):
     type: Literal["store_credit"]
     balance: Amount
 
 
-Reward = Annotated[
-    Union[PercentOff, AmountOff, FreeShipping, BuyXGetY, GiftCard, StoreCredit], Field(discriminator="type")
-]
+Reward = Annotated[Union[PercentOff, AmountOff, FreeShipping, BuyXGetY, GiftCard, StoreCredit], Tag("type")]
 
 BALANCE_REWARDS = ("gift_card", "store_credit")
 
 
+@model
 class PeriodLimit(_Model):
-    count: Annotated[StrictInt, Field(ge=1)]
+    count: Count
     period: Literal["day", "week", "month"]  # calendar periods in the campaign's time zone (ISO weeks)
 
 
+@model
 class Limits(_Model):
-    per_code: Annotated[StrictInt, Field(ge=1)] | None = None
-    per_customer: Annotated[StrictInt, Field(ge=1)] | None = None
+    per_code: Count | None = None
+    per_customer: Count | None = None
     per_customer_per_period: PeriodLimit | None = None
-    total_redemptions: Annotated[StrictInt, Field(ge=1)] | None = None
+    total_redemptions: Count | None = None
     budget: Amount | None = None
 
 
+@model
 class ItemFilter(_Model):
-    skus: list[str] = []
-    categories: list[str] = []
+    skus: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
 
 
+@model
 class Eligibility(_Model):
     countries: list[str] | None = None
     min_order_amount: Amount | None = None
     first_order_only: StrictBool = False
-    segments: list[str] = []
+    segments: list[str] = field(default_factory=list)
     include: ItemFilter | None = None
     exclude: ItemFilter | None = None
 
-    @field_validator("segments")
-    @classmethod
-    def _segment_ids(cls, v: list[str]) -> list[str]:
-        for sid in v:
+    def __post_init__(self) -> None:
+        for sid in self.segments:
             if not re.fullmatch(ID_PATTERN, sid.replace("_", "-")):
-                raise ValueError(f"segment id {sid!r} is not a valid id")
-        return v  # whether it exists is checked with all files loaded (ConfigBundle)
-
-    @field_validator("countries")
-    @classmethod
-    def _alpha2(cls, v: list[str] | None) -> list[str] | None:
-        for c in v or []:
+                raise FieldInvalid("segments", f"segment id {sid!r} is not a valid id")
+        # whether a segment exists is checked with all files loaded (ConfigBundle)
+        for c in self.countries or []:
             if not re.fullmatch(r"[A-Z]{2}", c):
-                raise ValueError(f"country {c!r} is not an ISO 3166-1 alpha-2 code")
-        return v
+                raise FieldInvalid("countries", f"{c!r} is not an ISO 3166-1 alpha-2 code")
 
 
+@model
 class ClaimRateLimit(_Model):
-    per_client_per_minute: Annotated[StrictInt, Field(ge=1)] = 10
-    per_campaign_per_second: Annotated[StrictInt, Field(ge=1)] = 100
+    per_client_per_minute: Count = 10
+    per_campaign_per_second: Count = 100
 
 
+@model
 class Claims(_Model):
-    allowed_origins: list[str] = []
-    max_claims: Annotated[StrictInt, Field(ge=1)] | None = None
-    rate_limit: ClaimRateLimit = ClaimRateLimit()
+    allowed_origins: list[str] = field(default_factory=list)
+    max_claims: Count | None = None
+    rate_limit: ClaimRateLimit = field(default_factory=ClaimRateLimit)
 
-    @field_validator("allowed_origins")
-    @classmethod
-    def _origins(cls, v: list[str]) -> list[str]:
-        for o in v:
+    def __post_init__(self) -> None:
+        for o in self.allowed_origins:
             if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d+)?", o):
-                raise ValueError(f"origin {o!r} must be scheme://host[:port] without a path")
-        return v
+                raise FieldInvalid("allowed_origins", f"origin {o!r} must be scheme://host[:port] without a path")
 
 
+@model
 class Campaign(_Model):
-    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    id: Id
     name: str = ""
     enabled: StrictBool = True
     schedule: Schedule | None = None
     codes: Codes
     reward: Reward
-    limits: Limits = Limits()
-    eligibility: Eligibility = Eligibility()
+    limits: Limits = field(default_factory=Limits)
+    eligibility: Eligibility = field(default_factory=Eligibility)
     claims: Claims | None = None
     # A full refund of the order (order.refunded) rolls its redemption back: the code, limits and budget are
     # given back. Off by default: many shops keep a used single-use code used even when the order is refunded.
@@ -273,8 +260,7 @@ class Campaign(_Model):
     # May this campaign's code be redeemed together with codes of other campaigns in one order (stacking)?
     combinable: StrictBool = False
 
-    @model_validator(mode="after")
-    def _consistent(self) -> "Campaign":
+    def __post_init__(self) -> None:
         currencies = {a.currency for a in self._amounts()}
         if len(currencies) > 1:
             raise ValueError(f"all amounts of a campaign use one currency, found {sorted(currencies)}")
@@ -284,7 +270,6 @@ class Campaign(_Model):
             raise ValueError("auto_apply works on codes bound to customers: codes.type must be unique")
         if self.reward.type in BALANCE_REWARDS and self.codes.type != "unique":
             raise ValueError(f"{self.reward.type}: each card has its own balance, so codes.type must be unique")
-        return self
 
     def _amounts(self) -> list[Amount]:
         r = self.reward
@@ -312,18 +297,19 @@ class Campaign(_Model):
         return amounts[0].currency if amounts else None
 
 
+@model
 class Segment(_Model):
     """A custom segment (config/segments/<id>.yaml): customers whose profile meets every condition given."""
 
-    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    id: Id
     name: str = ""
     countries: list[str] | None = None
-    tags_any: list[str] = []
-    min_order_count: Annotated[StrictInt, Field(ge=0)] | None = None
-    max_order_count: Annotated[StrictInt, Field(ge=0)] | None = None
+    tags_any: list[str] = field(default_factory=list)
+    min_order_count: Annotated[int, Int(ge=0)] | None = None
+    max_order_count: Annotated[int, Int(ge=0)] | None = None
     min_total_spent: Amount | None = None
-    ordered_within_days: Annotated[StrictInt, Field(ge=1)] | None = None
-    no_order_for_days: Annotated[StrictInt, Field(ge=1)] | None = None
+    ordered_within_days: Count | None = None
+    no_order_for_days: Count | None = None
 
     def matches(self, profile: dict | None, now: datetime) -> bool:
         p = profile or {}
@@ -405,15 +391,18 @@ class ConfigBundle:
         return hits[0] if len(hits) == 1 else None
 
     def to_document(self) -> dict:
-        return {"campaigns": {cid: c.model_dump(mode="json", exclude_none=True) for cid, c in
-                              sorted(self.campaigns.items())},
-                "segments": {sid: s.model_dump(mode="json", exclude_none=True) for sid, s in
-                             sorted(self.segments.items())}}
+        """The JSON document deployed to AppConfig (what `from_document` reads)."""
+        return {"campaigns": dump(dict(sorted(self.campaigns.items()))),
+                "segments": dump(dict(sorted(self.segments.items())))}
 
     @classmethod
     def from_document(cls, doc: dict) -> "ConfigBundle":
-        return cls({cid: Campaign.model_validate(c) for cid, c in doc.get("campaigns", {}).items()},
-                   {sid: Segment.model_validate(s) for sid, s in doc.get("segments", {}).items()})
+        """Read the deployed document with the dependency-free validator (see schema.py); raises ConfigError."""
+        try:
+            return cls(parse(dict[str, Campaign], doc.get("campaigns", {})),
+                       parse(dict[str, Segment], doc.get("segments", {})))
+        except SchemaError as e:
+            raise ConfigError(f"config document: {e}") from None
 
 
 def spaces_overlap(a: tuple[str, str], b: tuple[str, str]) -> bool:
@@ -431,42 +420,3 @@ def spaces_overlap(a: tuple[str, str], b: tuple[str, str]) -> bool:
 def pattern_regex(pattern: str, charset: str) -> re.Pattern:
     cls = "[" + re.escape(charset) + "]"
     return re.compile("".join(cls if ch == "#" else re.escape(ch) for ch in pattern))
-
-
-def _describe(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-")) or "(file)"
-        parts.append(f"{loc}: {e['msg']}")
-    return "; ".join(parts)
-
-
-def load_file(path: Path, model: type[M]) -> M:
-    import yaml  # local and synth only: deployed functions read JSON from AppConfig
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of {model.__name__.lower()} fields")
-    try:
-        obj = model.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(f"{path}: {_describe(e)}") from None
-    if obj.id != path.stem:
-        raise ConfigError(f"{path}: id: {obj.id!r} must equal the file name {path.stem!r}")
-    return obj
-
-
-def load_campaign_file(path: Path) -> Campaign:
-    return load_file(path, Campaign)
-
-
-def load_config_dir(path: str | Path) -> ConfigBundle:
-    """Read and validate config/campaigns/*.yaml and config/segments/*.yaml; raises ConfigError naming the
-    file and field."""
-    root = Path(path)
-    campaigns = {c.id: c for c in (load_file(f, Campaign) for f in sorted((root / "campaigns").glob("*.y*ml")))}
-    segments = {s.id: s for s in (load_file(f, Segment) for f in sorted((root / "segments").glob("*.y*ml")))}
-    return ConfigBundle(campaigns, segments)

@@ -2,12 +2,14 @@
 rounds down, so rounding never favours the shopper."""
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import ROUND_FLOOR, Decimal
 
 from .config import AmountOff, BuyXGetY, Campaign, FreeShipping, GiftCard, ItemFilter, ItemSelector, PercentOff, \
     StoreCredit
 from .errors import BalanceExhausted, CurrencyMismatch, InvalidRequest, NoEligibleItems
 from .orders import LineItem, Order
+from .schema import dump
 
 
 def _matches(item: LineItem, f: ItemFilter) -> bool:
@@ -35,7 +37,7 @@ def buy_x_get_y(reward: BuyXGetY, campaign: Campaign, items: tuple[LineItem, ...
     """
     units = [(it.unit_price, it) for it in items if _eligible(campaign, it) for _ in range(it.quantity)]
     x, y = reward.buy.quantity, reward.get.quantity
-    if reward.buy.model_dump() | {"quantity": 0} == reward.get.model_dump() | {"quantity": 0}:
+    if replace(reward.buy, quantity=0) == replace(reward.get, quantity=0):
         prices = sorted((p for p, it in units if _selects(reward.buy, it)), reverse=True)
         groups = len(prices) // (x + y)
         free = sorted(prices)[:groups * y] if groups else []
@@ -78,8 +80,8 @@ def discount_for(campaign: Campaign, order: Order, balance: int | None = None) -
     if isinstance(reward, BuyXGetY):
         d = buy_x_get_y(reward, campaign, order.items)
         if d <= 0:
-            raise NoEligibleItems(details={"buy": reward.buy.model_dump(exclude_none=True),
-                                           "get": reward.get.model_dump(exclude_none=True)})
+            raise NoEligibleItems(details={"buy": dump(reward.buy),
+                                           "get": dump(reward.get)})
         return min(d, base)
     if isinstance(reward, (GiftCard, StoreCredit)):
         if reward.balance.currency != order.currency:

@@ -10,17 +10,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, TypeVar
 
-from pydantic import BaseModel, ValidationError
-
 from ..adapters.dynamo import Table
 from ..adapters.idempotency import IdempotencyGuard, fingerprint
 from ..domain import errors
 from ..domain.clock import parse_rfc3339, utcnow
+from ..domain.schema import SchemaError, parse
 from ..settings import get_settings
 from .errors import error_body, status_for
 from .routes import OPERATOR, PUBLIC, ROUTES, Route
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")
 _UNPARSED = object()
 JSON_HEADERS = {"Content-Type": "application/json"}
 MAX_BODY = 64 * 1024  # no request of the contract needs more
@@ -82,11 +81,9 @@ class Request:
         if not isinstance(data, dict):
             raise errors.InvalidRequest("the body must be a JSON object")
         try:
-            return model.model_validate(data)
-        except ValidationError as e:
-            fields = [{"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]}
-                      for err in e.errors(include_url=False, include_input=False)]
-            raise errors.InvalidRequest("the request does not match the contract", {"fields": fields}) from None
+            return parse(model, data)
+        except SchemaError as e:
+            raise errors.InvalidRequest("the request does not match the contract", {"fields": e.errors}) from None
 
     def now(self) -> datetime:
         return utcnow()

@@ -1,70 +1,65 @@
-"""Request bodies of the HTTP contract, validated at the edge (strict types: "100" is not an amount)."""
+"""Request bodies of the HTTP contract, validated at the edge by schema.parse (strict: "100" is not an amount).
+
+Unknown fields are ignored so storefronts can send richer payloads; the known ones are checked strictly.
+"""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Annotated
-
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, field_validator, \
-    model_validator
 
 from ..domain.money import CURRENCIES, MAX_AMOUNT
 from ..domain.orders import Customer, LineItem, Order
 from ..domain.profiles import EVENT_TYPES
+from ..domain.schema import FieldInvalid, Int, Len, StrictBool, Text
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
-ShortText = Annotated[str, StringConstraints(max_length=500)]
-Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-Email = Annotated[str, StringConstraints(min_length=3, max_length=254)]
-Amount = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
+Id = Annotated[str, Text(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+ShortText = Annotated[str, Text(max_length=500)]
+Country = Annotated[str, Text(pattern=r"^[A-Z]{2}$")]
+Email = Annotated[str, Text(min_length=3, max_length=254)]
+Amount = Annotated[int, Int(ge=0, le=MAX_AMOUNT)]
+Time = Annotated[str, Text(max_length=40)]
 
-
-class _In(BaseModel):
-    # Unknown fields are ignored so storefronts can send richer payloads; known ones are strict.
-    # Built on first use: each function pays only for the request models it parses (cold start).
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+_In = dataclass(frozen=True, slots=True, kw_only=True)
 
 
-class CustomerIn(_In):
+@_In
+class CustomerIn:
     id: Id
     email: Email | None = None
     country: Country | None = None
-    locale: Annotated[str, StringConstraints(max_length=35)] | None = None
-    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    locale: Annotated[str, Text(max_length=35)] | None = None
+    timezone: Annotated[str, Text(max_length=64)] | None = None
 
     def to_domain(self) -> Customer:
         return Customer(self.id, self.email, self.country, self.locale, self.timezone)
 
 
-class ItemIn(_In):
+@_In
+class ItemIn:
     sku: Id
     category: Id | None = None
-    quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
+    quantity: Annotated[int, Int(ge=1, le=10_000)]
     unit_price: Amount
 
 
-class OrderIn(_In):
+@_In
+class OrderIn:
     id: Id | None = None
     currency: str
     amount: Amount | None = None
-    items: Annotated[list[ItemIn], Field(max_length=500)] = []
+    items: Annotated[list[ItemIn], Len(max_length=500)] = field(default_factory=list)
     shipping_amount: Amount | None = None  # extension: the shipping part of amount (free_shipping)
 
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, v: str) -> str:
-        if v not in CURRENCIES:
-            raise ValueError("unknown currency (ISO 4217, upper case)")
-        return v
-
-    @model_validator(mode="after")
-    def _amount(self) -> "OrderIn":
+    def __post_init__(self) -> None:
+        if self.currency not in CURRENCIES:
+            raise FieldInvalid("currency", "unknown currency (ISO 4217, upper case)")
         if self.amount is None and not self.items:
             raise ValueError("give amount or items")
         if sum(i.quantity * i.unit_price for i in self.items) > MAX_AMOUNT:
             raise ValueError("the items add up to more than the largest accepted amount")
         if self.shipping_amount and self.shipping_amount > self.to_domain().amount:
             raise ValueError("shipping_amount is part of amount and cannot exceed it")
-        return self
 
     def to_domain(self) -> Order:
         items = tuple(LineItem(i.sku, i.quantity, i.unit_price, i.category) for i in self.items)
@@ -72,85 +67,92 @@ class OrderIn(_In):
         return Order(self.currency, amount, items, self.id, self.shipping_amount or 0)
 
 
-CodeText = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^\s*[A-Za-z0-9-]+\s*$")]
+CodeText = Annotated[str, Text(min_length=1, max_length=64, pattern=r"^\s*[A-Za-z0-9-]+\s*$")]
 
 
-class CheckoutIn(_In):
+@_In
+class CheckoutIn:
     code: CodeText
     customer: CustomerIn
     order: OrderIn
 
 
-class StackedCheckoutIn(_In):
+@_In
+class StackedCheckoutIn:
     """Extension of POST /v1/redemptions: several codes on one order, all or nothing."""
 
-    codes: Annotated[list[CodeText], Field(min_length=1, max_length=5)]
+    codes: Annotated[list[CodeText], Len(min_length=1, max_length=5)]
     customer: CustomerIn
     order: OrderIn
 
 
-class QualificationIn(_In):
+@_In
+class QualificationIn:
     customer: CustomerIn
     order: OrderIn
 
 
-class RollbackIn(_In):
+@_In
+class RollbackIn:
     reason: ShortText | None = None
 
 
-class ClaimIn(_In):
+@_In
+class ClaimIn:
     email: Email
     country: Country | None = None
     consent: StrictBool | None = None
 
 
-class BoundCustomerIn(_In):
+@_In
+class BoundCustomerIn:
     id: Id | None = None
     email: Email | None = None
 
-    @model_validator(mode="after")
-    def _one(self) -> "BoundCustomerIn":
+    def __post_init__(self) -> None:
         if not self.id and not self.email:
             raise ValueError("give the customer's id or email")
-        return self
 
 
-class IssueCodesIn(_In):
-    count: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = 1
+@_In
+class IssueCodesIn:
+    count: Annotated[int, Int(ge=1, le=1_000_000)] = 1
     customer: BoundCustomerIn | None = None
-    expires_at: Annotated[str, StringConstraints(max_length=40)] | None = None
+    expires_at: Time | None = None
 
 
-class RunJobIn(_In):
-    now: Annotated[str, StringConstraints(max_length=40)] | None = None
+@_In
+class RunJobIn:
+    now: Time | None = None
 
 
-EventType = Annotated[str, StringConstraints(pattern="^(" + "|".join(re.escape(t) for t in EVENT_TYPES) + ")$")]
+EventType = Annotated[str, Text(pattern="^(" + "|".join(re.escape(t) for t in EVENT_TYPES) + ")$")]
 
 
-class ConsentsIn(_In):
+@_In
+class ConsentsIn:
     email: StrictBool | None = None
     sms: StrictBool | None = None
     push: StrictBool | None = None
 
 
-class EventDataIn(_In):
-    birthday: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+@_In
+class EventDataIn:
+    birthday: Annotated[str, Text(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
     consents: ConsentsIn | None = None
-    consent_source: Annotated[str, StringConstraints(max_length=64)] | None = None
-    tags: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=50)] | None = None
+    consent_source: Annotated[str, Text(max_length=64)] | None = None
+    tags: Annotated[list[Annotated[str, Text(max_length=64)]], Len(max_length=50)] | None = None
 
 
-class EventIn(_In):
+@_In
+class EventIn:
     id: Id
     type: EventType
-    occurred_at: Annotated[str, StringConstraints(max_length=40)]
+    occurred_at: Time
     customer: CustomerIn
     order: OrderIn | None = None
-    data: EventDataIn = EventDataIn()
+    data: EventDataIn = field(default_factory=EventDataIn)
 
-    @model_validator(mode="after")
-    def _order(self) -> "EventIn":
+    def __post_init__(self) -> None:
         if self.type in ("order.paid", "order.refunded") and self.order is None:
             raise ValueError(f"{self.type} needs an order")
-        return self

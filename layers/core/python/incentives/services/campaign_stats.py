@@ -8,6 +8,7 @@ from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
 from ..domain.campaigns import effective_status
 from ..domain.config import Campaign
+from ..domain.schema import dump
 
 
 class CampaignViews:
@@ -37,7 +38,7 @@ class CampaignViews:
 
     def view(self, campaign: Campaign, now: datetime, with_stats: bool = True) -> dict:
         out = {"id": campaign.id, "name": campaign.name, "status": effective_status(campaign, now),
-               "config": campaign.model_dump(mode="json", exclude_none=True)}
+               "config": dump(campaign)}
         if with_stats:
             out["stats"] = self.stats(campaign)
         return out

@@ -1,0 +1,66 @@
+"""Config files (YAML) validated with pydantic: at synth (infra/config_store.py), in `make test` and when
+`make run` reads config/. Deployed functions never import this module: they read the JSON document that synth
+made from these files (ConfigBundle.from_document)."""
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from .config import Campaign, ConfigBundle, Segment
+from .errors import ConfigError
+from .schema import FieldInvalid
+
+M = TypeVar("M")
+
+
+@cache
+def _adapter(model: type) -> TypeAdapter:
+    return TypeAdapter(model)
+
+
+def validate(model: type[M], data: Any) -> M:
+    """`data` as a `model` instance, validated by pydantic; raises ConfigError naming each field at fault."""
+    try:
+        return _adapter(model).validate_python(data)
+    except ValidationError as e:
+        raise ConfigError(_describe(e)) from None
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc, msg = [str(p) for p in e["loc"] if not str(p).startswith("function-")], e["msg"]
+        cause = (e.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldInvalid):  # an invariant of the class that names its field (schema.py)
+            loc, msg = [*loc, cause.field], cause.message
+        parts.append(f"{'.'.join(loc) or '(file)'}: {msg}")
+    return "; ".join(parts)
+
+
+def load_file(path: Path, model: type[M]) -> M:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of {model.__name__.lower()} fields")
+    try:
+        obj = validate(model, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    if obj.id != path.stem:
+        raise ConfigError(f"{path}: id: {obj.id!r} must equal the file name {path.stem!r}")
+    return obj
+
+
+def load_config_dir(path: str | Path) -> ConfigBundle:
+    """Read and validate config/campaigns/*.yaml and config/segments/*.yaml; raises ConfigError naming the
+    file and field."""
+    root = Path(path)
+    campaigns = {c.id: c for c in (load_file(f, Campaign) for f in sorted((root / "campaigns").glob("*.y*ml")))}
+    segments = {s.id: s for s in (load_file(f, Segment) for f in sorted((root / "segments").glob("*.y*ml")))}
+    return ConfigBundle(campaigns, segments)
