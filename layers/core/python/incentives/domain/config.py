@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -20,6 +20,9 @@ from .codespace import CodeSpace
 from .errors import CampaignNotFound, ConfigError
 from .money import CURRENCIES, MAX_AMOUNT, Money
 from .schema import Dec, FieldInvalid, Int, SchemaError, StrictBool, Tag, Text, dump, parse
+
+if TYPE_CHECKING:
+    from .programs import LoyaltyProgram, ReferralProgram
 
 # No look-alikes: no 0/O, 1/I/L. 31 characters.
 DEFAULT_CHARSET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -336,10 +339,13 @@ class Segment(_Model):
 
 @dataclass
 class ConfigBundle:
-    """All campaigns plus the lookups the hot path needs (public code -> campaign, pattern -> campaign)."""
+    """All campaigns, segments and programs, plus the lookups the hot path needs (public code -> campaign,
+    pattern -> campaign)."""
 
     campaigns: dict[str, Campaign]
     segments: dict[str, Segment] = field(default_factory=dict)
+    referral_programs: dict[str, ReferralProgram] = field(default_factory=dict)
+    loyalty_programs: dict[str, LoyaltyProgram] = field(default_factory=dict)
     public_codes: dict[str, str] = field(default_factory=dict)
     patterns: list[tuple[re.Pattern, str]] = field(default_factory=list)
 
@@ -375,6 +381,10 @@ class ConfigBundle:
             for rx, other in self.patterns:
                 if rx.fullmatch(code):
                     raise ConfigError(f"campaign {cid}: public code {code} matches the code pattern of {other}")
+        if self.referral_programs or self.loyalty_programs:
+            from .programs import check_references  # programs build on this module's shapes
+
+            check_references(self)
 
     def campaign(self, campaign_id: str) -> Campaign:
         """The campaign with this id, or campaign_not_found."""
@@ -393,14 +403,20 @@ class ConfigBundle:
     def to_document(self) -> dict:
         """The JSON document deployed to AppConfig (what `from_document` reads)."""
         return {"campaigns": dump(dict(sorted(self.campaigns.items()))),
-                "segments": dump(dict(sorted(self.segments.items())))}
+                "segments": dump(dict(sorted(self.segments.items()))),
+                "referral_programs": dump(dict(sorted(self.referral_programs.items()))),
+                "loyalty_programs": dump(dict(sorted(self.loyalty_programs.items())))}
 
     @classmethod
     def from_document(cls, doc: dict) -> "ConfigBundle":
         """Read the deployed document with the dependency-free validator (see schema.py); raises ConfigError."""
+        from .programs import LoyaltyProgram, ReferralProgram
+
         try:
             return cls(parse(dict[str, Campaign], doc.get("campaigns", {})),
-                       parse(dict[str, Segment], doc.get("segments", {})))
+                       parse(dict[str, Segment], doc.get("segments", {})),
+                       parse(dict[str, ReferralProgram], doc.get("referral_programs", {})),
+                       parse(dict[str, LoyaltyProgram], doc.get("loyalty_programs", {})))
         except SchemaError as e:
             raise ConfigError(f"config document: {e}") from None
 

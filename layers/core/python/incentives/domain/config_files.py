@@ -11,6 +11,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from .config import Campaign, ConfigBundle, Segment
+from .programs import LoyaltyProgram, ReferralProgram
 from .errors import ConfigError
 from .schema import FieldInvalid
 
@@ -58,9 +59,13 @@ def load_file(path: Path, model: type[M]) -> M:
 
 
 def load_config_dir(path: str | Path) -> ConfigBundle:
-    """Read and validate config/campaigns/*.yaml and config/segments/*.yaml; raises ConfigError naming the
-    file and field."""
+    """Read and validate config/campaigns, segments, referral-programs and loyalty-programs (*.yaml); raises
+    ConfigError naming the file and field."""
     root = Path(path)
-    campaigns = {c.id: c for c in (load_file(f, Campaign) for f in sorted((root / "campaigns").glob("*.y*ml")))}
-    segments = {s.id: s for s in (load_file(f, Segment) for f in sorted((root / "segments").glob("*.y*ml")))}
-    return ConfigBundle(campaigns, segments)
+    return ConfigBundle(_load_dir(root / "campaigns", Campaign), _load_dir(root / "segments", Segment),
+                        _load_dir(root / "referral-programs", ReferralProgram),
+                        _load_dir(root / "loyalty-programs", LoyaltyProgram))
+
+
+def _load_dir(directory: Path, model: type[M]) -> dict[str, M]:
+    return {obj.id: obj for obj in (load_file(f, model) for f in sorted(directory.glob("*.y*ml")))}

@@ -187,7 +187,8 @@ def parse(cls: type[T], data: Any) -> T:
 def dump(obj: Any) -> Any:
     """A dataclass (or list/dict of them) as JSON-ready data, leaving out fields that are None."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: dump(v) for f in dataclasses.fields(obj) if (v := getattr(obj, f.name)) is not None}
+        key = _key_of(type(obj))
+        return {key(f.name): dump(v) for f in dataclasses.fields(obj) if (v := getattr(obj, f.name)) is not None}
     if isinstance(obj, (list, tuple)):
         return [dump(v) for v in obj]
     if isinstance(obj, dict):
@@ -197,6 +198,16 @@ def dump(obj: Any) -> Any:
     if isinstance(obj, Decimal):
         return str(obj)
     return obj
+
+
+def keyword_alias(name: str) -> str:
+    """`from_` is written `from`: a field named after a Python keyword. Set as the class's alias_generator
+    (`__pydantic_config__`), which pydantic and this module both apply."""
+    return name[:-1] if name.endswith("_") else name
+
+
+def _key_of(cls: type) -> Callable[[str], str]:
+    return getattr(cls, "__pydantic_config__", {}).get("alias_generator") or str
 
 
 def _fail(errors: list, path: Path, message: str) -> None:
@@ -295,11 +306,12 @@ def _tagged(members: tuple, field: str) -> Converter:
 
 
 def _dataclass(cls: type) -> Converter:
-    fields = [(f.name, f.default is _MISSING and f.default_factory is _MISSING)
+    key = _key_of(cls)
+    fields = [(f.name, key(f.name), f.default is _MISSING and f.default_factory is _MISSING)
               for f in dataclasses.fields(cls) if f.init]
     forbid = getattr(cls, "__pydantic_config__", {}).get("extra") == "forbid"
-    known = {name for name, _ in fields}
-    plan: list[tuple[str, bool, Converter]] = []
+    known = {k for _, k, _ in fields}
+    plan: list[tuple[str, str, bool, Converter]] = []
 
     def convert(v: Any, path: Path, errors: list) -> Any:
         if not isinstance(v, dict):
@@ -307,14 +319,14 @@ def _dataclass(cls: type) -> Converter:
             return None
         if not plan:  # built on first use (declarations refer to classes defined further down); thread-safe
             hints = typing.get_type_hints(cls, include_extras=True)
-            plan[:] = [(name, required, _converter(hints[name])) for name, required in fields]
+            plan[:] = [(name, k, required, _converter(hints[name])) for name, k, required in fields]
         n = len(errors)
         kwargs = {}
-        for name, required, conv in plan:
-            if name in v:
-                kwargs[name] = conv(v[name], (*path, name), errors)
+        for name, k, required, conv in plan:
+            if k in v:
+                kwargs[name] = conv(v[k], (*path, k), errors)
             elif required:
-                _fail(errors, (*path, name), "is required")
+                _fail(errors, (*path, k), "is required")
         if forbid:
             for extra in v.keys() - known:
                 _fail(errors, (*path, extra), "is not a known field")
