@@ -132,7 +132,8 @@ class Context:
         from local.dynamodb_local import ensure_table
 
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        ensure_table(self.ddb(), name)
+        # No stream: DynamoDB Local's streams slow down every later write (AWS's do not touch write latency).
+        ensure_table(self.ddb(), name, stream=False)
         self.tables.append(name)
         return name
 

@@ -1,4 +1,4 @@
-"""State: the single DynamoDB table (keys from incentives.adapters.schema) and the engine's event bus."""
+"""State: the single DynamoDB table (keys and stream from incentives.adapters.schema) and the engine's event bus."""
 from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
@@ -29,6 +29,8 @@ class Data(Construct):
                 point_in_time_recovery_enabled=True
             ),
             time_to_live_attribute=schema.TTL_ATTRIBUTE,
+            # New EVENT# items reach the customer-event fan-out through the stream (customer_events.py).
+            stream=dynamodb.StreamViewType[schema.STREAM_VIEW_TYPE],
             # Ledgers and balances: a stack deletion or a replacement must never take the data with it.
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
@@ -41,5 +43,6 @@ class Data(Construct):
                 projection_type=dynamodb.ProjectionType[index["Projection"]["ProjectionType"]],
             )
         self.index_names = [index["IndexName"] for index in schema.GLOBAL_SECONDARY_INDEXES]
-        # campaign.activated / campaign.deactivated; shops add rules on this bus to react (ESP, analytics).
+        # Engine events (campaign.activated, ...) and customer events (order.paid, ...); consumers have rules on
+        # it, and shops add their own to react (ESP, analytics).
         self.event_bus = events.EventBus(self, "EngineEvents", description="incentives engine events")

@@ -1,7 +1,7 @@
 """Functions that no route serves (routes.JOBS): scheduled jobs and asynchronously invoked workers."""
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
@@ -10,7 +10,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from incentives.http.routes import JOBS
 
-from .lambda_factory import LambdaFactory, camel, job_function_name
+from .lambda_factory import LambdaFactory, camel, fixed_function_name
+from .queues import dead_letter_queue
 
 # A scheduled job should finish before its next tick; an async worker runs as long as Lambda allows and
 # continues itself (bulk_codes re-invokes with its progress).
@@ -20,7 +21,7 @@ WORKER_TIMEOUT = Duration.minutes(15)
 
 def job_function_names(stack_name: str) -> dict[str, str]:
     """JOB_FUNCTIONS: {job name: deployed function name}."""
-    return {job: job_function_name(stack_name, job) for job in JOBS}
+    return {job: fixed_function_name(stack_name, job) for job in JOBS}
 
 
 class Jobs(Construct):
@@ -39,7 +40,7 @@ class Jobs(Construct):
         for job, (folder, schedule) in JOBS.items():
             fn = factory.create(
                 folder,
-                function_name=job_function_name(stack_name, job),
+                function_name=fixed_function_name(stack_name, job),
                 timeout=SCHEDULED_TIMEOUT if schedule else WORKER_TIMEOUT,
                 memory_size=512 if schedule else 1024,
                 environment=environment.get(folder),
@@ -57,12 +58,9 @@ class Jobs(Construct):
                 )
             else:
                 # Asynchronous invocations that still fail after Lambda's retries land here (alarmed).
-                queue = sqs.Queue(
-                    self,
-                    f"{camel(folder)}Failures",
-                    encryption=sqs.QueueEncryption.SQS_MANAGED,
-                    enforce_ssl=True,
-                    retention_period=Duration.days(14),
+                queue = dead_letter_queue(
+                    self, f"{camel(folder)}Failures",
+                    holds=f"the on-failure destination of the {folder} function's asynchronous invocations",
                 )
                 fn.configure_async_invoke(
                     on_failure=destinations.SqsDestination(queue),
@@ -70,10 +68,3 @@ class Jobs(Construct):
                     max_event_age=Duration.hours(6),
                 )
                 self.failure_queues[folder] = queue
-                Validations.of(queue).acknowledge(
-                    Acknowledgment(
-                        id="AwsSolutions-SQS3",
-                        reason=f"This queue is the dead-letter (on-failure) destination of the {folder} function; "
-                        "cdk-nag only recognises queues used in another queue's redrive policy.",
-                    )
-                )

@@ -25,9 +25,10 @@ def handler_for(folder: str) -> str:
     return f"{folder}_handler.lambda_handler"
 
 
-def job_function_name(stack_name: str, job: str) -> str:
-    """A fixed name lets a job function's ARN be known before it exists (self-invocation, JOB_FUNCTIONS)."""
-    return f"{stack_name}-{job}"[:64]
+def fixed_function_name(stack_name: str, name: str) -> str:
+    """A fixed name lets a function's ARN be known before it exists (self-invocation, JOB_FUNCTIONS) and the
+    runbook name it (redrives)."""
+    return f"{stack_name}-{name}"[:64]
 
 
 def function_arn(scope: Construct, function_name: str) -> str:

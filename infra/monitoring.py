@@ -26,6 +26,7 @@ TABLE_OPERATIONS = [
     dynamodb.Operation.TRANSACT_WRITE_ITEMS,
 ]
 API_5XX_THRESHOLD = 5  # per 5 minutes; one failing function also raises its own Errors alarm
+ITERATOR_AGE_THRESHOLD_MS = 5 * 60 * 1000  # customer events reach their consumers this late
 
 
 class Monitoring(Construct):
@@ -38,6 +39,7 @@ class Monitoring(Construct):
         rest_api: apigw.RestApi,
         table: dynamodb.Table,
         dead_letter_queues: dict[str, sqs.IQueue],
+        stream_readers: dict[str, lambda_.IFunction],
         alarm_email: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
@@ -63,7 +65,12 @@ class Monitoring(Construct):
         for folder, queue in dead_letter_queues.items():
             self._alarm(f"{camel(folder)}DeadLetters",
                         queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(1)),
-                        f"failed asynchronous {folder} invocations are waiting in the dead-letter queue")
+                        f"work that functions/{folder} failed for good is waiting in its dead-letter queue")
+        for folder, fn in stream_readers.items():
+            self._alarm(f"{camel(folder)}IteratorAge",
+                        fn.metric("IteratorAge", statistic="Maximum", period=PERIOD),
+                        f"functions/{folder} is more than 5 minutes behind the table's stream",
+                        threshold=ITERATOR_AGE_THRESHOLD_MS)
 
     def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, description: str, *, threshold: float = 1) -> None:
         alarm = cloudwatch.Alarm(

@@ -4,6 +4,7 @@ from __future__ import annotations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from incentives.http.routes import JOBS
+from incentives.subscriptions import FANOUT_FUNCTION
 
 # TransactWriteItems is authorised per action inside it (Put/Update/Delete/ConditionCheck), so the
 # transactional writers list ConditionCheckItem and no dynamodb:TransactWriteItems action exists.
@@ -18,10 +19,40 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     # Bulk chunks go out with BatchWriteItem: codes are unique by construction (decision log).
     "bulk_codes": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
                    "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"],
-    # Events: the profile read and the transaction of two conditional puts (event record, profile); a refund
-    # finds the order's redemptions on gsi1 and rolls them back (updates in one transaction).
-    "events": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+    # Events: the profile read and the transaction of two conditional puts (event record, profile).
+    "events": ["dynamodb:GetItem", "dynamodb:PutItem"],
+    # The fan-out reads only the table's stream (STREAM_READERS), never the table.
+    FANOUT_FUNCTION: [],
+    # Refunds: the order's redemptions on gsi1, each record read again (consistent), its rollback (updates) and
+    # the consumer's marker (a conditional put) in one transaction.
+    "refunds": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
+    # Referrals: enrolment and attribution (reads, code-space reservation, transactions of puts and updates,
+    # idempotency release), referrer/leaderboard/held/payout queries, review decisions (deletes of held items).
+    "referrals": [*_READ, *_WRITE],
+    # Referral conversions: referee lock + profile (BatchGetItem), referral and referrer reads, one transaction of
+    # updates, puts (marker, due/held items, reward codes, outbox events) and deletes (due/held on reversal).
+    "referral_events": ["dynamodb:GetItem", "dynamodb:BatchGetItem", *_WRITE],
+    # Referral payouts: the due items (Query), each referral read, its payout transaction.
+    "referral_rewards": ["dynamodb:GetItem", "dynamodb:Query", *_WRITE],
+    # Loyalty API: member (GetItem), lots and ledger (Query), code-space reservation, the spend's transaction
+    # (ConditionCheck on the member, updates of balance and lots, puts of entry and code), idempotency release.
+    "loyalty": ["dynamodb:GetItem", "dynamodb:Query", *_WRITE, "dynamodb:ConditionCheckItem"],
+    # Loyalty consumer: member + order (BatchGetItem), lots (Query), code-space reservation, one transaction of
+    # puts (member, lot, entry, order, codes, outbox events, marker) and updates (balance, lots, order).
+    "loyalty_events": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+                       "dynamodb:UpdateItem"],
+    # Points expiry: due lots and members on gsi1 (Query), balances for the warnings (BatchGetItem), the member
+    # re-read of a tier review, updates of lots/balances and puts of entries, members and outbox events.
+    "points_expiry": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+                      "dynamodb:UpdateItem"],
 }
+
+# Function folders whose event source mapping reads the table's stream.
+STREAM_READERS = frozenset({FANOUT_FUNCTION})
+_STREAM_READ = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+
+# Function folders that never read campaign config: no AppConfig rights.
+WITHOUT_CONFIG = frozenset({"events", FANOUT_FUNCTION})
 
 # Function folder -> job names (routes.JOBS) whose functions it may invoke: operators start bulk runs and run
 # jobs on demand; bulk_codes re-invokes itself to continue a long run.
@@ -30,17 +61,24 @@ INVOKES: dict[str, tuple[str, ...]] = {
     "bulk_codes": tuple(job for job, (folder, _) in JOBS.items() if folder == "bulk_codes"),
 }
 
-# Function folders that publish engine events on the custom bus.
-PUBLISHES_EVENTS = frozenset({"campaign_activation"})
+# Function folders that publish on the engine's bus: engine events, customer events.
+PUBLISHES_EVENTS = frozenset({"campaign_activation", FANOUT_FUNCTION, "points_expiry"})  # points.expiring
 
 
-def table_statement(folder: str, table: dynamodb.ITable, index_names: list[str]) -> iam.PolicyStatement:
+def table_statement(folder: str, table: dynamodb.ITable, index_names: list[str]) -> iam.PolicyStatement | None:
     try:
         actions = TABLE_ACTIONS[folder]
     except KeyError:
         raise KeyError(f"functions/{folder} has no DynamoDB permissions: add it to infra/permissions.py") from None
+    if not actions:
+        return None
     return iam.PolicyStatement(
         actions=actions,
         # Named indexes rather than index/*: nothing to suppress and nothing more than needed.
         resources=[table.table_arn, *(f"{table.table_arn}/index/{name}" for name in index_names)],
     )
+
+
+def stream_statement(table: dynamodb.ITable) -> iam.PolicyStatement:
+    """What Lambda's event source mapping needs of the function's role, on this table's stream only."""
+    return iam.PolicyStatement(actions=_STREAM_READ, resources=[table.table_stream_arn])

@@ -1,4 +1,4 @@
-"""The whole engine in one stack: data, config, functions, API, jobs, alarms."""
+"""The whole engine in one stack: data, config, functions, API, jobs, the customer-event fan-out, alarms."""
 from __future__ import annotations
 
 import json
@@ -12,6 +12,7 @@ from incentives.http.routes import api_functions
 from . import permissions
 from .api import Api, ApiKeys
 from .config_store import ConfigStore
+from .customer_events import CustomerEvents
 from .data import Data
 from .jobs import Jobs, job_function_names
 from .lambda_factory import LambdaFactory, camel, function_arn
@@ -47,6 +48,8 @@ class IncentivesStack(Stack):
         dispatch = {"JOB_FUNCTIONS": json.dumps(job_names, sort_keys=True), "JOB_DISPATCH": "lambda"}
         extra_environment = {
             "operators": {**dispatch, "OPERATOR_API_KEY_IDS": keys.operator.key_id},
+            "referrals": {"OPERATOR_API_KEY_IDS": keys.operator.key_id},  # review, payouts, metrics
+            "loyalty": {"OPERATOR_API_KEY_IDS": keys.operator.key_id},  # point adjustments
             "bulk_codes": dispatch,  # self-continuation
         }
 
@@ -55,13 +58,21 @@ class IncentivesStack(Stack):
             for folder in api_functions()
         }
         jobs = Jobs(self, "Jobs", factory=factory, environment=extra_environment)
-        functions = {**api_fns, **jobs.functions}
+        customer_events = CustomerEvents(self, "CustomerEvents", factory=factory, table=data.table,
+                                         bus=data.event_bus)
+        functions = {**api_fns, **jobs.functions, **customer_events.functions}
+        failure_queues = {**jobs.failure_queues, **customer_events.failure_queues}
 
         for folder, fn in functions.items():
             # On the first deploy, no function goes live before a configuration is deployed to read.
             fn.node.add_dependency(config.deployment)
-            fn.add_to_role_policy(permissions.table_statement(folder, data.table, data.index_names))
-            config.grant_read(fn)
+            table_statement = permissions.table_statement(folder, data.table, data.index_names)
+            if table_statement:
+                fn.add_to_role_policy(table_statement)
+            if folder in permissions.STREAM_READERS:
+                fn.add_to_role_policy(permissions.stream_statement(data.table))
+            if folder not in permissions.WITHOUT_CONFIG:
+                config.grant_read(fn)
             if folder in permissions.PUBLISHES_EVENTS:
                 data.event_bus.grant_put_events_to(fn)
             if permissions.INVOKES.get(folder):
@@ -79,7 +90,8 @@ class IncentivesStack(Stack):
             functions=functions,
             rest_api=api.rest_api,
             table=data.table,
-            dead_letter_queues=jobs.failure_queues,
+            dead_letter_queues=failure_queues,
+            stream_readers={folder: functions[folder] for folder in permissions.STREAM_READERS},
             alarm_email=settings.alarm_email,
         )
 
@@ -87,6 +99,7 @@ class IncentivesStack(Stack):
         self.config = config
         self.api = api
         self.jobs = jobs
+        self.customer_events = customer_events
         self.monitoring = monitoring
         self.functions = functions  # by folder under functions/
 
@@ -99,7 +112,7 @@ class IncentivesStack(Stack):
         CfnOutput(self, "EventBusName", value=data.event_bus.event_bus_name)
         CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
         CfnOutput(self, "AppConfigApplicationId", value=config.application.attr_application_id)
-        for folder, queue in jobs.failure_queues.items():
+        for folder, queue in failure_queues.items():
             CfnOutput(self, f"{camel(folder)}DeadLetterQueueUrl", value=queue.queue_url)
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 
-from incentives.adapters.schema import create_table_kwargs
+from incentives.adapters.schema import STREAM_SPECIFICATION, create_table_kwargs
 
 ROOT = Path(__file__).resolve().parent.parent
 # DynamoDB Local keeps one database per access key and region: use one fixed pair everywhere locally.
@@ -139,6 +139,13 @@ def client(endpoint: str, max_pool: int = 64):
     )
 
 
+def streams_client(endpoint: str):
+    """DynamoDB Streams of the same database: DynamoDB Local serves it on its own endpoint, AWS on its own."""
+    local = is_loopback(endpoint)
+    return boto3.client("dynamodbstreams", endpoint_url=endpoint if local else None,
+                        **(LOCAL_CREDENTIALS if local else {}), config=Config(retries={"mode": "standard"}))
+
+
 def wait_ready(endpoint: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     # No retries and short timeouts while polling: botocore's backoff would only delay noticing readiness.
@@ -158,10 +165,15 @@ def wait_ready(endpoint: str, timeout: float, proc: subprocess.Popen | None = No
             time.sleep(0.1)
 
 
-def ensure_table(endpoint: str, table_name: str) -> None:
-    """Create the table if it is missing (also against a DynamoDB the user already runs)."""
+def ensure_table(endpoint: str, table_name: str, stream: bool = True) -> None:
+    """Create the table if it is missing (also against a DynamoDB the user already runs); a table from before
+    the event fan-out gets its stream turned on. ``stream=False``: tests that need no stream (schema.py)."""
     ddb = client(endpoint)
-    if table_name in ddb.list_tables()["TableNames"]:
+    try:
+        table = ddb.describe_table(TableName=table_name)["Table"]
+    except ddb.exceptions.ResourceNotFoundException:
+        ddb.create_table(**create_table_kwargs(table_name, stream))
+        ddb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
         return
-    ddb.create_table(**create_table_kwargs(table_name))
-    ddb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    if stream and not table.get("StreamSpecification", {}).get("StreamEnabled"):
+        ddb.update_table(TableName=table_name, StreamSpecification=STREAM_SPECIFICATION)

@@ -1,9 +1,10 @@
 """`make run`: the whole engine on this machine.
 
 Starts DynamoDB Local (unless DYNAMODB_ENDPOINT points at a running DynamoDB), creates the table, serves the
-real Lambda handlers through the local API Gateway emulation (local/server.py) on http://127.0.0.1:$PORT and
-fires the scheduled jobs on their schedule. Runs in the foreground until SIGINT/SIGTERM, then stops the
-server, the scheduler and DynamoDB Local.
+real Lambda handlers through the local API Gateway emulation (local/server.py) on http://127.0.0.1:$PORT,
+fires the scheduled jobs on their schedule and fans customer events out like the deployed stack (the table's
+stream -> event_fanout -> the local bus -> the consumer functions; local/stream.py, local/bus.py). Runs in the
+foreground until SIGINT/SIGTERM, then stops the server, the scheduler, the stream reader and DynamoDB Local.
 
 Environment: PORT (3000), INCENTIVES_CONFIG_DIR (config/), INCENTIVES_DATA_DIR (.local/), STOREFRONT_API_KEY,
 OPERATOR_API_KEY, DYNAMODB_ENDPOINT, TABLE_NAME (incentives), FUNCTIONS_DIR (functions/),
@@ -27,6 +28,7 @@ if str(CORE) not in sys.path:
 from local import lambdas  # noqa: E402
 from local.dynamodb_local import DynamoDBLocal, ensure_table, is_loopback, local_env  # noqa: E402
 from local.scheduler import Scheduler  # noqa: E402
+from local.stream import StreamPump  # noqa: E402
 from local.server import (  # noqa: E402
     DEFAULT_OPERATOR_KEY, DEFAULT_PORT, DEFAULT_STOREFRONT_KEY, OPERATOR_KEY_ID, LocalApi, make_server,
     serve_in_thread,
@@ -97,6 +99,7 @@ def main() -> int:
 
     ddb: DynamoDBLocal | None = None
     scheduler: Scheduler | None = None
+    pump: StreamPump | None = None
     try:
         if external:
             endpoint = external
@@ -112,13 +115,19 @@ def main() -> int:
         ensure_table(endpoint, env["TABLE_NAME"])
         api.functions_dir = Path(env["FUNCTIONS_DIR"])
         from incentives.http.routes import JOBS
+        from incentives.subscriptions import FANOUT_FUNCTION, SUBSCRIPTIONS, consumer_functions
 
         t0 = time.monotonic()
-        api.load_all(extra=[folder for folder, _ in JOBS.values()])
+        api.load_all(extra=[*(folder for folder, _ in JOBS.values()), FANOUT_FUNCTION, *consumer_functions()])
         log.info("functions loaded in %.1f s", time.monotonic() - t0)
 
+        def invoke(folder: str, event: dict):
+            return lambdas.invoke(folder, event, api.functions_dir)
+
+        pump = StreamPump(endpoint, env["TABLE_NAME"], invoke).start()
+
         if os.environ.get("LOCAL_SCHEDULES", "on").lower() not in ("off", "0", "false", "no"):
-            scheduler = Scheduler(JOBS, invoke=lambda folder, event: lambdas.invoke(folder, event, api.functions_dir))
+            scheduler = Scheduler(JOBS, invoke=invoke)
             scheduler.start()
         api.ready.set()
 
@@ -135,6 +144,8 @@ def main() -> int:
             + (f"  (not loaded: {', '.join(api.load_errors)})" if api.load_errors else ""),
             "  schedules      : " + (", ".join(f"{n} {s.expression}" for n, (_, s) in scheduler.schedules.items())
                                     if scheduler else "off"),
+            f"  events         : stream -> {FANOUT_FUNCTION} -> "
+            + ", ".join(f"{s.function} ({', '.join(s.detail_types)})" for s in SUBSCRIPTIONS),
             "Ctrl-C to stop.",
         ]
         print("\n".join(lines), flush=True)
@@ -152,6 +163,8 @@ def main() -> int:
         server.server_close()
         if scheduler:
             scheduler.stop()
+        if pump:
+            pump.stop()
         if ddb:
             ddb.stop()
         print("stopped.", flush=True)

@@ -4,7 +4,9 @@
   $DYNAMODB_ENDPOINT when set. Sets AWS_* (local_env()) and DYNAMODB_ENDPOINT in os.environ for the session.
 - ``table_name`` (function): a new table with the engine's schema (unique name, via ensure_table) that is
   deleted after the test. Also sets TABLE_NAME for the test and clears incentives.settings' cache before and
-  after, so code that reads get_settings() sees this table and this endpoint.
+  after, so code that reads get_settings() sees this table and this endpoint. The table has the deployed
+  table's stream only for tests that use the ``fan_out`` fixture or are marked ``stream``: every
+  stream-enabled table makes DynamoDB Local slower for the rest of the session (bulk runs several times over).
 """
 from __future__ import annotations
 
@@ -58,9 +60,10 @@ def ddb_endpoint():
 
 
 @pytest.fixture
-def table_name(ddb_endpoint, monkeypatch):
+def table_name(ddb_endpoint, monkeypatch, request):
     name = f"test-{uuid.uuid4().hex[:16]}"
-    ensure_table(ddb_endpoint, name)
+    stream = "fan_out" in request.fixturenames or request.node.get_closest_marker("stream") is not None
+    ensure_table(ddb_endpoint, name, stream=stream)
     monkeypatch.setenv("TABLE_NAME", name)
     _clear_settings_cache()
     try:

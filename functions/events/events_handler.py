@@ -1,20 +1,18 @@
 """Events function: order and customer events from the shop. Records each event id once and keeps the
-customer's profile (the input of segments, first-order rules and, later, loyalty and referrals)."""
+customer's profile (the input of segments and first-order rules); the table's stream fans each new event out to
+its consumers (functions/event_fanout), so the request does nothing else."""
 from __future__ import annotations
 
 from functools import cache
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from incentives.adapters.checkout_store import CheckoutStore
-from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
 from incentives.domain.profiles import Event
 from incentives.domain.schema import dump
 from incentives.http.api import Api, Request, Response, parse_time
 from incentives.http.function import Observability
 from incentives.http.schemas import EventIn
-from incentives.services.checkout import Checkout
 from incentives.services.events import Events
 
 obs = Observability("events")
@@ -24,8 +22,7 @@ api = Api("events", logger)
 
 @cache  # built on first use, kept for the warm container
 def events() -> Events:
-    table = Table()
-    return Events(table, Checkout(CheckoutStore(table), default_source()))
+    return Events(Table())
 
 
 @api.route("ingest_event")

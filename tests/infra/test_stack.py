@@ -6,10 +6,11 @@ import re
 
 from incentives.adapters import schema
 from incentives.http.routes import JOBS, PUBLIC, ROUTES, api_functions
+from incentives.subscriptions import FANOUT_BATCH_SIZE, FANOUT_FUNCTION, STREAM_FILTER, SUBSCRIPTIONS, consumer_functions
 
 from infra import REPO_ROOT
 
-ALL_FUNCTIONS = [*api_functions(), *(folder for folder, _ in JOBS.values())]
+ALL_FUNCTIONS = [*api_functions(), *(folder for folder, _ in JOBS.values()), FANOUT_FUNCTION, *consumer_functions()]
 
 
 # --- data ------------------------------------------------------------------------------------------------
@@ -24,6 +25,9 @@ def test_table_is_built_from_the_schema_module(synth):
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["TimeToLiveSpecification"] == {"AttributeName": schema.TTL_ATTRIBUTE, "Enabled": True}
+    assert props["StreamSpecification"] == {"StreamViewType": schema.STREAM_VIEW_TYPE}
+    assert schema.create_table_kwargs("t")["StreamSpecification"] == {"StreamEnabled": True,
+                                                                      "StreamViewType": schema.STREAM_VIEW_TYPE}
     assert props["DeletionProtectionEnabled"] is True
     assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
 
@@ -173,17 +177,71 @@ def test_scheduled_jobs_run_on_their_schedule(synth):
     assert JOBS["campaign-activation"] == ("campaign_activation", "rate(1 minute)")
 
 
-def test_bulk_codes_failures_go_to_an_encrypted_alarmed_queue(synth):
-    logical_id, _ = synth.functions()["bulk_codes"]
+def _async_failure_queue(synth, folder: str) -> str:
+    logical_id, _ = synth.functions()[folder]
     (config,) = [c["Properties"] for c in synth.of_type("AWS::Lambda::EventInvokeConfig").values()
                  if c["Properties"]["FunctionName"] == {"Ref": logical_id}]
-    queue_id = config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    return config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+
+
+def _assert_encrypted_alarmed_queue(synth, queue_id: str) -> None:
     queue = synth.resources[queue_id]
     assert queue["Type"] == "AWS::SQS::Queue"
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     alarms = [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()
               if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"]
     assert any(d["Value"] == {"Fn::GetAtt": [queue_id, "QueueName"]} for a in alarms for d in a["Dimensions"])
+
+
+def test_bulk_codes_failures_go_to_an_encrypted_alarmed_queue(synth):
+    _assert_encrypted_alarmed_queue(synth, _async_failure_queue(synth, "bulk_codes"))
+
+
+# --- customer events -------------------------------------------------------------------------------------
+
+
+def test_only_new_event_items_of_the_stream_reach_the_fanout_and_failures_are_kept(synth):
+    (table_id,) = synth.of_type("AWS::DynamoDB::Table")
+    (mapping,) = [m["Properties"] for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
+    assert mapping["FunctionName"] == {"Ref": synth.functions()[FANOUT_FUNCTION][0]}
+    (only,) = mapping["FilterCriteria"]["Filters"]
+    assert json.loads(only["Pattern"]) == STREAM_FILTER == {
+        "eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "EVENT#"}]}}}}
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"  # nothing written before the mapping exists is lost
+    assert mapping["BatchSize"] == FANOUT_BATCH_SIZE
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 0 < mapping["MaximumRetryAttempts"] <= 10
+    assert 0 < mapping["MaximumRecordAgeInSeconds"] < 24 * 3600  # reported before the stream drops the records
+    _assert_encrypted_alarmed_queue(synth, mapping["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0])
+
+
+def test_each_consumer_gets_its_event_types_from_the_bus_with_retries_and_a_dead_letter_queue(synth):
+    (bus_id,) = synth.of_type("AWS::Events::EventBus")
+    functions = synth.functions()
+    rules = [r["Properties"] for r in synth.of_type("AWS::Events::Rule").values() if "EventPattern" in r["Properties"]]
+    assert len(rules) == len(SUBSCRIPTIONS)
+    for subscription in SUBSCRIPTIONS:
+        logical_id = functions[subscription.function][0]
+        (rule,) = [r for r in rules if r["Targets"][0]["Arn"] == {"Fn::GetAtt": [logical_id, "Arn"]}]
+        assert rule["EventBusName"] == {"Ref": bus_id}
+        assert rule["EventPattern"] == subscription.pattern()
+        assert rule["EventPattern"]["source"] == ["incentives.customer-events"]
+        (target,) = rule["Targets"]
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+        queue_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+        # a consumer that raises ends in the same queue as an event that could not be delivered
+        assert _async_failure_queue(synth, subscription.function) == queue_id
+        _assert_encrypted_alarmed_queue(synth, queue_id)
+    assert {s.function: s.detail_types for s in SUBSCRIPTIONS}["refunds"] == ("order.refunded",)
+
+
+def test_fanout_lag_is_alarmed(synth):
+    logical_id = synth.functions()[FANOUT_FUNCTION][0]
+    alarms = [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()
+              if a["Properties"].get("MetricName") == "IteratorAge"]
+    assert [a["Dimensions"] for a in alarms] == [[{"Name": "FunctionName", "Value": {"Ref": logical_id}}]]
 
 
 # --- config ----------------------------------------------------------------------------------------------
@@ -234,13 +292,38 @@ def test_table_permissions_are_per_function(synth):
         "operators": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
         "campaign_activation": {"GetItem", "Query", "UpdateItem", "PutItem"},
         "bulk_codes": {"GetItem", "Query", "PutItem", "UpdateItem", "ConditionCheckItem", "BatchWriteItem"},
-        "events": {"GetItem", "PutItem", "Query", "UpdateItem"},
+        "events": {"GetItem", "PutItem"},  # no rollbacks in the request any more
+        "refunds": {"GetItem", "Query", "UpdateItem", "PutItem"},
+        "event_fanout": set(),
+        "referrals": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
+        "referral_events": {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"},
+        "referral_rewards": {"GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
+        "loyalty": {"GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"},
+        "loyalty_events": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem"},
+        "points_expiry": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem"},
     }
+    assert sorted(expected) == sorted(ALL_FUNCTIONS)
+    stream_actions = {"DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"}
     for folder, allowed in expected.items():
         actions = _actions(synth, folder)
-        assert {a.removeprefix("dynamodb:") for a in actions if a.startswith("dynamodb:")} == allowed, folder
-        assert {"appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration"} <= set(actions), folder
-        assert all("/configuration/" in arn for arn in actions["appconfig:StartConfigurationSession"])
+        table = {a.removeprefix("dynamodb:") for a in actions if a.startswith("dynamodb:")} - stream_actions
+        assert table == allowed, folder
+        appconfig = {"appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration"}
+        if folder in ("events", "event_fanout"):  # they never read campaign config
+            assert not appconfig & set(actions), folder
+        else:
+            assert appconfig <= set(actions), folder
+            assert all("/configuration/" in arn for arn in actions["appconfig:StartConfigurationSession"])
+
+
+def test_only_the_fanout_reads_the_stream_and_only_this_table(synth):
+    (table_id,) = synth.of_type("AWS::DynamoDB::Table")
+    for folder in ALL_FUNCTIONS:
+        actions = _actions(synth, folder)
+        for action in ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                       "dynamodb:ListStreams"):
+            expected = [f"${{{table_id}.StreamArn}}"] if folder == FANOUT_FUNCTION else []
+            assert actions.get(action, []) == expected, (folder, action)
 
 
 def test_only_operators_and_bulk_codes_invoke_functions_and_only_job_functions(synth):
@@ -259,11 +342,12 @@ def test_only_operators_and_bulk_codes_invoke_functions_and_only_job_functions(s
             assert targets == [], folder
 
 
-def test_only_campaign_activation_puts_events_and_only_on_the_engine_bus(synth):
+def test_only_campaign_activation_and_the_fanout_put_events_and_only_on_the_engine_bus(synth):
     (bus_id,) = synth.of_type("AWS::Events::EventBus")
     for folder in ALL_FUNCTIONS:
         put = _actions(synth, folder).get("events:PutEvents", [])
-        assert put == ([f"${{{bus_id}.Arn}}"] if folder == "campaign_activation" else []), folder
+        publishers = ("campaign_activation", FANOUT_FUNCTION, "points_expiry")  # points.expiring warnings
+        assert put == ([f"${{{bus_id}.Arn}}"] if folder in publishers else []), folder
 
 
 # --- monitoring ------------------------------------------------------------------------------------------

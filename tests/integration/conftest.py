@@ -56,3 +56,21 @@ def handlers(table_name, config_dir, monkeypatch, tmp_path):
     for name in [m for m in sys.modules if m.startswith("fn_")]:
         del sys.modules[name]
     return HandlerClient()
+
+
+@pytest.fixture
+def fan_out(handlers, ddb_endpoint, table_name):
+    """fan_out(): now, what `make run` does in the background: the table's stream so far -> the real event_fanout
+    handler -> the local bus -> the consumer handlers. Returns once every consumer has run."""
+    from local import lambdas
+    from local.bus import local_bus
+    from local.stream import StreamPump
+
+    pump = StreamPump(ddb_endpoint, table_name, lambdas.invoke, from_start=True)
+
+    def drain() -> None:
+        while pump.poll():
+            pass
+        assert local_bus().wait_idle(30), "the consumers did not finish"
+
+    return drain

@@ -82,7 +82,7 @@ def test_bad_events_are_rejected_with_the_field(api, table, body, field):
     assert profile(table) is None
 
 
-def test_a_full_refund_rolls_back_redemptions_of_campaigns_that_say_so(handlers, config_dir, table):
+def test_a_full_refund_rolls_back_redemptions_of_campaigns_that_say_so(handlers, config_dir, table, fan_out):
     from tests.support import campaign
 
     config_dir(campaign("back", codes={"type": "public", "code": "BACKAGAIN"}, rollback_on_refund=True,
@@ -96,10 +96,13 @@ def test_a_full_refund_rolls_back_redemptions_of_campaigns_that_say_so(handlers,
     partial = {"id": "r1", "type": "order.refunded", "occurred_at": "2026-12-02T10:00:00Z",
                "customer": {"id": "c1"}, "order": {**order, "amount": 1_000}}
     handlers.call(*EVENTS, body=partial)
+    fan_out()
     assert table.get(*keys.campaign_counters("back"), consistent=True)["redeemed"] == 1  # partial: kept
     full = {**partial, "id": "r2", "order": order}
     assert handlers.call(*EVENTS, body=full)[0] == 202
+    assert table.get(*keys.campaign_counters("back"), consistent=True)["redeemed"] == 1  # the request only records
     assert handlers.call(*EVENTS, body=full)[1]["status"] == "duplicate"
+    fan_out()  # the stream -> event_fanout -> the bus -> the refunds consumer
     assert table.get(*keys.campaign_counters("back"), consistent=True)["redeemed"] == 0
     assert table.get(*keys.customer_usage("back", "c1"), consistent=True)["redeemed"] == 0
     assert table.get(*keys.campaign_counters("keep"), consistent=True)["redeemed"] == 1

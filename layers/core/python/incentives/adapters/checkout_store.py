@@ -240,7 +240,8 @@ class CheckoutStore:
 
     # --- rollback -----------------------------------------------------------------------------------------
 
-    def rollback(self, record: dict, reason: str | None, now_iso: str, extra_ops: list[dict]) -> None:
+    def rollback_ops(self, record: dict, reason: str | None, now_iso: str) -> list[dict]:
+        """The rollback's writes; the first flips the record to rolled_back, on condition it still succeeded."""
         pk, sk = keys.redemption(record["id"])
         ops = [self.table.update_op(
             pk, sk, "SET #st = :rolled, rolled_back_at = :now, rollback_reason = :reason",
@@ -265,10 +266,12 @@ class CheckoutStore:
                                                 names={"#per": record["usage_period"]}, vals=values(minus=-1)))
             else:
                 ops.append(self.table.update_op(upk, usk, "ADD redeemed :minus", vals=values(minus=-1)))
-        ops.extend(extra_ops)
+        return ops
+
+    def rollback(self, record: dict, reason: str | None, now_iso: str, extra_ops: list[dict]) -> None:
         try:
             # A fresh token per call: botocore's own retry of this call is then a no-op, not a second rollback.
-            self.table.transact(ops, token=new_id("rbk"))
+            self.table.transact([*self.rollback_ops(record, reason, now_iso), *extra_ops], token=new_id("rbk"))
         except TransactionCancelled as e:
             if e.failed(0):
                 raise errors.AlreadyRolledBack() from None

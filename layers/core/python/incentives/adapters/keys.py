@@ -68,9 +68,22 @@ def customer_profile(customer_id: str) -> tuple[str, str]:
     return f"CUSTOMER#{customer_id}", "PROFILE"
 
 
+EVENT_PREFIX = "EVENT#"
+
+
 def event(event_id: str) -> tuple[str, str]:
-    """One item per ingested event id: its conditional put makes a repeated id change nothing."""
-    return f"EVENT#{event_id}", "EVENT"
+    """One item per ingested event id: its conditional put makes a repeated id change nothing. New ones reach
+    the fan-out through the table's stream (incentives/subscriptions.py filters on this prefix)."""
+    return f"{EVENT_PREFIX}{event_id}", "EVENT"
+
+
+WHOLE_EVENT = "CONSUMED"
+
+
+def consumed(consumer: str, event_id: str, effect: str = WHOLE_EVENT) -> tuple[str, str]:
+    """Marks that a consumer applied a customer event (or one ``effect`` of it, e.g. ``REDEMPTION#<id>``): put
+    with attribute_not_exists in the effect's own transaction, so a repeated delivery applies nothing."""
+    return f"CONSUMED#{consumer}#{event_id}", effect
 
 
 def holder_gsi(holder: str) -> str:
@@ -88,3 +101,111 @@ def erasure_marker(customer_id: str) -> tuple[str, str]:
     """Exists only while an erasure of this customer is unfinished: the anonymised id (and e-mail hash) a
     retried DELETE must reuse. Deleted as the erasure's last write."""
     return f"CUSTOMER#{customer_id}", "ERASING"
+
+
+# --- referral programs (docs/data-model.md "Referrals") -------------------------------------------------------
+
+def referral_program(program_id: str) -> tuple[str, str]:
+    """A program's counters (referrers, referrals, conversions, costs, revenue): the metrics read one item."""
+    return f"REFPROGRAM#{program_id}", "COUNTERS"
+
+
+def referrer(program_id: str, customer_id: str) -> tuple[str, str]:
+    """A referrer's code and counters; its put (attribute_not_exists) makes enrolment happen once."""
+    return f"REFERRER#{program_id}#{customer_id}", "REFERRER"
+
+
+def referral_code(program_id: str, code: str) -> tuple[str, str]:
+    """Referral code -> referrer (and the referrer's e-mail and signal hashes for the self-referral check)."""
+    return f"REFCODE#{program_id}#{code}", "REFCODE"
+
+
+def referee(program_id: str, customer_id: str) -> tuple[str, str]:
+    """Attribution lock: one referral per referee and program (attribute_not_exists)."""
+    return f"REFEREE#{program_id}#{customer_id}", "REFEREE"
+
+
+def referee_mailbox(program_id: str, mailbox_hash: str) -> tuple[str, str]:
+    """Attribution lock by the referee's normalised e-mail hash: one referral per mailbox and program."""
+    return f"REFEMAIL#{program_id}#{mailbox_hash}", "REFEMAIL"
+
+
+def referral(referral_id: str) -> tuple[str, str]:
+    return f"REFERRAL#{referral_id}", "REFERRAL"
+
+
+def referral_due(program_id: str, release_at: str, referral_id: str) -> tuple[str, str]:
+    """A converted referral whose reward waits for its return window: the job queries sk <= now."""
+    return f"REFDUE#{program_id}", f"{release_at}#{referral_id}"
+
+
+def referral_held(program_id: str, referral_id: str) -> tuple[str, str]:
+    """A conversion held for review: operators list the partition."""
+    return f"REFHELD#{program_id}", referral_id
+
+
+def referral_payout(referral_id: str) -> tuple[str, str]:
+    """Cash credit owed to an affiliate for one conversion."""
+    return f"PAYOUT#{referral_id}", "PAYOUT"
+
+
+def referral_signal(program_id: str, kind: str, value_hash: str, day: str) -> tuple[str, str]:
+    """Referrals per hashed IP address or device and day (fraud signal, not a hard limit)."""
+    return f"REFSIGNAL#{program_id}#{kind}#{value_hash}", day
+
+
+def referrals_gsi(program_id: str, referrer_id: str) -> str:
+    """gsi1 partition of a referrer's referrals (their rewards list, erasure)."""
+    return f"REFERRALS#{program_id}#{referrer_id}"
+
+
+def leaderboard_gsi(program_id: str) -> str:
+    """gsi1 partition of a program's referrers with at least one conversion, sorted by the count."""
+    return f"LEADERBOARD#{program_id}"
+
+
+def payouts_gsi(program_id: str, status: str) -> str:
+    return f"PAYOUTS#{program_id}#{status}"
+
+
+# ---- loyalty (services/loyalty*.py, docs/data-model.md "Loyalty") ----------------------------------------------
+# The member item is found by customer id; the member's lots, ledger and balance live under a random member id
+# (no customer id in their keys), so erasure moves one item and leaves the ledger as it is.
+
+def loyalty_member(program_id: str, customer_id: str) -> tuple[str, str]:
+    """Tier, lifetime points, tier window, caps, milestones, debt; holds the random member id."""
+    return f"LOYALTY#{program_id}#CUSTOMER#{customer_id}", "MEMBER"
+
+
+def loyalty_ledger(member_id: str) -> str:
+    """The partition of one member's balance, lots and ledger entries."""
+    return f"LOYALTY#MEMBER#{member_id}"
+
+
+def loyalty_balance(member_id: str) -> tuple[str, str]:
+    return loyalty_ledger(member_id), "BALANCE"
+
+
+def loyalty_lot(member_id: str, expires_at: str, lot_id: str) -> tuple[str, str]:
+    """Sorted by expiry: a Query from LOT#<now> reads the unexpired lots, earliest-expiring first."""
+    return loyalty_ledger(member_id), f"LOT#{expires_at}#{lot_id}"
+
+
+def loyalty_entry(member_id: str, created_at: str, entry_id: str) -> tuple[str, str]:
+    return loyalty_ledger(member_id), f"TX#{created_at}#{entry_id}"
+
+
+def loyalty_order(program_id: str, order_id: str) -> tuple[str, str]:
+    """What an order earned and how much of it was refunded (one per program and order id)."""
+    return f"LOYALTY#{program_id}#ORDER#{order_id}", "ORDER"
+
+
+def loyalty_lots_due(phase: str, program_id: str, shard: int) -> str:
+    """gsi1 partition of the lots waiting for their expiry warning (phase WARN, gsi1sk = warn_at#...) or their
+    expiry (phase EXPIRE, gsi1sk = expires_at#...): the job queries gsi1sk < now, so it reads only due lots."""
+    return f"LOYALTY#{program_id}#{phase}#{shard:02d}"
+
+
+def loyalty_tier_review(program_id: str, shard: int) -> str:
+    """gsi1 partition of members above the lowest tier, gsi1sk = <review_at>#<member id>."""
+    return f"LOYALTY#{program_id}#TIERREVIEW#{shard:02d}"

@@ -39,6 +39,20 @@ CurrencyMismatch = _error("currency_mismatch", "the order currency does not matc
 ClaimsExhausted = _error("claims_exhausted", "all codes of this campaign have been claimed")
 ClaimsNotOffered = _error("claims_not_offered", "this campaign hands out no codes on landing pages")
 CodesNotIssuable = _error("codes_not_issuable", "this campaign has one public code; it issues no unique codes")
+# Referral programs.
+ReferralProgramNotFound = _error("referral_program_not_found", "no such referral program")
+ReferralProgramInactive = _error("referral_program_inactive", "the referral program is switched off")
+ReferralCodeNotFound = _error("referral_code_not_found", "no such referral code in this program")
+SelfReferral = _error("self_referral", "a customer cannot refer themselves")
+AlreadyReferred = _error("already_referred", "this customer has been referred already")
+ExistingCustomer = _error("existing_customer", "a customer with a paid order cannot be referred")
+ConversionNotHeld = _error("conversion_not_held", "the referral is not a conversion held for review")
+# Loyalty programs.
+LoyaltyProgramNotFound = _error("loyalty_program_not_found", "no such loyalty program")
+LoyaltyProgramInactive = _error("loyalty_program_inactive", "the loyalty program is switched off")
+InsufficientPoints = _error("insufficient_points", "the member does not have enough spendable points")
+RewardNotFound = _error("reward_not_found", "no such reward in this loyalty program's catalog")
+TooManyLots = _error("too_many_lots", "the points are spread over more lots than one spend can take")
 # Requests and protocol.
 InvalidRequest = _error("invalid_request", "the request is invalid")
 Unauthorized = _error("unauthorized", "a valid API key is required")

@@ -11,7 +11,8 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .config import Amount, Count, Id, StrictBool, _Model, model
+from .codespace import CodeSpace
+from .config import DEFAULT_CHARSET, Amount, Count, Id, StrictBool, _Model, model
 from .profiles import EVENT_TYPES
 from .schema import Dec, FieldInvalid, Int, Text, keyword_alias
 
@@ -64,6 +65,8 @@ class ReferralLimits(_Model):
     period_days: Count = 30
     max_referrals_per_ip_per_day: Count | None = None  # when the storefront sends the referee's ip
     max_referrals_per_device_per_day: Count | None = None
+    # A conversion over max_conversions_per_referrer: held for an operator's review (hold) or refused (reject).
+    over_limit: Literal["hold", "reject"] = "hold"
 
 
 @model
@@ -85,6 +88,10 @@ class ReferralProgram(_Model):
             raise FieldInvalid("referrer_rewards", "tiers must be in ascending order of `from`, each once")
         if not re.fullmatch(r"[A-Z0-9-]*#[A-Z0-9#-]*", self.code_pattern):
             raise FieldInvalid("code_pattern", "upper-case letters, digits, '-' and at least one '#'")
+        try:  # referral codes come from a code space like campaign codes (domain/codespace.py)
+            CodeSpace(self.code_pattern, DEFAULT_CHARSET)
+        except ValueError as e:
+            raise FieldInvalid("code_pattern", str(e)) from None
 
     def tier_for(self, converted: int) -> ReferrerReward | None:
         """The tier that pays the `converted`-th conversion (None below the first tier)."""
@@ -186,15 +193,23 @@ def check_references(bundle) -> None:
         if cid not in bundle.campaigns:
             raise ConfigError(f"{owner}: campaign {cid!r} does not exist (config/campaigns)")
 
+    def need_unique(owner: str, cid: str) -> None:  # referral rewards are codes bound to one customer
+        need_campaign(owner, cid)
+        if bundle.campaigns[cid].codes.type != "unique":
+            raise ConfigError(f"{owner}: campaign {cid!r} has one public code; a reward needs unique codes")
+
     for p in bundle.referral_programs.values():
         if p.referee_reward is not None:
-            need_campaign(f"referral program {p.id}: referee_reward", p.referee_reward.campaign)
+            need_unique(f"referral program {p.id}: referee_reward", p.referee_reward.campaign)
         for t in p.referrer_rewards:
             if t.campaign is not None:
-                need_campaign(f"referral program {p.id}: referrer_rewards from {t.from_}", t.campaign)
+                need_unique(f"referral program {p.id}: referrer_rewards from {t.from_}", t.campaign)
             if t.points is not None and t.points.program not in bundle.loyalty_programs:
                 raise ConfigError(f"referral program {p.id}: referrer_rewards from {t.from_}: loyalty program "
                                   f"{t.points.program!r} does not exist (config/loyalty-programs)")
     for lp in bundle.loyalty_programs.values():
         for r in lp.rewards:
             need_campaign(f"loyalty program {lp.id}: reward {r.id}", r.campaign)
+            if bundle.campaigns[r.campaign].codes.type != "unique":  # each reward is a code bound to the member
+                raise ConfigError(f"loyalty program {lp.id}: reward {r.id}: campaign {r.campaign!r} has one public "
+                                  "code; a reward needs a campaign of unique codes")

@@ -42,6 +42,28 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/jobs/{job}/run", "operators", OPERATOR, "run_job"),
     # privacy: GDPR erasure of one customer (idempotent by nature: a repeat finishes or changes nothing)
     Route("DELETE", "/v1/customers/{customer_id}", "operators", OPERATOR, "erase_customer"),
+    # referral programs: referrers and referees (storefront), review, payouts and numbers (operators)
+    *(Route(m, f"/v1/referral-programs/{{program_id}}{p}", "referrals", role, name) for m, p, role, name in (
+        ("POST", "/referrers", STOREFRONT, "enroll_referrer"),
+        ("GET", "/referrers/{customer_id}", STOREFRONT, "get_referrer"),
+        ("POST", "/referrals", STOREFRONT, "attribute_referral"),
+        ("GET", "/leaderboard", STOREFRONT, "referral_leaderboard"),
+        ("GET", "/conversions", OPERATOR, "list_held_conversions"),
+        ("POST", "/conversions/{referral_id}/approve", OPERATOR, "approve_conversion"),
+        ("POST", "/conversions/{referral_id}/reject", OPERATOR, "reject_conversion"),
+        ("GET", "/payouts", OPERATOR, "list_payouts"),
+        ("POST", "/payouts/{payout_id}/paid", OPERATOR, "mark_payout_paid"),
+    )),
+    Route("GET", "/v1/metrics/referrals/{program_id}", "referrals", OPERATOR, "referral_metrics"),
+    # loyalty programs: catalog, member view, ledger and rewards (storefront), adjustments (operators)
+    Route("GET", "/v1/loyalty-programs/{program_id}", "loyalty", STOREFRONT, "get_loyalty_program"),
+    *(Route(m, f"/v1/loyalty-programs/{{program_id}}/members/{{customer_id}}{p}", "loyalty", role, name)
+      for m, p, role, name in (
+        ("GET", "", STOREFRONT, "get_loyalty_member"),
+        ("GET", "/transactions", STOREFRONT, "list_loyalty_transactions"),
+        ("POST", "/rewards", STOREFRONT, "redeem_loyalty_reward"),
+        ("POST", "/adjustments", OPERATOR, "adjust_loyalty_points"),
+    )),
 )
 
 # Functions that no route serves: scheduled jobs and asynchronous workers.
@@ -49,10 +71,14 @@ ROUTES: tuple[Route, ...] = (
 JOBS: dict[str, tuple[str, str | None]] = {
     "campaign-activation": ("campaign_activation", "rate(1 minute)"),
     "bulk-codes": ("bulk_codes", None),
+    # referral rewards whose return window has closed are paid out (services/referral_conversions.py)
+    "referral-rewards": ("referral_rewards", "rate(10 minutes)"),
+    # loyalty: expiry warnings, lot expiry at the end of the day in each program's zone, tier downgrades
+    "points-expiry": ("points_expiry", "cron(5 * * * ? *)"),
 }
 
 # Jobs an operator may run on demand with POST /v1/jobs/{job_name}/run.
-RUNNABLE_JOBS = ("campaign-activation",)
+RUNNABLE_JOBS = ("campaign-activation", "referral-rewards", "points-expiry")
 
 
 def api_functions() -> list[str]:

@@ -24,6 +24,8 @@ from ..domain import errors
 from ..domain.clock import iso
 from ..domain.customers import email_hash, holder_for_id
 from ..domain.ids import new_id
+from .loyalty import loyalty_members, move_member
+from .referral_erasure import ReferralErasure
 
 KINDS = ("profile", "redemptions", "events", "codes", "claims", "usage")
 BUDGET_S = 7.0  # the API functions time out after 10 s; an unfinished erasure answers 202 and is repeated
@@ -53,6 +55,7 @@ class Erasure:
     def __init__(self, table: Table, config: ConfigSource):
         self.table = table
         self.config = config
+        self.referrals = ReferralErasure(table, config)
 
     # --- reads --------------------------------------------------------------------------------------------
 
@@ -98,7 +101,13 @@ class Erasure:
         usage = [(usage_keys[k], found[k]) for k in usage_keys if k in found]
         claims = [k for k in claim_keys if k in found]
 
-        if not (profile or marker or history or codes or usage or claims):
+        referral_data = self.referrals.find(customer_id)
+        if self.config.bundle().referral_programs:
+            counts["referrals"] = 0
+        members = loyalty_members(self.table, self.config.bundle(), customer_id)
+        if self.config.bundle().loyalty_programs:
+            counts["loyalty"] = 0
+        if not (profile or marker or history or codes or usage or claims or referral_data or members):
             return {"status": "erased", "erased": counts}  # nothing stored (or erased before): nothing to write
         anon = marker["anonymised_id"] if marker else self._begin(customer_id, ehash, now)
 
@@ -119,6 +128,12 @@ class Erasure:
             for claim_key in claims:
                 self._tick(deadline)
                 counts["claims"] += self._delete_claim(claim_key)
+            if referral_data:  # services/referral_erasure.py: ids anonymised, e-mail and signal hashes removed
+                counts["referrals"] += self.referrals.erase(referral_data, customer_id, anon,
+                                                            lambda: self._tick(deadline))
+            for member in members:  # services/loyalty.py: the member item moves; lots and ledger name no one
+                self._tick(deadline)
+                counts["loyalty"] += move_member(self.table, member, anon, now)
             self._tick(deadline)
             counts["profile"] += self._replace_profile(customer_id, anon, profile, now)
         except _OutOfTime:

@@ -1,0 +1,33 @@
+"""Event fan-out: new event items from the table's stream (an event source mapping filtered to EVENT# inserts)
+become customer events on the engine's bus, where one rule per consumer (incentives/subscriptions.py) picks
+them up. Answers with a partial batch response: Lambda retries from the first failed record."""
+from __future__ import annotations
+
+from functools import cache
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from incentives.adapters.events import default_bus
+from incentives.http.function import Observability
+from incentives.services.fanout import Fanout
+
+obs = Observability("event-fanout")
+logger, metrics = obs.logger, obs.metrics
+
+
+@cache  # built on first use, kept for the warm container; tests replace it to publish elsewhere
+def fanout() -> Fanout:
+    return Fanout(default_bus())
+
+
+def handle(event: dict, context) -> dict:
+    result = fanout().publish(event["Records"])
+    metrics.add_metric("CustomerEventsPublished", MetricUnit.Count, result.published)
+    if result.failed:
+        metrics.add_metric("CustomerEventsFailed", MetricUnit.Count, len(result.failed))
+        logger.warning("publishing failed; Lambda retries from the first failed record",
+                       extra={"error": result.error, "event_ids": [eid for _, eid in result.failed]})
+    return {"batchItemFailures": [{"itemIdentifier": seq} for seq, _ in result.failed]}
+
+
+lambda_handler = obs.entry(handle)

@@ -1,0 +1,252 @@
+"""Referral rules, pure: who may be referred, when a referee's order converts a referral, what a tier pays, the
+per-referrer period cap and the program's numbers (k, LTV, ROI). No I/O; services/referrals.py and
+services/referral_conversions.py read and write the items these functions decide on.
+
+Lifecycle of a referral (one item per referee and program):
+
+    pending --order.paid qualifies------------> converted --return window closes (job)--> paid out (final)
+       |  \\--order.paid qualifies, suspicious--> held --approve--> converted / --reject--> rejected
+       |   \\-over the period cap, over_limit=reject--> rejected
+       \\--the first order fails the conditions--> disqualified | expired
+    converted / held --order.refunded within the window, before payout--> reversed
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from .clock import iso, parse_rfc3339
+from .config import ConfigBundle
+from .money import Money
+from .programs import ReferralProgram, ReferrerReward
+
+PENDING, CONVERTED, HELD, REJECTED, REVERSED, DISQUALIFIED, EXPIRED = (
+    "pending", "converted", "held", "rejected", "reversed", "disqualified", "expired")
+# payout_status of a converted referral: the reward waits for the return window, then is paid out (final)
+SCHEDULED, PAID, CANCELLED = "scheduled", "paid", "cancelled"
+
+# Signals that hold a conversion for review instead of paying it out automatically.
+SAME_IP_AS_REFERRER, SAME_DEVICE_AS_REFERRER = "same_ip_as_referrer", "same_device_as_referrer"
+IP_LIMIT, DEVICE_LIMIT, PERIOD_LIMIT = "ip_limit", "device_limit", "max_conversions_per_referrer"
+
+# Providers whose mailboxes ignore "+tag" (sub-addressing); Gmail also ignores dots in the local part.
+_ALIASES = {"googlemail.com": "gmail.com"}
+_DOTLESS = frozenset({"gmail.com"})
+_PLUS_TAGS = frozenset({
+    "gmail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "icloud.com", "me.com", "mac.com",
+    "protonmail.com", "proton.me", "pm.me", "fastmail.com", "fastmail.fm", "zoho.com", "hey.com", "yandex.com",
+    "yandex.ru", "gmx.de", "gmx.net", "web.de", "posteo.de", "mailbox.org",
+})
+
+
+def normalise_email(email: str) -> str:
+    """The mailbox an address delivers to, as far as the common providers tell: lower case, googlemail ->
+    gmail, no "+tag" where the provider ignores it, no dots in a Gmail local part."""
+    local, _, domain = email.strip().lower().rpartition("@")
+    domain = domain.rstrip(".")
+    domain = _ALIASES.get(domain, domain)
+    if domain in _PLUS_TAGS:
+        local = local.split("+", 1)[0]
+    if domain in _DOTLESS:
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
+
+
+def mailbox_hash(email: str) -> str:
+    """What referrals store of an e-mail address: the SHA-256 of its normalised form (never the address)."""
+    return hashlib.sha256(normalise_email(email).encode("utf-8")).hexdigest()
+
+
+def signal_hash(kind: str, value: str) -> str:
+    """An IP address or device id as stored: hashed, so a leaked table does not list addresses."""
+    return hashlib.sha256(f"{kind}:{value.strip().lower()}".encode("utf-8")).hexdigest()[:32]
+
+
+def self_referral(referrer: dict, referee_id: str, referee_mailbox: str | None) -> str | None:
+    """Why this is a self-referral (``id`` or ``email``), or None. ``referrer`` is the code's item."""
+    if referrer.get("referrer_id") == referee_id:
+        return "id"
+    if referee_mailbox and referrer.get("email_hash") == referee_mailbox:
+        return "email"
+    return None
+
+
+# ---- conversion ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "convert" | "ignore" | "disqualify" | "expire"
+    reason: str | None = None
+
+
+def decide(program: ReferralProgram, referral: dict, order_at: str, amount: int, currency: str | None,
+           first_order_at: str | None) -> Decision:
+    """What a paid order of the referee does to a pending referral. ``first_order_at``: the referee's first
+    paid order as the profile knows it (None: unknown, this order counts as the first).
+
+    With first_order_only (the default) only the referee's first paid order decides, whatever order the events
+    arrive in: a later order is ignored, and the first one converts or closes the referral for good."""
+    rule = program.conversion
+    attributed = referral["attributed_at"]
+    deadline = iso(parse_rfc3339(attributed) + timedelta(days=rule.within_days)) if rule.within_days else None
+    minimum = rule.min_order_amount
+    below = minimum is not None and (currency != minimum.currency or amount < minimum.amount)
+    if rule.first_order_only:
+        first = min(first_order_at or order_at, order_at)
+        if first < attributed:
+            return Decision("disqualify", "not_first_order")  # the referee had ordered before the referral
+        if order_at != first:
+            return Decision("ignore", "not_first_order")  # the first order's own event decides
+        if deadline and order_at > deadline:
+            return Decision("expire", "after_within_days")
+        if below:
+            return Decision("disqualify", "order_below_minimum")
+        return Decision("convert")
+    if order_at < attributed:
+        return Decision("ignore", "before_attribution")
+    if deadline and order_at > deadline:
+        return Decision("ignore", "after_within_days")
+    if below:
+        return Decision("ignore", "order_below_minimum")
+    return Decision("convert")
+
+
+def release_at(program: ReferralProgram, order_at: str) -> str:
+    """When a conversion's reward is paid out: once the order's return window has closed."""
+    return iso(parse_rfc3339(order_at) + timedelta(days=program.conversion.return_window_days))
+
+
+def refund_in_window(program: ReferralProgram, order_at: str, refunded_at: str) -> bool:
+    return refunded_at <= release_at(program, order_at)
+
+
+def period_after(referrer: dict, at: str, period_days: int) -> tuple[str, int]:
+    """(period start, conversions in it before this one) for a conversion at ``at``. A period starts with the
+    first conversion after the previous period ended and lasts period_days."""
+    start = referrer.get("period_start")
+    if start and at < iso(parse_rfc3339(start) + timedelta(days=period_days)):
+        return start, int(referrer.get("period_conversions", 0))
+    return at, 0
+
+
+def over_cap(program: ReferralProgram, conversions_in_period: int) -> bool:
+    cap = program.limits.max_conversions_per_referrer
+    return cap is not None and conversions_in_period >= cap
+
+
+# ---- rewards ------------------------------------------------------------------------------------------------
+
+def reward_of(tier: ReferrerReward | None, bundle: ConfigBundle) -> dict | None:
+    """The stored description of what a tier pays for one conversion (None below the first tier)."""
+    if tier is None:
+        return None
+    if tier.campaign is not None:
+        campaign = bundle.campaign(tier.campaign)
+        value = campaign_value(campaign)
+        kind = "gift_card" if campaign.reward.type == "gift_card" else \
+            "store_credit" if campaign.reward.type == "store_credit" else "code"
+        out = {"type": kind, "campaign_id": campaign.id}
+        if value is not None:
+            out.update(value=value.amount, currency=value.currency)
+        return {**out, "tier_from": tier.from_}
+    if tier.points is not None:
+        return {"type": "points", "program_id": tier.points.program, "points": tier.points.points,
+                "tier_from": tier.from_}
+    return {"type": "cash", "value": tier.cash.amount, "currency": tier.cash.currency, "tier_from": tier.from_}
+
+
+def campaign_value(campaign) -> Money | None:
+    """A code's face value where the campaign fixes one (amount off, a card's balance, a capped percentage)."""
+    r = campaign.reward
+    if r.type == "amount_off":
+        return r.amount.money()
+    if r.type in ("gift_card", "store_credit"):
+        return r.balance.money()
+    if r.type == "percent_off" and r.max_amount is not None:
+        return r.max_amount.money()
+    return None
+
+
+def tier_view(tier: ReferrerReward | None, bundle: ConfigBundle) -> dict | None:
+    if tier is None:
+        return None
+    reward = reward_of(tier, bundle)
+    return {"from": tier.from_, "reward": {k: v for k, v in reward.items() if k != "tier_from"}}
+
+
+def next_tier(program: ReferralProgram, converted: int) -> dict | None:
+    later = [t for t in program.referrer_rewards if t.from_ > converted]
+    return {"from": later[0].from_, "conversions_needed": later[0].from_ - converted} if later else None
+
+
+# ---- numbers ------------------------------------------------------------------------------------------------
+
+def program_currency(program: ReferralProgram, bundle: ConfigBundle) -> str | None:
+    """The currency the program's ROI is computed in: its minimum order, its average order value, or its first
+    priced reward."""
+    if program.conversion.min_order_amount is not None:
+        return program.conversion.min_order_amount.currency
+    if program.average_order_value is not None:
+        return program.average_order_value.currency
+    for tier in program.referrer_rewards:
+        reward = reward_of(tier, bundle)
+        if reward.get("currency"):
+            return reward["currency"]
+    return None
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def metrics(program: ReferralProgram, counters: dict, currency: str | None) -> dict:
+    """The program's numbers from its counters item (every count kept in the transactions that change it).
+
+    invites per user = referrals / referrers (attributed sign-ups per enrolled referrer); conversion rate =
+    conversions / referrals; k = invites per user x conversion rate; LTV = the referees' paid revenue since
+    conversion per converted referee (the engine's own order data), or the program's average_order_value when
+    no converted referee has revenue yet; reward = (referrer rewards committed + referee rewards issued) per
+    conversion, at face value; ROI = ((LTV x (1 + k)) - reward) / reward."""
+    c = {k: int(v) for k, v in counters.items() if isinstance(v, int)}
+    referrers, referrals, conversions = c.get("referrers", 0), c.get("referrals", 0), c.get("conversions", 0)
+    invites = _ratio(referrals, referrers)
+    rate = _ratio(conversions, referrals)
+    k = round(invites * rate, 4) if invites is not None and rate is not None else None
+
+    def by_currency(prefix: str) -> list[dict]:
+        return [{"amount": v, "currency": name.removeprefix(prefix)} for name, v in sorted(c.items())
+                if name.startswith(prefix) and v]
+
+    referrer_cost = c.get(f"referrer_cost_{currency}", 0) if currency else 0
+    referee_cost = c.get(f"referee_cost_{currency}", 0) if currency else 0
+    revenue = c.get(f"revenue_{currency}", 0) if currency else 0
+    if conversions and revenue:
+        ltv, source = revenue / conversions, "orders"
+    elif program.average_order_value is not None and program.average_order_value.currency == currency:
+        ltv, source = float(program.average_order_value.amount), "config"
+    else:
+        ltv, source = None, None
+    reward = (referrer_cost + referee_cost) / conversions if conversions else None
+    roi = None
+    if ltv is not None and reward and k is not None:
+        roi = round((ltv * (1 + k) - reward) / reward, 4)
+    return {
+        "program_id": program.id, "enabled": program.enabled, "currency": currency,
+        "referrers": referrers, "referrals": referrals, "pending": c.get("pending", 0), "conversions": conversions,
+        "held": c.get("held", 0), "rejected": c.get("rejected", 0), "reversed": c.get("reversed", 0),
+        "disqualified": c.get("disqualified", 0), "expired": c.get("expired", 0),
+        "conversion_rate": rate, "invites_per_user": invites, "k": k,
+        "rewards": {
+            "referrer": {"committed": c.get("referrer_rewards", 0), "paid_out": c.get("rewards_paid", 0),
+                         "cost": by_currency("referrer_cost_"), "points": c.get("referrer_points", 0),
+                         "unpriced": c.get("referrer_unpriced", 0)},
+            "referee": {"issued": c.get("referee_rewards", 0), "cost": by_currency("referee_cost_"),
+                        "unpriced": c.get("referee_unpriced", 0)},
+        },
+        "revenue": by_currency("revenue_"),
+        "reward_per_conversion": {"amount": round(reward), "currency": currency} if reward is not None else None,
+        "ltv": {"amount": round(ltv), "currency": currency, "source": source} if ltv is not None else None,
+        "roi": roi,
+    }
+

@@ -1,0 +1,336 @@
+"""The loyalty consumer: customer and engine events earn points, and refunds take them back.
+
+Per event and program, one TransactWriteItems commits everything the event does to the member, together with
+the consumer's marker (services/consumers.py, effect ``LOYALTY#<program>``): the member item over the version
+that was read (tier, lifetime points, tier window, caps, milestones, debt), the balance, the new lot, the ledger
+entry, the order's item, milestone reward codes and engine events (an outbox: the table's stream publishes
+them). A repeated or concurrent copy of the event is cancelled by the marker; a concurrent different event of the
+same member by the version, and is then computed again from a fresh read.
+
+The member joins on the first event that earns points (the member item is put with attribute_not_exists).
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from ..adapters import keys
+from ..adapters.config_source import ConfigSource
+from ..adapters.dynamo import Table, TransactionCancelled, values
+from ..adapters.loyalty_store import LoyaltyStore, member_item
+from ..domain import errors
+from ..domain.campaigns import ACTIVE, effective_status
+from ..domain.clock import iso, parse_rfc3339
+from ..domain.config import ConfigBundle
+from ..domain.ids import new_id
+from ..domain.loyalty import (MAX_LOTS_PER_TRANSACTION, ORDER_PAID, ORDER_REFUNDED, REFERRAL_REWARD_POINTS, credit,
+                              earn, local_date, lot_expiry, member_state, plan_clawback, prune_window, rank,
+                              reversal, review_at, tier_by_id, warn_at)
+from ..domain.programs import LoyaltyProgram
+from .consumers import Consumer
+from .loyalty import RewardCodes
+from .outbox import event_put
+
+DEADLINE_S = 8.0
+MILESTONE_REACHED = "loyalty.milestone_reached"
+TIER_CHANGED = "loyalty.tier_changed"
+# What the consumer subscribes to (incentives/subscriptions.py lists the same types).
+EVENT_TYPES = ("customer.created", "order.paid", "order.refunded", "review.submitted", "social.shared",
+               "survey.completed", "store.checked_in", "referral.converted", REFERRAL_REWARD_POINTS)
+
+
+@dataclass(frozen=True)
+class LoyaltyEvent:
+    """What the consumer needs of an EventBridge detail (a CustomerEvent, or an engine event of the referrals
+    engine with ``data``). Read from the detail itself, so fields the published shape gains are not lost."""
+
+    id: str
+    type: str
+    customer_id: str
+    occurred_at: datetime
+    order_id: str | None = None
+    order_amount: int | None = None
+    currency: str | None = None
+    data: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_detail(cls, detail: dict) -> LoyaltyEvent:
+        data = detail.get("data")
+        return cls(id=detail["id"], type=detail["type"], customer_id=detail["customer_id"],
+                   occurred_at=parse_rfc3339(detail["occurred_at"]), order_id=detail.get("order_id"),
+                   order_amount=detail.get("order_amount"), currency=detail.get("currency"),
+                   data=data if isinstance(data, dict) else {})
+
+
+class _Retry(Exception):
+    """The member or the order changed between the read and the write: compute again."""
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(0.25, 0.004 * 2**min(attempt, 8))))
+
+
+class LoyaltyEvents:
+    def __init__(self, table: Table, config: ConfigSource, consumer: Consumer):
+        self.table = table
+        self.config = config
+        self.consumer = consumer
+        self.store = LoyaltyStore(table)
+        self.codes = RewardCodes(table)
+
+    def handle(self, event: LoyaltyEvent, now: datetime) -> list[dict]:
+        """One outcome per program the event concerns."""
+        bundle = self.config.bundle()
+        out = []
+        for program in bundle.loyalty_programs.values():
+            outcome = self._retrying(lambda p=program: self._program(bundle, p, event, now))
+            if outcome is not None:
+                out.append({"program_id": program.id, **outcome})
+        return out
+
+    @staticmethod
+    def _retrying(fn):
+        start, attempt = time.monotonic(), 0
+        while True:
+            try:
+                return fn()
+            except _Retry:
+                attempt += 1
+                if time.monotonic() - start > DEADLINE_S:
+                    raise errors.Contention("the loyalty member kept changing; retry") from None
+                _backoff(attempt)
+
+    def _program(self, bundle: ConfigBundle, program: LoyaltyProgram, ev: LoyaltyEvent, now: datetime) -> dict | None:
+        if ev.type == ORDER_REFUNDED:
+            # taken back also while the program is switched off: points earned before must not outlive the order
+            if ev.order_id and ev.order_amount and any(r.event == ORDER_PAID for r in program.earning):
+                return self._refund(program, ev, now)
+            return None
+        if not program.enabled:
+            return None  # a switched-off program earns nothing
+        if ev.type == REFERRAL_REWARD_POINTS:
+            points = ev.data.get("points")
+            if ev.data.get("program_id") != program.id or type(points) is not int or points <= 0:
+                return None
+            return self._credit(bundle, program, ev, now, fixed=points)
+        if any(r.event == ev.type for r in program.earning):
+            return self._credit(bundle, program, ev, now)
+        return None
+
+    def _marker(self, program: LoyaltyProgram, ev: LoyaltyEvent) -> tuple[str, str]:
+        return keys.consumed(self.consumer.name, ev.id, self._effect(program))
+
+    @staticmethod
+    def _effect(program: LoyaltyProgram) -> str:
+        return f"LOYALTY#{program.id}"
+
+    def _commit(self, program: LoyaltyProgram, ev: LoyaltyEvent, ops: list[dict], now: datetime,
+                retry_on: set[int]) -> bool:
+        try:
+            return self.consumer.apply_once(ev.id, ops, now, effect=self._effect(program))
+        except TransactionCancelled as e:
+            if any(e.failed(i) for i in retry_on):
+                raise _Retry() from None
+            raise errors.Contention(details={"reasons": e.reasons}) from None
+
+    # --- earning ---------------------------------------------------------------------------------------------
+
+    def _credit(self, bundle: ConfigBundle, program: LoyaltyProgram, ev: LoyaltyEvent, now: datetime,
+                fixed: int | None = None) -> dict:
+        is_order = ev.type == ORDER_PAID and ev.order_id is not None
+        member, order, seen = self.store.member_and_order(program.id, ev.customer_id,
+                                                          ev.order_id if is_order else None, self._marker(program, ev))
+        if seen:
+            return {"status": "duplicate", "points": 0}
+        if order is not None and order.get("points") is not None:
+            return {"status": "order_earned_before", "points": 0}  # the same order sent under another event id
+        state = member_state(member)
+        today = local_date(now, program.timezone)
+        tier = tier_by_id(program, state["tier"])
+        multiplier = tier.multiplier if tier and fixed is None else Decimal(1)
+        if fixed is not None:
+            points, base, rules, caps, capped = fixed, fixed, [], None, ()
+        else:
+            amount = ev.order_amount
+            if order is not None and amount is not None:  # refunded before its order.paid arrived
+                amount = max(0, amount - order.get("refunded_amount", 0))
+            e = earn(program, ev.type, amount, ev.currency, ev.occurred_at, state["caps"], multiplier, today)
+            points, base, caps, capped = e.points, e.base, e.caps, e.capped
+            rules = [{"rule": i, "points": b} for i, b in e.rules]
+        if points <= 0:
+            return {"status": "capped" if capped else "nothing_earned", "points": 0}
+
+        now_iso = iso(now)
+        member_id = member["member_id"] if member else new_id("mbr")
+        c = credit(program, member, points, ev.occurred_at, now, earned=True, caps=caps)
+        item = member_item(program.id, ev.customer_id, member_id, c.member, state_version(member) + 1,
+                           (member or {}).get("joined_at", now_iso), iso(c.review_at) if c.review_at else None,
+                           now_iso)
+        ops = [self.store.member_op(item, member["version"] if member else None)]
+        retry_on = {0}
+        lot = None
+        if c.lot_points > 0:
+            expires = lot_expiry(program, ev.occurred_at, now)
+            available = min(ev.occurred_at, now)
+            if is_order and program.pending_days:
+                available = ev.occurred_at + timedelta(days=program.pending_days)  # the return window
+            warn = warn_at(program, expires)
+            lot = self.store.lot_item(program.id, member_id, c.lot_points, iso(ev.occurred_at), iso(expires),
+                                      iso(available), ev.type, iso(warn) if warn else None, now_iso,
+                                      event_id=ev.id, order_id=ev.order_id if is_order else None)
+        if member is None:
+            ops.append(self.store.new_balance_op(member_id, program.id, ev.customer_id, c.lot_points))
+        elif c.lot_points:
+            ops.append(self.store.balance_add_op(member_id, c.lot_points))
+        if lot:
+            ops.append(self.table.put_op(lot))
+        details = {"source": ev.type, "event_id": ev.id, "order_id": ev.order_id if is_order else None,
+                   "base": base, "multiplier": str(multiplier), "tier": tier.id if tier else None, "rules": rules or None,
+                   "lot_id": lot["lot_id"] if lot else None, "expires_at": lot["expires_at"] if lot else None,
+                   "available_at": lot["available_at"] if lot else None, "debt_paid": c.debt_paid or None}
+        if ev.type == REFERRAL_REWARD_POINTS:
+            details.update(reward_id=ev.data.get("reward_id"), referral_program_id=ev.data.get("referral_program_id"))
+        ops.append(self.table.put_op(self.store.entry_item(member_id, program.id, "earn", points, now, **details)))
+        if is_order:
+            opk, osk = keys.loyalty_order(program.id, ev.order_id)
+            order_item = {"pk": opk, "sk": osk, "program_id": program.id, "order_id": ev.order_id,
+                          "member_id": member_id, "points": points, "lot_sk": lot["sk"] if lot else None,
+                          "order_amount": ev.order_amount or 0, "currency": ev.currency,
+                          "earned_day": local_date(ev.occurred_at, program.timezone).isoformat(),
+                          "refunded_amount": (order or {}).get("refunded_amount", 0), "reversed_points": 0,
+                          "event_id": ev.id, "earned_at": iso(ev.occurred_at)}
+            if order is None:
+                ops.append(self.table.put_op(order_item))
+            else:
+                ops.append(self.table.put_op(order_item, "attribute_not_exists(points) AND refunded_amount = :r",
+                                             vals=values(r=order.get("refunded_amount", 0))))
+            retry_on.add(len(ops) - 1)
+        ops.extend(self._milestones(bundle, program, c, member_id, ev.customer_id, now))
+        if c.upgraded:
+            ops.append(tier_changed(self.table, program, member_id, item["version"], ev.customer_id,
+                                    c.tier_before, c.tier_after, now))
+        if not self._commit(program, ev, ops, now, retry_on):
+            return {"status": "duplicate", "points": 0}
+        return {"status": "joined" if member is None else "earned", "points": points, "member_id": member_id,
+                "tier": c.member["tier"], "milestones": [m.points for m in c.milestones]}
+
+    def _milestones(self, bundle: ConfigBundle, program: LoyaltyProgram, c, member_id: str, customer_id: str,
+                    now: datetime) -> list[dict]:
+        """Each milestone crossed: a ledger entry, a notification (engine event) and, for a reward milestone
+        whose campaign is active, a code of it bound to the member, all in the earning's transaction."""
+        ops, drawn = [], []
+        for m in c.milestones:
+            reward = program.reward(m.reward) if m.reward else None
+            code, skipped = None, None
+            if reward is not None:
+                campaign = bundle.campaigns.get(reward.campaign)
+                status = effective_status(campaign, now) if campaign else "missing"
+                if status == ACTIVE:
+                    code = self.codes.draw(campaign, now)
+                    drawn.append(code)
+                else:
+                    skipped = f"campaign {status}"
+            ops.append(self.table.put_op(self.store.entry_item(
+                member_id, program.id, "milestone", 0, now, threshold=m.points, reward_id=m.reward,
+                code=code["code"] if code else None, campaign_id=code["campaign_id"] if code else None,
+                reward_skipped=skipped)))
+            ops.append(event_put(self.table, f"loyalty.{member_id}.milestone.{m.points}", MILESTONE_REACHED,
+                                 customer_id, now, now, {
+                                     "program_id": program.id, "threshold": m.points, "reward_id": m.reward,
+                                     "code": code["code"] if code else None,
+                                     "expires_at": code["expires_at"] if code else None}))
+        return ops + self.codes.ops(drawn, customer_id, now)
+
+    # --- refunds ---------------------------------------------------------------------------------------------
+
+    def _refund(self, program: LoyaltyProgram, ev: LoyaltyEvent, now: datetime) -> dict:
+        """Takes back the points of the refunded part of the order (see domain.loyalty.reversal and
+        plan_clawback): from the order's own lot first (pending during the return window), then from the
+        member's other lots; the rest is debt (allow_negative_balance) or a recorded shortfall."""
+        member, order, seen = self.store.member_and_order(program.id, ev.customer_id, ev.order_id,
+                                                          self._marker(program, ev))
+        if seen:
+            return {"status": "duplicate", "points": 0}
+        opk, osk = keys.loyalty_order(program.id, ev.order_id)
+        if order is None or order.get("points") is None:
+            # Nothing earned on it (yet): keep the refunded amount, so an order.paid arriving later earns only on
+            # what was not refunded.
+            if order is None:
+                op = self.table.put_op({"pk": opk, "sk": osk, "program_id": program.id, "order_id": ev.order_id,
+                                        "refunded_amount": ev.order_amount, "created_at": iso(now)})
+            else:
+                op = self.table.update_op(opk, osk, "ADD refunded_amount :a", "attribute_not_exists(points)",
+                                          vals=values(a=ev.order_amount))
+            if not self._commit(program, ev, [op], now, {0}):
+                return {"status": "duplicate", "points": 0}
+            return {"status": "refund_recorded", "points": 0}
+        if member is None or member.get("member_id") != order["member_id"]:
+            return {"status": "member_gone", "points": 0}  # erased: its anonymised ledger is not touched again
+        take_back, refunded = reversal(order["points"], order["order_amount"], order.get("refunded_amount", 0),
+                                       ev.order_amount, order.get("reversed_points", 0))
+        order_op = self.table.update_op(
+            opk, osk, "SET refunded_amount = :ra, reversed_points = :rp",
+            "refunded_amount = :ra0 AND reversed_points = :rp0",
+            vals=values(ra=refunded, rp=order.get("reversed_points", 0) + take_back,
+                        ra0=order.get("refunded_amount", 0), rp0=order.get("reversed_points", 0)))
+        if take_back == 0:
+            if not self._commit(program, ev, [order_op], now, {0}):
+                return {"status": "duplicate", "points": 0}
+            return {"status": "refunded", "points": 0}
+
+        member_id = member["member_id"]
+        now_iso = iso(now)
+        lots = self.store.lots(member_id, now)
+        plan = plan_clawback(lots, order.get("lot_sk"), take_back, now_iso, program.allow_negative_balance)
+        if len(plan.takes) > MAX_LOTS_PER_TRANSACTION:  # what one transaction cannot take stays owed/short
+            rest = sum(t for _, t in plan.takes[MAX_LOTS_PER_TRANSACTION:])
+            plan.takes = plan.takes[:MAX_LOTS_PER_TRANSACTION]
+            if program.allow_negative_balance:
+                plan.debt += rest
+            else:
+                plan.shortfall += rest
+        state = member_state(member)
+        today = local_date(now, program.timezone)
+        state["lifetime_points"] = max(0, state["lifetime_points"] - take_back)
+        window = prune_window(state["window"], program, today)
+        day = order.get("earned_day")
+        if day in window:
+            window[day] = max(0, window[day] - take_back)
+        state["window"] = prune_window(window, program, today)
+        state["debt"] += plan.debt
+        state["shortfall"] += plan.shortfall
+        tier = tier_by_id(program, state["tier"])
+        review = review_at(program, tier, state["window"], now)  # a drop below the tier: the next job run
+        item = member_item(program.id, ev.customer_id, member_id, state, member["version"] + 1,
+                           member.get("joined_at", now_iso), iso(review) if review else None, now_iso)
+        ops = [self.store.member_op(item, member["version"]), order_op]
+        if plan.taken:
+            ops.append(self.store.balance_add_op(member_id, -plan.taken))
+        lot_ops_from = len(ops)
+        ops.extend(self.store.lot_take_op(lot, take) for lot, take in plan.takes)
+        ops.append(self.table.put_op(self.store.entry_item(
+            member_id, program.id, "refund", -take_back, now, source=ev.type, event_id=ev.id, order_id=ev.order_id,
+            refunded_amount=ev.order_amount, lots=[{"lot_id": lot["lot_id"], "points": t} for lot, t in plan.takes],
+            debt_added=plan.debt or None, shortfall=plan.shortfall or None)))
+        retry_on = {0, 1, *range(lot_ops_from, lot_ops_from + len(plan.takes))}
+        if not self._commit(program, ev, ops, now, retry_on):
+            return {"status": "duplicate", "points": 0}
+        return {"status": "refunded", "points": -take_back, "taken": plan.taken, "debt": plan.debt,
+                "shortfall": plan.shortfall}
+
+
+def state_version(member: dict | None) -> int:
+    return (member or {}).get("version", 0)
+
+
+def tier_changed(table: Table, program: LoyaltyProgram, member_id: str, version: int, customer_id: str,
+                 before, after, now: datetime) -> dict:
+    """The loyalty.tier_changed engine event (outbox), put in the transaction that changes the tier; its id names
+    the member version that carries the change."""
+    direction = "up" if rank(program, after) > rank(program, before) else "down"
+    return event_put(table, f"loyalty.{member_id}.tier.{version}", TIER_CHANGED, customer_id, now, now, {
+        "program_id": program.id, "from": before.id if before else None, "to": after.id if after else None,
+        "direction": direction})

@@ -1,0 +1,185 @@
+"""The points-expiry job (scheduled, and POST /v1/jobs/points-expiry/run): per loyalty program
+1. warnings: lots whose warning moment has passed get one ``points.expiring`` event each;
+2. expiry: lots whose expiry moment has passed lose exactly their unspent points (one ledger entry per lot);
+3. tier reviews: members whose tier window may have dropped below their tier are looked at again (downgrades).
+
+It reads only what is due: each phase queries sparse gsi1 partitions (keys.loyalty_lots_due,
+keys.loyalty_tier_review; SHARDS per program) with ``gsi1sk < now``, and whatever it handles leaves that
+partition in the same write (a warned lot moves to the expiry partition, an expired or emptied lot leaves the
+index, a reviewed member gets its next review moment). Lots that are not due, however many, are never read.
+Every step is conditional on the state it read, so two runs at once, or a run during a spend, change each lot
+once.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from ..adapters import keys
+from ..adapters.config_source import ConfigSource
+from ..adapters.dynamo import ConditionFailed, Table, TransactionCancelled, values
+from ..adapters.events import EventPublisher
+from ..adapters.loyalty_store import EXPIRE, SHARDS, WARN, LoyaltyStore, member_item
+from ..domain import errors
+from ..domain.clock import iso
+from ..domain.loyalty import local_date, member_state, prune_window, rank, review_at, tier_by_id, tier_for, window_points
+from ..domain.programs import LoyaltyProgram
+from .loyalty_events import tier_changed
+
+POINTS_EXPIRING = "points.expiring"
+RESERVE_S = 5.0  # stop starting new pages when less than this is left of the invocation
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+class PointsExpiry:
+    def __init__(self, table: Table, config: ConfigSource, events: EventPublisher):
+        self.table = table
+        self.config = config
+        self.events = events
+        self.store = LoyaltyStore(table)
+
+    def run(self, now: datetime, time_left: Callable[[], float] | None = None) -> dict:
+        """``time_left()``: seconds left of the invocation. A run that runs out answers ``more: true``; the next
+        one continues (nothing it did is done again)."""
+        time_left = time_left or (lambda: 1e9)
+        bundle = self.config.bundle()
+        out: dict = {"now": iso(now), "programs": {}, "more": False, "warning_failures": 0}
+        try:
+            for program in bundle.loyalty_programs.values():
+                counts = out["programs"][program.id] = {"warned": 0, "expired_lots": 0, "expired_points": 0,
+                                                        "tiers_reviewed": 0, "downgraded": 0}
+                self._warnings(program, now, counts, out, time_left)
+                self._expiries(program, now, counts, time_left)
+                self._reviews(program, now, counts, time_left)
+        except _OutOfTime:
+            out["more"] = True
+        return out
+
+    def _pages(self, partition: str, now: datetime, time_left: Callable[[], float]):
+        start = None
+        while True:
+            if time_left() < RESERVE_S:
+                raise _OutOfTime()
+            items, start = self.store.due(partition, iso(now), start)
+            yield items
+            if not start:
+                return
+
+    # --- 1. warnings -------------------------------------------------------------------------------------------
+
+    def _warnings(self, program: LoyaltyProgram, now: datetime, counts: dict, out: dict,
+                  time_left: Callable[[], float]) -> None:
+        now_iso = iso(now)
+        for shard in range(SHARDS):
+            partition = keys.loyalty_lots_due(WARN, program.id, shard)
+            for lots in self._pages(partition, now, time_left):
+                balances = self.store.get_many([keys.loyalty_balance(lot["member_id"]) for lot in lots]) if lots else {}
+                for lot in lots:
+                    if lot["expires_at"] < now_iso:  # the warning was missed (job down): expire it now
+                        self._expire(program, lot, partition, now, counts)
+                        continue
+                    expire_pk = keys.loyalty_lots_due(EXPIRE, program.id, shard)
+                    try:  # claims the warning: exactly one run moves the lot on, and only that run warns
+                        self.table.update(lot["pk"], lot["sk"], "SET gsi1pk = :e, gsi1sk = :s, warned_at = :now",
+                                          "gsi1pk = :w", vals=values(
+                                              e=expire_pk, s=f"{lot['expires_at']}#{lot['member_id']}#{lot['lot_id']}",
+                                              now=now_iso, w=partition))
+                    except ConditionFailed:
+                        continue  # warned by another run, or spent to zero meanwhile
+                    customer_id = (balances.get(keys.loyalty_balance(lot["member_id"])) or {}).get("customer_id")
+                    if not program.enabled or not customer_id:
+                        continue  # a switched-off program sends no warnings
+                    try:
+                        self.events.publish(POINTS_EXPIRING, {
+                            "program_id": program.id, "customer_id": customer_id, "member_id": lot["member_id"],
+                            "lot_id": lot["lot_id"], "warning_id": lot["lot_id"], "points": lot["remaining"],
+                            "expires_at": lot["expires_at"]}, now)
+                        counts["warned"] += 1
+                    except Exception:  # noqa: BLE001 - give the warning back to the next run, then report
+                        out["warning_failures"] += 1
+                        try:
+                            self.table.update(lot["pk"], lot["sk"], "SET gsi1pk = :w, gsi1sk = :s REMOVE warned_at",
+                                              "gsi1pk = :e AND warned_at = :now", vals=values(
+                                                  w=partition, s=lot["gsi1sk"], e=expire_pk, now=now_iso))
+                        except ConditionFailed:
+                            pass  # spent or expired meanwhile: nothing left to warn about
+
+    # --- 2. expiry -------------------------------------------------------------------------------------------
+
+    def _expiries(self, program: LoyaltyProgram, now: datetime, counts: dict, time_left: Callable[[], float]) -> None:
+        for shard in range(SHARDS):
+            partition = keys.loyalty_lots_due(EXPIRE, program.id, shard)
+            for lots in self._pages(partition, now, time_left):
+                for lot in lots:
+                    self._expire(program, lot, partition, now, counts)
+
+    def _expire(self, program: LoyaltyProgram, lot: dict, partition: str, now: datetime, counts: dict) -> None:
+        """The lot's unspent points go, in one transaction with the balance and the ledger entry; conditional on
+        the remaining points read and on the lot still waiting in this partition (the index image may be a moment
+        old: a failed condition hands back the current lot, which is tried again)."""
+        for _ in range(5):
+            if lot is None or lot.get("gsi1pk") != partition or lot.get("remaining", 0) <= 0:
+                return  # expired by another run, or spent to zero
+            left = lot["remaining"]
+            entry = self.store.entry_item(lot["member_id"], program.id, "expiry", -left, now, lot_id=lot["lot_id"],
+                                          expires_at=lot["expires_at"], lot_points=lot["points"])
+            ops = [self.table.update_op(lot["pk"], lot["sk"],
+                                        "SET remaining = :zero, expired_points = :left, expired_at = :now "
+                                        "REMOVE gsi1pk, gsi1sk", "remaining = :left AND gsi1pk = :p",
+                                        vals=values(zero=0, left=left, now=iso(now), p=partition)),
+                   self.store.balance_add_op(lot["member_id"], -left),
+                   self.table.put_op(entry)]
+            try:
+                self.table.transact(ops)
+            except TransactionCancelled as e:
+                if not e.failed(0):
+                    raise errors.Contention(details={"reasons": e.reasons}) from None
+                lot = e.items[0]
+                continue
+            counts["expired_lots"] += 1
+            counts["expired_points"] += left
+            return
+        raise errors.Contention("a lot kept changing while it expired; the next run takes it")
+
+    # --- 3. tier reviews ---------------------------------------------------------------------------------------
+
+    def _reviews(self, program: LoyaltyProgram, now: datetime, counts: dict, time_left: Callable[[], float]) -> None:
+        for shard in range(SHARDS):
+            for members in self._pages(keys.loyalty_tier_review(program.id, shard), now, time_left):
+                for indexed in members:
+                    self._review(program, indexed, now, counts)
+
+    def _review(self, program: LoyaltyProgram, indexed: dict, now: datetime, counts: dict) -> None:
+        """The tier the window's points hold now (down as well as up), and the next review moment."""
+        now_iso = iso(now)
+        for _ in range(5):
+            member = self.table.get(indexed["pk"], indexed["sk"], consistent=True)
+            if member is None or (member.get("review_at") or "~") >= now_iso:
+                return  # moved (erased) or not due any more (an earning moved the review)
+            state = member_state(member)
+            today = local_date(now, program.timezone)
+            state["window"] = prune_window(state["window"], program, today)
+            before = tier_by_id(program, state["tier"])
+            after = tier_for(program, window_points(state["window"], program, today))
+            state["tier"] = after.id if after else None
+            review = review_at(program, after, state["window"], now)
+            item = member_item(program.id, member["customer_id"], member["member_id"], state, member["version"] + 1,
+                               member.get("joined_at", now_iso), iso(review) if review else None, now_iso)
+            ops = [self.store.member_op(item, member["version"])]
+            changed = (before.id if before else None) != (after.id if after else None)
+            if changed:
+                ops.append(tier_changed(self.table, program, member["member_id"], item["version"],
+                                        member["customer_id"], before, after, now))
+            try:
+                self.table.transact(ops)
+            except TransactionCancelled as e:
+                if e.failed(0):
+                    continue  # an earning changed the member meanwhile: look again
+                raise errors.Contention(details={"reasons": e.reasons}) from None
+            counts["tiers_reviewed"] += 1
+            if changed and rank(program, after) < rank(program, before):
+                counts["downgraded"] += 1
+            return

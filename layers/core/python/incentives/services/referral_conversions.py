@@ -1,0 +1,411 @@
+"""Referral conversions: the referee's paid order converts a pending referral, a refund within the return window
+reverses it, the reward is paid out when the window has closed, and suspicious conversions wait for review.
+
+Each decision is one TransactWriteItems that changes the referral (condition: the status it was read in), the
+referrer (condition: the version read, because the tier and the period cap depend on the count), the program's
+counters (ADD) and the reward or its due item, together with the consumer's marker for the event (services/
+consumers.py): an event delivered twice, or twice at once, decides once; two referees of one referrer converting
+at once get consecutive tiers. A conflict with another decision is read again and decided again.
+
+"Paid out" means final: a conversion's reward is released (code issued, points event, cash owed) by the
+referral-rewards job once the converting order's return window (conversion.return_window_days) has closed, or at
+once when it has closed already. Until then a refund of that order reverses the conversion and nothing was given;
+afterwards a refund changes only the revenue figures. referral.converted is emitted at the same moment, so a
+consumer (loyalty) never has to take it back.
+"""
+from __future__ import annotations
+
+import random
+import time
+from datetime import datetime
+
+from ..adapters import keys
+from ..adapters.code_store import code_item
+from ..adapters.codespace_store import CodeSpaceStore
+from ..adapters.config_source import ConfigSource
+from ..adapters.dynamo import Table, TransactionCancelled
+from ..adapters.referral_store import STATUS, ReferralStore, Writes
+from ..domain import errors
+from ..domain import referrals as rules
+from ..domain.clock import iso
+from ..domain.config import ConfigBundle
+from ..domain.customers import holder_for_id
+from ..domain.programs import ReferralProgram
+from ..subscriptions import CustomerEvent
+from .consumers import Consumer
+from .issuance import card_fields, space_for
+from .outbox import event_put
+from .referrals import program_of
+
+DEADLINE_S = 8.0
+RELEASE_BATCH = 100
+CONVERTED_EVENT, POINTS_EVENT = "referral.converted", "referral.reward_points"
+LEADERBOARD_EPOCH_MS = 10**13  # sort key part: earlier achievers of an equal count rank first
+
+
+def _effect(program_id: str) -> str:
+    return f"REFERRAL#{program_id}"
+
+
+def _early_refund(order_id: str | None) -> str:
+    """The attribute of a pending referral that sums refunds of one order received before its order.paid."""
+    return f"refund#{order_id}"
+
+
+class Conversions:
+    def __init__(self, table: Table, config: ConfigSource, consumer: Consumer):
+        self.table = table
+        self.config = config
+        self.consumer = consumer
+        self.store = ReferralStore(table)
+        self.spaces = CodeSpaceStore(table)
+
+    # --- the consumer: order.paid, order.refunded ---------------------------------------------------------
+
+    def handle(self, event: CustomerEvent, now: datetime) -> list[dict]:
+        """What this delivery did per program the customer was referred in. A program switched off converts
+        nothing (order.paid is ignored) but still reverses on refunds what it converted before."""
+        if event.type not in ("order.paid", "order.refunded") or event.order_amount is None:
+            return []
+        programs = [p for p in self.config.bundle().referral_programs.values()
+                    if p.enabled or event.type == "order.refunded"]
+        if not programs:
+            return []
+        locks = {keys.referee(p.id, event.customer_id): p for p in programs}
+        pkey = keys.customer_profile(event.customer_id)
+        got = self.table.batch_get([*locks, pkey], consistent=True)
+        return [self._apply(program, got[k]["referral_id"], event, got.get(pkey), now)
+                for k, program in locks.items() if k in got]
+
+    def _apply(self, program: ReferralProgram, referral_id: str, event: CustomerEvent, profile: dict | None,
+               now: datetime) -> dict:
+        start, attempt = time.monotonic(), 0
+        while time.monotonic() - start < DEADLINE_S:
+            referral = self.store.get(keys.referral(referral_id))
+            if referral is None:
+                return {"referral_id": referral_id, "outcome": "ignored", "reason": "no_referral"}
+            bundle = self.config.bundle()
+            if event.type == "order.paid":
+                plan = self._paid(program, referral, event, profile, now, bundle)
+            else:
+                plan = self._refunded(program, referral, event, now)
+            if isinstance(plan, dict):
+                return {"referral_id": referral_id, **plan}
+            w, outcome = plan
+            ops, _ = w.ops()
+            try:
+                applied = self.consumer.apply_once(event.id, ops, now, _effect(program.id))
+            except TransactionCancelled:
+                attempt += 1  # another decision on this referral or referrer came first: read and decide again
+                time.sleep(random.uniform(0, min(0.25, 0.004 * 2**min(attempt, 8))))
+                continue
+            return {"referral_id": referral_id, **(outcome if applied else {"outcome": "duplicate"})}
+        raise errors.Contention("the referral kept changing; retry")
+
+    def _paid(self, program, referral, event, profile, now, bundle):
+        status, order_at = referral["status"], event.occurred_at
+        amount, currency = event.order_amount, event.currency
+        if status == rules.CONVERTED and referral.get("order_id") != event.order_id:
+            # a converted referee's later order: their revenue, for LTV (the marker counts it once)
+            w = Writes(self.table).add(keys.referral_program(program.id), **{f"revenue_{currency}": amount})
+            return w, {"outcome": "revenue", "amount": amount}
+        if status != rules.PENDING:
+            return {"outcome": "ignored", "reason": f"referral_{status}"}
+        early = int(referral.get(_early_refund(event.order_id), 0))  # its refund's event came first
+        decision = rules.decide(program, referral, order_at, amount - early, currency,
+                                (profile or {}).get("first_order_at"))
+        if decision.action == "ignore":
+            return {"outcome": "ignored", "reason": decision.reason}
+        order = {"order_id": event.order_id, "order_amount": amount, "currency": currency, "order_at": order_at,
+                 "refunded_amount": early or None}
+        if decision.action in ("disqualify", "expire"):
+            final = rules.DISQUALIFIED if decision.action == "disqualify" else rules.EXPIRED
+            return self._close(program, referral, rules.PENDING, final, decision.reason, now, order), \
+                {"outcome": final, "reason": decision.reason}
+        referrer = self.store.get(keys.referrer(program.id, referral["referrer_id"]))
+        if referrer is None:
+            return {"outcome": "ignored", "reason": "no_referrer"}
+        reasons = list(referral.get("signals") or [])
+        _, in_period = rules.period_after(referrer, order_at, program.limits.period_days)
+        if rules.over_cap(program, in_period):
+            if program.limits.over_limit == "reject":
+                return self._close(program, referral, rules.PENDING, rules.REJECTED, rules.PERIOD_LIMIT, now,
+                                   order), {"outcome": rules.REJECTED, "reason": rules.PERIOD_LIMIT}
+            reasons.append(rules.PERIOD_LIMIT)
+        if reasons:
+            return self._hold(program, referral, reasons, now, order), {"outcome": rules.HELD, "reasons": reasons}
+        w = Writes(self.table)
+        outcome = self._convert(w, program, referral, referrer, rules.PENDING, order, now, bundle)
+        return w, outcome
+
+    # --- state changes (each adds to a Writes; the caller commits) -------------------------------------
+
+    def _close(self, program, referral, from_status: str, to_status: str, reason: str | None, now: datetime,
+               order: dict | None = None) -> Writes:
+        """pending/held -> disqualified, expired or rejected: counted, nothing paid."""
+        rk = keys.referral(referral["id"])
+        w = Writes(self.table)
+        w.set(rk, status=to_status, reason=reason, decided_at=iso(now), **(order or {}))
+        w.cond(rk, "#st = :c_from", STATUS, c_from=from_status)
+        fk = keys.referrer(program.id, referral["referrer_id"])
+        w.add(fk, **{from_status: -1, to_status: 1}).cond(fk, "attribute_exists(pk)")  # not a stub after erasure
+        w.add(keys.referral_program(program.id), **{from_status: -1, to_status: 1})
+        if from_status == rules.HELD:
+            w.delete(keys.referral_held(program.id, referral["id"]))
+        return w
+
+    def _hold(self, program, referral, reasons: list[str], now: datetime, order: dict) -> Writes:
+        rk = keys.referral(referral["id"])
+        at = iso(now)
+        w = Writes(self.table)
+        w.set(rk, status=rules.HELD, hold_reasons=reasons, held_at=at, **order)
+        w.cond(rk, "#st = :c_from", STATUS, c_from=rules.PENDING)
+        fk = keys.referrer(program.id, referral["referrer_id"])
+        w.add(fk, pending=-1, held=1).cond(fk, "attribute_exists(pk)")
+        w.add(keys.referral_program(program.id), pending=-1, held=1)
+        hpk, hsk = keys.referral_held(program.id, referral["id"])
+        w.put(self.table.put_op({"pk": hpk, "sk": hsk, "referral_id": referral["id"], "referrer_id":
+                                 referral["referrer_id"], "held_at": at, "reasons": reasons, **order}))
+        return w
+
+    def _convert(self, w: Writes, program: ReferralProgram, referral: dict, referrer: dict, from_status: str,
+                 order: dict, now: datetime, bundle: ConfigBundle) -> dict:
+        """pending/held -> converted: the referrer's count (their tier), the period, the leaderboard, the
+        program's counters, and the reward: paid now if the return window has closed, else a due item."""
+        rk, fk, pc = (keys.referral(referral["id"]), keys.referrer(program.id, referral["referrer_id"]),
+                      keys.referral_program(program.id))
+        n = int(referrer.get("converted", 0)) + 1
+        reward = rules.reward_of(program.tier_for(n), bundle)
+        release = rules.release_at(program, order["order_at"])
+        period_start, in_period = rules.period_after(referrer, order["order_at"], program.limits.period_days)
+        w.set(rk, status=rules.CONVERTED, converted_at=iso(now), conversion_number=n, reward=reward,
+              payout_status=rules.SCHEDULED, release_at=release, period_start=period_start, **order)
+        w.cond(rk, "#st = :c_from", STATUS, c_from=from_status)
+        self._referrer_count(w, fk, referrer, n, now, period_start=period_start, period_conversions=in_period + 1)
+        w.add(fk, **{from_status: -1})
+        revenue = order["order_amount"] - (order.get("refunded_amount") or 0)
+        w.add(pc, conversions=1, **{from_status: -1, f"revenue_{order['currency']}": revenue})
+        self._count_reward(w, pc, reward, 1)
+        converted = {**referral, "status": rules.CONVERTED, "reward": reward, "conversion_number": n}
+        if release <= iso(now):
+            self._payout(w, program, converted, now, bundle)
+        else:
+            dpk, dsk = keys.referral_due(program.id, release, referral["id"])
+            w.put(self.table.put_op({"pk": dpk, "sk": dsk, "referral_id": referral["id"], "program_id": program.id,
+                                     "release_at": release}))
+        return {"outcome": rules.CONVERTED, "conversion_number": n,
+                "reward": reward["type"] if reward else None,
+                "payout": "now" if release <= iso(now) else release}
+
+    def _referrer_count(self, w: Writes, fk: tuple[str, str], referrer: dict, n: int, now: datetime,
+                        **fields) -> None:
+        """converted = n under the version read; the leaderboard entry (gsi1) follows the count."""
+        version = int(referrer.get("version", 0))
+        w.set(fk, converted=n, version=version + 1, **fields)
+        if n > 0:
+            inverted = LEADERBOARD_EPOCH_MS - int(now.timestamp() * 1000)
+            w.set(fk, gsi1pk=keys.leaderboard_gsi(referrer["program_id"]),
+                  gsi1sk=f"{n:010d}#{inverted:013d}#{referrer['customer_id']}")
+        else:
+            w.remove(fk, "gsi1pk", "gsi1sk")
+        w.cond(fk, "version = :c_version", c_version=version)
+
+    @staticmethod
+    def _count_reward(w: Writes, pc: tuple[str, str], reward: dict | None, sign: int) -> None:
+        """The referrer reward a conversion commits, at face value where it has one (metrics: rewards cost)."""
+        if reward is None:
+            return
+        w.add(pc, referrer_rewards=sign)
+        if reward["type"] == "points":
+            w.add(pc, referrer_points=sign * reward["points"])
+        elif reward.get("value") is not None:
+            w.add(pc, **{f"referrer_cost_{reward['currency']}": sign * reward["value"]})
+        else:
+            w.add(pc, referrer_unpriced=sign)
+
+    def _payout(self, w: Writes, program: ReferralProgram, referral: dict, now: datetime,
+                bundle: ConfigBundle) -> None:
+        """The conversion becomes final: referral.converted, and the tier's reward for the referrer (a bound code
+        or gift card, a points event for the loyalty program, or cash owed), all in the caller's transaction."""
+        rid, referrer_id = referral["id"], referral["referrer_id"]
+        rk = keys.referral(rid)
+        w.put(event_put(self.table, f"{rid}.converted", CONVERTED_EVENT, referrer_id, now, now,
+                        {"program_id": program.id, "referral_id": rid, "referee_id": referral["referee_id"]}))
+        reward = referral.get("reward")
+        if reward is not None:
+            if reward["type"] == "points":
+                w.put(event_put(self.table, f"{rid}.reward_points", POINTS_EVENT, referrer_id, now, now,
+                                {"program_id": reward["program_id"], "points": reward["points"], "reward_id": rid,
+                                 "referral_program_id": program.id}))
+            elif reward["type"] == "cash":
+                pk, sk = keys.referral_payout(rid)
+                w.put(self.table.put_op({"pk": pk, "sk": sk, "id": rid, "referral_id": rid, "program_id": program.id,
+                                         "customer_id": referrer_id, "amount": reward["value"],
+                                         "currency": reward["currency"], "status": "owed", "created_at": iso(now),
+                                         "gsi1pk": keys.payouts_gsi(program.id, "owed"),
+                                         "gsi1sk": f"{iso(now)}#{rid}"}))
+            else:
+                campaign = bundle.campaign(reward["campaign_id"])
+                space = space_for(campaign)
+                r = self.spaces.reserve(space, 1)
+                code = space.code(r.key, r.start)
+                expiry = campaign.codes.expiry_for(now)
+                w.put(self.table.put_op(code_item(code, campaign.id, iso(now), iso(expiry) if expiry else None,
+                                                  holder_for_id(referrer_id), **card_fields(campaign))))
+                w.add(keys.campaign_issued_shard(campaign.id, 0), issued=1)
+                w.set(rk, reward_code=code)
+            w.add(keys.referral_program(program.id), rewards_paid=1)
+            fk = keys.referrer(program.id, referrer_id)
+            w.add(fk, rewards_paid=1).cond(fk, "attribute_exists(pk)")
+        w.set(rk, payout_status=rules.PAID, paid_at=iso(now))
+
+    # --- refunds -------------------------------------------------------------------------------------------
+
+    def _refunded(self, program, referral, event, now):
+        status, amount, currency = referral["status"], event.order_amount, event.currency
+        pc = keys.referral_program(program.id)
+        if status == rules.PENDING and event.order_id:
+            # EventBridge keeps no order: this refund may come before its order's order.paid. Recorded on the
+            # referral, it counts against that order when it arrives.
+            rk = keys.referral(referral["id"])
+            w = Writes(self.table).add(rk, **{_early_refund(event.order_id): amount})
+            return w.cond(rk, "#st = :c_st", STATUS, c_st=status), {"outcome": "refund_recorded"}
+        if referral.get("order_id") != event.order_id:
+            if status == rules.CONVERTED:  # a later order's refund: revenue only
+                return Writes(self.table).add(pc, **{f"revenue_{currency}": -amount}), {"outcome": "revenue",
+                                                                                        "amount": -amount}
+            return {"outcome": "ignored", "reason": "other_order"}
+        rk = keys.referral(referral["id"])
+        final = status == rules.CONVERTED and referral.get("payout_status") == rules.PAID
+        if status not in (rules.CONVERTED, rules.HELD) or final or \
+                not rules.refund_in_window(program, referral["order_at"], event.occurred_at):
+            if status == rules.CONVERTED:
+                w = Writes(self.table).add(pc, **{f"revenue_{currency}": -amount})
+                w.add(rk, refunded_amount=amount)
+                return w, {"outcome": "refund_after_payout" if final else "refund_after_window"}
+            return {"outcome": "ignored", "reason": f"referral_{status}"}
+        refunded = int(referral.get("refunded_amount", 0)) + amount
+        remaining = int(referral["order_amount"]) - refunded
+        minimum = program.conversion.min_order_amount
+        floor = minimum.amount if minimum is not None and minimum.currency == currency else 0
+        if remaining >= max(floor, 1):  # a partial refund that keeps the order qualifying
+            w = Writes(self.table).add(rk, refunded_amount=amount).cond(rk, "#st = :c_st", STATUS, c_st=status)
+            if status == rules.CONVERTED:
+                w.add(pc, **{f"revenue_{currency}": -amount})
+            return w, {"outcome": "partial_refund", "remaining": remaining}
+        w = Writes(self.table)
+        w.set(rk, status=rules.REVERSED, reversed_at=iso(now), reason="order_refunded").add(rk, refunded_amount=amount)
+        w.cond(rk, "#st = :c_st", STATUS, c_st=status)
+        fk = keys.referrer(program.id, referral["referrer_id"])
+        if status == rules.HELD:
+            w.delete(keys.referral_held(program.id, referral["id"]))
+            w.add(fk, held=-1, reversed=1).cond(fk, "attribute_exists(pk)")
+            w.add(pc, held=-1, reversed=1)
+            return w, {"outcome": rules.REVERSED}
+        referrer = self.store.get(fk)
+        if referrer is None:
+            return {"outcome": "ignored", "reason": "no_referrer"}
+        n = max(0, int(referrer.get("converted", 0)) - 1)
+        fields = {}
+        if referrer.get("period_start") == referral.get("period_start"):
+            fields["period_conversions"] = max(0, int(referrer.get("period_conversions", 0)) - 1)
+        self._referrer_count(w, fk, referrer, n, now, **fields)
+        w.add(fk, reversed=1)
+        w.set(rk, payout_status=rules.CANCELLED).cond(rk, "payout_status = :c_sched", c_sched=rules.SCHEDULED)
+        w.delete(keys.referral_due(program.id, referral["release_at"], referral["id"]))
+        w.add(pc, conversions=-1, reversed=1,
+              **{f"revenue_{currency}": -(int(referral["order_amount"]) - int(referral.get("refunded_amount", 0)))})
+        self._count_reward(w, pc, referral.get("reward"), -1)
+        return w, {"outcome": rules.REVERSED}
+
+    # --- review of held conversions (operators) -------------------------------------------------------------
+
+    def _held_referral(self, program_id: str, referral_id: str) -> tuple[ReferralProgram, dict]:
+        program = program_of(self.config, program_id)
+        referral = self.store.get(keys.referral(referral_id))
+        if referral is None or referral.get("program_id") != program.id:
+            raise errors.NotFound("no such referral in this program", {"referral_id": referral_id})
+        if referral["status"] != rules.HELD:
+            raise errors.ConversionNotHeld(details={"referral_id": referral_id, "status": referral["status"]})
+        return program, referral
+
+    def approve(self, program_id: str, referral_id: str, now: datetime) -> dict:
+        """A held conversion converts (the operator's decision counts past the period cap)."""
+        start, attempt = time.monotonic(), 0
+        while time.monotonic() - start < DEADLINE_S:
+            program, referral = self._held_referral(program_id, referral_id)
+            referrer = self.store.get(keys.referrer(program.id, referral["referrer_id"]))
+            if referrer is None:
+                raise errors.NotFound("the referrer no longer exists", {"referral_id": referral_id})
+            w = Writes(self.table)
+            order = {k: referral.get(k) for k in ("order_id", "order_amount", "currency", "order_at",
+                                                   "refunded_amount")}
+            outcome = self._convert(w, program, referral, referrer, rules.HELD, order, now, self.config.bundle())
+            w.delete(keys.referral_held(program.id, referral_id))
+            try:
+                self.table.transact(w.ops()[0])
+            except TransactionCancelled:
+                attempt += 1
+                time.sleep(random.uniform(0, min(0.25, 0.004 * 2**min(attempt, 8))))
+                continue
+            return {"id": referral_id, "status": rules.CONVERTED, "conversion_number": outcome["conversion_number"],
+                    "payout": outcome["payout"]}
+        raise errors.Contention("the referrer kept changing; retry")
+
+    def reject(self, program_id: str, referral_id: str, now: datetime) -> dict:
+        program, referral = self._held_referral(program_id, referral_id)
+        w = self._close(program, referral, rules.HELD, rules.REJECTED, "operator", now)
+        try:
+            self.table.transact(w.ops()[0])
+        except TransactionCancelled:
+            raise errors.ConversionNotHeld(details={"referral_id": referral_id}) from None
+        return {"id": referral_id, "status": rules.REJECTED}
+
+    # --- the referral-rewards job -------------------------------------------------------------------------
+
+    def release_due(self, now: datetime) -> dict:
+        """Pay out every conversion whose return window has closed by ``now`` (only due items are read: a Query
+        of each program's REFDUE partition up to now). Programs switched off still pay what was earned."""
+        bundle = self.config.bundle()
+        released, skipped = 0, []
+        for program in bundle.referral_programs.values():
+            while True:
+                due = self.store.until(keys.referral_due(program.id, "", "")[0], f"{iso(now)}#~", RELEASE_BATCH)
+                done_now = 0
+                for item in due:
+                    ok = self._release(program, item, now, bundle)
+                    done_now += bool(ok)
+                    if ok is False:
+                        skipped.append(item["referral_id"])
+                released += done_now
+                if len(due) < RELEASE_BATCH or not done_now:
+                    break
+        return {"released": released, "skipped": skipped, "now": iso(now)}
+
+    def _release(self, program: ReferralProgram, due: dict, now: datetime, bundle: ConfigBundle) -> bool | None:
+        """True: paid now; None: nothing to pay (another run paid it, or a refund reversed it: both delete the due
+        item in their own transaction); False: the payout failed and stays due (e.g. its campaign was removed)."""
+        referral = self.store.get(keys.referral(due["referral_id"]))
+        dk = (due["pk"], due["sk"])
+        if referral is None or referral["status"] != rules.CONVERTED or \
+                referral.get("payout_status") != rules.SCHEDULED:
+            self.table.delete(*dk)  # a leftover (its referral was decided otherwise): nothing is paid for it
+            return None
+        w = Writes(self.table)
+        w.delete(dk)
+        rk = keys.referral(referral["id"])
+        w.cond(rk, "#st = :c_conv AND payout_status = :c_sched", STATUS, c_conv=rules.CONVERTED,
+               c_sched=rules.SCHEDULED)
+        try:
+            self._payout(w, program, referral, now, bundle)
+        except errors.IncentiveError:  # the tier's campaign is gone from config: fix config, the next run pays
+            return False
+        ops, order = w.ops()
+        try:
+            self.table.transact(ops)
+        except TransactionCancelled as e:
+            if e.failed(order.index(dk)) or e.failed(order.index(rk)):
+                return None  # another run released it, or a refund reversed it a moment ago
+            return False
+        return True
+

@@ -1,0 +1,308 @@
+"""Referral programs, the HTTP side: enrol a referrer (one stable code and link), attribute a referee (once),
+and the numbers (a referrer's, the leaderboard, the program's metrics, the affiliates' payout ledger).
+
+Enrolment and attribution are each one TransactWriteItems whose conditional puts decide the races: the
+referrer item (attribute_not_exists) makes concurrent first calls return one code; the referee's lock item
+(and a lock per normalised e-mail hash) makes concurrent attributions of one referee end with exactly one
+referral. The referee's reward code is put in the same transaction, so it exists exactly when the referral does.
+Conversions, payouts and reviews are in services/referral_conversions.py.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+
+from ..adapters import keys
+from ..adapters.code_store import code_item
+from ..adapters.codespace_store import CodeSpaceStore
+from ..adapters.config_source import ConfigSource
+from ..adapters.dynamo import ConditionFailed, Table, TransactionCancelled, values
+from ..adapters.idempotency import IdempotencyGuard
+from ..adapters.referral_store import STATUS, ReferralStore, Writes
+from ..domain import errors
+from ..domain import referrals as rules
+from ..domain.clock import iso
+from ..domain.codespace import CodeSpace
+from ..domain.config import DEFAULT_CHARSET
+from ..domain.customers import holder_for_id
+from ..domain.ids import new_id
+from ..domain.orders import Customer
+from ..domain.programs import ReferralProgram
+from .issuance import CodeSpaceCollision, card_fields, space_for
+
+_spaces: dict[str, CodeSpace] = {}
+SIGNAL_TTL_DAYS = 2
+MAX_LEADERBOARD = 100
+REWARDS_LISTED = 50
+
+
+def referral_space(program: ReferralProgram) -> CodeSpace:
+    space = _spaces.get(program.code_pattern)
+    if space is None:
+        space = _spaces[program.code_pattern] = CodeSpace(program.code_pattern, DEFAULT_CHARSET)
+    return space
+
+
+def program_of(config: ConfigSource, program_id: str, active: bool = False) -> ReferralProgram:
+    program = config.bundle().referral_programs.get(program_id)
+    if program is None:
+        raise errors.ReferralProgramNotFound(details={"program_id": program_id})
+    if active and not program.enabled:
+        raise errors.ReferralProgramInactive(details={"program_id": program_id})
+    return program
+
+
+def reward_view(referral: dict) -> dict:
+    reward = dict(referral.get("reward") or {})
+    reward.pop("tier_from", None)
+    value = reward.pop("value", None)
+    if value is not None:
+        reward["value"] = {"amount": value, "currency": reward.pop("currency")}
+    return {"referral_id": referral["id"], "status": referral["status"], **reward,
+            "code": referral.get("reward_code"), "payout_status": referral.get("payout_status"),
+            "release_at": referral.get("release_at"), "paid_at": referral.get("paid_at")}
+
+
+class Referrals:
+    def __init__(self, table: Table, config: ConfigSource):
+        self.table = table
+        self.config = config
+        self.store = ReferralStore(table)
+        self.spaces = CodeSpaceStore(table)
+
+    # --- enrolment ----------------------------------------------------------------------------------------
+
+    def enroll(self, program_id: str, customer: Customer, ip: str | None, device_id: str | None,
+               now: datetime) -> tuple[int, dict]:
+        """201 with a new code, or 200 with the code the customer already has (also for concurrent first calls)."""
+        program = program_of(self.config, program_id, active=True)
+        rkey, pkey = keys.referrer(program.id, customer.id), keys.customer_profile(customer.id)
+        got = self.table.batch_get([rkey, pkey], consistent=True)
+        if rkey in got:
+            return 200, self._enrolment(program, got[rkey])
+        email = customer.email or (got.get(pkey) or {}).get("email")
+        mine = {"email_hash": rules.mailbox_hash(email) if email else None,
+                "ip_hash": rules.signal_hash("ip", ip) if ip else None,
+                "device_hash": rules.signal_hash("device", device_id) if device_id else None}
+        space = referral_space(program)
+        r = self.spaces.reserve(space, 1)
+        code = space.code(r.key, r.start)
+        created = iso(now)
+        cpk, csk = keys.referral_code(program.id, code)
+        referrer = {"pk": rkey[0], "sk": rkey[1], "program_id": program.id, "customer_id": customer.id,
+                    "referral_code": code, "created_at": created, "referrals": 0, "pending": 0, "converted": 0,
+                    "held": 0, "version": 0, **mine}
+        ops = [self.table.put_op({"pk": cpk, "sk": csk, "program_id": program.id, "code": code,
+                                  "referrer_id": customer.id, "status": "active", "created_at": created, **mine}),
+               self.table.put_op(referrer),
+               self.table.update_op(*keys.referral_program(program.id), "ADD referrers :one", vals=values(one=1))]
+        try:
+            self.table.transact(ops)
+        except TransactionCancelled as e:
+            if e.failed(1) and e.items[1]:  # a concurrent first call enrolled this customer: its code is the code
+                return 200, self._enrolment(program, e.items[1])
+            if e.failed(0):
+                raise CodeSpaceCollision(f"referral code space {space.pattern}: reasons {e.reasons}") from None
+            raise errors.Contention(details={"reasons": e.reasons}) from None
+        return 201, self._enrolment(program, referrer)
+
+    @staticmethod
+    def _enrolment(program: ReferralProgram, referrer: dict) -> dict:
+        code = referrer["referral_code"]
+        return {"program_id": program.id, "customer_id": referrer["customer_id"], "referral_code": code,
+                "referral_link": program.link_template.replace("{code}", code)}
+
+    # --- attribution --------------------------------------------------------------------------------------
+
+    def attribute(self, program_id: str, referral_code: str, referee: Customer, ip: str | None,
+                  device_id: str | None, now: datetime, guard: IdempotencyGuard | None = None) -> dict:
+        program = program_of(self.config, program_id, active=True)
+        code = referral_code.strip().upper()
+        ckey, pkey, lkey = (keys.referral_code(program.id, code), keys.customer_profile(referee.id),
+                            keys.referee(program.id, referee.id))
+        got = self.table.batch_get([ckey, pkey, lkey], consistent=True)
+        owner = got.get(ckey)
+        if owner is None or owner.get("status") != "active":
+            raise errors.ReferralCodeNotFound(details={"referral_code": code})
+        profile = got.get(pkey) or {}
+        email = referee.email or profile.get("email")
+        mailbox = rules.mailbox_hash(email) if email else None
+        why = rules.self_referral(owner, referee.id, mailbox)
+        if why:
+            raise errors.SelfReferral(details={"matched": why})
+        if lkey in got:
+            raise errors.AlreadyReferred(details={"program_id": program.id})
+        if profile.get("order_count", 0) > 0:
+            raise errors.ExistingCustomer(details={"order_count": profile["order_count"]})
+        signals = self._signals(program, owner, ip, device_id, now)
+
+        referral_id = new_id("rfl")
+        at = iso(now)
+        w = Writes(self.table)
+        w.put(self.table.put_op({"pk": lkey[0], "sk": lkey[1], "referral_id": referral_id, "created_at": at}), lkey)
+        if mailbox:
+            mkey = keys.referee_mailbox(program.id, mailbox)
+            w.put(self.table.put_op({"pk": mkey[0], "sk": mkey[1], "referral_id": referral_id, "created_at": at}),
+                  mkey)
+        referral = {"id": referral_id, "program_id": program.id, "referrer_id": owner["referrer_id"],
+                    "referee_id": referee.id, "referral_code": code, "status": rules.PENDING, "attributed_at": at,
+                    "signals": signals or None, "mailbox_hash": mailbox,
+                    "gsi1pk": keys.referrals_gsi(program.id, owner["referrer_id"]),
+                    "gsi1sk": f"{at}#{referral_id}"}
+        body = {"id": referral_id, "status": rules.PENDING, "program_id": program.id}
+        pc = keys.referral_program(program.id)
+        w.add(pc, referrals=1, pending=1)
+        rk = keys.referrer(program.id, owner["referrer_id"])
+        w.add(rk, referrals=1, pending=1).cond(rk, "attribute_exists(pk)")
+        if program.referee_reward is not None:
+            reward = self._referee_reward(w, program.referee_reward.campaign, referee.id, now)
+            referral["referee_reward"] = reward
+            body["referee_reward"] = reward
+            campaign = self.config.bundle().campaign(program.referee_reward.campaign)
+            value = rules.campaign_value(campaign)
+            if value is not None:
+                w.add(pc, referee_rewards=1, **{f"referee_cost_{value.currency}": value.amount})
+            else:
+                w.add(pc, referee_rewards=1, referee_unpriced=1)
+        rpk, rsk = keys.referral(referral_id)
+        w.put(self.table.put_op({"pk": rpk, "sk": rsk, **{k: v for k, v in referral.items() if v is not None}}))
+        ops, order = w.ops()
+        if guard is not None:
+            ops.append(guard.completion_op(201, body))
+            order.append(None)
+        try:
+            self.table.transact(ops)
+        except TransactionCancelled as e:
+            failed = {order[i] for i in range(len(order)) if e.failed(i)}
+            if lkey in failed:
+                raise errors.AlreadyReferred(details={"program_id": program.id}) from None
+            if mailbox and keys.referee_mailbox(program.id, mailbox) in failed:
+                raise errors.AlreadyReferred("this e-mail address has been referred already",
+                                             {"program_id": program.id, "matched": "email"}) from None
+            if rk in failed:  # the referrer was erased in the meantime
+                raise errors.ReferralCodeNotFound(details={"referral_code": code}) from None
+            if guard is not None and e.failed(len(ops) - 1):
+                raise errors.RequestInProgress() from None
+            raise errors.Contention(details={"reasons": e.reasons}) from None
+        return body
+
+    def _referee_reward(self, w: Writes, campaign_id: str, referee_id: str, now: datetime) -> dict:
+        """A code of the referee campaign bound to the referee, written in the attribution's transaction."""
+        campaign = self.config.bundle().campaign(campaign_id)
+        space = space_for(campaign)
+        r = self.spaces.reserve(space, 1)
+        code = space.code(r.key, r.start)
+        expiry = campaign.codes.expiry_for(now)
+        expires_at = iso(expiry) if expiry else None
+        w.put(self.table.put_op(code_item(code, campaign.id, iso(now), expires_at, holder_for_id(referee_id),
+                                          **card_fields(campaign))))
+        w.add(keys.campaign_issued_shard(campaign.id, 0), issued=1)
+        return {"code": code, "campaign_id": campaign.id, "expires_at": expires_at}
+
+    def _signals(self, program: ReferralProgram, owner: dict, ip: str | None, device_id: str | None,
+                 now: datetime) -> list[str]:
+        """Why a conversion of this referral should be reviewed: the referrer's own IP address or device, or more
+        referrals from one address or device per day than the program allows (attempts count, one UpdateItem
+        each). Signals hold the conversion for review; they never refuse the sign-up."""
+        out = []
+        day = iso(now)[:10]
+        ttl = int((now + timedelta(days=SIGNAL_TTL_DAYS)).timestamp())
+        limits = program.limits
+        for kind, value, limit, same, over in (
+                ("ip", ip, limits.max_referrals_per_ip_per_day, rules.SAME_IP_AS_REFERRER, rules.IP_LIMIT),
+                ("device", device_id, limits.max_referrals_per_device_per_day, rules.SAME_DEVICE_AS_REFERRER,
+                 rules.DEVICE_LIMIT)):
+            if not value:
+                continue
+            h = rules.signal_hash(kind, value)
+            if owner.get(f"{kind}_hash") == h:
+                out.append(same)
+            if limit is not None:
+                item = self.table.update(*keys.referral_signal(program.id, kind, h, day), "ADD hits :one SET #t = :t",
+                                         names={"#t": "ttl"}, vals=values(one=1, t=ttl), return_new=True)
+                if item["hits"] > limit:
+                    out.append(over)
+        return out
+
+    # --- numbers ------------------------------------------------------------------------------------------
+
+    def referrer(self, program_id: str, customer_id: str) -> dict:
+        program = program_of(self.config, program_id)
+        item = self.store.get(keys.referrer(program.id, customer_id))
+        if item is None:
+            raise errors.NotFound("this customer is not a referrer of the program",
+                                  {"program_id": program.id, "customer_id": customer_id})
+        bundle = self.config.bundle()
+        converted = int(item.get("converted", 0))
+        rewards = [reward_view(r) for r in self.store.referrals_of(program.id, customer_id, REWARDS_LISTED)
+                   if r.get("reward")]
+        return {**self._enrolment(program, item), "referrals": int(item.get("referrals", 0)),
+                "pending": int(item.get("pending", 0)), "converted": converted, "held": int(item.get("held", 0)),
+                "tier": rules.tier_view(program.tier_for(converted), bundle),
+                "next_tier": rules.next_tier(program, converted),
+                "rewards_paid": int(item.get("rewards_paid", 0)), "rewards": rewards}
+
+    def leaderboard(self, program_id: str, limit: int) -> dict:
+        program = program_of(self.config, program_id)
+        rows = self.store.leaderboard(program.id, max(1, min(limit, MAX_LEADERBOARD)))
+        return {"program_id": program.id,
+                "leaders": [{"rank": i + 1, "customer_id": r["customer_id"], "converted": int(r["converted"])}
+                            for i, r in enumerate(rows)]}
+
+    def metrics(self, program_id: str) -> dict:
+        program = program_of(self.config, program_id)
+        counters = self.store.get(keys.referral_program(program.id)) or {}
+        bundle = self.config.bundle()
+        return rules.metrics(program, counters, rules.program_currency(program, bundle))
+
+    # --- affiliates' cash ledger --------------------------------------------------------------------------
+
+    def payouts(self, program_id: str, status: str) -> dict:
+        program = program_of(self.config, program_id)
+        if status not in ("owed", "paid"):
+            raise errors.InvalidRequest("status is owed or paid", {"field": "status"})
+        rows = [{"id": p["id"], "referral_id": p["referral_id"], "customer_id": p["customer_id"],
+                 "amount": p["amount"], "currency": p["currency"], "status": p["status"],
+                 "created_at": p["created_at"], "paid_at": p.get("paid_at"), "reference": p.get("reference")}
+                for p in self.store.payouts(program.id, status)]
+        totals: dict[str, int] = {}
+        for p in rows:
+            totals[p["currency"]] = totals.get(p["currency"], 0) + p["amount"]
+        return {"program_id": program.id, "status": status, "payouts": rows,
+                "totals": [{"amount": a, "currency": c} for c, a in sorted(totals.items())]}
+
+    @staticmethod
+    def payouts_csv(ledger: dict) -> str:
+        out = io.StringIO()
+        fields = ["id", "referral_id", "customer_id", "amount", "currency", "status", "created_at", "paid_at",
+                  "reference"]
+        writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for row in ledger["payouts"]:
+            writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in fields})
+        return out.getvalue()
+
+    def mark_paid(self, program_id: str, payout_id: str, reference: str | None, now: datetime) -> dict:
+        """owed -> paid, once (a repeat finds it paid and answers the same)."""
+        program = program_of(self.config, program_id)
+        pk, sk = keys.referral_payout(payout_id)
+        try:
+            item = self.table.update(pk, sk, "SET #st = :paid, paid_at = :now, #ref = :ref, gsi1pk = :g",
+                                     "#st = :owed AND program_id = :p", {**STATUS, "#ref": "reference"},
+                                     values(paid="paid", now=iso(now), ref=reference or "", owed="owed", p=program.id,
+                                            g=keys.payouts_gsi(program.id, "paid")), return_new=True)
+        except ConditionFailed as e:
+            if e.item and e.item.get("program_id") == program.id and e.item.get("status") == "paid":
+                item = e.item
+            else:
+                raise errors.NotFound("no payout owed with this id", {"payout_id": payout_id}) from None
+        return {"id": item["id"], "status": item["status"], "amount": item["amount"], "currency": item["currency"],
+                "paid_at": item["paid_at"], "reference": item.get("reference") or None}
+
+    def held(self, program_id: str, limit: int = 100) -> dict:
+        program = program_of(self.config, program_id)
+        rows = self.store.held(program.id, max(1, min(limit, 500)))
+        return {"program_id": program.id,
+                "held": [{k: r.get(k) for k in ("referral_id", "referrer_id", "held_at", "reasons", "order_id",
+                                                "order_amount", "currency")} for r in rows]}
