@@ -5,16 +5,9 @@ from __future__ import annotations
 from incentives.http.routes import JOBS, OPERATOR, ROUTES, RUNNABLE_JOBS
 from incentives.subscriptions import SUBSCRIPTIONS
 
+from tests.infra.test_stack import _actions
+
 LOYALTY_FUNCTIONS = ("loyalty", "loyalty_events", "points_expiry")
-
-
-def _actions(synth, folder: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for statement in synth.role_statements(folder):
-        assert statement["Effect"] == "Allow"
-        for action in synth.actions(statement):
-            out.setdefault(action, []).extend(synth.arns(statement))
-    return out
 
 
 def test_the_loyalty_routes_are_served_by_the_loyalty_function_with_adjustments_for_operators(synth):
