@@ -22,7 +22,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import ROOT, Context, Figure, RequestRecorder, say, verdict
+from . import Context, Figure, RequestRecorder, say, verdict
 from .dynamo import (Capacity, LambdaContext, alternate, clients, copy_table, engine_env, item_lookup,
                      latency_figures, load_handler, proxy_event, record, requests_and_attempts, reset_engine_state,
                      shapes)

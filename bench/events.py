@@ -26,7 +26,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from . import READ_OPS, ROOT, Context, Figure, RequestRecorder, capacity_units, say, verdict
+from . import READ_OPS, Context, Figure, RequestRecorder, capacity_units, say, verdict
 from .checkout import MAX_OVERHEAD
 from .dynamo import (Capacity, LambdaContext, alternate, clients, copy_table, engine_env, item_lookup,
                      latency_figures, load_handler, proxy_event, record, requests_and_attempts, reset_engine_state,

@@ -139,31 +139,23 @@ def _latency(prefix: str, lat: list[float]) -> Figure:
 
 
 def run(ctx: Context) -> list[Figure]:
-    endpoint = ctx.ddb()
-    figures: list[Figure] = []
-    table_name = ctx.fresh_table("bench-loyalty")
-    with tempfile.TemporaryDirectory(prefix="bench-loyalty-") as tmp, engine_env(tmp, table_name, endpoint, NAME):
-        _config(tmp)
-        reset_engine_state()
-        engine_client, bare, _ = clients(endpoint)
-        emf_sink = open(os.devnull, "w")
-        with contextlib.redirect_stdout(emf_sink):
-            figures += _earning_and_spending(engine_client)
-        reset_engine_state()
-        emf_sink.close()
-    ctx.drop_table(table_name)
+    figures = _on_fresh_table(ctx, "bench-loyalty", lambda engine_client, table: _earning_and_spending(engine_client))
+    figures += _on_fresh_table(ctx, "bench-loyalty-job", _expiry_job)
+    return figures
 
-    job_table = ctx.fresh_table("bench-loyalty-job")
-    with tempfile.TemporaryDirectory(prefix="bench-loyalty-job-") as tmp, engine_env(tmp, job_table, endpoint, NAME):
+
+def _on_fresh_table(ctx: Context, name: str, measure) -> list[Figure]:
+    """`measure(engine_client, table_name)` against a fresh table with the bench program's config, the engine's
+    metrics (EMF on stdout) discarded; the table is dropped afterwards."""
+    table_name = ctx.fresh_table(name)
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp, engine_env(tmp, table_name, ctx.ddb(), NAME):
         _config(tmp)
         reset_engine_state()
-        engine_client, bare, _ = clients(endpoint)
-        emf_sink = open(os.devnull, "w")
-        with contextlib.redirect_stdout(emf_sink):
-            figures += _expiry_job(engine_client, job_table)
+        engine_client, _, _ = clients(ctx.ddb())
+        with open(os.devnull, "w") as emf_sink, contextlib.redirect_stdout(emf_sink):
+            figures = measure(engine_client, table_name)
         reset_engine_state()
-        emf_sink.close()
-    ctx.drop_table(job_table)
+    ctx.drop_table(table_name)
     return figures
 
 

@@ -29,7 +29,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from . import ROOT, Context, Figure, RequestRecorder, capacity_units, say, verdict
+from . import Context, Figure, RequestRecorder, capacity_units, say, verdict
 from .checkout import MAX_OVERHEAD, _event
 from .dynamo import (LambdaContext, alternate, capacity_source, clients, computed_capacity, engine_env,
                      item_lookup, item_size, latency_figures, load_handler, record, requests_and_attempts,

@@ -131,8 +131,7 @@ class Len:
 
 @dataclass(frozen=True)
 class Strict:
-    def check(self, v: Any) -> str | None:
-        return None
+    """No coercion (for pydantic; schema.parse never coerces)."""
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> dict:
         return _with(handler(source), strict=True)
@@ -143,9 +142,6 @@ class Tag:
     """A union of dataclasses told apart by the value of one field (e.g. reward `type`)."""
 
     field: str
-
-    def check(self, v: Any) -> str | None:
-        return None
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> dict:
         from pydantic import Discriminator  # only where pydantic reads the declarations
@@ -232,7 +228,7 @@ def _build(hint: Any) -> Converter:  # noqa: C901 - one branch per kind of annot
             inner = _tagged(typing.get_args(hint.__origin__), tags[0].field)
         else:
             inner = _converter(hint.__origin__)
-        checks = [m.check for m in hint.__metadata__ if not isinstance(m, (Tag, Strict))]
+        checks = [m.check for m in hint.__metadata__ if hasattr(m, "check")]
 
         def annotated(v: Any, path: Path, errors: list) -> Any:
             n = len(errors)
