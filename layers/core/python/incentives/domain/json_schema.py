@@ -61,6 +61,20 @@ def model_schema(cls: type) -> dict:
     return {"$schema": DRAFT_04, **root, "definitions": gen.definitions}
 
 
+def check_document(document: Any) -> None:
+    """Raise ConfigError naming each field of the config document that the generated schema refuses (needs the
+    jsonschema package: synth, tests and tools/config.py, never a Lambda function)."""
+    from jsonschema import Draft4Validator
+
+    from .errors import ConfigError
+
+    errors = sorted(Draft4Validator(document_schema()).iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError("the config document does not match its JSON Schema: " + "; ".join(
+            f"{'.'.join(map(str, e.absolute_path)) or '(document)'}: {e.message}" for e in errors[:20]),
+            details={"fields": [".".join(map(str, e.absolute_path)) for e in errors]})
+
+
 def render(schema: dict) -> str:
     """Minified: AppConfig takes at most 32,768 characters of validator content."""
     return json.dumps(schema, separators=(",", ":"), sort_keys=True)
