@@ -45,7 +45,8 @@ def load_document(path: Path) -> dict:
 
 def validator_schema() -> str:
     """The JSON Schema of the document, minified, as the profile's validator content."""
-    from incentives.domain.json_schema import document_schema, render as render_schema
+    from incentives.domain.json_schema import document_schema
+    from incentives.domain.json_schema import render as render_schema
 
     content = render_schema(document_schema())
     if len(content) > MAX_VALIDATOR_CHARS:

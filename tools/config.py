@@ -19,8 +19,9 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "layers" / "core" / "python") not in sys.path:  # the domain core is a layer, not a package
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None, client: Any = None) -> int:
         else:
             print(content)
         return 0
+    from botocore.exceptions import BotoCoreError, ClientError
+
     deployer = Deployer(client if client is not None else _client(args.region))
     try:
         ids = deployer.resolve(args.application, args.environment, args.configuration_profile, args.strategy)
@@ -172,7 +175,8 @@ def main(argv: list[str] | None = None, client: Any = None) -> int:
             print(f"dry run: would deploy {summary(document)} ({len(content.encode())} bytes)")
             return 0
         deployer.deploy(ids, content, args.description)
-    except Exception as e:  # botocore ClientError, NoCredentialsError, a lookup or a failed deployment
+    except (BotoCoreError, ClientError, LookupError, RuntimeError, TimeoutError) as e:  # no credentials, a refused
+        # call, a name that is not there, a rolled-back or stuck deployment
         print(f"deploy failed: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_AWS
     return 0

@@ -7,12 +7,11 @@ import copy
 import json
 
 import pytest
-from jsonschema import Draft4Validator
-
 from incentives.domain.errors import ConfigError
 from incentives.domain.json_schema import document_schema
-from infra import REPO_ROOT
-from infra import config_store
+from jsonschema import Draft4Validator
+
+from infra import REPO_ROOT, config_store
 from infra.config_store import MAX_VALIDATOR_CHARS, check_document, load_document, validator_schema
 
 

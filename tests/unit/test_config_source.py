@@ -9,9 +9,9 @@ import logging
 
 import pytest
 import yaml
-
 from incentives.adapters.config_source import REJECTED_METRIC, AppConfigSource, FileConfig
 from incentives.domain.errors import ConfigError
+
 from tests.support import campaign
 
 

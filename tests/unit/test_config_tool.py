@@ -9,8 +9,8 @@ import shutil
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-
 from incentives.domain.config_files import load_config_dir
+
 from tests.support import ROOT
 from tools.config import EXIT_AWS, EXIT_INVALID, main, render
 

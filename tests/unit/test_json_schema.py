@@ -9,14 +9,13 @@ import re
 from decimal import Decimal
 
 import pytest
-from jsonschema import Draft4Validator
-
-from incentives.domain.config import Campaign, ConfigBundle, Segment
+from incentives.domain.config import Campaign, Segment
 from incentives.domain.config_files import load_config_dir
-from incentives.domain.json_schema import (
-    decimal_pattern, document_schema, integer_pattern, model_schema, render)
+from incentives.domain.json_schema import decimal_pattern, document_schema, integer_pattern, model_schema, render
 from incentives.domain.programs import LoyaltyProgram, ReferralProgram
 from incentives.domain.schema import Dec, SchemaError, dump, parse
+from jsonschema import Draft4Validator
+
 from tests.support import ROOT, campaign
 from tests.unit.test_schema import INVALID, VALID
 
@@ -152,7 +151,7 @@ def test_the_schema_never_refuses_what_the_runtime_accepts_and_catches_most_of_w
 @pytest.mark.parametrize("lo,hi", [(0, 0), (1, 9), (1, 99), (7, 1234), (13, 2000), (0, None), (5, None)])
 def test_integer_patterns_match_exactly_the_range(lo, hi):
     rx = re.compile(f"^({integer_pattern(lo, hi)})$")
-    for n in range(0, 3000):
+    for n in range(3000):
         assert bool(rx.match(str(n))) == (lo <= n and (hi is None or n <= hi)), n
 
 

@@ -76,7 +76,7 @@ class AppConfigSource(_Cached):
                  metrics: Any = None):
         super().__init__(max_age)
         self.ids = (application, environment, profile)
-        self._client = None
+        self._client: Any = None
         self._token: str | None = None
         self._metrics = metrics  # Powertools Metrics; by default one that adds to the handler's metric set
 

@@ -49,12 +49,13 @@ def document_schema() -> dict:
     sections = {"campaigns": Campaign, "segments": Segment, "referral_programs": ReferralProgram,
                 "loyalty_programs": LoyaltyProgram}
     gen = _Generator()
-    properties = {name: gen.schema(dict[str, cls]) for name, cls in sections.items()}
+    # each section is parsed as dict[str, cls] (ConfigBundle.from_document): an object of entities by id
+    properties = {name: {"type": "object", "additionalProperties": gen.schema(cls)} for name, cls in sections.items()}
     return {"$schema": DRAFT_04, "title": "incentives config document", "type": "object",
             "properties": properties, "definitions": dict(sorted(gen.definitions.items()))}
 
 
-def model_schema(cls: type) -> dict:
+def model_schema(cls: Any) -> dict:
     """The schema of one declared dataclass (a campaign, a segment, ...), with the definitions it needs."""
     gen = _Generator()
     root = gen.schema(cls)
@@ -113,7 +114,7 @@ class _Generator:
         if origin is dict:
             _, value = typing.get_args(hint)
             return {"type": "object", "additionalProperties": self.schema(value)}
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             return self._dataclass(hint)
         if hint in _SCALARS:
             return dict(_SCALARS[hint])
@@ -181,19 +182,20 @@ def decimal_pattern(d: Dec) -> str:
     """A regex for the plain-notation decimal strings within (gt, le] with at most `decimal_places` places
     (trailing zeros do not count, as in Dec.check). JSON Schema's minimum and maximum apply to numbers only,
     and the document writes decimals as strings, so the bounds are spelled out as digits."""
-    places = r"\d*" if d.decimal_places is None else r"\d{0,%d}0*" % d.decimal_places
-    some = r"\d+" if d.decimal_places is None else r"\d{1,%d}0*" % d.decimal_places
+    n = d.decimal_places
+    places = r"\d*" if n is None else rf"\d{{0,{n}}}0*"
+    some = r"\d+" if n is None else rf"\d{{1,{n}}}0*"
     if d.gt is None and d.le is None:
-        return r"^-?\d+(\.%s)?$" % places
+        return rf"^-?\d+(\.{places})?$"
     if d.gt is None or d.gt < 0 or (d.le is not None and d.le <= d.gt):
         raise TypeError(f"{d}: only a lower bound gt >= 0 (with an optional le above it) has a pattern here")
     lo, hi = d.gt, d.le
     alternatives = []
     if hi is None or hi - 1 >= lo + 1:  # an integer part strictly between the bounds: any fraction
-        alternatives.append(r"(%s)(\.%s)?" % (integer_pattern(lo + 1, None if hi is None else hi - 1), places))
-    alternatives.append(r"%d\.(?=\d*[1-9])%s" % (lo, some))  # just above gt: a fraction that is not zero
+        alternatives.append(rf"({integer_pattern(lo + 1, None if hi is None else hi - 1)})(\.{places})?")
+    alternatives.append(rf"{lo}\.(?=\d*[1-9]){some}")  # just above gt: a fraction that is not zero
     if hi is not None:
-        alternatives.append(r"%d(\.0*)?" % hi)  # le itself
+        alternatives.append(rf"{hi}(\.0*)?")  # le itself
     return "^0*(" + "|".join(alternatives) + ")$"
 
 
@@ -207,7 +209,7 @@ def integer_pattern(lo: int, hi: int | None) -> str:
         parts += _same_width(str(lo), str(end))
         lo, width = end + 1, width + 1
     if hi is None:
-        parts.append(r"[1-9]\d{%d,}" % (width - 1))
+        parts.append(rf"[1-9]\d{{{width - 1},}}")
     return "|".join(parts)
 
 
@@ -231,5 +233,5 @@ def _same_width(a: str, b: str) -> list[str]:
     middle = []
     if first <= last:
         digit = str(first) if first == last else f"[{first}-{last}]"
-        middle = [digit + (r"\d" if rest == 1 else r"\d{%d}" % rest)]
+        middle = [digit + (r"\d" if rest == 1 else rf"\d{{{rest}}}")]
     return head + middle + tail
