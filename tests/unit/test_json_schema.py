@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
@@ -174,3 +177,17 @@ def test_datetimes_as_the_document_writes_them_are_valid(campaign_validator):
     assert campaign_validator.is_valid(dump(c))
     bad = campaign("sch", schedule={"starts_at": "1 December 2026"})
     assert not campaign_validator.is_valid(bad)
+
+
+def test_no_lambda_handler_loads_the_json_schema_or_jsonschema():
+    """Synth- and tool-time code: deployed functions validate with schema.parse (cold start, no jsonschema)."""
+    functions = sorted(p for p in (ROOT / "functions").iterdir() if (p / f"{p.name}_handler.py").exists())
+    code = ("import sys\n"
+            + "".join(f"import {p.name}_handler\n" for p in functions)
+            + "print(sorted(m for m in sys.modules if m == 'jsonschema' or m.endswith('json_schema')))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, functions), str(ROOT / "layers" / "core" / "python")]),
+           "TABLE_NAME": "t", "CONFIG_SOURCE": "appconfig", "AWS_DEFAULT_REGION": "eu-central-1",
+           "EVENT_BUS_NAME": "b", "APPCONFIG_APPLICATION": "a", "APPCONFIG_ENVIRONMENT": "e", "APPCONFIG_PROFILE": "p"}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "[]"
