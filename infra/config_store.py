@@ -2,6 +2,9 @@
 
 Functions read it with appconfigdata (StartConfigurationSession / GetLatestConfiguration) and cache it for
 CONFIG_MAX_AGE_SECONDS, so `cdk deploy` of a config change switches a campaign without a code deploy.
+
+The configuration profile carries a JSON_SCHEMA validator generated from the same declarations the functions'
+validator reads (incentives.domain.json_schema), so AppConfig refuses a malformed version whoever uploads it.
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ from . import REPO_ROOT
 CONFIG_DIR_CONTEXT = "incentives:config_dir"
 # CloudFormation templates are limited to 1 MB and the document is inlined in the template.
 MAX_DOCUMENT_BYTES = 512 * 1024
+# AppConfig's limit on a validator's content (API reference, Validator.Content: 0..32768 characters).
+MAX_VALIDATOR_CHARS = 32_768
 
 
 def config_dir(scope: Construct) -> Path:
@@ -29,10 +34,32 @@ def config_dir(scope: Construct) -> Path:
 
 
 def load_document(path: Path) -> dict:
-    """Validate every file under path; a broken file raises incentives ConfigError naming file and field."""
+    """Validate every file under path; a broken file raises incentives ConfigError naming file and field. The
+    document is then checked against the profile's JSON Schema, so AppConfig cannot refuse it at deploy time."""
     from incentives.domain.config_files import load_config_dir  # the layer's path is set up by app.py
 
-    return load_config_dir(path).to_document()
+    document = load_config_dir(path).to_document()
+    check_document(document)
+    return document
+
+
+def validator_schema() -> str:
+    """The JSON Schema of the document, minified, as the profile's validator content."""
+    from incentives.domain.json_schema import document_schema
+    from incentives.domain.json_schema import render as render_schema
+
+    content = render_schema(document_schema())
+    if len(content) > MAX_VALIDATOR_CHARS:
+        raise ValueError(f"the config document's JSON Schema is {len(content)} characters; AppConfig takes at most "
+                         f"{MAX_VALIDATOR_CHARS} in a validator (share more definitions in json_schema.py)")
+    return content
+
+
+def check_document(document: dict) -> None:
+    """Raise ConfigError naming each field of `document` the JSON Schema refuses."""
+    from incentives.domain.json_schema import check_document as check
+
+    check(document)
 
 
 def render(document: dict) -> str:
@@ -60,6 +87,8 @@ class ConfigStore(Construct):
             name="campaigns",
             location_uri="hosted",
             type="AWS.Freeform",
+            validators=[appconfig.CfnConfigurationProfile.ValidatorsProperty(
+                type="JSON_SCHEMA", content=validator_schema())],
         )
         self.version = appconfig.CfnHostedConfigurationVersion(
             self,

@@ -418,7 +418,7 @@ class ConfigBundle:
                        parse(dict[str, ReferralProgram], doc.get("referral_programs", {})),
                        parse(dict[str, LoyaltyProgram], doc.get("loyalty_programs", {})))
         except SchemaError as e:
-            raise ConfigError(f"config document: {e}") from None
+            raise ConfigError(f"config document: {e}", details={"fields": [x["field"] for x in e.errors]}) from None
 
 
 def spaces_overlap(a: tuple[str, str], b: tuple[str, str]) -> bool:

@@ -293,7 +293,8 @@ def _tagged(members: tuple, field: str) -> Converter:
         if not isinstance(v, dict):
             _fail(errors, path, "must be an object")
             return None
-        conv = by_tag.get(v.get(field))
+        tag = v.get(field)
+        conv = by_tag.get(tag) if isinstance(tag, str) else None  # a list or object here is an error, not a crash
         if conv is None:
             _fail(errors, (*path, field), "must be one of " + ", ".join(by_tag))
             return None

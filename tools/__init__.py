@@ -1,0 +1,1 @@
+"""Operator tooling run from a checkout (not shipped in any Lambda layer)."""
