@@ -13,7 +13,7 @@ PY_STAMP := $(VENV)/.requirements.stamp
 # npm writes node_modules/.package-lock.json on every install: it is the stamp.
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: help setup run test bench clean-local
+.PHONY: help setup run lint test bench clean-local
 
 ## help: list the targets
 help:
@@ -42,8 +42,18 @@ INFRA_SETUP := setup
 run: setup
 	exec $(PY) -m local.run
 
-## test: the whole test suite (pytest; extra arguments in PYTEST_ARGS, e.g. PYTEST_ARGS="-n0 -k redeem")
-test: setup
+# ruff reads every Python tree of the repository; mypy reads its files (layers/, functions/) from pyproject.toml.
+LINT_PATHS := $(wildcard layers functions local infra bench tests tools app.py)
+
+## lint: ruff over the repository and mypy over layers/ and functions/ (settings in pyproject.toml); make test runs it first
+lint: $(PY_STAMP)
+	@rc=0; \
+	echo "ruff check $(LINT_PATHS)"; $(VENV)/bin/ruff check $(LINT_PATHS) || rc=1; \
+	echo "mypy (layers/core/python/incentives, functions)"; $(VENV)/bin/mypy || rc=1; \
+	exit $$rc
+
+## test: lint, then the whole test suite (pytest; extra arguments in PYTEST_ARGS, e.g. PYTEST_ARGS="-n0 -k redeem")
+test: setup lint
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc

@@ -6,10 +6,10 @@ from pathlib import Path
 # The domain core validates config/ at synth time; it is a layer, not an installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "layers" / "core" / "python"))
 
-from incentives.domain.config import ConfigError  # noqa: E402
+from incentives.domain.config import ConfigError
 
-from infra.api import RouteTableError  # noqa: E402
-from infra.app_builder import build_app  # noqa: E402
+from infra.api import RouteTableError
+from infra.app_builder import build_app
 
 try:
     app, _ = build_app()

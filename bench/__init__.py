@@ -11,9 +11,9 @@ import math
 import os
 import sys
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "layers" / "core" / "python"
@@ -187,7 +187,7 @@ class RequestRecorder:
                        ("before-send.dynamodb", self._on_send),
                        ("after-call.dynamodb", self._on_after)]
 
-    def __enter__(self) -> "RequestRecorder":
+    def __enter__(self) -> RequestRecorder:
         for event, fn in self._hooks:
             self.client.meta.events.register(event, fn, unique_id=f"{self._uid}-{event}")
         return self

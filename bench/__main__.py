@@ -1,7 +1,8 @@
 """`python -m bench [name ...]`: run the benchmarks (all, or the ones named) and print a summary table.
 
-Names: imports, codegen, checkout, events, qualify, referrals, loyalty, bulk (run in this order by default: the CPU-bound ones before
-DynamoDB Local starts). One DynamoDB Local in memory serves the whole run; each benchmark makes its own fresh tables.
+Names: imports, codegen, checkout, events, qualify, referrals, loyalty, bulk (run in this order by default: the
+CPU-bound ones before DynamoDB Local starts). One DynamoDB Local in memory serves the whole run; each benchmark
+makes its own fresh tables.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def summary(figures: list[Figure]) -> str:
     widths = [min(max(len(r[i]) for r in rows), cap) for i, cap in enumerate((10, 60, 70, 46, 6))]
 
     def fmt(r):
-        return " | ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+        return " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
 
     sep = "-+-".join("-" * w for w in widths)
     return "\n".join([fmt(rows[0]), sep, *map(fmt, rows[1:])])
@@ -50,7 +51,7 @@ def main(argv: list[str]) -> int:
             try:
                 module = importlib.import_module(f"bench.{name}")
                 figures.extend(module.run(ctx))
-            except Exception as e:  # report precisely and go on with the next benchmark
+            except Exception as e:  # noqa: BLE001 - printed with its traceback, reported as failed; the next one runs
                 errors += 1
                 traceback.print_exc()
                 figures.append(Figure(name, "failed", f"{type(e).__name__}: {e}"[:300], "", ERROR))

@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import Context, Figure, RequestRecorder, bare_client, say, verdict
@@ -50,7 +50,7 @@ def _run_engine(ctx: Context, config, count: int, client, recorder: bool = False
 
     table_name = ctx.fresh_table("bench-bulk-engine")
     issuer = Issuance(Table(table_name, client), config)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     out = issuer.issue(CAMPAIGN_ID, count, None, None, now)
     if out.get("status") != 202:
         raise RuntimeError(f"Issuance.issue({count}) answered {out.get('status')}, expected 202 (a bulk job): "

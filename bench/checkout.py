@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import Context, Figure, RequestRecorder, say, verdict
@@ -69,7 +69,7 @@ def _preissue(table, config, count: int) -> list[str]:
     issuer = iss.Issuance(table, config)
     step = getattr(iss, "SYNC_MAX", 50)
     codes: list[str] = []
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     while len(codes) < count:
         out = issuer.issue(CAMPAIGN_ID, min(step, count - len(codes)), None, None, now)
         if out.get("status") != 201:
@@ -150,12 +150,13 @@ def run(ctx: Context) -> list[Figure]:
             bad: Counter = Counter()
             first_bad = None
 
-            def call_handler(ev, keep_first: bool) -> float:
+            # defaults bind this scenario's values (the closure is only called within its iteration anyway)
+            def call_handler(ev, keep_first: bool, expected: int = sc.expected_status, bad: Counter = bad) -> float:
                 nonlocal first_bad
                 t = time.perf_counter()
                 out = handler(ev, lctx)
                 dt = time.perf_counter() - t
-                if out["statusCode"] != sc.expected_status:
+                if out["statusCode"] != expected:
                     bad[out["statusCode"]] += 1
                     if keep_first:  # the first unexpected body of the instrumented pass
                         first_bad = first_bad or out.get("body")
@@ -177,8 +178,9 @@ def run(ctx: Context) -> list[Figure]:
             replay = floor.plan(groups, table_name, floor_name)
             floor_errors: Counter = Counter()
             with contextlib.redirect_stdout(emf_sink):
-                h_lat, f_lat = alternate(n_pass, lambda i: call_handler(timed[i], False),
-                                         lambda i: floor.call(replay[i], floor_errors), WARMUP)
+                h_lat, f_lat = alternate(n_pass, lambda i, timed=timed: call_handler(timed[i], False),
+                                         lambda i, replay=replay, errs=floor_errors: floor.call(replay[i], errs),
+                                         WARMUP)
 
             label = sc.label
             shape = shapes(measured)

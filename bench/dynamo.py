@@ -13,9 +13,9 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from . import INFO, READ_OPS, ROOT, Figure, bare_client, capacity_units, env, ms, percentile, say, verdict
 
@@ -303,7 +303,7 @@ class Capacity:
     gsi_writes: int
 
     @classmethod
-    def of(cls, measured: list[list[dict]], lookup, sample_size: int) -> "Capacity":
+    def of(cls, measured: list[list[dict]], lookup, sample_size: int) -> Capacity:
         computed_ops: set[str] = set()
         rcu = wcu = 0.0
         for g in measured:

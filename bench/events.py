@@ -23,7 +23,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import READ_OPS, Context, Figure, RequestRecorder, capacity_units, say, verdict
@@ -40,7 +40,7 @@ CUSTOMERS = 200
 STOREFRONT_KEY_ID = "key-storefront"  # POST /v1/events is a storefront route
 CAPACITY_SAMPLE = 50
 RESOURCE = "/v1/events"
-T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 # three line items per order, from a fixed set of categories (the profile's category counters stay bounded)
 ITEMS = [{"sku": "SKU-SHOE-1", "category": "shoes", "quantity": 1, "unit_price": 5990},
          {"sku": "SKU-SOCK-2", "category": "socks", "quantity": 2, "unit_price": 1000},

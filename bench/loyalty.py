@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -43,7 +43,6 @@ PRICE = 500
 PROGRAM = "bench-club"
 STOREFRONT_KEY_ID = "key-storefront"
 OPERATOR_KEY_ID = "key-operator"
-UTC = timezone.utc
 JOB_NOW = datetime(2027, 3, 1, 12, tzinfo=UTC)
 MAX_READ_RATIO = 1.1  # the job's RCU with LOTS not-due lots over its RCU with none
 
@@ -67,11 +66,13 @@ def _config(tmp: str) -> None:
                           "bind_to_customer": True},
                 "reward": {"type": "amount_off", "amount": {"amount": 500, "currency": "EUR"}}}
     program = {"id": PROGRAM, "name": "Bench club", "timezone": "Europe/Berlin",
-               "earning": [{"event": "order.paid", "points_per_unit": 1, "unit_amount": {"amount": 100, "currency": "EUR"}},
+               "earning": [{"event": "order.paid", "points_per_unit": 1,
+                            "unit_amount": {"amount": 100, "currency": "EUR"}},
                            {"event": "customer.created", "points": 100},
                            {"event": "review.submitted", "points": 50, "max_per_day": 3}],
                "pending_days": 0, "expiry": {"after_days": 365}, "expiry_warning_days": 7,
-               "tiers": [{"id": "silver", "min_points": 0}, {"id": "gold", "min_points": 10_000_000, "multiplier": 1.5}],
+               "tiers": [{"id": "silver", "min_points": 0},
+                         {"id": "gold", "min_points": 10_000_000, "multiplier": 1.5}],
                "rewards": [{"id": "five-off", "points": PRICE, "campaign": "bench-club-5off"}]}
     (root / "campaigns" / "bench-club-5off.yaml").write_text(yaml.safe_dump(campaign))
     (root / "loyalty-programs" / f"{PROGRAM}.yaml").write_text(yaml.safe_dump(program))
@@ -226,7 +227,8 @@ def _earning_and_spending(engine_client) -> list[Figure]:
     # the transaction: debt check, balance, the lots, ledger entry, code, issued count
     lots_per_spend = [len(r["params"]["TransactItems"]) - 5 for g in smeasured for r in g
                       if r["op"] == "TransactWriteItems"]
-    figures.append(say(Figure(NAME, "spending: lots drawn per reward", f"{min(lots_per_spend)}..{max(lots_per_spend)}")))
+    figures.append(say(Figure(NAME, "spending: lots drawn per reward",
+                              f"{min(lots_per_spend)}..{max(lots_per_spend)}")))
     note("  -- spending: timed pass")
     lat = [_timed(lambda i=i: redeem(i)) for i in range(n)][WARMUP:]
     figures.append(_latency("spending", lat))
@@ -320,12 +322,12 @@ def _expiry_job(engine_client, table_name: str) -> list[Figure]:
     figures: list[Figure] = []
     note("  -- points-expiry: the job on an empty table")
     r0, calls0 = _run_job(engine_client)
-    rcu0, wcu0, q0, n0 = _job_capacity(calls0)
+    rcu0, _, q0, n0 = _job_capacity(calls0)
     note(f"  -- points-expiry: writing {LOTS:,} lots that are not due yet")
     took = _write_lots(table_name, LOTS, due=False)
     note(f"     ({took:.1f} s)")
     r1, calls1 = _run_job(engine_client)
-    rcu1, wcu1, q1, n1 = _job_capacity(calls1)
+    rcu1, _, q1, n1 = _job_capacity(calls1)
     ratio = rcu1 / rcu0 if rcu0 else (1.0 if rcu1 == 0 else float("inf"))
     expired1 = r1["programs"][PROGRAM]["expired_lots"]
     figures.append(say(Figure(NAME, "points-expiry: no lots", f"{rcu0:.2f} RCU reported, {r0['scanned']} items read "
@@ -343,7 +345,7 @@ def _expiry_job(engine_client, table_name: str) -> list[Figure]:
         t = time.perf_counter()
         r2, calls2 = _run_job(engine_client)
         took = time.perf_counter() - t
-        rcu2, wcu2, q2, n2 = _job_capacity(calls2)
+        rcu2, wcu2, _, n2 = _job_capacity(calls2)
         done = r2["programs"][PROGRAM]["expired_lots"]
         figures.append(say(Figure(NAME, f"points-expiry: {DUE:,} due lots among {LOTS:,}",
                                   f"{done:,} expired in {took:.1f} s; {r2['scanned']} items read; "

@@ -26,7 +26,7 @@ import os
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import Context, Figure, RequestRecorder, capacity_units, say, verdict
@@ -150,6 +150,50 @@ def _scan_all(client, table: str) -> list[str]:
         kwargs["ExclusiveStartKey"] = r["LastEvaluatedKey"]
 
 
+def _capacity_figures(measured: list[list[dict]], bare, lookup) -> list[Figure]:
+    """Read capacity per call as DynamoDB Local reports it (or priced per the documented rules where it reports
+    none), and per the documented rules from the item sizes for a sample."""
+    computed_ops: set[str] = set()
+    rcu = 0.0
+    for g in measured:
+        for r in g:
+            cu = capacity_units(r["consumed"])
+            if cu is None:  # DynamoDB Local returned none: price it per the documented rules
+                cu = _doc_capacity(r, bare, lookup)[0]
+                computed_ops.add(r["op"])
+            rcu += cu
+    source = capacity_source(computed_ops)
+    reported_by_op: Counter = Counter()
+    for g in measured:
+        for r in g:
+            reported_by_op[r["op"]] += capacity_units(r["consumed"]) or 0.0
+    figures = [say(Figure(NAME, f"capacity/call ({source})",
+                          f"{rcu / len(measured):.2f} RCU (" + ", ".join(
+                              f"{op} {v / len(measured):.2f}" for op, v in sorted(reported_by_op.items()))
+                          + ")"))]
+    sample = measured[:CAPACITY_SAMPLE]
+    doc = [_doc_capacity(r, bare, lookup) for g in sample for r in g]
+    doc_rcu = sum(d[0] for d in doc) / len(sample)
+    asked = sum(d[1] for d in doc) / len(sample)
+    missing = sum(d[2] for d in doc) / len(sample)
+    figures.append(say(Figure(NAME, "capacity/call per documented rules (item sizes)",
+                              f"{doc_rcu:.2f} RCU (BatchGetItem: {asked:.0f} keys, {missing:.0f} missing, "
+                              f"priced 0)")))
+    return figures
+
+
+def _issue_bound_codes(issuer, now: datetime) -> dict[str, str]:
+    """One code per campaign, bound to the customer by id or by e-mail as SPECS says."""
+    codes: dict[str, str] = {}
+    for cid, _, by, _, _ in SPECS:
+        holder = {"id": CUSTOMER["id"]} if by == "id" else {"email": CUSTOMER["email"]}
+        out = issuer.issue(f"bench-{cid}", 1, holder, None, now)
+        if out.get("status") != 201:
+            raise RuntimeError(f"Issuance.issue({cid}) answered {out.get('status')}: {str(out.get('body'))[:300]}")
+        codes[cid] = out["body"]["codes"][0]["code"]
+    return codes
+
+
 def run(ctx: Context) -> list[Figure]:
     endpoint = ctx.ddb()
     table_name = ctx.fresh_table("bench-qualify")
@@ -183,15 +227,8 @@ def run(ctx: Context) -> list[Figure]:
 
         # --- setup: codes bound to the customer, a profile with two paid orders, three redemptions -------------
         t0 = time.perf_counter()
-        now = datetime.now(timezone.utc)
-        issuer = Issuance(Table(table_name, engine_client), default_source())
-        codes: dict[str, str] = {}
-        for cid, _, by, _, _ in SPECS:
-            holder = {"id": CUSTOMER["id"]} if by == "id" else {"email": CUSTOMER["email"]}
-            out = issuer.issue(f"bench-{cid}", 1, holder, None, now)
-            if out.get("status") != 201:
-                raise RuntimeError(f"Issuance.issue({cid}) answered {out.get('status')}: {str(out.get('body'))[:300]}")
-            codes[cid] = out["body"]["codes"][0]["code"]
+        now = datetime.now(UTC)
+        codes = _issue_bound_codes(Issuance(Table(table_name, engine_client), default_source()), now)
         with contextlib.redirect_stdout(emf_sink):
             stamp = lambda d: (now - timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
             call(events, "/v1/events", {"id": f"ev-q-created-{table_name}", "type": "customer.created",
@@ -270,32 +307,7 @@ def run(ctx: Context) -> list[Figure]:
             figures.append(say(Figure(NAME, "keys per BatchGetItem", f"{min(bgi_keys)}..{max(bgi_keys)}")))
         if attempts != n_req:
             figures.append(say(Figure(NAME, "HTTP attempts/call (retries)", f"{attempts:.2f}")))
-        computed_ops: set[str] = set()
-        rcu = 0.0
-        for g in measured:
-            for r in g:
-                cu = capacity_units(r["consumed"])
-                if cu is None:  # DynamoDB Local returned none: price it per the documented rules
-                    cu = _doc_capacity(r, bare, lookup)[0]
-                    computed_ops.add(r["op"])
-                rcu += cu
-        source = capacity_source(computed_ops)
-        reported_by_op: Counter = Counter()
-        for g in measured:
-            for r in g:
-                reported_by_op[r["op"]] += capacity_units(r["consumed"]) or 0.0
-        figures.append(say(Figure(NAME, f"capacity/call ({source})",
-                                  f"{rcu / len(measured):.2f} RCU (" + ", ".join(
-                                      f"{op} {v / len(measured):.2f}" for op, v in sorted(reported_by_op.items()))
-                                  + ")")))
-        sample = measured[:CAPACITY_SAMPLE]
-        doc = [_doc_capacity(r, bare, lookup) for g in sample for r in g]
-        doc_rcu = sum(d[0] for d in doc) / len(sample)
-        asked = sum(d[1] for d in doc) / len(sample)
-        missing = sum(d[2] for d in doc) / len(sample)
-        figures.append(say(Figure(NAME, "capacity/call per documented rules (item sizes)",
-                                  f"{doc_rcu:.2f} RCU (BatchGetItem: {asked:.0f} keys, {missing:.0f} missing, "
-                                  f"priced 0)")))
+        figures.extend(_capacity_figures(measured, bare, lookup))
         figures.extend(latency_figures(NAME, "", h_lat, f_lat, MAX_OVERHEAD, " (checkout's; none set)"))
 
         quals = last.get("qualifications", [])

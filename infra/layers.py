@@ -52,7 +52,8 @@ class PipLayerBundling:
             "-r", str(self._requirements),
             "--target", str(target),
         ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        # a fixed argument list (pip, this repository's requirements file), no shell
+        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
         if result.returncode != 0:
             raise RuntimeError(f"dependency layer build failed ({' '.join(command)}):\n{result.stderr}")
         for entry in target.iterdir():

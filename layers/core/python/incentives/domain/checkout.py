@@ -32,7 +32,7 @@ class CodeState:
     balance: int | None = None  # gift cards and store credit
 
     @classmethod
-    def from_item(cls, item: dict) -> "CodeState":
+    def from_item(cls, item: dict) -> CodeState:
         return cls(code=item["code"], campaign_id=item["campaign_id"], status=item.get("status", CODE_ACTIVE),
                    redemptions=item.get("redemptions", 0), holder=item.get("holder"),
                    expires_at=item.get("expires_at"), balance=item.get("balance"))
@@ -54,7 +54,8 @@ def check_request(campaign: Campaign, customer: Customer, order: Order, now: dat
     """Rules that depend only on config, the request (and a card's balance). Returns the discount."""
     status = effective_status(campaign, now)
     if status == SCHEDULED:
-        raise errors.CodeNotActiveYet(details={"starts_at": iso(campaign.schedule.starts_at_utc)})
+        starts = campaign.schedule.starts_at_utc if campaign.schedule is not None else None  # set when SCHEDULED
+        raise errors.CodeNotActiveYet(details={"starts_at": starts and iso(starts)})
     if status != ACTIVE:
         raise errors.CampaignInactive(details={"status": status})
     if campaign.currency is not None and campaign.currency != order.currency:

@@ -1,9 +1,7 @@
 """UTC time helpers: every stored time is UTC in one fixed RFC 3339 form, so strings compare in time order."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
-UTC = timezone.utc
+from datetime import UTC, datetime
 
 
 def utcnow() -> datetime:

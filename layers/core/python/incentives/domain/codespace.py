@@ -121,8 +121,8 @@ def _permute_halves(key: bytes, radix: int, k: int, tweak: int, start: int, coun
     blocks = np.empty((count, 2), dtype=u64)
     out = np.empty(16 * count + 15, dtype=np.uint8)  # update_into wants block_size - 1 spare bytes
     y = out[: 16 * count].view(u64)[0::2]  # first 8 bytes of every output block, little-endian
-    src = memoryview(blocks).cast("B")  # cryptography takes plain buffers, not ndarrays
-    dst = memoryview(out)
+    src = blocks.data.cast("B")  # cryptography takes plain buffers (memoryviews), not ndarrays
+    dst = out.data
     enc = _encryptor(key)
     for i in range(ROUNDS):
         blocks[:, 0] = i | (tweak << 8)
@@ -221,6 +221,6 @@ class CodeSpace:
             for pos in reversed(slots):
                 half, d = np.divmod(half, radix)
                 buf[:, pos] = lut[d]
-        out = str(memoryview(buf).cast("B"), "ascii").split("\n")
+        out = str(buf.data.cast("B"), "ascii").split("\n")
         out.pop()  # the trailing separator leaves one empty string
         return out

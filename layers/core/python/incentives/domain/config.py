@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -19,7 +19,7 @@ from .clock import UTC
 from .codespace import CodeSpace
 from .errors import CampaignNotFound, ConfigError
 from .money import CURRENCIES, MAX_AMOUNT, Money
-from .schema import Dec, FieldInvalid, Int, SchemaError, StrictBool, Tag, Text, dump, parse
+from .schema import Dec, FieldInvalid, Int, SchemaError, StrictBool, Tag, Text, dump, model, parse
 
 if TYPE_CHECKING:
     from .programs import LoyaltyProgram, ReferralProgram
@@ -30,7 +30,6 @@ MIN_CODE_SPACE = 10**9  # random combinations a unique-code pattern must offer, 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 BUILTIN_SEGMENTS = ("new_customers", "returning_customers", "lapsed_customers")
 
-model = dataclass(frozen=True, slots=True, kw_only=True)
 Id = Annotated[str, Text(pattern=ID_PATTERN)]
 Count = Annotated[int, Int(ge=1)]
 
@@ -39,7 +38,7 @@ class _Model:
     """Config objects: immutable, and a field nobody declared is an error (a typo must not pass silently)."""
 
     __slots__ = ()
-    __pydantic_config__ = {"extra": "forbid"}
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
 
 
 @model
@@ -180,7 +179,7 @@ class StoreCredit(_Model):
     balance: Amount
 
 
-Reward = Annotated[Union[PercentOff, AmountOff, FreeShipping, BuyXGetY, GiftCard, StoreCredit], Tag("type")]
+Reward = Annotated[PercentOff | AmountOff | FreeShipping | BuyXGetY | GiftCard | StoreCredit, Tag("type")]
 
 BALANCE_REWARDS = ("gift_card", "store_credit")
 
@@ -351,7 +350,7 @@ class ConfigBundle:
 
     def __post_init__(self) -> None:
         spaces: dict[tuple[str, str], str] = {}
-        clash = sorted(set(self.segments) & {b.replace("_", "-") for b in BUILTIN_SEGMENTS} | 
+        clash = sorted(set(self.segments) & {b.replace("_", "-") for b in BUILTIN_SEGMENTS} |
                        set(self.segments) & set(BUILTIN_SEGMENTS))
         if clash:
             raise ConfigError(f"segments {clash} would hide the built-in segments of the same name")
@@ -362,9 +361,12 @@ class ConfigBundle:
                 raise ConfigError(f"campaign {c.id}: eligibility.segments: unknown segments {unknown}; "
                                   f"known: {sorted(known)}")
             if c.codes.type == "public":
-                other = self.public_codes.setdefault(c.codes.code, c.id)
+                code = c.codes.code
+                if code is None:  # Codes.__post_init__ already refuses this; narrows the type
+                    raise ConfigError(f"campaign {c.id}: a public campaign needs codes.code")
+                other = self.public_codes.setdefault(code, c.id)
                 if other != c.id:
-                    raise ConfigError(f"campaigns {other} and {c.id} use the same public code {c.codes.code}")
+                    raise ConfigError(f"campaigns {other} and {c.id} use the same public code {code}")
             else:
                 self.patterns.append((pattern_regex(c.codes.full_pattern, c.codes.charset), c.id))
                 spaces.setdefault((c.codes.full_pattern, c.codes.charset), c.id)
@@ -408,7 +410,7 @@ class ConfigBundle:
                 "loyalty_programs": dump(dict(sorted(self.loyalty_programs.items())))}
 
     @classmethod
-    def from_document(cls, doc: dict) -> "ConfigBundle":
+    def from_document(cls, doc: dict) -> ConfigBundle:
         """Read the deployed document with the dependency-free validator (see schema.py); raises ConfigError."""
         from .programs import LoyaltyProgram, ReferralProgram
 
@@ -425,7 +427,7 @@ def spaces_overlap(a: tuple[str, str], b: tuple[str, str]) -> bool:
     (pa, ca), (pb, cb) = a, b
     if len(pa) != len(pb):
         return False
-    for x, y in zip(pa, pb):
+    for x, y in zip(pa, pb, strict=True):
         sx = set(ca) if x == "#" else {x}
         sy = set(cb) if y == "#" else {y}
         if not sx & sy:

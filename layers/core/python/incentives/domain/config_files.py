@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
@@ -18,6 +18,14 @@ from .schema import FieldInvalid
 M = TypeVar("M")
 
 
+class _Named(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+F = TypeVar("F", bound=_Named)  # a shape kept in a file named after its id
+
+
 @cache
 def _adapter(model: type) -> TypeAdapter:
     return TypeAdapter(model)
@@ -26,7 +34,8 @@ def _adapter(model: type) -> TypeAdapter:
 def validate(model: type[M], data: Any) -> M:
     """`data` as a `model` instance, validated by pydantic; raises ConfigError naming each field at fault."""
     try:
-        return _adapter(model).validate_python(data)
+        cls: type = model  # a class, so hashable: mypy does not see that through type[M]
+        return _adapter(cls).validate_python(data)
     except ValidationError as e:
         raise ConfigError(_describe(e)) from None
 
@@ -42,7 +51,7 @@ def _describe(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def load_file(path: Path, model: type[M]) -> M:
+def load_file(path: Path, model: type[F]) -> F:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
@@ -67,5 +76,5 @@ def load_config_dir(path: str | Path) -> ConfigBundle:
                         _load_dir(root / "loyalty-programs", LoyaltyProgram))
 
 
-def _load_dir(directory: Path, model: type[M]) -> dict[str, M]:
+def _load_dir(directory: Path, model: type[F]) -> dict[str, F]:
     return {obj.id: obj for obj in (load_file(f, model) for f in sorted(directory.glob("*.y*ml")))}

@@ -193,7 +193,8 @@ def live(lots: list[dict], now_iso: str) -> list[dict]:
                   key=lambda lot: (lot["expires_at"], lot.get("earned_at", ""), lot["lot_id"]))
 
 
-def plan_spend(lots: list[dict], points: int, now_iso: str, include_pending: bool = False) -> list[tuple[dict, int]] | None:
+def plan_spend(lots: list[dict], points: int, now_iso: str,
+               include_pending: bool = False) -> list[tuple[dict, int]] | None:
     """(lot, points taken) for a spend of ``points``, earliest-expiring spendable lots first (pending lots after
     them, and only if ``include_pending``); None when they do not hold enough."""
     candidates = live(lots, now_iso)
@@ -300,7 +301,8 @@ MEMBER_STATE = ("tier", "lifetime_points", "window", "caps", "milestones", "debt
 
 def member_state(member: dict | None) -> dict:
     m = member or {}
-    return {"tier": m.get("tier"), "lifetime_points": m.get("lifetime_points", 0), "window": dict(m.get("window") or {}),
+    return {"tier": m.get("tier"), "lifetime_points": m.get("lifetime_points", 0),
+            "window": dict(m.get("window") or {}),
             "caps": dict(m.get("caps") or {}), "milestones": list(m.get("milestones") or []),
             "debt": m.get("debt", 0), "shortfall": m.get("shortfall", 0)}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import field
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .codespace import CodeSpace
@@ -39,7 +39,7 @@ class PointsRef(_Model):
 class ReferrerReward(_Model):
     """A tier: from the `from`-th converted referral on, each conversion pays this (one of campaign, points, cash)."""
 
-    __pydantic_config__ = {"extra": "forbid", "alias_generator": keyword_alias}
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid", "alias_generator": keyword_alias}
     from_: Annotated[int, Int(ge=1)]
     campaign: Id | None = None  # a code of this campaign (a gift_card campaign pays a gift card)
     points: PointsRef | None = None  # loyalty points

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from .clock import iso, parse_rfc3339
 from .config import ConfigBundle
@@ -60,7 +61,7 @@ def mailbox_hash(email: str) -> str:
 
 def signal_hash(kind: str, value: str) -> str:
     """An IP address or device id as stored: hashed, so a leaked table does not list addresses."""
-    return hashlib.sha256(f"{kind}:{value.strip().lower()}".encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(f"{kind}:{value.strip().lower()}".encode()).hexdigest()[:32]
 
 
 def self_referral(referrer: dict, referee_id: str, referee_mailbox: str | None) -> str | None:
@@ -139,21 +140,25 @@ def over_cap(program: ReferralProgram, conversions_in_period: int) -> bool:
 
 def reward_of(tier: ReferrerReward | None, bundle: ConfigBundle) -> dict | None:
     """The stored description of what a tier pays for one conversion (None below the first tier)."""
-    if tier is None:
-        return None
+    return None if tier is None else _reward(tier, bundle)
+
+
+def _reward(tier: ReferrerReward, bundle: ConfigBundle) -> dict[str, Any]:
     if tier.campaign is not None:
         campaign = bundle.campaign(tier.campaign)
         value = campaign_value(campaign)
         kind = "gift_card" if campaign.reward.type == "gift_card" else \
             "store_credit" if campaign.reward.type == "store_credit" else "code"
-        out = {"type": kind, "campaign_id": campaign.id}
+        out: dict[str, Any] = {"type": kind, "campaign_id": campaign.id}
         if value is not None:
             out.update(value=value.amount, currency=value.currency)
         return {**out, "tier_from": tier.from_}
     if tier.points is not None:
         return {"type": "points", "program_id": tier.points.program, "points": tier.points.points,
                 "tier_from": tier.from_}
-    return {"type": "cash", "value": tier.cash.amount, "currency": tier.cash.currency, "tier_from": tier.from_}
+    if tier.cash is not None:
+        return {"type": "cash", "value": tier.cash.amount, "currency": tier.cash.currency, "tier_from": tier.from_}
+    raise ValueError("a referrer reward gives exactly one of campaign, points, cash")  # ReferrerReward checks it
 
 
 def campaign_value(campaign) -> Money | None:
@@ -171,7 +176,7 @@ def campaign_value(campaign) -> Money | None:
 def tier_view(tier: ReferrerReward | None, bundle: ConfigBundle) -> dict | None:
     if tier is None:
         return None
-    reward = reward_of(tier, bundle)
+    reward = _reward(tier, bundle)
     return {"from": tier.from_, "reward": {k: v for k, v in reward.items() if k != "tier_from"}}
 
 
@@ -190,7 +195,7 @@ def program_currency(program: ReferralProgram, bundle: ConfigBundle) -> str | No
     if program.average_order_value is not None:
         return program.average_order_value.currency
     for tier in program.referrer_rewards:
-        reward = reward_of(tier, bundle)
+        reward = _reward(tier, bundle)
         if reward.get("currency"):
             return reward["currency"]
     return None

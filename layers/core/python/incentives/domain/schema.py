@@ -17,10 +17,11 @@ import dataclasses
 import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Callable, Literal, TypeVar, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 T = TypeVar("T")
 Path = tuple  # of str | int
@@ -98,7 +99,7 @@ class Dec:
             return f"must be greater than {self.gt}"
         if self.le is not None and v > self.le:
             return f"must be at most {self.le}"
-        sign, digits, exp = v.normalize().as_tuple()
+        _, digits, exp = v.normalize().as_tuple()
         places = max(0, -int(exp))
         if self.decimal_places is not None and places > self.decimal_places:
             return f"must have at most {self.decimal_places} decimal places"
@@ -170,6 +171,12 @@ StrictBool = Annotated[bool, Strict()]
 
 
 # ---- the validator -------------------------------------------------------------------------------------------
+
+@typing.dataclass_transform(frozen_default=True, kw_only_default=True)
+def model(cls: type[T]) -> type[T]:
+    """A declared shape: a frozen, slotted, keyword-only dataclass (a function, so type checkers see one)."""
+    return dataclass(frozen=True, slots=True, kw_only=True)(cls)
+
 
 def parse(cls: type[T], data: Any) -> T:
     """`data` (JSON-like) as an instance of the dataclass `cls`, or SchemaError listing every problem."""
@@ -276,7 +283,7 @@ def _build(hint: Any) -> Converter:  # noqa: C901 - one branch per kind of annot
                 return None
             return {k: value(x, (*path, k), errors) for k, x in v.items()}
         return dict_
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _dataclass(hint)
     if hint in _SCALARS:
         return _SCALARS[hint]

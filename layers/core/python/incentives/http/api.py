@@ -6,9 +6,10 @@ routes here are declared once in routes.py for both CDK and the local server any
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from ..adapters.dynamo import Table
 from ..adapters.idempotency import IdempotencyGuard, fingerprint
@@ -113,7 +114,7 @@ class Api:
         return register
 
     def __call__(self, event: dict, context: Any = None) -> dict:
-        route = self.routes.get((event.get("httpMethod"), event.get("resource")))
+        route = self.routes.get((event.get("httpMethod", ""), event.get("resource", "")))
         if route is None:
             return Response(404, error_body("not_found", "no such route")).to_proxy()
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}

@@ -2,7 +2,8 @@
 decorated entry point every function exports as lambda_handler."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 

@@ -1,22 +1,20 @@
 """Request bodies of the loyalty endpoints, validated at the edge by schema.parse (as http/schemas.py)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
-from ..domain.schema import FieldInvalid, Int, Text
+from ..domain.schema import FieldInvalid, Int, Text, model
 from .schemas import Id
 
-_In = dataclass(frozen=True, slots=True, kw_only=True)
 MAX_POINTS = 100_000_000
 
 
-@_In
+@model
 class RewardRedemptionIn:
     reward_id: Id
 
 
-@_In
+@model
 class AdjustmentIn:
     points: Annotated[int, Int(ge=-MAX_POINTS, le=MAX_POINTS)]  # positive adds, negative removes
     reason: Annotated[str, Text(min_length=1, max_length=500)]

@@ -1,25 +1,23 @@
 """Request bodies of the referral routes (strict like http/schemas.py; unknown fields ignored)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
-from ..domain.schema import Text
+from ..domain.schema import Text, model
 from .schemas import CodeText, CustomerIn, Id, ShortText
 
-_In = dataclass(frozen=True, slots=True, kw_only=True)
 # The referee's IP address (v4 or v6) and the storefront's device id: only their hashes are stored.
 Ip = Annotated[str, Text(min_length=2, max_length=45, pattern=r"^[0-9A-Fa-f:.]+$")]
 
 
-@_In
+@model
 class ReferrerIn:
     customer: CustomerIn
     ip: Ip | None = None
     device_id: Id | None = None
 
 
-@_In
+@model
 class ReferralIn:
     referral_code: CodeText
     referee: CustomerIn
@@ -27,6 +25,6 @@ class ReferralIn:
     device_id: Id | None = None
 
 
-@_In
+@model
 class PayoutPaidIn:
     reference: ShortText | None = None  # the shop's bank or PayPal transfer reference

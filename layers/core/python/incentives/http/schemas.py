@@ -5,13 +5,13 @@ Unknown fields are ignored so storefronts can send richer payloads; the known on
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Annotated
 
 from ..domain.money import CURRENCIES, MAX_AMOUNT
 from ..domain.orders import Customer, LineItem, Order
 from ..domain.profiles import EVENT_TYPES
-from ..domain.schema import FieldInvalid, Int, Len, StrictBool, Text
+from ..domain.schema import FieldInvalid, Int, Len, StrictBool, Text, model
 
 Id = Annotated[str, Text(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
 ShortText = Annotated[str, Text(max_length=500)]
@@ -20,10 +20,9 @@ Email = Annotated[str, Text(min_length=3, max_length=254)]
 Amount = Annotated[int, Int(ge=0, le=MAX_AMOUNT)]
 Time = Annotated[str, Text(max_length=40)]
 
-_In = dataclass(frozen=True, slots=True, kw_only=True)
 
 
-@_In
+@model
 class CustomerIn:
     id: Id
     email: Email | None = None
@@ -35,7 +34,7 @@ class CustomerIn:
         return Customer(self.id, self.email, self.country, self.locale, self.timezone)
 
 
-@_In
+@model
 class ItemIn:
     sku: Id
     category: Id | None = None
@@ -43,7 +42,7 @@ class ItemIn:
     unit_price: Amount
 
 
-@_In
+@model
 class OrderIn:
     id: Id | None = None
     currency: str
@@ -70,14 +69,14 @@ class OrderIn:
 CodeText = Annotated[str, Text(min_length=1, max_length=64, pattern=r"^\s*[A-Za-z0-9-]+\s*$")]
 
 
-@_In
+@model
 class CheckoutIn:
     code: CodeText
     customer: CustomerIn
     order: OrderIn
 
 
-@_In
+@model
 class StackedCheckoutIn:
     """Extension of POST /v1/redemptions: several codes on one order, all or nothing."""
 
@@ -86,25 +85,25 @@ class StackedCheckoutIn:
     order: OrderIn
 
 
-@_In
+@model
 class QualificationIn:
     customer: CustomerIn
     order: OrderIn
 
 
-@_In
+@model
 class RollbackIn:
     reason: ShortText | None = None
 
 
-@_In
+@model
 class ClaimIn:
     email: Email
     country: Country | None = None
     consent: StrictBool | None = None
 
 
-@_In
+@model
 class BoundCustomerIn:
     id: Id | None = None
     email: Email | None = None
@@ -114,14 +113,14 @@ class BoundCustomerIn:
             raise ValueError("give the customer's id or email")
 
 
-@_In
+@model
 class IssueCodesIn:
     count: Annotated[int, Int(ge=1, le=1_000_000)] = 1
     customer: BoundCustomerIn | None = None
     expires_at: Time | None = None
 
 
-@_In
+@model
 class RunJobIn:
     now: Time | None = None
 
@@ -129,14 +128,14 @@ class RunJobIn:
 EventType = Annotated[str, Text(pattern="^(" + "|".join(re.escape(t) for t in EVENT_TYPES) + ")$")]
 
 
-@_In
+@model
 class ConsentsIn:
     email: StrictBool | None = None
     sms: StrictBool | None = None
     push: StrictBool | None = None
 
 
-@_In
+@model
 class EventDataIn:
     birthday: Annotated[str, Text(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
     consents: ConsentsIn | None = None
@@ -144,7 +143,7 @@ class EventDataIn:
     tags: Annotated[list[Annotated[str, Text(max_length=64)]], Len(max_length=50)] | None = None
 
 
-@_In
+@model
 class EventIn:
     id: Id
     type: EventType
