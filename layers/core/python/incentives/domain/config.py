@@ -22,6 +22,7 @@ from .money import CURRENCIES, MAX_AMOUNT, Money
 from .schema import Dec, FieldInvalid, Int, SchemaError, StrictBool, Tag, Text, dump, parse
 
 if TYPE_CHECKING:
+    from .journeys import Journey, Messaging
     from .programs import LoyaltyProgram, ReferralProgram
 
 # No look-alikes: no 0/O, 1/I/L. 31 characters.
@@ -348,6 +349,8 @@ class ConfigBundle:
     loyalty_programs: dict[str, LoyaltyProgram] = field(default_factory=dict)
     public_codes: dict[str, str] = field(default_factory=dict)
     patterns: list[tuple[re.Pattern, str]] = field(default_factory=list)
+    journeys: dict[str, Journey] = field(default_factory=dict)  # domain/journeys.py, read only by the send jobs
+    messaging: Messaging | None = None
 
     def __post_init__(self) -> None:
         spaces: dict[tuple[str, str], str] = {}
@@ -385,6 +388,10 @@ class ConfigBundle:
             from .programs import check_references  # programs build on this module's shapes
 
             check_references(self)
+        if self.journeys:
+            from .journeys import check_journeys
+
+            check_journeys(self)
 
     def campaign(self, campaign_id: str) -> Campaign:
         """The campaign with this id, or campaign_not_found."""
@@ -405,7 +412,9 @@ class ConfigBundle:
         return {"campaigns": dump(dict(sorted(self.campaigns.items()))),
                 "segments": dump(dict(sorted(self.segments.items()))),
                 "referral_programs": dump(dict(sorted(self.referral_programs.items()))),
-                "loyalty_programs": dump(dict(sorted(self.loyalty_programs.items())))}
+                "loyalty_programs": dump(dict(sorted(self.loyalty_programs.items()))),
+                "journeys": dump(dict(sorted(self.journeys.items()))),
+                **({"messaging": dump(self.messaging)} if self.messaging is not None else {})}
 
     @classmethod
     def from_document(cls, doc: dict) -> "ConfigBundle":
@@ -413,10 +422,18 @@ class ConfigBundle:
         from .programs import LoyaltyProgram, ReferralProgram
 
         try:
-            return cls(parse(dict[str, Campaign], doc.get("campaigns", {})),
-                       parse(dict[str, Segment], doc.get("segments", {})),
-                       parse(dict[str, ReferralProgram], doc.get("referral_programs", {})),
-                       parse(dict[str, LoyaltyProgram], doc.get("loyalty_programs", {})))
+            bundle = cls(parse(dict[str, Campaign], doc.get("campaigns", {})),
+                         parse(dict[str, Segment], doc.get("segments", {})),
+                         parse(dict[str, ReferralProgram], doc.get("referral_programs", {})),
+                         parse(dict[str, LoyaltyProgram], doc.get("loyalty_programs", {})))
+            if doc.get("journeys") or doc.get("messaging"):  # the journeys module only where there are journeys
+                from .journeys import Journey, Messaging, check_journeys
+
+                bundle.journeys = parse(dict[str, Journey], doc.get("journeys", {}))
+                if doc.get("messaging") is not None:
+                    bundle.messaging = parse(Messaging, doc["messaging"])
+                check_journeys(bundle)
+            return bundle
         except SchemaError as e:
             raise ConfigError(f"config document: {e}") from None
 

@@ -42,7 +42,7 @@ def _describe(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def load_file(path: Path, model: type[M]) -> M:
+def load_file(path: Path, model: type[M], named: bool = True) -> M:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
@@ -53,18 +53,23 @@ def load_file(path: Path, model: type[M]) -> M:
         obj = validate(model, data)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
-    if obj.id != path.stem:
+    if named and obj.id != path.stem:
         raise ConfigError(f"{path}: id: {obj.id!r} must equal the file name {path.stem!r}")
     return obj
 
 
 def load_config_dir(path: str | Path) -> ConfigBundle:
-    """Read and validate config/campaigns, segments, referral-programs and loyalty-programs (*.yaml); raises
-    ConfigError naming the file and field."""
+    """Read and validate config/campaigns, segments, referral-programs, loyalty-programs, journeys (*.yaml) and
+    config/messaging.yaml; raises ConfigError naming the file and field."""
     root = Path(path)
+    from .journeys import Journey, Messaging
+
+    messaging = root / "messaging.yaml"
     return ConfigBundle(_load_dir(root / "campaigns", Campaign), _load_dir(root / "segments", Segment),
                         _load_dir(root / "referral-programs", ReferralProgram),
-                        _load_dir(root / "loyalty-programs", LoyaltyProgram))
+                        _load_dir(root / "loyalty-programs", LoyaltyProgram),
+                        journeys=_load_dir(root / "journeys", Journey),
+                        messaging=load_file(messaging, Messaging, named=False) if messaging.exists() else None)
 
 
 def _load_dir(directory: Path, model: type[M]) -> dict[str, M]:
