@@ -306,7 +306,7 @@ def pick_locale(template: MessageTemplate, locale: str | None) -> str | None:
 def render(template: MessageTemplate, locale: str | None, *, code: str | None = None, discount: str | None = None,
            expires_on: str | None = None, first_name: str | None = None) -> Rendered:
     """Subject and text for a customer's locale. `first_name` may be missing (it then disappears with the space
-    before it); a message with a code always carries it in its text, even when the template forgot {code}."""
+    before it, and a comma before that); a message with a code always carries it in its text, even when the template forgot {code}."""
     chosen = pick_locale(template, locale)
     variant = template.locales[chosen] if chosen else template
     values = {"code": code, "discount": discount, "expires_on": expires_on, "first_name": first_name}
@@ -316,7 +316,7 @@ def render(template: MessageTemplate, locale: str | None, *, code: str | None = 
         if missing:
             raise ValueError(f"no value for {missing}")
         if not first_name:
-            t = re.sub(r"[ \t]*(?<!\{)\{first_name\}(?!\})", "", t)
+            t = re.sub(r"(?:[ \t]*,)?[ \t]*(?<!\{)\{first_name\}(?!\})", "", t)
         return t.format_map({k: v or "" for k, v in values.items()})
 
     subject, text = fill(variant.subject), fill(variant.text)
@@ -490,8 +490,8 @@ def replenishment_occurrences(profile: dict, t: Replenishment, zone: ZoneInfo, t
     since moves that date). Key replenishment-sku-<sku>-<date> or replenishment-category-<category>-<date>."""
     bought = profile.get("last_purchases") or {}
     out = []
-    for kind, lifespans in (("sku", t.lifespan_days.skus), ("category", t.lifespan_days.categories)):
-        last_of = bought.get(kind + "s") or {}
+    for kind, lifespans, last_of in (("sku", t.lifespan_days.skus, bought.get("skus") or {}),
+                                     ("category", t.lifespan_days.categories, bought.get("categories") or {})):
         for item, days in sorted(lifespans.items()):
             raw = last_of.get(item)
             if not raw:
