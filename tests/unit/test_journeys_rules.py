@@ -270,3 +270,37 @@ def test_discount_text_of_the_shipped_offer_and_of_amounts():
     bundle = load_config_dir(ROOT / "config")
     assert discount_text(bundle.campaign("birthday-gift")) == "15%"
     assert discount_text(bundle.campaign("referrer-10")) == "10.00 EUR"
+
+
+# ---- audience and channel ----------------------------------------------------------------------------------
+
+def test_the_audience_needs_every_condition_given():
+    from incentives.domain.journeys import in_audience
+
+    j = make({"type": "birthday"}, audience={"countries": ["DE", "AT"], "segments": ["returning_customers"]})
+    now = at("2027-06-15T10:00:00Z")
+    assert in_audience(j, {"country": "AT", "order_count": 2}, now)
+    assert not in_audience(j, {"country": "FR", "order_count": 2}, now)
+    assert not in_audience(j, {"country": "DE", "order_count": 1}, now)
+    assert in_audience(BIRTHDAY, {}, now)
+
+
+def test_the_first_channel_with_consent_and_an_address_is_used():
+    from incentives.domain.journeys import ChannelChoice, choose_channel
+
+    j = make({"type": "birthday"}, channels=["email", "sms"])
+    both = {"email": "anna@example.com", "phone": "+4915112345678"}
+    assert choose_channel(j, both, {"email", "sms"}) == ChannelChoice("email", "anna@example.com")
+    assert choose_channel(j, both, {"sms"}) == ChannelChoice("sms", "+4915112345678")
+    assert choose_channel(j, {"phone": "+4915112345678"}, {"email", "sms"}).channel == "sms"
+    assert choose_channel(j, both, set()) == ChannelChoice(None, reason="no_consent")
+    assert choose_channel(j, both, {"push"}) == ChannelChoice(None, reason="no_consent")
+    assert choose_channel(j, {}, {"email"}) == ChannelChoice(None, reason="no_address")
+
+
+def test_expires_on_is_the_local_date_of_the_codes_expiry():
+    from incentives.domain.journeys import expires_on
+
+    assert expires_on("2027-07-15T22:30:00Z", TOKYO) == "2027-07-16"
+    assert expires_on("2027-07-15T22:30:00Z", NEW_YORK) == "2027-07-15"
+    assert expires_on(None, TOKYO) is None

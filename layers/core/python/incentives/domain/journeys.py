@@ -306,7 +306,8 @@ def pick_locale(template: MessageTemplate, locale: str | None) -> str | None:
 def render(template: MessageTemplate, locale: str | None, *, code: str | None = None, discount: str | None = None,
            expires_on: str | None = None, first_name: str | None = None) -> Rendered:
     """Subject and text for a customer's locale. `first_name` may be missing (it then disappears with the space
-    before it, and a comma before that); a message with a code always carries it in its text, even when the template forgot {code}."""
+    before it, and a comma before that); a message with a code always carries it in its text, even when the
+    template forgot {code}."""
     chosen = pick_locale(template, locale)
     variant = template.locales[chosen] if chosen else template
     values = {"code": code, "discount": discount, "expires_on": expires_on, "first_name": first_name}
@@ -346,6 +347,56 @@ def format_amount(amount: int, currency: str) -> str:
 
 def _plain(d: Decimal) -> str:
     return format(d.normalize(), "f")
+
+
+def expires_on(expires_at: datetime | str | None, zone: ZoneInfo) -> str | None:
+    """{expires_on}: the local date (YYYY-MM-DD, customer's zone) on which the code expires."""
+    if expires_at is None:
+        return None
+    return local_date(expires_at, zone).isoformat()
+
+
+# ---- who gets it, and how ----------------------------------------------------------------------------------
+
+def in_audience(journey: Journey, profile: dict, now: datetime, custom_segments: dict | None = None) -> bool:
+    """Every audience condition given holds: the profile's country, and each listed segment (built-in or
+    config/segments) as of `now`."""
+    a = journey.audience
+    if a.countries is not None and profile.get("country") not in a.countries:
+        return False
+    if a.segments:
+        from .profiles import segments_of
+
+        if not set(a.segments) <= segments_of(profile, now, custom_segments):
+            return False
+    return True
+
+
+# Which consent a channel needs: the event channel hands the message to an external ESP that e-mails it.
+CONSENT_FOR = {"email": "email", "sms": "sms", "event": "email"}
+
+
+@dataclass(frozen=True)
+class ChannelChoice:
+    channel: str | None  # None: skipped, for `reason`
+    address: str | None = None
+    reason: str | None = None  # no_consent | no_address
+
+
+def choose_channel(journey: Journey, profile: dict, consented: set[str]) -> ChannelChoice:
+    """The first channel of the journey's preference order with recorded consent and an address. Skipped:
+    `no_consent` when no channel has consent, `no_address` when those that have lack an address."""
+    any_consent = False
+    for channel in journey.channels:
+        if CONSENT_FOR[channel] not in consented:
+            continue
+        any_consent = True
+        address = profile.get("phone") if channel == "sms" else profile.get("email")
+        if channel == "event":
+            address = profile.get("email") or profile.get("customer_id")
+        if address:
+            return ChannelChoice(channel, address)
+    return ChannelChoice(None, reason="no_address" if any_consent else "no_consent")
 
 
 # ---- time --------------------------------------------------------------------------------------------------
