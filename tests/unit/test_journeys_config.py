@@ -2,7 +2,10 @@
 verdict), with the offer campaign, segments and programs checked across files; errors name file and field."""
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -152,9 +155,21 @@ def test_both_validators_give_the_same_verdicts():
 def test_a_broken_deployed_document_is_a_config_error_naming_the_journey_and_field():
     doc = load_config_dir(ROOT / "config").to_document()
     doc["journeys"]["birthday"]["send_at"] = "noon"
+    bundle = ConfigBundle.from_document(doc)  # checkout never reads journeys: parsed on first use
     with pytest.raises(ConfigError, match="birthday.send_at"):
-        ConfigBundle.from_document(doc)
+        _ = bundle.journeys
     doc = load_config_dir(ROOT / "config").to_document()
     doc["journeys"]["birthday"]["offer"] = {"campaign": "gone"}
     with pytest.raises(ConfigError, match="offer.campaign"):
-        ConfigBundle.from_document(doc)
+        ConfigBundle.from_document(doc).messaging
+
+
+def test_reading_the_deployed_document_leaves_journeys_unparsed_until_used():
+    code = ("import json, sys; from incentives.domain.config import ConfigBundle; "
+            "b = ConfigBundle.from_document(json.loads(sys.argv[1])); "
+            "print('incentives.domain.journeys' in sys.modules, b.campaign('welcome10').id, "
+            "'incentives.domain.journeys' in sys.modules, sorted(b.journeys), 'incentives.domain.journeys' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(load_config_dir(ROOT / "config").to_document())],
+                         capture_output=True, text=True, timeout=60,
+                         env={"PYTHONPATH": str(ROOT / "layers" / "core" / "python")})
+    assert out.stdout.split() == ["False", "welcome10", "False", "['birthday']", "True"], out.stderr

@@ -349,8 +349,10 @@ class ConfigBundle:
     loyalty_programs: dict[str, LoyaltyProgram] = field(default_factory=dict)
     public_codes: dict[str, str] = field(default_factory=dict)
     patterns: list[tuple[re.Pattern, str]] = field(default_factory=list)
-    journeys: dict[str, Journey] = field(default_factory=dict)  # domain/journeys.py, read only by the send jobs
-    messaging: Messaging | None = None
+    # Journeys and messaging (domain/journeys.py) as deployed: {"journeys": {id: {...}}, "messaging"?: {...}}.
+    # Parsed and checked on first use of .journeys / .messaging, so functions that never send (checkout) neither
+    # import nor parse them; load_config_dir reads them at once, so a broken journey fails synth and tests.
+    journey_document: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         spaces: dict[tuple[str, str], str] = {}
@@ -388,10 +390,24 @@ class ConfigBundle:
             from .programs import check_references  # programs build on this module's shapes
 
             check_references(self)
-        if self.journeys:
-            from .journeys import check_journeys
 
-            check_journeys(self)
+    @property
+    def journeys(self) -> dict[str, Journey]:
+        return self.journey_config()[0]
+
+    @property
+    def messaging(self) -> Messaging | None:
+        return self.journey_config()[1]
+
+    def journey_config(self) -> tuple[dict[str, Journey], Messaging | None]:
+        """Journeys and messaging, parsed and checked against campaigns, segments and programs on first use;
+        raises ConfigError naming the journey and field."""
+        parsed = self.__dict__.get("_journey_config")
+        if parsed is None:
+            from .journeys import read_journeys
+
+            parsed = self.__dict__["_journey_config"] = read_journeys(self, self.journey_document)
+        return parsed
 
     def campaign(self, campaign_id: str) -> Campaign:
         """The campaign with this id, or campaign_not_found."""
@@ -422,18 +438,11 @@ class ConfigBundle:
         from .programs import LoyaltyProgram, ReferralProgram
 
         try:
-            bundle = cls(parse(dict[str, Campaign], doc.get("campaigns", {})),
-                         parse(dict[str, Segment], doc.get("segments", {})),
-                         parse(dict[str, ReferralProgram], doc.get("referral_programs", {})),
-                         parse(dict[str, LoyaltyProgram], doc.get("loyalty_programs", {})))
-            if doc.get("journeys") or doc.get("messaging"):  # the journeys module only where there are journeys
-                from .journeys import Journey, Messaging, check_journeys
-
-                bundle.journeys = parse(dict[str, Journey], doc.get("journeys", {}))
-                if doc.get("messaging") is not None:
-                    bundle.messaging = parse(Messaging, doc["messaging"])
-                check_journeys(bundle)
-            return bundle
+            return cls(parse(dict[str, Campaign], doc.get("campaigns", {})),
+                       parse(dict[str, Segment], doc.get("segments", {})),
+                       parse(dict[str, ReferralProgram], doc.get("referral_programs", {})),
+                       parse(dict[str, LoyaltyProgram], doc.get("loyalty_programs", {})),
+                       journey_document={k: doc[k] for k in ("journeys", "messaging") if k in doc})
         except SchemaError as e:
             raise ConfigError(f"config document: {e}") from None
 

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from .config import Campaign, ConfigBundle, Segment
 from .programs import LoyaltyProgram, ReferralProgram
 from .errors import ConfigError
-from .schema import FieldInvalid
+from .schema import FieldInvalid, dump
 
 M = TypeVar("M")
 
@@ -62,14 +62,21 @@ def load_config_dir(path: str | Path) -> ConfigBundle:
     """Read and validate config/campaigns, segments, referral-programs, loyalty-programs, journeys (*.yaml) and
     config/messaging.yaml; raises ConfigError naming the file and field."""
     root = Path(path)
+    bundle = ConfigBundle(_load_dir(root / "campaigns", Campaign), _load_dir(root / "segments", Segment),
+                          _load_dir(root / "referral-programs", ReferralProgram),
+                          _load_dir(root / "loyalty-programs", LoyaltyProgram),
+                          journey_document=_journey_document(root))
+    bundle.journey_config()  # cross-file checks of journeys now, not at their first use
+    return bundle
+
+
+def _journey_document(root: Path) -> dict:
     from .journeys import Journey, Messaging
 
-    messaging = root / "messaging.yaml"
-    return ConfigBundle(_load_dir(root / "campaigns", Campaign), _load_dir(root / "segments", Segment),
-                        _load_dir(root / "referral-programs", ReferralProgram),
-                        _load_dir(root / "loyalty-programs", LoyaltyProgram),
-                        journeys=_load_dir(root / "journeys", Journey),
-                        messaging=load_file(messaging, Messaging, named=False) if messaging.exists() else None)
+    doc: dict = {"journeys": dump(_load_dir(root / "journeys", Journey))}
+    if (root / "messaging.yaml").exists():
+        doc["messaging"] = dump(load_file(root / "messaging.yaml", Messaging, named=False))
+    return doc
 
 
 def _load_dir(directory: Path, model: type[M]) -> dict[str, M]:

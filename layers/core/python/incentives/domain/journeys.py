@@ -29,7 +29,7 @@ from .config import ID_PATTERN, Count, Id, StrictBool, _Model, model
 from .customers import valid_email
 from .errors import ConfigError
 from .money import minor_unit_exponent
-from .schema import FieldInvalid, Int, Len, Tag, Text, keyword_alias
+from .schema import FieldInvalid, Int, Len, SchemaError, Tag, Text, keyword_alias, parse
 
 if TYPE_CHECKING:
     from .config import Campaign, ConfigBundle
@@ -234,13 +234,25 @@ class Messaging(_Model):
             raise FieldInvalid("from_email", f"{self.from_email!r} is not an e-mail address")
 
 
-def check_journeys(bundle: ConfigBundle) -> None:
+def read_journeys(bundle: ConfigBundle, document: dict) -> tuple[dict[str, Journey], Messaging | None]:
+    """The deployed document's journeys and messaging (ConfigBundle.journey_document), validated by schema.parse
+    and checked against the bundle; raises ConfigError."""
+    try:
+        journeys = parse(dict[str, Journey], document.get("journeys") or {})
+        messaging = parse(Messaging, document["messaging"]) if document.get("messaging") is not None else None
+    except SchemaError as e:
+        raise ConfigError(f"config document: journeys: {e}") from None
+    check_journeys(bundle, journeys)
+    return journeys, messaging
+
+
+def check_journeys(bundle: ConfigBundle, journeys: dict[str, Journey]) -> None:
     """What journeys name exists: offer campaigns (of unique codes), segments, loyalty programs. Raises ConfigError
     naming the file and field."""
     from .config import BUILTIN_SEGMENTS
 
     known_segments = set(BUILTIN_SEGMENTS) | set(bundle.segments)
-    for j in bundle.journeys.values():
+    for j in journeys.values():
         where = f"journeys/{j.id}.yaml"
         if j.offer is not None:
             c = bundle.campaigns.get(j.offer.campaign)
