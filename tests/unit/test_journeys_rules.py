@@ -6,6 +6,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from incentives.domain.config_files import load_config_dir, validate
 from incentives.domain.journeys import (
@@ -304,3 +306,15 @@ def test_expires_on_is_the_local_date_of_the_codes_expiry():
     assert expires_on("2027-07-15T22:30:00Z", TOKYO) == "2027-07-16"
     assert expires_on("2027-07-15T22:30:00Z", NEW_YORK) == "2027-07-15"
     assert expires_on(None, TOKYO) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(day=st.dates(min_value=date(2020, 1, 1), max_value=date(2035, 12, 31)),
+       hour=st.integers(0, 23), minute=st.sampled_from([0, 15, 30, 45, 59]),
+       zone=st.sampled_from(["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Santiago",
+                             "Asia/Tokyo", "Pacific/Chatham", "America/St_Johns"]))
+def test_local_instant_is_the_first_instant_whose_wall_time_has_reached_the_send_time(day, hour, minute, zone):
+    z, wall = ZoneInfo(zone), datetime.combine(day, time(hour, minute))
+    t = local_instant(day, time(hour, minute), z)
+    assert t.astimezone(z).replace(tzinfo=None) >= wall
+    assert (t - timedelta(seconds=1)).astimezone(z).replace(tzinfo=None) < wall
