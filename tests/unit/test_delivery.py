@@ -291,3 +291,30 @@ def test_importing_the_port_imports_neither_botocore_nor_segno():
                          env={"PYTHONPATH": str(ROOT / "layers" / "core" / "python")})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+# ---- a journey's message, end to end -----------------------------------------------------------------------
+
+def test_the_shipped_birthday_journey_composes_an_email_whose_qr_code_is_its_code(tmp_path):
+    from zoneinfo import ZoneInfo
+
+    from incentives.adapters.delivery import compose
+    from incentives.domain.config_files import load_config_dir
+    from incentives.domain.consent import new_unsubscribe_token, unsubscribe_url
+
+    bundle = load_config_dir(ROOT / "config")
+    journey = bundle.journeys["birthday"]
+    profile = {"customer_id": "c1", "email": "anna@example.com", "locale": "de-AT", "timezone": "Asia/Tokyo"}
+    url = unsubscribe_url("http://localhost:3000", new_unsubscribe_token())
+    msg = compose(journey, "email", profile["email"], profile, message_id="msg_7", zone=ZoneInfo("Asia/Tokyo"),
+                  code=CODE, campaign=bundle.campaign(journey.offer.campaign), expires_at="2027-07-15T16:00:00Z",
+                  unsubscribe_url=url)
+    assert msg.text == f"Alles Gute zum Geburtstag! Mit {CODE} bekommst du 15% Rabatt, gültig bis 2027-07-16."
+    OutboxDelivery(str(tmp_path), bundle.messaging.from_email).send(msg)
+    parsed, decoded = inline_qr((tmp_path / "msg_7.eml").read_bytes())
+    assert decoded == CODE and parsed["List-Unsubscribe"] == f"<{url}>"
+    assert parsed["Subject"] == "Alles Gute zum Geburtstag: 15% Rabatt für dich"
+    sms = compose(journey, "sms", "+4915112345678", {**profile, "locale": "en"}, message_id="msg_8",
+                  zone=ZoneInfo("Asia/Tokyo"), code=CODE, campaign=bundle.campaign("birthday-gift"),
+                  expires_at="2027-07-15T16:00:00Z", unsubscribe_url=url)
+    assert sms.qr_png is None and sms.unsubscribe_url is None and CODE in sms.text and "2027-07-16" in sms.text

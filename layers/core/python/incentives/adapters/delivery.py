@@ -21,9 +21,15 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .events import SOURCE
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from ..domain.config import Campaign
+    from ..domain.journeys import Journey
 
 MESSAGE_REQUESTED = "message.requested"
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -81,6 +87,24 @@ def qr_png(data: str, scale: int = 6) -> bytes:
     buf = io.BytesIO()
     segno.make(data, error="m", micro=False).save(buf, kind="png", scale=scale, border=4)
     return buf.getvalue()
+
+
+def compose(journey: Journey, channel: str, address: str, profile: dict, *, message_id: str, zone: ZoneInfo,
+            code: str | None = None, campaign: Campaign | None = None, expires_at: datetime | str | None = None,
+            unsubscribe_url: str | None = None) -> Message:
+    """The message a journey sends one customer: text by their locale, the code as text and (e-mail, event) as a
+    QR code, {expires_on} in their zone, the unsubscribe link (e-mail)."""
+    from ..domain.journeys import discount_text, expires_on, render
+
+    rendered = render(journey.message, profile.get("locale"), code=code,
+                      discount=discount_text(campaign) if campaign is not None else None,
+                      expires_on=expires_on(expires_at, zone), first_name=profile.get("first_name"))
+    return Message(message_id=message_id, channel=channel, to=address, subject=rendered.subject,
+                   text=rendered.text, code=code,
+                   qr_png=qr_png(code) if code and channel != "sms" else None,
+                   unsubscribe_url=unsubscribe_url if channel != "sms" else None,
+                   meta={"journey_id": journey.id, "customer_id": profile.get("customer_id"),
+                         "locale": rendered.locale})
 
 
 # ---- MIME --------------------------------------------------------------------------------------------------
