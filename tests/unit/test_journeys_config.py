@@ -96,6 +96,7 @@ def test_every_trigger_type_loads(config):
     ({"message": {"subject": "Hi", "text": "x", "locales": {"German": {"subject": "Hallo", "text": "x"}}}},
      "message.locales"),
     ({"offer": None}, "message"),  # {code} without an offer
+    ({"message": {"subject": "Hi", "text": "{points} points"}}, "message"),  # {points}: points_expiring only
     ({"offer": {"campaign": "no-such-campaign"}}, "offer.campaign"),
     ({"offer": {"campaign": "blackfriday"}}, "offer.campaign"),  # one public code
     ({"audience": {"segments": ["whales"]}}, "audience.segments"),
@@ -110,6 +111,14 @@ def test_a_broken_journey_names_the_file_and_the_field(config, changes, field):
         load_config_dir(config)
     message = str(e.value)
     assert "journeys/birthday.yaml" in message and field in message, message
+
+
+def test_a_points_expiring_journey_names_points_and_their_expiry_without_an_offer(config):
+    data = journey(id="points-reminder", trigger={"type": "points_expiring", "program": "rewards"},
+                   message={"subject": "{points} points expire on {expires_on}", "text": "Spend before {expires_on}."})
+    del data["offer"]
+    write(config, "journeys/points-reminder.yaml", data)
+    assert load_config_dir(config).journeys["points-reminder"].offer is None
 
 
 def test_expires_on_needs_an_offer_whose_codes_expire(config):

@@ -318,3 +318,13 @@ def test_local_instant_is_the_first_instant_whose_wall_time_has_reached_the_send
     t = local_instant(day, time(hour, minute), z)
     assert t.astimezone(z).replace(tzinfo=None) >= wall
     assert (t - timedelta(seconds=1)).astimezone(z).replace(tzinfo=None) < wall
+
+
+def test_a_points_expiring_warning_renders_its_points_and_local_expiry_date():
+    from incentives.domain.journeys import points_expiring_values
+
+    j = make({"type": "points_expiring"}, message={"subject": "{points} points expire on {expires_on}",
+                                                    "text": "Hi {first_name}, spend them before {expires_on}."})
+    values = points_expiring_values({"points": 1200, "expires_at": "2027-07-01T03:00:00Z"}, NEW_YORK)
+    r = render(j.message, None, **values)
+    assert (r.subject, r.text) == ("1200 points expire on 2027-06-30", "Hi, spend them before 2027-06-30.")

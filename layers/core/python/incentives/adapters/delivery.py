@@ -91,14 +91,15 @@ def qr_png(data: str, scale: int = 6) -> bytes:
 
 def compose(journey: Journey, channel: str, address: str, profile: dict, *, message_id: str, zone: ZoneInfo,
             code: str | None = None, campaign: Campaign | None = None, expires_at: datetime | str | None = None,
-            unsubscribe_url: str | None = None) -> Message:
+            unsubscribe_url: str | None = None, points: int | None = None) -> Message:
     """The message a journey sends one customer: text by their locale, the code as text and (e-mail, event) as a
-    QR code, {expires_on} in their zone, the unsubscribe link (e-mail)."""
+    QR code, {expires_on} in their zone (`expires_at`: the code's expiry; for points_expiring the points'), the
+    unsubscribe link (e-mail, event)."""
     from ..domain.journeys import discount_text, expires_on, render
 
     rendered = render(journey.message, profile.get("locale"), code=code,
                       discount=discount_text(campaign) if campaign is not None else None,
-                      expires_on=expires_on(expires_at, zone), first_name=profile.get("first_name"))
+                      expires_on=expires_on(expires_at, zone), first_name=profile.get("first_name"), points=points)
     return Message(message_id=message_id, channel=channel, to=address, subject=rendered.subject,
                    text=rendered.text, code=code,
                    qr_png=qr_png(code) if code and channel != "sms" else None,

@@ -40,8 +40,10 @@ Clock = Annotated[str, Text(pattern=HHMM)]
 Days = Annotated[int, Int(ge=1, le=3650)]
 CHANNELS = ("email", "sms", "event")
 Channel = Literal["email", "sms", "event"]
-PLACEHOLDERS = ("code", "discount", "expires_on", "first_name")
+PLACEHOLDERS = ("code", "discount", "expires_on", "first_name", "points")
 OFFER_PLACEHOLDERS = ("code", "discount", "expires_on")
+# points_expiring journeys: {points} expiring and {expires_on} = when they expire (no offer needed for either)
+POINTS_PLACEHOLDERS = ("points", "expires_on")
 
 
 def _zone(name: str, field_name: str = "timezone") -> ZoneInfo:
@@ -200,7 +202,11 @@ class Journey(_Model):
         _zone(self.timezone)
         if len(set(self.channels)) != len(self.channels):
             raise FieldInvalid("channels", "list each channel once, in order of preference")
-        needs_offer = sorted(self.message.used() & set(OFFER_PLACEHOLDERS))
+        used = self.message.used()
+        points = isinstance(self.trigger, PointsExpiring)
+        if "points" in used and not points:
+            raise FieldInvalid("message", "{points} is only known to a journey with trigger points_expiring")
+        needs_offer = sorted(used & set(OFFER_PLACEHOLDERS) - (set(POINTS_PLACEHOLDERS) if points else set()))
         if needs_offer and self.offer is None:
             raise FieldInvalid("message", f"placeholders {needs_offer} need an offer (offer.campaign)")
 
@@ -262,7 +268,8 @@ def check_journeys(bundle: ConfigBundle, journeys: dict[str, Journey]) -> None:
             if c.codes.type != "unique":
                 raise ConfigError(f"{where}: offer.campaign: campaign {c.id!r} has one public code; each send "
                                   "issues its own code, so the campaign needs unique codes")
-            if "expires_on" in j.message.used() and c.codes.expires_at is None and c.codes.expires_in_days is None:
+            if "expires_on" in j.message.used() and not isinstance(j.trigger, PointsExpiring) \
+                    and c.codes.expires_at is None and c.codes.expires_in_days is None:
                 raise ConfigError(f"{where}: message: {{expires_on}} is used but the codes of campaign {c.id!r} "
                                   "never expire (codes.expires_in_days or codes.expires_at)")
         unknown = sorted(set(j.audience.segments) - known_segments)
@@ -316,13 +323,14 @@ def pick_locale(template: MessageTemplate, locale: str | None) -> str | None:
 
 
 def render(template: MessageTemplate, locale: str | None, *, code: str | None = None, discount: str | None = None,
-           expires_on: str | None = None, first_name: str | None = None) -> Rendered:
+           expires_on: str | None = None, first_name: str | None = None, points: int | None = None) -> Rendered:
     """Subject and text for a customer's locale. `first_name` may be missing (it then disappears with the space
     before it, and a comma before that); a message with a code always carries it in its text, even when the
     template forgot {code}."""
     chosen = pick_locale(template, locale)
     variant = template.locales[chosen] if chosen else template
-    values = {"code": code, "discount": discount, "expires_on": expires_on, "first_name": first_name}
+    values = {"code": code, "discount": discount, "expires_on": expires_on, "first_name": first_name,
+              "points": None if points is None else str(points)}
 
     def fill(t: str) -> str:
         missing = sorted(n for n in placeholders(t) if n != "first_name" and values[n] is None)
@@ -564,6 +572,11 @@ def replenishment_occurrences(profile: dict, t: Replenishment, zone: ZoneInfo, t
             if last <= today and due == today:
                 out.append(Occurrence(f"replenishment-{kind}-{item}-{last.isoformat()}", due))
     return out
+
+
+def points_expiring_values(detail: dict, zone: ZoneInfo) -> dict:
+    """{points} and {expires_on} of a points.expiring warning (its detail: points, expires_at)."""
+    return {"points": detail["points"], "expires_on": local_date(detail["expires_at"], zone).isoformat()}
 
 
 def points_expiring_occurrence(program_id: str, expires_at: str, warned_at: datetime, zone: ZoneInfo) -> Occurrence:
