@@ -89,7 +89,7 @@ def qr_png(data: str, scale: int = 6) -> bytes:
     return buf.getvalue()
 
 
-def compose(journey: Journey, channel: str, address: str, profile: dict, *, message_id: str, zone: ZoneInfo,
+def compose(journey: Journey, channel: Literal["email", "sms", "event"], address: str, profile: dict, *, message_id: str, zone: ZoneInfo,
             code: str | None = None, campaign: Campaign | None = None, expires_at: datetime | str | None = None,
             unsubscribe_url: str | None = None, points: int | None = None) -> Message:
     """The message a journey sends one customer: text by their locale, the code as text and (e-mail, event) as a
@@ -148,7 +148,7 @@ def mime(message: Message, from_email: str, now: datetime | None = None) -> Emai
     msg.add_alternative(message.html if message.html is not None else html_body(message), subtype="html",
                         charset="utf-8")
     if message.qr_png is not None:
-        html_part = msg.get_payload()[1]
+        html_part = next(p for p in msg.iter_parts() if p.get_content_type() == "text/html")
         html_part.add_related(message.qr_png, maintype="image", subtype="png", cid=f"<{message.qr_content_id}>",
                               disposition="inline", filename="code.png")
     for part in msg.walk():  # the parts made by add_alternative/add_related each carry one; only the top needs it
