@@ -53,7 +53,9 @@ def render(document: dict) -> str:
 
 
 def summary(document: dict) -> str:
-    return ", ".join(f"{len(items)} {section.replace('_', ' ')}" for section, items in document.items())
+    # messaging is one object (config/messaging.yaml), every other section a map of entities by id
+    return ", ".join(f"{len(items)} {section.replace('_', ' ')}" if section != "messaging" else "messaging"
+                     for section, items in document.items())
 
 
 # ---- deploy -----------------------------------------------------------------------------------------------

@@ -48,7 +48,9 @@ def test_the_schema_is_valid_draft_04_and_fits_in_an_appconfig_validator():
 
 
 def test_the_schema_covers_every_section_of_the_deployed_document(shipped):
-    assert set(document_schema()["properties"]) == set(shipped) == set(MODELS)
+    # journeys and messaging (domain/journeys.py) are checked as a whole document; the per-entity sweeps below
+    # cover the four entity sections
+    assert set(document_schema()["properties"]) == set(shipped) == {*MODELS, "journeys", "messaging"}
 
 
 def test_the_document_built_from_config_is_valid(shipped):

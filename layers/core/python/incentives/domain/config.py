@@ -22,6 +22,7 @@ from .money import CURRENCIES, MAX_AMOUNT, Money
 from .schema import Dec, FieldInvalid, Int, SchemaError, StrictBool, Tag, Text, dump, model, parse
 
 if TYPE_CHECKING:
+    from .journeys import Journey, Messaging
     from .programs import LoyaltyProgram, ReferralProgram
 
 # No look-alikes: no 0/O, 1/I/L. 31 characters.
@@ -347,6 +348,10 @@ class ConfigBundle:
     loyalty_programs: dict[str, LoyaltyProgram] = field(default_factory=dict)
     public_codes: dict[str, str] = field(default_factory=dict)
     patterns: list[tuple[re.Pattern, str]] = field(default_factory=list)
+    # Journeys and messaging (domain/journeys.py) as deployed: {"journeys": {id: {...}}, "messaging"?: {...}}.
+    # Parsed and checked on first use of .journeys / .messaging, so functions that never send (checkout) neither
+    # import nor parse them; load_config_dir reads them at once, so a broken journey fails synth and tests.
+    journey_document: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         spaces: dict[tuple[str, str], str] = {}
@@ -388,6 +393,24 @@ class ConfigBundle:
 
             check_references(self)
 
+    @property
+    def journeys(self) -> dict[str, Journey]:
+        return self.journey_config()[0]
+
+    @property
+    def messaging(self) -> Messaging | None:
+        return self.journey_config()[1]
+
+    def journey_config(self) -> tuple[dict[str, Journey], Messaging | None]:
+        """Journeys and messaging, parsed and checked against campaigns, segments and programs on first use;
+        raises ConfigError naming the journey and field."""
+        parsed = self.__dict__.get("_journey_config")
+        if parsed is None:
+            from .journeys import read_journeys
+
+            parsed = self.__dict__["_journey_config"] = read_journeys(self, self.journey_document)
+        return parsed
+
     def campaign(self, campaign_id: str) -> Campaign:
         """The campaign with this id, or campaign_not_found."""
         campaign = self.campaigns.get(campaign_id)
@@ -407,7 +430,9 @@ class ConfigBundle:
         return {"campaigns": dump(dict(sorted(self.campaigns.items()))),
                 "segments": dump(dict(sorted(self.segments.items()))),
                 "referral_programs": dump(dict(sorted(self.referral_programs.items()))),
-                "loyalty_programs": dump(dict(sorted(self.loyalty_programs.items())))}
+                "loyalty_programs": dump(dict(sorted(self.loyalty_programs.items()))),
+                "journeys": dump(dict(sorted(self.journeys.items()))),
+                **({"messaging": dump(self.messaging)} if self.messaging is not None else {})}
 
     @classmethod
     def from_document(cls, doc: dict) -> ConfigBundle:
@@ -418,7 +443,8 @@ class ConfigBundle:
             return cls(parse(dict[str, Campaign], doc.get("campaigns", {})),
                        parse(dict[str, Segment], doc.get("segments", {})),
                        parse(dict[str, ReferralProgram], doc.get("referral_programs", {})),
-                       parse(dict[str, LoyaltyProgram], doc.get("loyalty_programs", {})))
+                       parse(dict[str, LoyaltyProgram], doc.get("loyalty_programs", {})),
+                       journey_document={k: doc[k] for k in ("journeys", "messaging") if k in doc})
         except SchemaError as e:
             raise ConfigError(f"config document: {e}", details={"fields": [x["field"] for x in e.errors]}) from None
 

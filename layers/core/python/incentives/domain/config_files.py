@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from .config import Campaign, ConfigBundle, Segment
 from .programs import LoyaltyProgram, ReferralProgram
 from .errors import ConfigError
-from .schema import FieldInvalid
+from .schema import FieldInvalid, dump
 
 M = TypeVar("M")
 
@@ -51,7 +51,7 @@ def _describe(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def load_file(path: Path, model: type[F]) -> F:
+def load_file(path: Path, model: type[M], named: bool = True) -> M:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
@@ -62,18 +62,31 @@ def load_file(path: Path, model: type[F]) -> F:
         obj = validate(model, data)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
-    if obj.id != path.stem:
-        raise ConfigError(f"{path}: id: {obj.id!r} must equal the file name {path.stem!r}")
+    ident = getattr(obj, "id", None) if named else None
+    if named and ident != path.stem:
+        raise ConfigError(f"{path}: id: {ident!r} must equal the file name {path.stem!r}")
     return obj
 
 
 def load_config_dir(path: str | Path) -> ConfigBundle:
-    """Read and validate config/campaigns, segments, referral-programs and loyalty-programs (*.yaml); raises
-    ConfigError naming the file and field."""
+    """Read and validate config/campaigns, segments, referral-programs, loyalty-programs, journeys (*.yaml) and
+    config/messaging.yaml; raises ConfigError naming the file and field."""
     root = Path(path)
-    return ConfigBundle(_load_dir(root / "campaigns", Campaign), _load_dir(root / "segments", Segment),
-                        _load_dir(root / "referral-programs", ReferralProgram),
-                        _load_dir(root / "loyalty-programs", LoyaltyProgram))
+    bundle = ConfigBundle(_load_dir(root / "campaigns", Campaign), _load_dir(root / "segments", Segment),
+                          _load_dir(root / "referral-programs", ReferralProgram),
+                          _load_dir(root / "loyalty-programs", LoyaltyProgram),
+                          journey_document=_journey_document(root))
+    bundle.journey_config()  # cross-file checks of journeys now, not at their first use
+    return bundle
+
+
+def _journey_document(root: Path) -> dict:
+    from .journeys import Journey, Messaging
+
+    doc: dict = {"journeys": dump(_load_dir(root / "journeys", Journey))}
+    if (root / "messaging.yaml").exists():
+        doc["messaging"] = dump(load_file(root / "messaging.yaml", Messaging, named=False))
+    return doc
 
 
 def _load_dir(directory: Path, model: type[F]) -> dict[str, F]:
