@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Mapping
 
 # What a function may need; each stands for the variables below.
 TABLE = "TABLE_NAME"
@@ -92,11 +93,12 @@ def _json_object(raw: str | None) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def check(function: str) -> Settings:
-    """The cold-start check of functions/<function>: its NEEDS are all there, or MissingSetting names them."""
+def check(function: str, env: Mapping[str, str] | None = None) -> Settings:
+    """The cold-start check of functions/<function>: its NEEDS are all there (in ``env``, os.environ by default),
+    or MissingSetting names them."""
     from . import wiring
 
-    env = os.environ
+    env = os.environ if env is None else env
     problems: dict[str, str] = {}
     for need in NEEDS[function]:
         if need == CONFIG:
