@@ -234,7 +234,8 @@ def test_put_events_failing_during_the_activation_job_loses_no_event_and_sends_n
     assert sorted((e["Source"], e["DetailType"], json.loads(e["Detail"])["id"]) for e in bus.accepted) == [
         ("incentives.engine", "campaign.activated", "campaign.back.active.2026-12-02T10:00:00Z"),
         ("incentives.engine", "campaign.registered", "campaign.soon.scheduled.2026-12-02T10:00:00Z")]
-    statuses = {i["campaign_id"]: (i["status"], i["changed_at"]) for i in table.query(keys.CAMPAIGN_STATUS_PK, "STATUS#")}
+    statuses = {i["campaign_id"]: (i["status"], i["changed_at"])
+                for i in table.query(keys.CAMPAIGN_STATUS_PK, "STATUS#")}
     assert statuses == {"back": ("active", "2026-12-02T10:00:00Z"), "soon": ("scheduled", "2026-12-02T10:00:00Z")}
     assert table.get(*keys.code("BACKAGAIN"), consistent=True)["redemptions"] == 0
     assert stream_records(ddb_endpoint, table_name) == records  # the retries wrote nothing

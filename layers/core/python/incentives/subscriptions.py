@@ -17,7 +17,6 @@ from .adapters.keys import EVENT_PREFIX
 
 CUSTOMERS = "incentives.customers"  # the shop's customer events (POST /v1/events)
 ENGINE = "incentives.engine"  # the engine's own events (services/outbox.py)
-SOURCES = (CUSTOMERS, ENGINE)
 FANOUT_FUNCTION = "event_fanout"
 FANOUT_BATCH_SIZE = 100  # stream records per fan-out invocation
 
