@@ -274,3 +274,39 @@ def test_put_events_failing_during_the_expiry_job_loses_no_warning_and_sends_non
     (moved,) = loyalty.lots("w1")
     assert moved["gsi1pk"].startswith(f"LOYALTY#{PROGRAM_ID}#{EXPIRE}#") and moved["remaining"] == 50
     assert len(loyalty.engine_events("points.expiring")) == 1
+
+
+def test_eventbridge_routes_engine_events_by_their_source(monkeypatch):
+    """The loyalty consumer's two rules (as CDK deploys them) against moto's EventBridge: referral.converted from
+    the engine reaches it; the same type posted by the shop (source incentives.customers) does not."""
+    moto = pytest.importorskip("moto")
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "eu-central-1"}.items():
+        monkeypatch.setenv(k, v)
+    import boto3
+
+    from incentives.adapters.events import EventBridgeBus
+    from incentives.services.fanout import entry_of
+    from incentives.subscriptions import ENGINE, detail_of
+
+    with moto.mock_aws():
+        events, sqs = boto3.client("events"), boto3.client("sqs")
+        events.create_event_bus(Name="engine")
+        queue_url = sqs.create_queue(QueueName="loyalty")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        (loyalty,) = [s for s in SUBSCRIPTIONS if s.function == "loyalty_events"]
+        for source, pattern in loyalty.patterns().items():
+            events.put_rule(Name=source, EventBusName="engine", EventPattern=json.dumps(pattern))
+            events.put_targets(Rule=source, EventBusName="engine", Targets=[{"Id": "q", "Arn": queue_arn}])
+
+        item = {"pk": "EVENT#r1.converted", "sk": "EVENT", "id": "r1.converted", "type": "referral.converted",
+                "customer_id": "ann", "occurred_at": "2026-12-01T10:00:00Z", "received_at": "2026-12-01T10:00:01.000Z",
+                "data": {"program_id": "friends", "referral_id": "r1", "referee_id": "bob"}, "source": ENGINE}
+        faked = {**detail_of(item), "id": "shop-1"}
+        assert EventBridgeBus("engine").put_events([entry_of(detail_of(item), ENGINE),
+                                                    entry_of(faked, CUSTOMERS)]) == [None, None]
+
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+        delivered = [json.loads(m["Body"]) for m in messages]
+        assert [(d["source"], d["detail"]["id"]) for d in delivered] == [(ENGINE, "r1.converted")]
+        assert delivered[0]["detail"]["data"]["referee_id"] == "bob" and "source" not in delivered[0]["detail"]

@@ -75,9 +75,10 @@ def test_a_missing_setting_fails_the_handler_at_init_naming_it(function, name, t
 
 
 def test_a_malformed_setting_is_named_too(tmp_path):
-    r = _import("operators", tmp_path, **{DISPATCH: "bulk-codes", CONFIG: "file"})
+    r = _import("operators", tmp_path, **{DISPATCH: "bulk-codes", CONFIG: "file", "CONFIG_MAX_AGE_SECONDS": "30s"})
     last = r.stderr.strip().splitlines()[-1]
     assert "JOB_FUNCTIONS is not a JSON object" in last and "CONFIG_SOURCE is 'file'" in last, last
+    assert "CONFIG_MAX_AGE_SECONDS is '30s'" in last, last
 
 
 def test_every_function_declares_its_settings():

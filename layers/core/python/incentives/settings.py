@@ -96,8 +96,6 @@ def _json_object(raw: str | None) -> dict | None:
 def check(function: str, env: Mapping[str, str] | None = None) -> Settings:
     """The cold-start check of functions/<function>: its NEEDS are all there (in ``env``, os.environ by default),
     or MissingSetting names them."""
-    from . import wiring
-
     env = os.environ if env is None else env
     problems: dict[str, str] = {}
     for need in NEEDS[function]:
@@ -107,10 +105,17 @@ def check(function: str, env: Mapping[str, str] | None = None) -> Settings:
                 problems[CONFIG] = f"is {source!r}, not one of {', '.join(CONFIG_SOURCES)}" if source else "is not set"
             names = APPCONFIG if source == "appconfig" else ("INCENTIVES_CONFIG_DIR",) if source == "files" else ()
             problems.update({name: "is not set" for name in names if not env.get(name)})
+            age = env.get("CONFIG_MAX_AGE_SECONDS")
+            if age is not None and not age.isdigit():
+                problems["CONFIG_MAX_AGE_SECONDS"] = f"is {age!r}, not a number of seconds"
         elif need == BUS:
+            from . import wiring
+
             if not env.get(BUS) and not wiring.has_bus():
                 problems[BUS] = "is not set"
         elif need == DISPATCH:
+            from . import wiring
+
             if not wiring.has_dispatcher() and not _json_object(env.get(DISPATCH)):
                 problems[DISPATCH] = "is not a JSON object of job names to function names" if env.get(DISPATCH) \
                     else "is not set"
