@@ -24,11 +24,12 @@ from . import INFO, READ_OPS, ROOT, Figure, bare_client, capacity_units, env, ms
 
 @contextlib.contextmanager
 def engine_env(tmp: str, table_name: str, endpoint: str, service: str) -> Iterator[None]:
-    """The environment the functions see in Lambda (config from files under tmp, local job dispatch)."""
+    """The environment the functions see in Lambda (config from files under tmp; the bus and job
+    dispatcher of the local run are installed by load_handler)."""
     with env(TABLE_NAME=table_name, DYNAMODB_ENDPOINT=endpoint, INCENTIVES_CONFIG_DIR=str(Path(tmp) / "config"),
              CONFIG_SOURCE="files", CONFIG_MAX_AGE_SECONDS="30", OPERATOR_API_KEY_IDS="key-operator",
              POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_DISABLED=None,
-             POWERTOOLS_METRICS_NAMESPACE="Incentives", POWERTOOLS_SERVICE_NAME=service, JOB_DISPATCH="local",
+             POWERTOOLS_METRICS_NAMESPACE="Incentives", POWERTOOLS_SERVICE_NAME=service,
              FUNCTIONS_DIR=str(ROOT / "functions"), LOCAL_OUTBOX_DIR=str(Path(tmp) / "outbox")):
         yield
 
@@ -47,7 +48,9 @@ def reset_engine_state() -> None:
 def load_handler(folder: str):
     """The function's real lambda_handler (functions/<folder>/<folder>_handler.py, imported as local/ does)."""
     from local.lambdas import load_handler as load
+    from local.wiring import install
 
+    install(ROOT / "functions")  # the local bus and job dispatcher, as `make run` has them
     return load(folder, ROOT / "functions")
 
 

@@ -56,8 +56,8 @@ def lambda_env(folder: str) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / folder), str(CORE), str(lambda_deps())]),
     }
     if folder in ("operators", "bulk_codes"):
-        env.update(JOB_DISPATCH="lambda", JOB_FUNCTIONS='{"bulk-codes": "IncentivesEngine-bulk-codes", '
-                                                      '"campaign-activation": "IncentivesEngine-activation"}')
+        env.update(JOB_FUNCTIONS='{"bulk-codes": "IncentivesEngine-bulk-codes", '
+                                 '"campaign-activation": "IncentivesEngine-activation"}')
     if folder == "operators":
         env["OPERATOR_API_KEY_IDS"] = "abcdef1234"
     return env

@@ -84,7 +84,7 @@ def _customer(i: int) -> str:
 
 def _eventbridge(detail: dict) -> dict:
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail["type"],
-            "source": "incentives.customer-events", "account": "000000000000", "region": "eu-central-1",
+            "source": "incentives.customers", "account": "000000000000", "region": "eu-central-1",
             "time": detail["occurred_at"], "resources": [], "detail": detail}
 
 

@@ -1,5 +1,6 @@
-"""The customer-event fan-out (incentives/subscriptions.py): the table's stream -> event_fanout -> the engine's bus
--> one rule per consumer function. Every way to fail for good ends in an encrypted, alarmed dead-letter queue:
+"""The event fan-out (incentives/subscriptions.py): the table's stream -> event_fanout -> the engine's bus (the
+shop's customer events with source incentives.customers, the engine's own with incentives.engine) -> one rule per
+consumer function and source. Every way to fail for good ends in an encrypted, alarmed dead-letter queue:
 - the stream mapping retries a failing batch (bisected, from the first failed record) and then puts the batch's
   location (shard, sequence numbers) on the fan-out's queue;
 - a consumer's rule retries delivering to it and then puts the event on the consumer's queue;
@@ -17,7 +18,7 @@ from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from incentives.subscriptions import FANOUT_BATCH_SIZE, FANOUT_FUNCTION, STREAM_FILTER, SUBSCRIPTIONS
+from incentives.subscriptions import CUSTOMERS, FANOUT_BATCH_SIZE, FANOUT_FUNCTION, STREAM_FILTER, SUBSCRIPTIONS
 
 from .lambda_factory import LambdaFactory, camel, fixed_function_name
 from .queues import dead_letter_queue
@@ -63,20 +64,24 @@ class CustomerEvents(Construct):
         )
         for subscription in SUBSCRIPTIONS:
             folder = subscription.function
-            fn = self._function(factory, folder, CONSUMER_TIMEOUT, f"consumes {', '.join(subscription.detail_types)}")
+            types = (*subscription.detail_types, *subscription.engine_types)
+            fn = self._function(factory, folder, CONSUMER_TIMEOUT, f"consumes {', '.join(types)}")
             queue = self._queue(folder, f"{folder}: customer events it could not be given or could not handle")
             fn.configure_async_invoke(on_failure=destinations.SqsDestination(queue),
                                       retry_attempts=CONSUMER_RETRY_ATTEMPTS, max_event_age=MAX_EVENT_AGE)
-            pattern = subscription.pattern()
-            events.Rule(
-                self,
-                f"{camel(folder)}Rule",
-                event_bus=bus,
-                description=f"customer events for the {folder} consumer",
-                event_pattern=events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"]),
-                targets=[targets.LambdaFunction(fn, dead_letter_queue=queue, retry_attempts=DELIVERY_RETRY_ATTEMPTS,
-                                                max_event_age=MAX_EVENT_AGE)],
-            )
+            for source, pattern in subscription.patterns().items():
+                # the customer-events rule keeps its construct id (no replacement of a deployed rule)
+                suffix = "" if source == CUSTOMERS else "Engine"
+                events.Rule(
+                    self,
+                    f"{camel(folder)}{suffix}Rule",
+                    event_bus=bus,
+                    description=f"{source} events for the {folder} consumer",
+                    event_pattern=events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"]),
+                    targets=[targets.LambdaFunction(fn, dead_letter_queue=queue,
+                                                    retry_attempts=DELIVERY_RETRY_ATTEMPTS,
+                                                    max_event_age=MAX_EVENT_AGE)],
+                )
 
     def _function(self, factory: LambdaFactory, folder: str, timeout: Duration, what: str) -> lambda_.Function:
         fn = factory.create(

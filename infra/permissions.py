@@ -15,6 +15,8 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "storefront": [*_READ, *_WRITE, "dynamodb:ConditionCheckItem"],
     "claims": [*_READ, *_WRITE, "dynamodb:ConditionCheckItem"],
     "operators": [*_READ, *_WRITE],
+    # Activation: the status items (Query), each change and its event (a transaction of an update and a put), the
+    # public code (a conditional put).
     "campaign_activation": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
     # Bulk chunks go out with BatchWriteItem: codes are unique by construction (decision log).
     "bulk_codes": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
@@ -61,8 +63,9 @@ INVOKES: dict[str, tuple[str, ...]] = {
     "bulk_codes": tuple(job for job, (folder, _) in JOBS.items() if folder == "bulk_codes"),
 }
 
-# Function folders that publish on the engine's bus: engine events, customer events.
-PUBLISHES_EVENTS = frozenset({"campaign_activation", FANOUT_FUNCTION, "points_expiry"})  # points.expiring
+# Function folders that publish on the engine's bus: only the fan-out. Every other function's events are outbox
+# items (services/outbox.py) the fan-out publishes.
+PUBLISHES_EVENTS = frozenset({FANOUT_FUNCTION})
 
 
 def table_statement(folder: str, table: dynamodb.ITable, index_names: list[str]) -> iam.PolicyStatement | None:

@@ -45,7 +45,8 @@ class IncentivesStack(Stack):
                 **config.environment_variables,
             },
         )
-        dispatch = {"JOB_FUNCTIONS": json.dumps(job_names, sort_keys=True), "JOB_DISPATCH": "lambda"}
+        # incentives/settings.py NEEDS: what each function checks at cold start (tests/infra asserts it is set)
+        dispatch = {"JOB_FUNCTIONS": json.dumps(job_names, sort_keys=True)}
         extra_environment = {
             "operators": {**dispatch, "OPERATOR_API_KEY_IDS": keys.operator.key_id},
             "referrals": {"OPERATOR_API_KEY_IDS": keys.operator.key_id},  # review, payouts, metrics

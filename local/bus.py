@@ -1,25 +1,24 @@
-"""The engine's EventBridge bus for `make run` and the tests (incentives.adapters.events.default_bus without
-EVENT_BUS_NAME).
+"""The engine's EventBridge bus for `make run` and the tests, installed with incentives.wiring.use_bus
+(local/wiring.py) where a deployed function has EVENT_BUS_NAME.
 
-PutEvents entries become EventBridge events: each is written to the outbox ($LOCAL_OUTBOX_DIR/events, as
-deployed a shop could add its own rule) and delivered to every consumer function whose subscription
-(incentives/subscriptions.py, the patterns of the deployed rules) matches, on one background thread, since
-EventBridge delivers asynchronously. A consumer that raises is retried like Lambda retries an asynchronous
+PutEvents entries become EventBridge events: each is written to the outbox directory ($LOCAL_OUTBOX_DIR/events,
+default .local/outbox/events; as deployed a shop could add its own rule) and delivered to every consumer function
+one of whose subscriptions (incentives/subscriptions.py, the patterns of the deployed rules) matches, on one
+background thread, since EventBridge delivers asynchronously. A consumer that raises is retried like Lambda retries an asynchronous
 invocation (twice), then logged (deployed: its dead-letter queue).
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
 import uuid
 from datetime import datetime, timezone
 
-from incentives.adapters.events import OutboxEvents
-from incentives.settings import get_settings
-from incentives.subscriptions import SUBSCRIPTIONS, matches
+from incentives.subscriptions import SUBSCRIPTIONS
 
 from local import lambdas
 
@@ -44,6 +43,20 @@ def eventbridge_event(entry: dict) -> dict:
     }
 
 
+def outbox_dir() -> str:
+    """Where the local bus leaves each event it was given: LOCAL_OUTBOX_DIR (make run: $INCENTIVES_DATA_DIR/outbox)."""
+    return os.environ.get("LOCAL_OUTBOX_DIR") or ".local/outbox"
+
+
+def write_event(directory: str, event: dict) -> None:
+    """An EventBridge-shaped event (id, source, detail-type, time, detail) as <directory>/events/<id>.json,
+    readable by a person or a test."""
+    d = os.path.join(directory, "events")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"{event['id']}.json"), "w", encoding="utf-8") as f:
+        json.dump(event, f, indent=2)
+
+
 class LocalBus:
     def __init__(self) -> None:
         self._queue: queue.Queue[tuple[str, dict]] = queue.Queue()
@@ -51,12 +64,12 @@ class LocalBus:
         self._lock = threading.Lock()
 
     def put_events(self, entries: list[dict]) -> list[str | None]:
-        outbox = OutboxEvents(get_settings().local_outbox_dir or ".local/outbox")
+        directory = outbox_dir()
         for entry in entries:
             event = eventbridge_event(entry)
-            outbox.write(event)
+            write_event(directory, event)
             for subscription in SUBSCRIPTIONS:
-                if matches(subscription.pattern(), event):
+                if subscription.matches(event):
                     self._queue.put((subscription.function, event))
         with self._lock:
             if self._thread is None:

@@ -1,13 +1,13 @@
 """Load and invoke the Lambda handlers in-process, the way the Lambda runtime does.
 
 Each function lives in ``functions/<folder>/<folder>_handler.py`` and exposes ``lambda_handler(event, context)``.
-It is imported from its file path under a unique module name (``fn_<folder>_handler``, the name the core's
-local job dispatcher (incentives.adapters.jobs) uses too, so both share one warm module), so it can never
+It is imported from its file path under a unique module name (``fn_<folder>_handler``, the name the local
+job dispatcher (LocalDispatcher below) uses too, so both share one warm module), so it can never
 clash with the CDK ``app.py`` or with another function's handler, with ``layers/core/python`` and the
 function's own folder on ``sys.path`` as in Lambda (layers under /opt/python, the code under /var/task).
 
 Used by the local API (local/server.py), the local scheduler (local/run.py) and local job dispatch
-(``JOB_DISPATCH=local``).
+(LocalDispatcher, installed by local/wiring.py).
 """
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def invoke(folder: str, event: dict, base: Path | str | None = None, timeout_sec
 
 
 class LocalDispatcher:
-    """incentives.adapters.jobs.JobDispatcher for `make run` and the tests: the job's real lambda_handler in
+    """incentives.adapters.jobs.JobDispatcher for `make run` and the tests (installed by local/wiring.py): the job's real lambda_handler in
     this process (a thread for asynchronous starts), as Lambda Invoke would run it."""
 
     def __init__(self, base: Path | str | None = None):

@@ -25,7 +25,7 @@ CORE = ROOT / "layers" / "core" / "python"
 if str(CORE) not in sys.path:
     sys.path.insert(0, str(CORE))
 
-from local import lambdas  # noqa: E402
+from local import lambdas, wiring  # noqa: E402
 from local.dynamodb_local import DynamoDBLocal, ensure_table, is_loopback, local_env  # noqa: E402
 from local.scheduler import Scheduler  # noqa: E402
 from local.stream import StreamPump  # noqa: E402
@@ -43,7 +43,8 @@ def _abs(path: str | os.PathLike) -> str:
 
 
 def configure_env(endpoint: str, data_dir: str) -> dict[str, str]:
-    """The environment the handlers see (incentives/settings.py), applied to os.environ; returns it.
+    """The environment the handlers see (incentives/settings.py), applied to os.environ; returns it. These are
+    the local run's defaults (the layer has none); the bus and the job dispatcher are installed (local/wiring.py).
 
     The fixed local credentials are used for a DynamoDB on loopback only; a remote endpoint (AWS) keeps the
     caller's own AWS credentials.
@@ -55,7 +56,6 @@ def configure_env(endpoint: str, data_dir: str) -> dict[str, str]:
         "INCENTIVES_CONFIG_DIR": _abs(os.environ.get("INCENTIVES_CONFIG_DIR") or ROOT / "config"),
         "DYNAMODB_ENDPOINT": endpoint,
         "OPERATOR_API_KEY_IDS": OPERATOR_KEY_ID,
-        "JOB_DISPATCH": "local",
         "FUNCTIONS_DIR": _abs(os.environ.get("FUNCTIONS_DIR") or ROOT / "functions"),
         "LOCAL_OUTBOX_DIR": _abs(os.environ.get("LOCAL_OUTBOX_DIR") or Path(data_dir) / "outbox"),
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -114,6 +114,7 @@ def main() -> int:
         env = configure_env(endpoint, data_dir)
         ensure_table(endpoint, env["TABLE_NAME"])
         api.functions_dir = Path(env["FUNCTIONS_DIR"])
+        wiring.install(api.functions_dir)  # the local bus and job dispatcher, before any handler is imported
         from incentives.http.routes import JOBS
         from incentives.subscriptions import FANOUT_FUNCTION, SUBSCRIPTIONS, consumer_functions
 
@@ -145,7 +146,7 @@ def main() -> int:
             "  schedules      : " + (", ".join(f"{n} {s.expression}" for n, (_, s) in scheduler.schedules.items())
                                     if scheduler else "off"),
             f"  events         : stream -> {FANOUT_FUNCTION} -> "
-            + ", ".join(f"{s.function} ({', '.join(s.detail_types)})" for s in SUBSCRIPTIONS),
+            + ", ".join(f"{s.function} ({', '.join((*s.detail_types, *s.engine_types))})" for s in SUBSCRIPTIONS),
             "Ctrl-C to stop.",
         ]
         print("\n".join(lines), flush=True)

@@ -2,6 +2,7 @@
 
 - ``ddb_endpoint`` (session): the endpoint URL of an in-memory DynamoDB Local started once for the session, or
   $DYNAMODB_ENDPOINT when set. Sets AWS_* (local_env()) and DYNAMODB_ENDPOINT in os.environ for the session.
+- the local bus and job dispatcher are installed for the session (local/wiring.py), as `make run` does.
 - ``table_name`` (function): a new table with the engine's schema (unique name, via ensure_table) that is
   deleted after the test. Also sets TABLE_NAME for the test and clears incentives.settings' cache before and
   after, so code that reads get_settings() sees this table and this endpoint. The table has the deployed
@@ -23,6 +24,11 @@ for p in (ROOT / "layers" / "core" / "python", ROOT):
         sys.path.insert(0, str(p))
 
 from local.dynamodb_local import DynamoDBLocal, client, ensure_table, local_env  # noqa: E402
+from local.wiring import install  # noqa: E402
+
+# As the local run does: the functions publish on the in-process bus and run jobs in-process (a deployed function
+# has EVENT_BUS_NAME and JOB_FUNCTIONS instead; tests/unit/test_cold_imports.py imports them that way).
+install(ROOT / "functions")
 
 
 def _clear_settings_cache() -> None:

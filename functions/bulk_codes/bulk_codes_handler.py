@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from incentives import wiring
 from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
-from incentives.adapters.jobs import default_dispatcher
 from incentives.domain.clock import utcnow
 from incentives.http.function import Observability
 from incentives.services.issuance import Issuance
+from incentives.settings import check
+
+check("bulk_codes")  # cold start: fails at init, naming any setting this function lacks
 
 obs = Observability("bulk-codes")
 logger, metrics = obs.logger, obs.metrics
@@ -29,7 +32,7 @@ def handle(event: dict, context) -> dict:
         return {"job_id": job_id, "status": "failed"}
     if next_chunk is not None:
         logger.info("bulk code job continues", extra={"next_chunk": next_chunk})
-        default_dispatcher().start("bulk-codes", {"job_id": job_id, "start_chunk": next_chunk})
+        wiring.dispatcher().start("bulk-codes", {"job_id": job_id, "start_chunk": next_chunk})
         return {"job_id": job_id, "status": "running", "next_chunk": next_chunk}
     metrics.add_metric("BulkJobSucceeded", MetricUnit.Count, 1)
     return {"job_id": job_id, "status": "succeeded"}

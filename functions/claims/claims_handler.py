@@ -13,6 +13,9 @@ from incentives.http.api import Api, Request, Response, idempotent
 from incentives.http.function import Observability
 from incentives.http.schemas import ClaimIn
 from incentives.services.claims import Claims
+from incentives.settings import check
+
+check("claims")  # cold start: fails at init, naming any setting this function lacks
 
 obs = Observability("claims")
 logger, metrics = obs.logger, obs.metrics

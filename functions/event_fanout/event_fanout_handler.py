@@ -7,9 +7,12 @@ from functools import cache
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from incentives.adapters.events import default_bus
+from incentives import wiring
 from incentives.http.function import Observability
 from incentives.services.fanout import Fanout
+from incentives.settings import check
+
+check("event_fanout")  # cold start: fails at init, naming any setting this function lacks
 
 obs = Observability("event-fanout")
 logger, metrics = obs.logger, obs.metrics
@@ -17,7 +20,7 @@ logger, metrics = obs.logger, obs.metrics
 
 @cache  # built on first use, kept for the warm container; tests replace it to publish elsewhere
 def fanout() -> Fanout:
-    return Fanout(default_bus())
+    return Fanout(wiring.bus())
 
 
 def handle(event: dict, context) -> dict:

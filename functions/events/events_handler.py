@@ -14,6 +14,9 @@ from incentives.http.api import Api, Request, Response, parse_time
 from incentives.http.function import Observability
 from incentives.http.schemas import EventIn
 from incentives.services.events import Events
+from incentives.settings import check
+
+check("events")  # cold start: fails at init, naming any setting this function lacks
 
 obs = Observability("events")
 logger, metrics = obs.logger, obs.metrics

@@ -14,6 +14,9 @@ from incentives.http.api import Api, Request, Response, idempotent
 from incentives.http.function import Observability
 from incentives.http.loyalty_schemas import AdjustmentIn, RewardRedemptionIn
 from incentives.services.loyalty import MAX_PAGE, LoyaltyMembers
+from incentives.settings import check
+
+check("loyalty")  # cold start: fails at init, naming any setting this function lacks
 
 obs = Observability("loyalty")
 logger, metrics = obs.logger, obs.metrics

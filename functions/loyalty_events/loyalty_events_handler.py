@@ -13,6 +13,9 @@ from incentives.domain.clock import utcnow
 from incentives.http.function import Observability
 from incentives.services.consumers import Consumer
 from incentives.services.loyalty_events import LoyaltyEvent, LoyaltyEvents
+from incentives.settings import check
+
+check("loyalty_events")  # cold start: fails at init, naming any setting this function lacks
 
 CONSUMER = "loyalty_events"
 obs = Observability("loyalty-events")

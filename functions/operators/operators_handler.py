@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from incentives import wiring
 from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
-from incentives.adapters.jobs import default_dispatcher
 from incentives.domain import errors
 from incentives.domain.customers import valid_email
 from incentives.domain.schema import dump
@@ -16,6 +16,9 @@ from incentives.http.schemas import IssueCodesIn, RunJobIn
 from incentives.services.campaign_stats import CampaignViews
 from incentives.services.erasure import Erasure
 from incentives.services.issuance import Issuance
+from incentives.settings import check
+
+check("operators")  # cold start: fails at init, naming any setting this function lacks
 
 obs = Observability("operators")
 logger, metrics = obs.logger, obs.metrics
@@ -28,7 +31,7 @@ class _Deps:
     issuance = Issuance(table, config)
     views = CampaignViews(table, config)
     erasure = Erasure(table, config)
-    jobs = default_dispatcher()
+    jobs = wiring.dispatcher()
 
 
 @api.route("health")

@@ -13,7 +13,10 @@ from incentives.domain.clock import utcnow
 from incentives.http.function import Observability
 from incentives.services.consumers import Consumer
 from incentives.services.referral_conversions import Conversions
+from incentives.settings import check
 from incentives.subscriptions import CustomerEvent
+
+check("referral_events")  # cold start: fails at init, naming any setting this function lacks
 
 obs = Observability("referral-events")
 logger, metrics = obs.logger, obs.metrics

@@ -11,6 +11,9 @@ from incentives.domain.clock import parse_rfc3339, utcnow
 from incentives.http.function import Observability
 from incentives.services.consumers import Consumer
 from incentives.services.referral_conversions import Conversions
+from incentives.settings import check
+
+check("referral_rewards")  # cold start: fails at init, naming any setting this function lacks
 
 obs = Observability("referral-rewards")
 logger, metrics = obs.logger, obs.metrics

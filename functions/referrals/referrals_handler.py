@@ -15,6 +15,9 @@ from incentives.http.referral_schemas import PayoutPaidIn, ReferralIn, ReferrerI
 from incentives.services.consumers import Consumer
 from incentives.services.referral_conversions import Conversions
 from incentives.services.referrals import Referrals
+from incentives.settings import check
+
+check("referrals")  # cold start: fails at init, naming any setting this function lacks
 
 obs = Observability("referrals")
 logger, metrics = obs.logger, obs.metrics

@@ -13,7 +13,10 @@ from incentives.domain.clock import utcnow
 from incentives.http.function import Observability
 from incentives.services.consumers import Consumer
 from incentives.services.refunds import Refunds
+from incentives.settings import check
 from incentives.subscriptions import CustomerEvent
+
+check("refunds")  # cold start: fails at init, naming any setting this function lacks
 
 obs = Observability("refunds")
 logger, metrics = obs.logger, obs.metrics

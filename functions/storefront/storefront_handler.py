@@ -12,6 +12,9 @@ from incentives.http.api import Api, Request, Response, idempotent
 from incentives.http.function import Observability
 from incentives.http.schemas import CheckoutIn, QualificationIn, RollbackIn, StackedCheckoutIn
 from incentives.services.checkout import Checkout, CheckoutRequest
+from incentives.settings import check
+
+check("storefront")  # cold start: fails at init, naming any setting this function lacks
 
 obs = Observability("storefront")
 logger, metrics = obs.logger, obs.metrics

@@ -144,6 +144,8 @@ def start_local_run(workdir: Path, functions_dir: Path | None = None, timeout: f
 FAKE_STOREFRONT = '''
 import json, os
 
+from incentives import wiring
+
 def lambda_handler(event, context):
     code = (event.get("pathParameters") or {}).get("code")
     if code == "boom":
@@ -158,8 +160,9 @@ def lambda_handler(event, context):
                 "memory_limit_in_mb": context.memory_limit_in_mb,
                 "remaining": context.get_remaining_time_in_millis()},
                 "env": {k: os.environ.get(k) for k in ("TABLE_NAME", "CONFIG_SOURCE", "DYNAMODB_ENDPOINT",
-                        "OPERATOR_API_KEY_IDS", "JOB_DISPATCH", "FUNCTIONS_DIR", "LOCAL_OUTBOX_DIR",
+                        "OPERATOR_API_KEY_IDS", "FUNCTIONS_DIR", "LOCAL_OUTBOX_DIR",
                         "INCENTIVES_CONFIG_DIR", "POWERTOOLS_TRACE_DISABLED", "AWS_REGION")},
+                "wired": {"bus": type(wiring.bus()).__name__, "dispatcher": type(wiring.dispatcher()).__name__},
                 "service": SERVICE})}
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME")

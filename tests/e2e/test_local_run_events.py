@@ -46,5 +46,5 @@ def test_a_refund_event_rolls_the_redemption_back_within_seconds(run):
     # the local bus also leaves every customer event in the outbox, as it went over the bus
     outbox = run.log_path.parent / "data" / "outbox" / "events"
     published = [json.loads(p.read_text()) for p in outbox.glob("*.json")]
-    assert [(e["detail-type"], e["detail"]["id"]) for e in published if e["source"] == "incentives.customer-events"] \
+    assert [(e["detail-type"], e["detail"]["id"]) for e in published if e["source"] == "incentives.customers"] \
         == [("order.refunded", "refund-1")]

@@ -63,7 +63,8 @@ def test_the_handler_gets_a_proxy_event_context_and_the_local_environment(run):
     assert event["requestContext"]["identity"]["apiKeyId"] == "local-storefront"
     assert event["requestContext"]["identity"]["sourceIp"] == "127.0.0.1"
     env = out["env"]
-    assert env["CONFIG_SOURCE"] == "files" and env["JOB_DISPATCH"] == "local"
+    assert env["CONFIG_SOURCE"] == "files"
+    assert out["wired"] == {"bus": "LocalBus", "dispatcher": "LocalDispatcher"}  # installed, not from settings
     assert env["OPERATOR_API_KEY_IDS"] == "local-operator" and env["TABLE_NAME"] == "incentives"
     assert env["DYNAMODB_ENDPOINT"].startswith("http://127.0.0.1:") and env["POWERTOOLS_TRACE_DISABLED"] == "true"
     assert env["LOCAL_OUTBOX_DIR"].endswith("outbox") and env["AWS_REGION"]

@@ -37,7 +37,7 @@ def test_order_events_reach_the_referral_consumer_with_retries_and_a_dead_letter
     rules = [r["Properties"] for r in synth.of_type("AWS::Events::Rule").values()
              if r["Properties"].get("Targets", [{}])[0].get("Arn") == {"Fn::GetAtt": [logical_id, "Arn"]}]
     (rule,) = rules
-    assert rule["EventPattern"] == {"source": ["incentives.customer-events"],
+    assert rule["EventPattern"] == {"source": ["incentives.customers"],
                                     "detail-type": ["order.paid", "order.refunded"]}
     queue = rule["Targets"][0]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
     assert _async_failure_queue(synth, "referral_events") == queue

@@ -159,8 +159,25 @@ def test_environment_matches_incentives_settings(synth):
     assert operators["OPERATOR_API_KEY_IDS"] == {"Ref": operator_key}
     for folder in ("operators", "bulk_codes"):
         env = functions[folder][1]["Environment"]["Variables"]
-        assert env["JOB_DISPATCH"] == "lambda"
         assert json.loads(env["JOB_FUNCTIONS"]) == {job: job_names[f] for job, (f, _) in JOBS.items()}
+
+
+def test_every_function_gets_each_setting_it_checks_at_cold_start(synth, monkeypatch):
+    """incentives/settings.py NEEDS, checked as the handler checks it at init, against the deployed environment
+    (no local bus or dispatcher installed: deployed, EVENT_BUS_NAME and JOB_FUNCTIONS must be there)."""
+    from incentives import settings, wiring
+
+    monkeypatch.setattr(wiring, "_bus", None)
+    monkeypatch.setattr(wiring, "_dispatcher", None)
+    functions = synth.functions()
+    assert sorted(settings.NEEDS) == sorted(functions)
+    for folder, (_, props) in functions.items():
+        # CloudFormation references (Ref, GetAtt) stand for the strings they resolve to
+        env = {k: v if isinstance(v, str) else synth.flatten(v) for k, v in props["Environment"]["Variables"].items()}
+        settings.check(folder, env)  # raises MissingSetting naming what is missing
+        assert env["CONFIG_SOURCE"] == "appconfig", folder
+    assert settings.NEEDS["event_fanout"] == (settings.BUS,)
+    assert settings.DISPATCH in settings.NEEDS["operators"] and settings.DISPATCH in settings.NEEDS["bulk_codes"]
 
 
 def test_scheduled_jobs_run_on_their_schedule(synth):
@@ -221,19 +238,21 @@ def test_each_consumer_gets_its_event_types_from_the_bus_with_retries_and_a_dead
     (bus_id,) = synth.of_type("AWS::Events::EventBus")
     functions = synth.functions()
     rules = [r["Properties"] for r in synth.of_type("AWS::Events::Rule").values() if "EventPattern" in r["Properties"]]
-    assert len(rules) == len(SUBSCRIPTIONS)
+    assert len(rules) == sum(len(s.patterns()) for s in SUBSCRIPTIONS)
     for subscription in SUBSCRIPTIONS:
         logical_id = functions[subscription.function][0]
-        (rule,) = [r for r in rules if r["Targets"][0]["Arn"] == {"Fn::GetAtt": [logical_id, "Arn"]}]
-        assert rule["EventBusName"] == {"Ref": bus_id}
-        assert rule["EventPattern"] == subscription.pattern()
-        assert rule["EventPattern"]["source"] == ["incentives.customer-events"]
-        (target,) = rule["Targets"]
-        assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
-        queue_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
-        # a consumer that raises ends in the same queue as an event that could not be delivered
-        assert _async_failure_queue(synth, subscription.function) == queue_id
-        _assert_encrypted_alarmed_queue(synth, queue_id)
+        own = [r for r in rules if r["Targets"][0]["Arn"] == {"Fn::GetAtt": [logical_id, "Arn"]}]
+        assert {r["EventPattern"]["source"][0]: r["EventPattern"] for r in own} == subscription.patterns()
+        assert own[0]["EventPattern"]["source"] == ["incentives.customers"]  # every consumer takes shop events
+        for rule in own:
+            assert rule["EventBusName"] == {"Ref": bus_id}
+            assert rule["EventPattern"]["source"] in (["incentives.customers"], ["incentives.engine"])
+            (target,) = rule["Targets"]
+            assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+            queue_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+            # a consumer that raises ends in the same queue as an event that could not be delivered
+            assert _async_failure_queue(synth, subscription.function) == queue_id
+            _assert_encrypted_alarmed_queue(synth, queue_id)
     assert {s.function: s.detail_types for s in SUBSCRIPTIONS}["refunds"] == ("order.refunded",)
 
 
@@ -342,12 +361,12 @@ def test_only_operators_and_bulk_codes_invoke_functions_and_only_job_functions(s
             assert targets == [], folder
 
 
-def test_only_campaign_activation_and_the_fanout_put_events_and_only_on_the_engine_bus(synth):
+def test_only_the_fanout_puts_events_and_only_on_the_engine_bus(synth):
+    """Engine events (campaign.*, points.expiring, ...) are outbox items: no job calls PutEvents after a commit."""
     (bus_id,) = synth.of_type("AWS::Events::EventBus")
     for folder in ALL_FUNCTIONS:
         put = _actions(synth, folder).get("events:PutEvents", [])
-        publishers = ("campaign_activation", FANOUT_FUNCTION, "points_expiry")  # points.expiring warnings
-        assert put == ([f"${{{bus_id}.Arn}}"] if folder in publishers else []), folder
+        assert put == ([f"${{{bus_id}.Arn}}"] if folder == FANOUT_FUNCTION else []), folder
 
 
 # --- monitoring ------------------------------------------------------------------------------------------

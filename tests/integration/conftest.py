@@ -41,7 +41,6 @@ def config_dir(tmp_path, monkeypatch):
 def handlers(table_name, config_dir, monkeypatch, tmp_path):
     """Call a function's real lambda_handler with a REST proxy event: handlers.call(function, method, path, ...)."""
     monkeypatch.setenv("OPERATOR_API_KEY_IDS", OPERATOR_KEY_ID)
-    monkeypatch.setenv("JOB_DISPATCH", "local")
     monkeypatch.setenv("FUNCTIONS_DIR", str(ROOT / "functions"))
     monkeypatch.setenv("LOCAL_OUTBOX_DIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")

@@ -11,10 +11,12 @@ import yaml
 
 from incentives.adapters import keys
 from incentives.domain.clock import iso
+from incentives.subscriptions import CUSTOMERS, ENGINE, SUBSCRIPTIONS
 from local import lambdas
 from tests.support import OPERATOR_KEY_ID, ROOT, campaign
 
 UTC = timezone.utc
+ENGINE_TYPES = {t for s in SUBSCRIPTIONS for t in s.engine_types}
 PROGRAM_ID = "club"
 BASE = "/v1/loyalty-programs/{program_id}/members/{customer_id}"
 
@@ -64,8 +66,8 @@ class Loyalty:
 
     def deliver(self, detail: dict) -> dict:
         event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail["type"],
-                 "source": "incentives.customer-events", "account": "000000000000", "region": "eu-central-1",
-                 "time": detail["occurred_at"], "resources": [], "detail": detail}
+                 "source": ENGINE if detail["type"] in ENGINE_TYPES else CUSTOMERS, "account": "000000000000",
+                 "region": "eu-central-1", "time": detail["occurred_at"], "resources": [], "detail": detail}
         return lambdas.invoke("loyalty_events", event, ROOT / "functions")
 
     def send(self, event_type: str, customer: str, **kw) -> dict:
@@ -142,7 +144,7 @@ class Loyalty:
         return self.table.get(*keys.loyalty_balance(self.member(customer)["member_id"]), consistent=True)["lots_total"]
 
     def outbox(self, detail_type: str) -> list[dict]:
-        """Engine events the expiry job published (LOCAL_OUTBOX_DIR/events)."""
+        """Events the fan-out published on the local bus (it leaves each in LOCAL_OUTBOX_DIR/events)."""
         import os
 
         d = Path(os.environ["LOCAL_OUTBOX_DIR"]) / "events"

@@ -10,7 +10,7 @@ import pytest
 
 from incentives.adapters import keys
 from incentives.services.fanout import Fanout, entry
-from incentives.subscriptions import SOURCE, SUBSCRIPTIONS, CustomerEvent
+from incentives.subscriptions import CUSTOMERS, SUBSCRIPTIONS, CustomerEvent
 from local import lambdas
 from local.stream import StreamPump
 from tests.support import OPERATOR_KEY_ID, ROOT, campaign
@@ -21,16 +21,22 @@ EVENTS = ("events", "POST", "/v1/events")
 
 class RecordingBus:
     """PutEvents that records every request; ``fail(entry_number)`` says which entries (counted over all
-    requests, from 0) to refuse."""
+    requests, from 0) to refuse; ``down`` makes the call itself fail (nothing recorded)."""
 
     def __init__(self, fail=lambda n: False):
         self.requests: list[list[dict]] = []
         self.fail = fail
+        self.down = False
+        self.accepted: list[dict] = []
 
     def put_events(self, entries: list[dict]) -> list[str | None]:
+        if self.down:
+            raise ConnectionError("EventBridge unreachable")
         first = sum(len(r) for r in self.requests)
         self.requests.append(entries)
-        return ["InternalException: try again" if self.fail(first + i) else None for i in range(len(entries))]
+        errors = ["InternalException: try again" if self.fail(first + i) else None for i in range(len(entries))]
+        self.accepted.extend(e for e, err in zip(entries, errors) if not err)
+        return errors
 
     @property
     def published(self) -> list[dict]:
@@ -80,7 +86,7 @@ def test_each_new_event_is_published_once_as_its_type_without_pii(handlers, fano
     records = stream_records(ddb_endpoint, table_name)
     assert publish(records) == {"batchItemFailures": []}
     assert [e["DetailType"] for e in bus.published] == ["customer.created", "order.paid", "order.refunded"]
-    assert {e["Source"] for e in bus.published} == {SOURCE}
+    assert {e["Source"] for e in bus.published} == {CUSTOMERS} == {"incentives.customers"}
     detail = json.loads(bus.published[2]["Detail"])
     assert detail == {"id": "e2", "type": "order.refunded", "customer_id": "c1", "occurred_at": "2026-12-03T10:00:00Z",
                       "received_at": detail["received_at"], "order_id": "o-e2", "order_amount": 1_500,
@@ -169,7 +175,7 @@ def test_eventbridge_gets_the_entries_on_the_engine_bus_and_routes_them_by_the_s
         queue_url = sqs.create_queue(QueueName="consumer")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         (refunds,) = [s for s in SUBSCRIPTIONS if s.function == "refunds"]
-        events.put_rule(Name="refunds", EventBusName="engine", EventPattern=json.dumps(refunds.pattern()))
+        events.put_rule(Name="refunds", EventBusName="engine", EventPattern=json.dumps(refunds.patterns()[CUSTOMERS]))
         events.put_targets(Rule="refunds", EventBusName="engine", Targets=[{"Id": "q", "Arn": queue_arn}])
 
         event = CustomerEvent(id="e1", type="order.refunded", customer_id="c1", occurred_at="2026-12-01T10:00:00Z",
@@ -181,7 +187,7 @@ def test_eventbridge_gets_the_entries_on_the_engine_bus_and_routes_them_by_the_s
         messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
         delivered = [json.loads(m["Body"]) for m in messages]
         assert [(d["source"], d["detail-type"], d["detail"]) for d in delivered] == \
-            [(SOURCE, "order.refunded", event.detail())]  # order.paid: no rule of this consumer
+            [(CUSTOMERS, "order.refunded", event.detail())]  # order.paid: no rule of this consumer
 
 
 def test_a_table_from_before_the_fanout_gets_its_stream_when_the_local_run_starts(ddb_endpoint):
@@ -196,3 +202,111 @@ def test_a_table_from_before_the_fanout_gets_its_stream_when_the_local_run_start
             "StreamEnabled": True, "StreamViewType": STREAM_VIEW_TYPE}
     finally:
         ddb.delete_table(TableName=name)
+
+
+# --- engine events: outbox items of the job's transaction, published by the fan-out, never by the job ----------
+
+
+def _retried_until_published(publish, bus, records) -> None:
+    """The first fan-out attempt fails as a whole; Lambda retries the same records until the bus takes them."""
+    failed = publish(records)["batchItemFailures"]
+    assert failed == [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]} for r in records]
+    assert bus.accepted == []
+    bus.down, bus.fail = False, (lambda n: False)
+    assert publish(records) == {"batchItemFailures": []}
+
+
+def test_put_events_failing_during_the_activation_job_loses_no_event_and_sends_none_twice(
+        handlers, fanout, config_dir, table, ddb_endpoint, table_name):
+    publish, bus = fanout
+    config_dir(campaign("back", codes={"type": "public", "code": "BACKAGAIN"}),
+               campaign("soon", schedule={"starts_at": "2027-01-01T00:00:00", "timezone": "Europe/Berlin"}))
+    bus.down = True  # EventBridge is down while the job runs
+    first = lambdas.invoke("campaign_activation", {"now": "2026-12-02T10:00:00Z"})
+    assert sorted(c["event"] for c in first["changes"]) == ["campaign.activated", "campaign.registered"]
+    again = lambdas.invoke("campaign_activation", {"now": "2026-12-02T10:01:00Z"})  # the next tick
+    assert again["changes"] == []  # the changes were committed once, with their events
+
+    records = stream_records(ddb_endpoint, table_name)
+    assert len(records) == 2  # one event item per change, nothing else
+    _retried_until_published(publish, bus, records)
+
+    assert sorted((e["Source"], e["DetailType"], json.loads(e["Detail"])["id"]) for e in bus.accepted) == [
+        ("incentives.engine", "campaign.activated", "campaign.back.active.2026-12-02T10:00:00Z"),
+        ("incentives.engine", "campaign.registered", "campaign.soon.scheduled.2026-12-02T10:00:00Z")]
+    statuses = {i["campaign_id"]: (i["status"], i["changed_at"])
+                for i in table.query(keys.CAMPAIGN_STATUS_PK, "STATUS#")}
+    assert statuses == {"back": ("active", "2026-12-02T10:00:00Z"), "soon": ("scheduled", "2026-12-02T10:00:00Z")}
+    assert table.get(*keys.code("BACKAGAIN"), consistent=True)["redemptions"] == 0
+    assert stream_records(ddb_endpoint, table_name) == records  # the retries wrote nothing
+
+
+def test_put_events_failing_during_the_expiry_job_loses_no_warning_and_sends_none_twice(
+        handlers, fanout, config_dir, table, ddb_endpoint, table_name):
+    from datetime import timedelta
+
+    from incentives.adapters.loyalty_store import EXPIRE
+    from incentives.domain.clock import iso, parse_rfc3339
+    from tests.integration.loyalty_support import PROGRAM_ID, make_loyalty
+
+    publish, bus = fanout
+    loyalty = make_loyalty(handlers, table, config_dir)
+    loyalty.configure(pending_days=0, expiry={"after_days": 30}, expiry_warning_days=7)
+    loyalty.send("review.submitted", "w1")
+    (lot,) = loyalty.lots("w1")
+    before = {r["dynamodb"]["SequenceNumber"] for r in stream_records(ddb_endpoint, table_name)}
+
+    bus.fail = lambda n: True  # EventBridge refuses every entry while the job runs
+    expires = parse_rfc3339(lot["expires_at"])
+    run = lambda at: lambdas.invoke("points_expiry", {"now": iso(at)})["programs"][PROGRAM_ID]  # noqa: E731
+    assert run(expires - timedelta(days=6))["warned"] == 1
+    assert run(expires - timedelta(days=5))["warned"] == 0  # the next run: warned once, the lot moved on once
+
+    records = [r for r in stream_records(ddb_endpoint, table_name) if r["dynamodb"]["SequenceNumber"] not in before]
+    assert [r["dynamodb"]["NewImage"]["type"]["S"] for r in records] == ["points.expiring"]
+    _retried_until_published(publish, bus, records)
+
+    (warning,) = bus.accepted
+    detail = json.loads(warning["Detail"])
+    assert (warning["Source"], warning["DetailType"]) == ("incentives.engine", "points.expiring")
+    assert detail["customer_id"] == "w1" and detail["data"]["lot_id"] == lot["lot_id"]
+    assert detail["data"]["points"] == 50 and detail["data"]["expires_at"] == lot["expires_at"]
+    (moved,) = loyalty.lots("w1")
+    assert moved["gsi1pk"].startswith(f"LOYALTY#{PROGRAM_ID}#{EXPIRE}#") and moved["remaining"] == 50
+    assert len(loyalty.engine_events("points.expiring")) == 1
+
+
+def test_eventbridge_routes_engine_events_by_their_source(monkeypatch):
+    """The loyalty consumer's two rules (as CDK deploys them) against moto's EventBridge: referral.converted from
+    the engine reaches it; the same type posted by the shop (source incentives.customers) does not."""
+    moto = pytest.importorskip("moto")
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "eu-central-1"}.items():
+        monkeypatch.setenv(k, v)
+    import boto3
+
+    from incentives.adapters.events import EventBridgeBus
+    from incentives.services.fanout import entry_of
+    from incentives.subscriptions import ENGINE, detail_of
+
+    with moto.mock_aws():
+        events, sqs = boto3.client("events"), boto3.client("sqs")
+        events.create_event_bus(Name="engine")
+        queue_url = sqs.create_queue(QueueName="loyalty")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        (loyalty,) = [s for s in SUBSCRIPTIONS if s.function == "loyalty_events"]
+        for source, pattern in loyalty.patterns().items():
+            events.put_rule(Name=source, EventBusName="engine", EventPattern=json.dumps(pattern))
+            events.put_targets(Rule=source, EventBusName="engine", Targets=[{"Id": "q", "Arn": queue_arn}])
+
+        item = {"pk": "EVENT#r1.converted", "sk": "EVENT", "id": "r1.converted", "type": "referral.converted",
+                "customer_id": "ann", "occurred_at": "2026-12-01T10:00:00Z", "received_at": "2026-12-01T10:00:01.000Z",
+                "data": {"program_id": "friends", "referral_id": "r1", "referee_id": "bob"}, "source": ENGINE}
+        faked = {**detail_of(item), "id": "shop-1"}
+        assert EventBridgeBus("engine").put_events([entry_of(detail_of(item), ENGINE),
+                                                    entry_of(faked, CUSTOMERS)]) == [None, None]
+
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+        delivered = [json.loads(m["Body"]) for m in messages]
+        assert [(d["source"], d["detail"]["id"]) for d in delivered] == [(ENGINE, "r1.converted")]
+        assert delivered[0]["detail"]["data"]["referee_id"] == "bob" and "source" not in delivered[0]["detail"]

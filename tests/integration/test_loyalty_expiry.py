@@ -71,7 +71,7 @@ def test_expired_points_cannot_be_spent_even_before_the_job_ran(loyalty):
     assert loyalty.redeem("t3")[1]["error"]["code"] == "insufficient_points"
 
 
-def test_a_warning_goes_out_once_per_lot_expiry_warning_days_before(loyalty):
+def test_a_warning_goes_out_once_per_lot_expiry_warning_days_before(loyalty, fan_out):
     loyalty.configure(pending_days=0, expiry={"after_days": 30}, expiry_warning_days=7)
     now = datetime.now(UTC)
     loyalty.send("review.submitted", "t4", occurred_at=now)
@@ -82,10 +82,13 @@ def test_a_warning_goes_out_once_per_lot_expiry_warning_days_before(loyalty):
     assert loyalty.run_job(expires - days(8))["programs"][PROGRAM_ID]["warned"] == 0
     assert loyalty.run_job(expires - days(6))["programs"][PROGRAM_ID]["warned"] == 2
     assert loyalty.run_job(expires - days(5))["programs"][PROGRAM_ID]["warned"] == 0  # once per lot
+    fan_out()  # the warnings are outbox items: the table's stream -> the fan-out -> the bus
     warnings = loyalty.outbox("points.expiring")
-    assert sorted(w["detail"]["points"] for w in warnings) == [50, 100]
+    assert sorted(w["detail"]["data"]["points"] for w in warnings) == [50, 100]
     assert {w["detail"]["customer_id"] for w in warnings} == {"t4"}
-    assert {w["detail"]["expires_at"] for w in warnings} == {lots[0]["expires_at"]}
+    assert {w["detail"]["data"]["expires_at"] for w in warnings} == {lots[0]["expires_at"]}
+    assert {w["source"] for w in warnings} == {"incentives.engine"}
+    assert sorted(w["detail"]["data"]["lot_id"] for w in warnings) == sorted(lot["lot_id"] for lot in lots)
     out = loyalty.run_job(expires + timedelta(seconds=1))["programs"][PROGRAM_ID]
     assert (out["expired_lots"], out["expired_points"]) == (2, 150)
 

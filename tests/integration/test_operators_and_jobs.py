@@ -26,7 +26,7 @@ def outbox(tmp_path):
         else []
 
 
-def test_campaign_turns_active_and_inactive_on_time_with_one_event_each(handlers, config_dir, tmp_path):
+def test_campaign_turns_active_and_inactive_on_time_with_one_event_each(handlers, config_dir, tmp_path, fan_out):
     config_dir(scheduled())
     # 2026-11-30T23:30Z is 00:30 on 1 December in Berlin: the campaign has started.
     status, out, _ = run_activation(handlers, "2026-11-30T22:59:00Z")
@@ -37,8 +37,16 @@ def test_campaign_turns_active_and_inactive_on_time_with_one_event_each(handlers
     assert out["result"]["changes"] == []  # no change, no event
     status, out, _ = run_activation(handlers, "2026-12-26T23:00:00Z")
     assert [c["event"] for c in out["result"]["changes"]] == ["campaign.deactivated"]
-    events = [e["detail-type"] for e in outbox(tmp_path)]
+    fan_out()  # each change's event item: the table's stream -> the fan-out -> the bus (its outbox directory)
+    published = outbox(tmp_path)
+    events = [e["detail-type"] for e in published]
     assert events == ["campaign.registered", "campaign.activated", "campaign.deactivated"]
+    assert {e["source"] for e in published} == {"incentives.engine"}
+    assert published[1]["detail"] == {
+        "id": "campaign.xmas.active.2026-11-30T23:30:00Z", "type": "campaign.activated",
+        "occurred_at": "2026-11-30T23:30:00Z", "received_at": published[1]["detail"]["received_at"],
+        "data": {"campaign_id": "xmas", "status": "active", "previous_status": "scheduled",
+                 "at": "2026-11-30T23:30:00Z"}}  # about no customer: no customer_id
 
 
 def test_switching_enabled_off_deactivates(handlers, config_dir, tmp_path):

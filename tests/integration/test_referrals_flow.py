@@ -28,7 +28,7 @@ def test_an_order_event_converts_through_the_stream_and_the_job_publishes_the_en
     by_type = {e["detail-type"]: e for e in published if e["detail-type"].startswith("referral.")}
     assert by_type["referral.converted"]["detail"]["data"] == {"program_id": PROGRAM, "referral_id": ref["id"],
                                                                "referee_id": "bob"}
-    assert by_type["referral.reward_points"]["source"] == "incentives.customer-events"
+    assert by_type["referral.reward_points"]["source"] == "incentives.engine"
     assert by_type["referral.reward_points"]["detail"]["customer_id"] == "ann"
     assert by_type["referral.reward_points"]["detail"]["data"]["points"] == 500
 

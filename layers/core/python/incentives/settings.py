@@ -1,16 +1,61 @@
-"""Environment variables every function reads, parsed once per process (no pydantic: cold start matters)."""
+"""Environment variables the functions read, parsed once per process (no pydantic: cold start matters).
+
+Deployed, infra/ sets them (infra/stack.py, infra/config_store.py). Each handler checks the ones it needs
+(NEEDS) when it is imported: ``check("<folder>")`` raises MissingSetting naming every one that is missing or
+malformed, so a function that lacks one fails at init, not on some later request. There are no local defaults
+here: the local run (local/run.py) and the tests set their own values, and install their bus and job dispatcher
+(incentives/wiring.py) instead of EVENT_BUS_NAME and JOB_FUNCTIONS.
+"""
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Mapping
+
+# What a function may need; each stands for the variables below.
+TABLE = "TABLE_NAME"
+CONFIG = "CONFIG_SOURCE"  # appconfig: APPCONFIG_APPLICATION, _ENVIRONMENT, _PROFILE; files: INCENTIVES_CONFIG_DIR
+BUS = "EVENT_BUS_NAME"  # or a bus installed with wiring.use_bus
+DISPATCH = "JOB_FUNCTIONS"  # {job name: function name}; or a dispatcher installed with wiring.use_dispatcher
+OPERATOR_KEYS = "OPERATOR_API_KEY_IDS"  # the API key ids that may call operator routes
+
+APPCONFIG = ("APPCONFIG_APPLICATION", "APPCONFIG_ENVIRONMENT", "APPCONFIG_PROFILE")
+CONFIG_SOURCES = ("appconfig", "files")
+
+# Function folder -> the settings it cannot run without (tests/infra asserts the stack sets each).
+NEEDS: dict[str, tuple[str, ...]] = {
+    "storefront": (TABLE, CONFIG),
+    "claims": (TABLE, CONFIG),
+    "operators": (TABLE, CONFIG, DISPATCH, OPERATOR_KEYS),
+    "events": (TABLE,),
+    "campaign_activation": (TABLE, CONFIG),
+    "bulk_codes": (TABLE, CONFIG, DISPATCH),
+    "event_fanout": (BUS,),
+    "refunds": (TABLE, CONFIG),
+    "referrals": (TABLE, CONFIG, OPERATOR_KEYS),
+    "referral_events": (TABLE, CONFIG),
+    "referral_rewards": (TABLE, CONFIG),
+    "loyalty": (TABLE, CONFIG, OPERATOR_KEYS),
+    "loyalty_events": (TABLE, CONFIG),
+    "points_expiry": (TABLE, CONFIG),
+}
+
+
+class MissingSetting(RuntimeError):
+    """A function's required setting is missing or malformed; ``names`` lists them."""
+
+    def __init__(self, function: str, problems: dict[str, str]):
+        self.names = tuple(problems)
+        super().__init__(f"functions/{function} cannot start: "
+                         + "; ".join(f"{name} {why}" for name, why in problems.items()))
 
 
 @dataclass(frozen=True)
 class Settings:
     table_name: str
-    config_source: str  # "files" (local, tests) | "appconfig" (deployed)
+    config_source: str  # "appconfig" (deployed) | "files" (local run, tests)
     config_dir: str
     appconfig_application: str
     appconfig_environment: str
@@ -18,25 +63,64 @@ class Settings:
     config_max_age_seconds: int
     event_bus_name: str
     operator_api_key_ids: frozenset[str]
-    job_functions: dict = field(default_factory=dict)  # job name -> Lambda function name (deployed)
-    dynamodb_endpoint: str | None = None
-    local_outbox_dir: str | None = None
+    job_functions: dict = field(default_factory=dict)  # job name -> Lambda function name
+    dynamodb_endpoint: str | None = None  # DynamoDB Local (local run, tests); deployed: the regional endpoint
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     env = os.environ
     return Settings(
-        table_name=env.get("TABLE_NAME", "incentives"),
-        config_source=env.get("CONFIG_SOURCE", "files"),
-        config_dir=env.get("INCENTIVES_CONFIG_DIR", "config"),
+        table_name=env.get(TABLE, ""),
+        config_source=env.get(CONFIG, ""),
+        config_dir=env.get("INCENTIVES_CONFIG_DIR", ""),
         appconfig_application=env.get("APPCONFIG_APPLICATION", ""),
         appconfig_environment=env.get("APPCONFIG_ENVIRONMENT", ""),
         appconfig_profile=env.get("APPCONFIG_PROFILE", ""),
         config_max_age_seconds=int(env.get("CONFIG_MAX_AGE_SECONDS", "30")),
-        event_bus_name=env.get("EVENT_BUS_NAME", ""),
-        operator_api_key_ids=frozenset(k for k in env.get("OPERATOR_API_KEY_IDS", "").split(",") if k),
-        job_functions=json.loads(env.get("JOB_FUNCTIONS", "{}")),
+        event_bus_name=env.get(BUS, ""),
+        operator_api_key_ids=frozenset(k for k in env.get(OPERATOR_KEYS, "").split(",") if k),
+        job_functions=_json_object(env.get(DISPATCH)) or {},
         dynamodb_endpoint=env.get("DYNAMODB_ENDPOINT") or None,
-        local_outbox_dir=env.get("LOCAL_OUTBOX_DIR") or None,
     )
+
+
+def _json_object(raw: str | None) -> dict | None:
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def check(function: str, env: Mapping[str, str] | None = None) -> Settings:
+    """The cold-start check of functions/<function>: its NEEDS are all there (in ``env``, os.environ by default),
+    or MissingSetting names them."""
+    env = os.environ if env is None else env
+    problems: dict[str, str] = {}
+    for need in NEEDS[function]:
+        if need == CONFIG:
+            source = env.get(CONFIG, "")
+            if source not in CONFIG_SOURCES:
+                problems[CONFIG] = f"is {source!r}, not one of {', '.join(CONFIG_SOURCES)}" if source else "is not set"
+            names = APPCONFIG if source == "appconfig" else ("INCENTIVES_CONFIG_DIR",) if source == "files" else ()
+            problems.update({name: "is not set" for name in names if not env.get(name)})
+            age = env.get("CONFIG_MAX_AGE_SECONDS")
+            if age is not None and not age.isdigit():
+                problems["CONFIG_MAX_AGE_SECONDS"] = f"is {age!r}, not a number of seconds"
+        elif need == BUS:
+            from . import wiring
+
+            if not env.get(BUS) and not wiring.has_bus():
+                problems[BUS] = "is not set"
+        elif need == DISPATCH:
+            from . import wiring
+
+            if not wiring.has_dispatcher() and not _json_object(env.get(DISPATCH)):
+                problems[DISPATCH] = "is not a JSON object of job names to function names" if env.get(DISPATCH) \
+                    else "is not set"
+        elif not env.get(need, "").strip(" ,"):
+            problems[need] = "is not set"
+    if problems:
+        raise MissingSetting(function, problems)
+    return get_settings()

@@ -1,10 +1,13 @@
-"""The customer-event flow, declared once: what the fan-out publishes and which consumer function receives which
-event types. Read by the CDK stack (infra/customer_events.py: the stream's event source mapping, one EventBridge
-rule per consumer), by the local run (local/stream.py, local/bus.py) and by the fan-out itself.
+"""The event flow, declared once: what the fan-out publishes and which consumer function receives which event
+types from which source. Read by the CDK stack (infra/customer_events.py: the stream's event source mapping, one
+EventBridge rule per consumer and source), by the local run (local/stream.py, local/bus.py) and by the fan-out.
 
-POST /v1/events writes an EVENT# item -> the table's stream (NEW_IMAGE) -> functions/event_fanout, for new
-EVENT# items only (STREAM_FILTER) -> PutEvents on the engine's bus: source SOURCE, detail-type the event type,
-detail a CustomerEvent -> one rule per Subscription -> the consumer function (services/consumers.py).
+Every event is an EVENT# item first (the outbox), put in the transaction of what it announces:
+- the shop's customer events: POST /v1/events (services/events.py), source CUSTOMERS;
+- the engine's own events (campaign.*, points.expiring, referral.*, loyalty.*): services/outbox.py, source ENGINE.
+The item records its source. The table's stream (NEW_IMAGE) -> functions/event_fanout, for new EVENT# items only
+(STREAM_FILTER) -> PutEvents on the engine's bus: source the item's, detail-type the event type, detail a
+CustomerEvent -> one rule per Subscription and source -> the consumer function (services/consumers.py).
 """
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from dataclasses import asdict, dataclass, fields
 
 from .adapters.keys import EVENT_PREFIX
 
-SOURCE = "incentives.customer-events"
+CUSTOMERS = "incentives.customers"  # the shop's customer events (POST /v1/events)
+ENGINE = "incentives.engine"  # the engine's own events (services/outbox.py)
 FANOUT_FUNCTION = "event_fanout"
 FANOUT_BATCH_SIZE = 100  # stream records per fan-out invocation
 
@@ -23,7 +27,9 @@ STREAM_FILTER = {"eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": {"S": [{"p
 
 @dataclass(frozen=True)
 class CustomerEvent:
-    """An ingested event as consumers get it (the EventBridge ``detail``): the event item's attributes, no PII."""
+    """An event as consumers get it (the EventBridge ``detail``): the event item's attributes, no PII. Engine
+    events that concern no customer (campaign.*) have no customer_id: no consumer subscribes to them, and the
+    fan-out builds their detail with detail_of()."""
 
     id: str
     type: str
@@ -44,14 +50,38 @@ class CustomerEvent:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+_DETAIL_FIELDS = tuple(f.name for f in fields(CustomerEvent))
+
+
+def detail_of(item: dict) -> dict:
+    """The published detail of an event item (a stream image): CustomerEvent's attributes it has, nothing else."""
+    return {name: item[name] for name in _DETAIL_FIELDS if item.get(name) is not None}
+
+
+def source_of(item: dict) -> str:
+    """The source an event item records; items written before the attribute existed: engine events carry
+    ``data``, customer events never do."""
+    return item.get("source") or (ENGINE if "data" in item else CUSTOMERS)
+
+
 @dataclass(frozen=True)
 class Subscription:
     function: str  # folder under functions/; also the consumer's name in its markers (keys.consumed)
-    detail_types: tuple[str, ...]
+    detail_types: tuple[str, ...]  # the shop's customer events (source CUSTOMERS)
+    engine_types: tuple[str, ...] = ()  # the engine's own events (source ENGINE)
 
-    def pattern(self) -> dict:
-        """The event pattern of the consumer's EventBridge rule."""
-        return {"source": [SOURCE], "detail-type": list(self.detail_types)}
+    def patterns(self) -> dict[str, dict]:
+        """The event pattern of each of the consumer's EventBridge rules, by source (one rule per source: a
+        customer event can never pass for an engine event of the same name, nor the other way round)."""
+        out = {}
+        for source, types in ((CUSTOMERS, self.detail_types), (ENGINE, self.engine_types)):
+            if types:
+                out[source] = {"source": [source], "detail-type": list(types)}
+        return out
+
+    def matches(self, event: dict) -> bool:
+        """Would one of the consumer's rules pass this EventBridge event on?"""
+        return any(matches(p, event) for p in self.patterns().values())
 
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
@@ -61,8 +91,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("referral_events", ("order.paid", "order.refunded")),
     # loyalty: earning rules' events, the referrals engine's conversions and point rewards, refunds take back
     Subscription("loyalty_events", ("customer.created", "order.paid", "order.refunded", "review.submitted",
-                                    "social.shared", "survey.completed", "store.checked_in", "referral.converted",
-                                    "referral.reward_points")),
+                                    "social.shared", "survey.completed", "store.checked_in"),
+                 engine_types=("referral.converted", "referral.reward_points")),
 )
 
 

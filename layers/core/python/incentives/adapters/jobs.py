@@ -1,11 +1,9 @@
-"""Running job functions: Lambda Invoke when deployed; locally local/lambdas.py runs the same handler in-process."""
+"""Running job functions: Lambda Invoke when deployed (LambdaDispatcher, JOB_FUNCTIONS); the local run and the
+tests install a dispatcher that runs the same handler in-process (incentives.wiring.use_dispatcher)."""
 from __future__ import annotations
 
 import json
-import os
 from typing import Protocol
-
-from ..settings import get_settings
 
 
 class JobDispatcher(Protocol):
@@ -38,12 +36,3 @@ class LambdaDispatcher:
     def start(self, job_name: str, payload: dict) -> None:
         self.client.invoke(FunctionName=self.functions[job_name], InvocationType="Event",
                            Payload=json.dumps(payload).encode())
-
-
-def default_dispatcher() -> JobDispatcher:
-    s = get_settings()
-    if os.environ.get("JOB_DISPATCH", "local") == "lambda":
-        return LambdaDispatcher(s.job_functions)
-    from local.lambdas import LocalDispatcher  # make run and tests only: not shipped in the layer
-
-    return LocalDispatcher(os.environ.get("FUNCTIONS_DIR", "functions"))

@@ -1,23 +1,30 @@
 """The campaign-activation job: every minute, compare each campaign's effective status (switch + schedule)
-with the status recorded last time; record each change with a conditional write and emit one event for it.
-Reads one partition (all status items) and the config: never the whole table."""
+with the status recorded last time; record each change and its event (campaign.registered / .activated /
+.deactivated, an outbox item: services/outbox.py) in one transaction, conditional on the status read, so the
+event exists exactly when the change committed and a second run at the same moment records and announces
+nothing. Reads one partition (all status items) and the config: never the whole table."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from ..adapters import keys
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import ConditionFailed, Table, values
-from ..adapters.events import EventPublisher
+from ..adapters.dynamo import ConditionFailed, Table, TransactionCancelled, values
+from ..domain import errors
 from ..domain.campaigns import ACTIVE, effective_status
 from ..domain.clock import iso
+from .outbox import event_put
+
+
+def event_id(campaign_id: str, status: str, changed_at: datetime) -> str:
+    """Derived from the change it announces: a retried transaction cannot put a second copy."""
+    return f"campaign.{campaign_id}.{status}.{iso(changed_at)}"
 
 
 class Activation:
-    def __init__(self, table: Table, config: ConfigSource, events: EventPublisher):
+    def __init__(self, table: Table, config: ConfigSource):
         self.table = table
         self.config = config
-        self.events = events
 
     def run(self, now: datetime) -> dict:
         bundle = self.config.bundle()
@@ -28,23 +35,29 @@ class Activation:
             before = recorded.get(campaign.id)
             if status == before:
                 continue
-            pk, sk = keys.campaign_status(campaign.id)
-            try:
-                if before is None:
-                    cond, vals = "attribute_not_exists(pk)", values(s=status, now=iso(now), cid=campaign.id)
-                else:
-                    cond, vals = "#st = :before", values(s=status, now=iso(now), cid=campaign.id, before=before)
-                self.table.update(pk, sk, "SET #st = :s, changed_at = :now, campaign_id = :cid", cond,
-                                  {"#st": "status"}, vals)
-            except ConditionFailed:
-                continue  # another run recorded this change first and emitted its event
-            if status == ACTIVE and campaign.codes.type == "public":
-                self._ensure_public_code(campaign.codes.code, campaign.id, now)
             detail = {"campaign_id": campaign.id, "status": status, "previous_status": before, "at": iso(now)}
             kind = "campaign.activated" if status == ACTIVE else "campaign.deactivated"
             if before is None and status != ACTIVE:
                 kind = "campaign.registered"
-            self.events.publish(kind, detail, now)
+            pk, sk = keys.campaign_status(campaign.id)
+            if before is None:
+                cond, vals = "attribute_not_exists(pk)", values(s=status, now=iso(now), cid=campaign.id)
+            else:
+                cond, vals = "#st = :before", values(s=status, now=iso(now), cid=campaign.id, before=before)
+            try:
+                self.table.transact([
+                    self.table.update_op(pk, sk, "SET #st = :s, changed_at = :now, campaign_id = :cid", cond,
+                                         {"#st": "status"}, vals),
+                    event_put(self.table, event_id(campaign.id, status, now), kind, None, now, now, detail)])
+            except TransactionCancelled as e:
+                if e.failed(0) or e.failed(1):
+                    # another run recorded this change first, with its event; or a run for the same moment
+                    # (POST /v1/jobs/campaign-activation/run with a past `now`) announced it: the next tick
+                    # records it with its own moment
+                    continue
+                raise errors.Contention(details={"reasons": e.reasons}) from None
+            if status == ACTIVE and campaign.codes.type == "public":
+                self._ensure_public_code(campaign.codes.code, campaign.id, now)
             changes.append(detail | {"event": kind})
         return {"checked": len(bundle.campaigns), "changes": changes, "now": iso(now)}
 

@@ -19,7 +19,7 @@ from ..adapters.dynamo import Table, TransactionCancelled, values
 from ..domain import errors
 from ..domain.clock import iso, iso_ms
 from ..domain.profiles import Event, apply_event
-from ..subscriptions import CustomerEvent
+from ..subscriptions import CUSTOMERS, CustomerEvent
 
 DEADLINE_S = 8.0  # optimistic retries for one customer's concurrent events, with jittered backoff
 
@@ -36,7 +36,7 @@ class Events:
                                   occurred_at=iso(event.occurred_at), received_at=iso_ms(now),
                                   order_id=order.get("id"), order_amount=order.get("amount"),
                                   currency=order.get("currency"))
-        record = {"pk": epk, "sk": esk, **asdict(published),
+        record = {"pk": epk, "sk": esk, **asdict(published), "source": CUSTOMERS,  # published with this source
                   # a customer's events, newest last, for erasure and consumers that replay history
                   "gsi1pk": keys.customer_gsi(event.customer["id"]),
                   "gsi1sk": f"EVENT#{iso(event.occurred_at)}#{event.id}"}

@@ -1,4 +1,5 @@
-"""The fan-out: new event items from the table's stream become customer events on the engine's bus.
+"""The fan-out: new event items from the table's stream become events on the engine's bus, with the source the
+item records (the shop's customer events: incentives.customers; the engine's own: incentives.engine).
 
 At least once, never lost: Lambda retries a batch from the lowest sequence number the answer reports as failed,
 so publishing stops at the first failure and reports that record and every later one (publishing the rest
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from ..adapters.dynamo import from_item
 from ..adapters.events import EventBus
 from ..domain.clock import parse_rfc3339
-from ..subscriptions import SOURCE, STREAM_FILTER, CustomerEvent, matches
+from ..subscriptions import CUSTOMERS, STREAM_FILTER, CustomerEvent, detail_of, matches, source_of
 
 PUT_EVENTS_MAX = 10  # entries per PutEvents request
 
@@ -25,10 +26,15 @@ class FanoutResult:
     error: str | None = None  # the first failure's reason
 
 
-def entry(event: CustomerEvent) -> dict:
+def entry(event: CustomerEvent, source: str = CUSTOMERS) -> dict:
     """The PutEvents entry of one customer event."""
-    return {"Source": SOURCE, "DetailType": event.type, "Detail": json.dumps(event.detail()),
-            "Time": parse_rfc3339(event.occurred_at)}
+    return entry_of(event.detail(), source)
+
+
+def entry_of(detail: dict, source: str) -> dict:
+    """The PutEvents entry of one event item's detail (detail_of)."""
+    return {"Source": source, "DetailType": detail["type"], "Detail": json.dumps(detail),
+            "Time": parse_rfc3339(detail["occurred_at"])}
 
 
 class Fanout:
@@ -39,19 +45,20 @@ class Fanout:
         """Publish the DynamoDB stream records (Lambda's ``Records``) that are new event items; anything else
         (a mapping without its filter, a hand-made redrive) is skipped."""
         new = [r for r in records if matches(STREAM_FILTER, r)]
-        events = [CustomerEvent.from_item(from_item(r["dynamodb"]["NewImage"])) for r in new]
+        images = [from_item(r["dynamodb"]["NewImage"]) or {} for r in new]
+        entries = [entry_of(detail_of(i), source_of(i)) for i in images]
         result = FanoutResult()
-        for start in range(0, len(events), PUT_EVENTS_MAX):
-            chunk = events[start:start + PUT_EVENTS_MAX]
+        for start in range(0, len(entries), PUT_EVENTS_MAX):
+            chunk = entries[start:start + PUT_EVENTS_MAX]
             try:
-                errors = self.bus.put_events([entry(e) for e in chunk])
+                errors = self.bus.put_events(chunk)
             except Exception as e:  # noqa: BLE001 - reported as failed records: Lambda retries them
                 errors = [f"{type(e).__name__}: {e}"] * len(chunk)
             result.published += sum(1 for err in errors if not err)
             first = next((i for i, err in enumerate(errors) if err), None)
             if first is not None:
                 result.error = errors[first]
-                result.failed = [(r["dynamodb"]["SequenceNumber"], e.id)
-                                 for r, e in zip(new[start + first:], events[start + first:])]
+                result.failed = [(r["dynamodb"]["SequenceNumber"], i["id"])
+                                 for r, i in zip(new[start + first:], images[start + first:])]
                 break
         return result

@@ -1,5 +1,6 @@
 """The points-expiry job (scheduled, and POST /v1/jobs/points-expiry/run): per loyalty program
-1. warnings: lots whose warning moment has passed get one ``points.expiring`` event each;
+1. warnings: lots whose warning moment has passed get one ``points.expiring`` event each (an outbox item, in the
+   transaction that moves the lot on: services/outbox.py);
 2. expiry: lots whose expiry moment has passed lose exactly their unspent points (one ledger entry per lot);
 3. tier reviews: members whose tier window may have dropped below their tier are looked at again (downgrades).
 
@@ -18,13 +19,13 @@ from typing import Callable
 from ..adapters import keys
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import ConditionFailed, Table, TransactionCancelled, values
-from ..adapters.events import EventPublisher
 from ..adapters.loyalty_store import EXPIRE, SHARDS, WARN, LoyaltyStore, member_item
 from ..domain import errors
 from ..domain.clock import iso
 from ..domain.loyalty import local_date, member_state, prune_window, rank, review_at, tier_by_id, tier_for, window_points
 from ..domain.programs import LoyaltyProgram
 from .loyalty_events import tier_changed
+from .outbox import event_put
 
 POINTS_EXPIRING = "points.expiring"
 RESERVE_S = 5.0  # stop starting new pages when less than this is left of the invocation
@@ -34,11 +35,15 @@ class _OutOfTime(Exception):
     pass
 
 
+def warning_id(lot: dict) -> str:
+    """The points.expiring event's id, derived from the lot it warns about: one warning per lot, ever."""
+    return f"loyalty.{lot['member_id']}.lot.{lot['lot_id']}.expiring"
+
+
 class PointsExpiry:
-    def __init__(self, table: Table, config: ConfigSource, events: EventPublisher):
+    def __init__(self, table: Table, config: ConfigSource):
         self.table = table
         self.config = config
-        self.events = events
         self.store = LoyaltyStore(table)
 
     def run(self, now: datetime, time_left: Callable[[], float] | None = None) -> dict:
@@ -46,12 +51,12 @@ class PointsExpiry:
         one continues (nothing it did is done again)."""
         time_left = time_left or (lambda: 1e9)
         bundle = self.config.bundle()
-        out: dict = {"now": iso(now), "programs": {}, "more": False, "warning_failures": 0}
+        out: dict = {"now": iso(now), "programs": {}, "more": False}
         try:
             for program in bundle.loyalty_programs.values():
                 counts = out["programs"][program.id] = {"warned": 0, "expired_lots": 0, "expired_points": 0,
                                                         "tiers_reviewed": 0, "downgraded": 0}
-                self._warnings(program, now, counts, out, time_left)
+                self._warnings(program, now, counts, time_left)
                 self._expiries(program, now, counts, time_left)
                 self._reviews(program, now, counts, time_left)
         except _OutOfTime:
@@ -70,7 +75,7 @@ class PointsExpiry:
 
     # --- 1. warnings -------------------------------------------------------------------------------------------
 
-    def _warnings(self, program: LoyaltyProgram, now: datetime, counts: dict, out: dict,
+    def _warnings(self, program: LoyaltyProgram, now: datetime, counts: dict,
                   time_left: Callable[[], float]) -> None:
         now_iso = iso(now)
         for shard in range(SHARDS):
@@ -82,30 +87,30 @@ class PointsExpiry:
                         self._expire(program, lot, partition, now, counts)
                         continue
                     expire_pk = keys.loyalty_lots_due(EXPIRE, program.id, shard)
-                    try:  # claims the warning: exactly one run moves the lot on, and only that run warns
-                        self.table.update(lot["pk"], lot["sk"], "SET gsi1pk = :e, gsi1sk = :s, warned_at = :now",
-                                          "gsi1pk = :w", vals=values(
-                                              e=expire_pk, s=f"{lot['expires_at']}#{lot['member_id']}#{lot['lot_id']}",
-                                              now=now_iso, w=partition))
+                    customer_id = (balances.get(keys.loyalty_balance(lot["member_id"])) or {}).get("customer_id")
+                    warn = program.enabled and bool(customer_id)  # a switched-off program sends no warnings
+                    # claims the warning: exactly one run moves the lot on, and only that run puts the warning, in
+                    # the same transaction (an outbox event: the fan-out publishes it, however often PutEvents fails)
+                    update = "SET gsi1pk = :e, gsi1sk = :s, warned_at = :now"
+                    vals = values(e=expire_pk, s=f"{lot['expires_at']}#{lot['member_id']}#{lot['lot_id']}",
+                                  now=now_iso, w=partition)
+                    try:
+                        if not warn:
+                            self.table.update(lot["pk"], lot["sk"], update, "gsi1pk = :w", vals=vals)
+                            continue
+                        self.table.transact([
+                            self.table.update_op(lot["pk"], lot["sk"], update, "gsi1pk = :w", vals=vals),
+                            event_put(self.table, warning_id(lot), POINTS_EXPIRING, customer_id, now, now, {
+                                "program_id": program.id, "member_id": lot["member_id"], "lot_id": lot["lot_id"],
+                                "warning_id": lot["lot_id"], "points": lot["remaining"],
+                                "expires_at": lot["expires_at"]})])
                     except ConditionFailed:
                         continue  # warned by another run, or spent to zero meanwhile
-                    customer_id = (balances.get(keys.loyalty_balance(lot["member_id"])) or {}).get("customer_id")
-                    if not program.enabled or not customer_id:
-                        continue  # a switched-off program sends no warnings
-                    try:
-                        self.events.publish(POINTS_EXPIRING, {
-                            "program_id": program.id, "customer_id": customer_id, "member_id": lot["member_id"],
-                            "lot_id": lot["lot_id"], "warning_id": lot["lot_id"], "points": lot["remaining"],
-                            "expires_at": lot["expires_at"]}, now)
-                        counts["warned"] += 1
-                    except Exception:  # noqa: BLE001 - give the warning back to the next run, then report
-                        out["warning_failures"] += 1
-                        try:
-                            self.table.update(lot["pk"], lot["sk"], "SET gsi1pk = :w, gsi1sk = :s REMOVE warned_at",
-                                              "gsi1pk = :e AND warned_at = :now", vals=values(
-                                                  w=partition, s=lot["gsi1sk"], e=expire_pk, now=now_iso))
-                        except ConditionFailed:
-                            pass  # spent or expired meanwhile: nothing left to warn about
+                    except TransactionCancelled as e:
+                        if e.failed(0) or e.failed(1):
+                            continue  # warned by another run (which put the warning), or spent to zero meanwhile
+                        raise errors.Contention(details={"reasons": e.reasons}) from None
+                    counts["warned"] += 1
 
     # --- 2. expiry -------------------------------------------------------------------------------------------
 

@@ -1,0 +1,52 @@
+"""What a function is connected to besides its table and config: the bus the fan-out publishes on and the
+dispatcher that runs job functions. Deployed, both are built from the settings (EventBridge on EVENT_BUS_NAME,
+Lambda Invoke of JOB_FUNCTIONS). The local run and the tests install their own with use_bus / use_dispatcher
+before a handler is imported (local/wiring.py): production code never imports local/."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .adapters.events import EventBus
+    from .adapters.jobs import JobDispatcher
+
+_bus: EventBus | None = None
+_dispatcher: JobDispatcher | None = None
+
+
+def use_bus(bus: EventBus | None) -> None:
+    """Publish on ``bus`` instead of EVENT_BUS_NAME's EventBridge bus (None: back to the deployed one)."""
+    global _bus
+    _bus = bus
+
+
+def use_dispatcher(dispatcher: JobDispatcher | None) -> None:
+    """Run jobs with ``dispatcher`` instead of Lambda Invoke of JOB_FUNCTIONS (None: back to Lambda)."""
+    global _dispatcher
+    _dispatcher = dispatcher
+
+
+def has_bus() -> bool:
+    return _bus is not None
+
+
+def has_dispatcher() -> bool:
+    return _dispatcher is not None
+
+
+def bus() -> EventBus:
+    if _bus is not None:
+        return _bus
+    from .adapters.events import EventBridgeBus
+    from .settings import get_settings
+
+    return EventBridgeBus(get_settings().event_bus_name)
+
+
+def dispatcher() -> JobDispatcher:
+    if _dispatcher is not None:
+        return _dispatcher
+    from .adapters.jobs import LambdaDispatcher
+    from .settings import get_settings
+
+    return LambdaDispatcher(get_settings().job_functions)

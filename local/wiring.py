@@ -1,0 +1,17 @@
+"""What the local run and the tests connect the functions to, where a deployed function has EVENT_BUS_NAME and
+JOB_FUNCTIONS: the in-process bus (local/bus.py, which also writes each event to LOCAL_OUTBOX_DIR) and the
+in-process job dispatcher (local/lambdas.py). Installed through incentives.wiring before a handler is imported;
+the layer itself never imports local/."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def install(functions_dir: Path | str | None = None) -> None:
+    from incentives import wiring
+
+    from local.bus import local_bus
+    from local.lambdas import LocalDispatcher
+
+    wiring.use_bus(local_bus())
+    wiring.use_dispatcher(LocalDispatcher(functions_dir))
