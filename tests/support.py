@@ -68,3 +68,12 @@ def scan_all(table) -> list[dict]:
         if "LastEvaluatedKey" not in r:
             return out
         kwargs["ExclusiveStartKey"] = r["LastEvaluatedKey"]
+
+
+# what infra/stack.py and infra/config_store.py set (placeholders of the right shape)
+DEPLOYED = {  # a deployed function's environment
+    "TABLE_NAME": "IncentivesEngine-Table", "EVENT_BUS_NAME": "IncentivesEngine-Events", "CONFIG_SOURCE": "appconfig",
+    "APPCONFIG_APPLICATION": "abc1234", "APPCONFIG_ENVIRONMENT": "def5678", "APPCONFIG_PROFILE": "ghi9012",
+    "CONFIG_MAX_AGE_SECONDS": "30", "JOB_FUNCTIONS": '{"bulk-codes": "IncentivesEngine-bulk-codes"}',
+    "OPERATOR_API_KEY_IDS": "abcdef1234", "AWS_DEFAULT_REGION": "eu-central-1",
+}

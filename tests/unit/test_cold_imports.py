@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from incentives.settings import BUS, CONFIG, DISPATCH, NEEDS, OPERATOR_KEYS, TABLE
-from tests.support import ROOT
+from incentives.settings import CONFIG, DISPATCH, NEEDS
+from tests.support import DEPLOYED, ROOT
 
 FUNCTIONS = sorted(p.name for p in (ROOT / "functions").iterdir() if (p / f"{p.name}_handler.py").exists())
 BLOCKER = """
@@ -25,13 +25,6 @@ import %s
 from incentives import wiring
 print(type(wiring.bus()).__name__, type(wiring.dispatcher()).__name__)
 """
-# what infra/stack.py and infra/config_store.py set (placeholders of the right shape)
-DEPLOYED = {
-    TABLE: "IncentivesEngine-Table", BUS: "IncentivesEngine-Events", CONFIG: "appconfig",
-    "APPCONFIG_APPLICATION": "abc1234", "APPCONFIG_ENVIRONMENT": "def5678", "APPCONFIG_PROFILE": "ghi9012",
-    "CONFIG_MAX_AGE_SECONDS": "30", DISPATCH: '{"bulk-codes": "IncentivesEngine-bulk-codes"}',
-    OPERATOR_KEYS: "abcdef1234", "AWS_DEFAULT_REGION": "eu-central-1",
-}
 LOCAL_ONLY = ("INCENTIVES_CONFIG_DIR", "LOCAL_OUTBOX_DIR", "FUNCTIONS_DIR", "DYNAMODB_ENDPOINT", "JOB_DISPATCH")
 
 

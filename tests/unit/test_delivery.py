@@ -22,7 +22,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from incentives.adapters.delivery import (
     DeliveryResult, EventBridgeDelivery, Message, OutboxDelivery, SesDelivery, SnsSmsDelivery, classify, qr_png,
 )
-from incentives.adapters.events import SOURCE
+from incentives.subscriptions import ENGINE as SOURCE
 from tests.support import ROOT
 
 REGION = "eu-central-1"

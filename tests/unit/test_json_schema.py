@@ -19,7 +19,7 @@ from incentives.domain.programs import LoyaltyProgram, ReferralProgram
 from incentives.domain.schema import Dec, SchemaError, dump, parse
 from jsonschema import Draft4Validator
 
-from tests.support import ROOT, campaign
+from tests.support import DEPLOYED, ROOT, campaign
 from tests.unit.test_schema import INVALID, VALID
 
 APPCONFIG_VALIDATOR_MAX_CHARS = 32_768  # AppConfig API reference, Validator.Content: length 0..32768
@@ -187,9 +187,8 @@ def test_no_lambda_handler_loads_the_json_schema_or_jsonschema():
     code = ("import sys\n"
             + "".join(f"import {p.name}_handler\n" for p in functions)
             + "print(sorted(m for m in sys.modules if m == 'jsonschema' or m.endswith('json_schema')))\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, functions), str(ROOT / "layers" / "core" / "python")]),
-           "TABLE_NAME": "t", "CONFIG_SOURCE": "appconfig", "AWS_DEFAULT_REGION": "eu-central-1",
-           "EVENT_BUS_NAME": "b", "APPCONFIG_APPLICATION": "a", "APPCONFIG_ENVIRONMENT": "e", "APPCONFIG_PROFILE": "p"}
+    env = {**os.environ, **DEPLOYED,
+           "PYTHONPATH": os.pathsep.join([*map(str, functions), str(ROOT / "layers" / "core" / "python")])}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
                        check=False)
     assert r.returncode == 0, r.stderr[-2000:]

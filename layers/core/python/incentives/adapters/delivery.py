@@ -23,7 +23,7 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from .events import SOURCE
+from ..subscriptions import ENGINE as SOURCE
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -89,7 +89,8 @@ def qr_png(data: str, scale: int = 6) -> bytes:
     return buf.getvalue()
 
 
-def compose(journey: Journey, channel: Literal["email", "sms", "event"], address: str, profile: dict, *, message_id: str, zone: ZoneInfo,
+def compose(journey: Journey, channel: Literal["email", "sms", "event"], address: str, profile: dict, *,
+            message_id: str, zone: ZoneInfo,
             code: str | None = None, campaign: Campaign | None = None, expires_at: datetime | str | None = None,
             unsubscribe_url: str | None = None, points: int | None = None) -> Message:
     """The message a journey sends one customer: text by their locale, the code as text and (e-mail, event) as a
@@ -161,7 +162,8 @@ def mime(message: Message, from_email: str, now: datetime | None = None) -> Emai
 
 def classify(error: BaseException) -> DeliveryResult:
     """A provider exception as a result: retry for throttling, 5xx and connection trouble; failed otherwise."""
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ReadTimeoutError
+    from botocore.exceptions import ClientError, HTTPClientError, ReadTimeoutError
+    from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
@@ -169,7 +171,7 @@ def classify(error: BaseException) -> DeliveryResult:
         if code in RETRY_CODES or status >= 500:
             return DeliveryResult("retry", error=code or str(status))
         return DeliveryResult("failed", error=code or str(status))
-    if isinstance(error, (ConnectionError, HTTPClientError, ReadTimeoutError)):
+    if isinstance(error, (BotocoreConnectionError, HTTPClientError, ReadTimeoutError)):
         return DeliveryResult("retry", error=type(error).__name__)
     raise error
 
