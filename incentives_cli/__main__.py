@@ -1,0 +1,5 @@
+import sys
+
+from incentives_cli.cli import main
+
+sys.exit(main())
