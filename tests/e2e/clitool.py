@@ -22,10 +22,11 @@ def has_route(method: str, path: str) -> bool:
     return any(r.method == method and r.path == path for r in ROUTES)
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 120,
+def run_cli(*args: str, env: dict[str, str | None] | None = None, cwd: Path | None = None, timeout: float = 120,
             stdin: str | None = None) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k not in CLEARED}
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     full_env.update(env or {})
+    full_env = {k: v for k, v in full_env.items() if v is not None}  # None: unset it
     return subprocess.run([str(SCRIPT), *args], env=full_env, cwd=cwd or ROOT, capture_output=True, text=True,
                           timeout=timeout, input=stdin, check=False)
