@@ -45,10 +45,10 @@ class Answer:
 
 
 class Client:
-    def __init__(self, base_url: str, api_key: str, timeout: float = 30.0, sleep=time.sleep):
+    def __init__(self, base_url: str, api_key: str, timeout: float = 30.0, sleep=None):
         base = base_url.rstrip("/")
         self.base_url = base[: -len("/v1")] if base.endswith("/v1") else base
-        self.api_key, self.timeout, self.sleep = api_key, timeout, sleep
+        self.api_key, self.timeout, self.sleep = api_key, timeout, sleep or time.sleep
 
     def url(self, path: str, query: dict | None = None) -> str:
         q = {k: v for k, v in (query or {}).items() if v is not None}

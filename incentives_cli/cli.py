@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import os
+import sys
 import threading
 import time
 import urllib.parse
@@ -73,7 +74,7 @@ class Settings:
     def bar(self, **kwargs):
         from tqdm import tqdm
 
-        return tqdm(disable=self.quiet, file=click.get_text_stream("stderr"), mininterval=0.2, dynamic_ncols=True,
+        return tqdm(disable=self.quiet, file=sys.stderr, mininterval=0.2, dynamic_ncols=True,
                     **kwargs)
 
 
