@@ -1,5 +1,3 @@
-import sys
-
 from incentives_cli.cli import main
 
-sys.exit(main())
+main()

@@ -47,6 +47,8 @@ class Answer:
 class Client:
     def __init__(self, base_url: str, api_key: str, timeout: float = 30.0, sleep=None):
         base = base_url.rstrip("/")
+        if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
+            raise Unreachable(f"INCENTIVES_URL must be an http(s) URL, not {base_url!r}")
         self.base_url = base[: -len("/v1")] if base.endswith("/v1") else base
         self.api_key, self.timeout, self.sleep = api_key, timeout, sleep or time.sleep
 
@@ -63,9 +65,10 @@ class Client:
             headers["Content-Type"] = "application/json"
         url = self.url(path, query)
         for attempt in range(RETRIES + 1):
-            request = urllib.request.Request(url, data=data, method=method, headers=headers)
+            # the scheme is checked in __init__: http or https only
+            request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as r:  # noqa: S310 (operator's URL)
+                with urllib.request.urlopen(request, timeout=self.timeout) as r:  # noqa: S310
                     return Answer(r.status, r.headers, r.read())
             except urllib.error.HTTPError as e:
                 answer = Answer(e.code, e.headers, e.read())

@@ -42,9 +42,15 @@ ERASE_ROUNDS = 30  # each DELETE works up to ~7 s; 202 means "repeat me"
 class Failed(click.ClickException):
     """One line on standard error and a non-zero exit status."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_FAILED):
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = EXIT_FAILED
+
+
+class MissingSetting(Failed):
+    exit_code = EXIT_USAGE
+
+
+class NoAnswer(Failed):
+    exit_code = EXIT_UNREACHABLE
 
 
 class Cli(click.Group):
@@ -56,7 +62,7 @@ class Cli(click.Group):
         except ApiError as e:
             raise Failed(str(e)) from None
         except Unreachable as e:
-            raise Failed(str(e), EXIT_UNREACHABLE) from None
+            raise NoAnswer(str(e)) from None
 
 
 class Settings:
@@ -65,10 +71,10 @@ class Settings:
 
     def client(self) -> Client:
         if not self.url:
-            raise Failed("INCENTIVES_URL is not set: the API's base URL, e.g. http://127.0.0.1:3000 (or --url)",
-                         EXIT_USAGE)
+            raise MissingSetting("INCENTIVES_URL is not set: the API's base URL, e.g. http://127.0.0.1:3000 "
+                                 "(or --url)")
         if not self.key:
-            raise Failed("INCENTIVES_OPERATOR_KEY is not set: an operator API key (or --key)", EXIT_USAGE)
+            raise MissingSetting("INCENTIVES_OPERATOR_KEY is not set: an operator API key (or --key)")
         return Client(self.url, self.key)
 
     def bar(self, **kwargs):
@@ -145,7 +151,7 @@ def toggle(campaign: str, state: str, config_dir: str | None, deployed: bool | N
         raise Failed(str(e)) from None
     click.echo(f"{campaign}: enabled: {str(enabled).lower()} in {result.path}"
                + ("" if result.changed else " (it was already)"))
-    if not deployed:
+    if not deployed or not application:
         return
     code = config_files.deploy(directory, application, f"incentives toggle {campaign} {state}", region,
                                environment, client=_appconfig_client())
@@ -364,9 +370,10 @@ def stats(settings: Settings, campaign: str, as_json: bool) -> None:
 
 
 def _table(rows: list[list[str]], header) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     for row in (list(header), *rows):
-        click.echo("  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths))))
+        cells = zip(row, widths, strict=True)
+        click.echo("  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(cells)))
 
 
 @cli.group(cls=Cli)

@@ -87,7 +87,9 @@ def read_orders(path: Path) -> list[OrderRow]:
             raise BadFile(f"{path}: the header row lacks {', '.join(missing)} "
                           f"(needs {', '.join(REQUIRED)}; optional {', '.join(OPTIONAL)})")
         reader.fieldnames = header
-        rows, errors, seen = [], [], {}
+        rows: list[OrderRow] = []
+        errors: list[str] = []
+        seen: dict[str, int] = {}
         for raw in reader:
             line = reader.line_num
             if not any((value or "").strip() for value in raw.values() if isinstance(value, str)):

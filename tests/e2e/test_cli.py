@@ -49,7 +49,8 @@ def issued(run, campaign: str) -> int:
 
 def validate(run, code: str, customer_id: str, amount: int = 5000) -> dict:
     body = {"code": code, "customer": {"id": customer_id, "country": "DE"},
-            "order": {"currency": "EUR", "amount": amount, "items": [{"sku": "A", "quantity": 1, "unit_price": amount}]}}
+            "order": {"currency": "EUR", "amount": amount,
+                      "items": [{"sku": "A", "quantity": 1, "unit_price": amount}]}}
     return run.request("POST", "/v1/validations", body, headers={"x-api-key": STOREFRONT_KEY}).json()
 
 

@@ -199,7 +199,8 @@ def test_answers_that_are_not_the_engines_json_still_give_one_line(server):
     server.on("GET", "/v1/campaigns/x", (403, {}, {"message": "Missing Authentication Token"}))
     result = invoke(server, "stats", "x")
     assert result.exit_code == 1
-    assert result.stderr == 'Error: http_error (403): GET /v1/campaigns/x: {"message": "Missing Authentication Token"}\n'
+    assert result.stderr == ('Error: http_error (403): GET /v1/campaigns/x: '
+                             '{"message": "Missing Authentication Token"}\n')
     server.on("GET", "/v1/campaigns/y", (503, {}, b"<html>\n<body>Service Unavailable</body>\n</html>"))
     result = invoke(server, "stats", "y")
     assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "Service Unavailable" in result.stderr
@@ -209,10 +210,9 @@ def test_stats_prints_variants_and_the_comparison(server):
     server.on("GET", "/v1/campaigns/ab", (200, {}, {"id": "ab", "name": "AB", "status": "active", "stats": {
         "issued": 200, "redeemed": 30, "discount_total": {"amount": 900, "currency": "EUR"}, "remaining": None,
         "revenue": {"amount": 90000, "currency": "EUR"},
-        "variants": [{"id": "a", "issued": 100, "redeemed": 10, "redemption_rate": 0.1,
-                      "discount_total": {"amount": 300, "currency": "EUR"}, "revenue": {"amount": 30000, "currency": "EUR"}},
-                     {"id": "b", "issued": 100, "redeemed": 20, "redemption_rate": 0.2,
-                      "discount_total": {"amount": 600, "currency": "EUR"}, "revenue": {"amount": 60000, "currency": "EUR"}}],
+        "variants": [{"id": v, "issued": 100, "redeemed": n, "redemption_rate": n / 100,
+                      "discount_total": {"amount": 30 * n, "currency": "EUR"},
+                      "revenue": {"amount": 3000 * n, "currency": "EUR"}} for v, n in (("a", 10), ("b", 20))],
         "comparison": {"metric": "redemption_rate", "p_value": 0.046, "significant": True}}}))
     result = invoke(server, "stats", "ab")
     assert result.exit_code == 0, result.output
