@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.clitool import SCRIPT, has_route, run_cli
+from tests.e2e.clitool import ROOT, SCRIPT, has_route, run_cli
 from tests.e2e.localrun import OPERATOR_KEY, STOREFRONT_KEY, start_local_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -22,15 +24,25 @@ needs_retention = pytest.mark.skipif(not RETENTION_ROUTE, reason="GET /v1/metric
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    r = start_local_run(tmp_path_factory.mktemp("cli-run"))
+def config_dir(tmp_path_factory) -> Path:
+    """A copy of the shipped config that the local run reads: `toggle` edits it while the run serves it."""
+    target = tmp_path_factory.mktemp("cli-config") / "config"
+    shutil.copytree(ROOT / "config", target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, config_dir):
+    r = start_local_run(tmp_path_factory.mktemp("cli-run"), INCENTIVES_CONFIG_DIR=str(config_dir),
+                        CONFIG_MAX_AGE_SECONDS="1")
     yield r
     r.stop()
 
 
 @pytest.fixture(scope="module")
-def api_env(run):
-    return {"INCENTIVES_URL": run.base_url, "INCENTIVES_OPERATOR_KEY": OPERATOR_KEY}
+def api_env(run, config_dir):
+    return {"INCENTIVES_URL": run.base_url, "INCENTIVES_OPERATOR_KEY": OPERATOR_KEY,
+            "INCENTIVES_CONFIG_DIR": str(config_dir)}
 
 
 def cli(api_env, *args, **kw):
@@ -58,6 +70,31 @@ def test_the_console_script_is_installed_in_the_venv():
     assert SCRIPT.is_file(), f"{SCRIPT} is missing: `make setup` installs it (pip install -e .)"
     out = run_cli("--version")
     assert out.returncode == 0 and out.stdout.startswith("incentives, version ")
+
+
+def status(run, campaign: str) -> str:
+    return run.request("GET", f"/v1/campaigns/{campaign}", headers={"x-api-key": OPERATOR_KEY}).json()["status"]
+
+
+def wait_for_status(run, campaign: str, wanted: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while (seen := status(run, campaign)) != wanted and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return seen
+
+
+def test_toggle_switches_a_campaign_the_local_run_serves(run, api_env, config_dir):
+    path = config_dir / "campaigns" / "referrer-20.yaml"
+    original = path.read_text()
+    assert status(run, "referrer-20") == "active"
+    out = cli(api_env, "toggle", "referrer-20", "off")
+    assert out.returncode == 0, out.stderr
+    assert wait_for_status(run, "referrer-20", "disabled") == "disabled"
+    assert cli(api_env, "stats", "referrer-20").stdout.splitlines()[1].split() == ["status", "disabled"]
+    assert path.read_text() == original.replace("enabled: true", "enabled: false")
+    assert cli(api_env, "toggle", "referrer-20", "on").returncode == 0
+    assert path.read_text() == original
+    assert wait_for_status(run, "referrer-20", "active") == "active"
 
 
 def test_stats_prints_status_and_numbers(run, api_env):
