@@ -143,8 +143,6 @@ def toggle(campaign: str, state: str, config_dir: str | None, deployed: bool | N
         raise click.UsageError("--deployed needs --application or INCENTIVES_APPCONFIG_APPLICATION")
     directory = config_files.config_dir(config_dir)
     enabled = state == "on"
-    path = directory / "campaigns" / f"{campaign}.yaml"
-    before = path.read_bytes() if path.is_file() else None
     try:
         result = config_files.set_enabled(directory, campaign, enabled)
     except config_files.ConfigProblem as e:
@@ -156,8 +154,8 @@ def toggle(campaign: str, state: str, config_dir: str | None, deployed: bool | N
     code = config_files.deploy(directory, application, f"incentives toggle {campaign} {state}", region,
                                environment, client=_appconfig_client())
     if code != 0:
-        if result.changed and before is not None:
-            config_files.restore(result.path, before)
+        if result.changed:
+            config_files.restore(result.path, result.original)
         raise Failed(f"{campaign} was not deployed; "
                      + (f"{result.path} was put back as it was" if result.changed else "the file is unchanged"))
     click.echo(f"{campaign} is {state} in AppConfig application {application}")

@@ -49,6 +49,7 @@ def validate(directory: Path) -> str:
 class Toggled:
     path: Path
     changed: bool  # False: the file said so already and was not rewritten
+    original: bytes  # the file before the edit, to put back if the deployment fails
 
 
 def _yaml(text: str):
@@ -79,7 +80,7 @@ def set_enabled(directory: Path, campaign_id: str, enabled: bool) -> Toggled:
     if not hasattr(data, "insert"):
         raise ConfigProblem(f"{path}: not a YAML mapping")
     if data.get("enabled") is enabled:
-        return Toggled(path, changed=False)
+        return Toggled(path, changed=False, original=original)
     if "enabled" in data:
         data["enabled"] = enabled
     else:  # the model's default applies; write the switch where the contract's example has it
@@ -94,7 +95,7 @@ def set_enabled(directory: Path, campaign_id: str, enabled: bool) -> Toggled:
     except ConfigProblem as e:
         _write(path, original)
         raise ConfigProblem(f"{e}; {path.name} was left unchanged") from None
-    return Toggled(path, changed=True)
+    return Toggled(path, changed=True, original=original)
 
 
 def restore(path: Path, content: bytes) -> None:
