@@ -261,13 +261,17 @@ def _wait_for_job(settings: Settings, client: Client, job_id: str, total: int, t
 
 
 def _job_codes(settings: Settings, client: Client, campaign: str, job_id: str, total: int):
-    """The job's codes from the export route (GET /v1/campaigns/{id}/codes?job_id=), page by page."""
+    """The job's codes from the export route (GET /v1/campaigns/{id}/codes?job_id=), page by page. Codes
+    that name another job are left out; codes that name none are trusted to be the filter's, up to the job's
+    total (more means the server ignored the filter)."""
     n, cursor = 0, None
     with settings.bar(total=total, unit="code", desc="download") as bar:
         while True:
             page = client.json("GET", f"/v1/campaigns/{_path(campaign)}/codes",
                                query={"job_id": job_id, "limit": EXPORT_PAGE, "cursor": cursor})
             for c in page["codes"]:
+                if c.get("job_id", job_id) != job_id:  # an export that names each code's job: keep this job's
+                    continue
                 n += 1
                 if n > total:  # the server ignored job_id: these would be other codes of the campaign too
                     raise Failed(f"the export answered more than the job's {total} codes: this server cannot "

@@ -126,6 +126,18 @@ def test_an_export_that_ignores_the_job_filter_is_refused(server, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_codes_that_name_another_job_are_left_out(server, tmp_path):
+    server.on("POST", "/v1/campaigns/spring/codes", (202, {}, {"job_id": "job_5", "status": "queued", "total": 2}))
+    server.on("GET", "/v1/jobs/job_5", (200, {}, {"status": "succeeded", "done": 2, "total": 2}))
+    page = [{"code": c, "job_id": j, "status": "active", "expires_at": None, "redemptions": 0}
+            for c, j in (("OLD-1", "job_0"), ("NEW-1", "job_5"), ("NEW-2", "job_5"))]
+    server.on("GET", "/v1/campaigns/spring/codes", (200, {}, {"codes": page, "next_cursor": None}))
+    out = tmp_path / "codes.csv"
+    result = invoke(server, "codes", "issue", "spring", "--count", "2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert [r["code"] for r in csv.DictReader(out.open())] == ["NEW-1", "NEW-2"]
+
+
 def test_a_bulk_issue_against_a_server_without_the_export_says_the_codes_exist(server, tmp_path):
     server.on("POST", "/v1/campaigns/spring/codes", (202, {}, {"job_id": "job_4", "status": "queued", "total": 60}))
     server.on("GET", "/v1/jobs/job_4", (200, {}, {"status": "succeeded", "done": 60, "total": 60}))
