@@ -68,7 +68,9 @@ operator key; `operator` paths take an operator key only. The key goes in the `x
 unknown key is 401 `unauthorized`, a key without the role 403 `forbidden`.
 
 **Errors**: every non-2xx answer is `{"error": {"code", "message", "details"}}`; each operation lists the codes \
-it can answer under their status. 422 `invalid_request` names the fields (`details.fields: [{field, message}]`).
+it can answer under their status. 422 `invalid_request` names the fields (`details.fields: [{field, message}]`). \
+API Gateway itself answers an unknown path or method with 404 `not_found`, and a request it cannot take with \
+`bad_request`.
 
 **Idempotency**: operations with an `Idempotency-Key` parameter answer a repeat with the same key and body with \
 the first answer (header `Idempotent-Replayed: true`); the same key with another body is 409 \
@@ -205,7 +207,7 @@ def _successes(op: Operation, gen: Generator) -> dict:
 
 
 def _errors(route: Route, op: Operation) -> dict:
-    codes = list(dict.fromkeys([*common_errors(route.role, op, route.path), *op.errors]))
+    codes = list(dict.fromkeys([*common_errors(route.role, op), *op.errors]))
     by_status: dict[int, list[str]] = {}
     for code in codes:
         by_status.setdefault(status_for(code), []).append(code)

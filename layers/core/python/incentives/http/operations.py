@@ -38,16 +38,16 @@ class Operation:
     response_headers: dict[str, str] = field(default_factory=dict)  # header -> description, on success
 
 
-def common_errors(role: str, op: Operation, path: str) -> tuple[str, ...]:
+def common_errors(role: str, op: Operation) -> tuple[str, ...]:
     """Codes every route of this kind can answer: a key problem (401 missing or unknown key; 403 a storefront
-    key on an operator path), a body, query or path value the contract refuses (422), API Gateway's throttling
+    key on an operator path), a body or query value the contract refuses (422), API Gateway's throttling
     (429), an Idempotency-Key reused or still running (409), and the 500 of an unexpected failure."""
     out = []
     if role != PUBLIC:
         out.append("unauthorized")
     if role == OPERATOR:
         out.append("forbidden")
-    if op.body or op.query or op.idempotent or "{customer_id}" in path:
+    if op.body or op.query or op.idempotent:
         out.append("invalid_request")
     if op.idempotent:
         out += ["idempotency_key_reused", "request_in_progress"]
@@ -111,7 +111,7 @@ OPERATIONS: dict[str, Operation] = {
         "Auto-applied incentives the order qualifies for", {200: r.Qualifications}, body=(QualificationIn,),
         description="Best discount first; writes nothing."),
     "ingest_event": Operation(
-        "Send a customer or order event", {202: r.EventReceipt}, body=(EventIn,),
+        "Send a customer or order event", {202: r.EventReceipt}, body=(EventIn,), errors=("contention",),
         description="A repeated event id changes nothing (`status: duplicate`)."),
     # landing pages
     "claim": Operation(
@@ -131,14 +131,14 @@ OPERATIONS: dict[str, Operation] = {
         "A campaign's config, status and numbers", {200: r.CampaignView}, errors=("campaign_not_found",)),
     "issue_codes": Operation(
         "Issue unique codes", {201: r.IssuedCodes, 202: r.JobQueued}, body=(IssueCodesIn,),
-        errors=("campaign_not_found", "codes_not_issuable", "contention"),
+        errors=("campaign_not_found", "codes_not_issuable"),
         description="Up to 50 codes answer 201 with the codes; more (up to 1,000,000) start a job (202)."),
     "get_job": Operation("A bulk job's progress", {200: r.Job}, errors=("not_found",)),
     "run_job": Operation(
         "Run a scheduled job now", {200: r.JobRun}, body=(RunJobIn,), errors=("not_found",),
         description="`now` runs the job as of that moment."),
     "erase_customer": Operation(
-        "Erase a customer (GDPR)", {200: r.Erasure, 202: r.Erasure}, errors=("contention",),
+        "Erase a customer (GDPR)", {200: r.Erasure, 202: r.Erasure}, errors=("invalid_request", "contention"),
         description="200: complete (also for a customer with nothing stored). 202: the time budget ran out; "
                     "repeat the DELETE until it answers 200. Idempotent by itself, no Idempotency-Key."),
     "openapi": Operation(
@@ -180,7 +180,8 @@ OPERATIONS: dict[str, Operation] = {
     "get_loyalty_program": Operation(
         "A loyalty program's tiers and reward catalog", {200: r.LoyaltyProgramView}, errors=_LOYALTY),
     "get_loyalty_member": Operation(
-        "A member's points, tier and expiring points", {200: r.LoyaltyMember}, errors=(*_LOYALTY, "not_found")),
+        "A member's points, tier and expiring points", {200: r.LoyaltyMember},
+        errors=(*_LOYALTY, "not_found", "invalid_request")),
     "list_loyalty_transactions": Operation(
         "A member's ledger, newest first", {200: r.LedgerPage}, query=LedgerQuery,
         errors=(*_LOYALTY, "not_found")),
