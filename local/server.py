@@ -54,7 +54,7 @@ STATIC: dict[str, Path] = {
 }
 
 
-def static_response(method: str, path: str, static: dict[str, Path]) -> "Response | None":
+def static_response(method: str, path: str, static: dict[str, Path]) -> Response | None:
     """The answer for a static path, or None when no static prefix covers the path."""
     path = unquote(urlsplit(path).path)
     for prefix in sorted(static, key=len, reverse=True):

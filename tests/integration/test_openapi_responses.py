@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from incentives.http.openapi import document
@@ -237,7 +237,7 @@ def test_referral_answers_match_the_document(api, handlers, table, config_dir):
 
 def test_loyalty_answers_match_the_document(api, handlers, table, config_dir):
     loyalty = make_loyalty(handlers, table, config_dir)
-    loyalty.points("ann", 80_000, occurred_at=datetime.now(timezone.utc) - timedelta(days=20))
+    loyalty.points("ann", 80_000, occurred_at=datetime.now(UTC) - timedelta(days=20))
     base = "/v1/loyalty-programs/{program_id}"
     member = base + "/members/{customer_id}"
     p = {"program_id": "club"}

@@ -46,7 +46,7 @@ PATH_PARAMETERS: dict[str, tuple[dict, str]] = {
     "job": ({"type": "string"}, "A job id (`job_id` of a 202 answer), or on `/run` a runnable job's name: "
                                 + ", ".join(RUNNABLE_JOBS) + "."),
 }
-ROLE_SECURITY = {
+ROLE_SECURITY: dict[str, list[dict[str, list[str]]]] = {
     PUBLIC: [],
     STOREFRONT: [{"storefrontKey": []}, {"operatorKey": []}],
     OPERATOR: [{"operatorKey": []}],
