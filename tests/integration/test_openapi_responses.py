@@ -263,7 +263,7 @@ def test_loyalty_answers_match_the_document(api, handlers, table, config_dir):
     assert status == 200 and rest["next_cursor"] is None
 
 
-def test_the_scenarios_cover_every_route_but_the_job_driven_ones():
+def test_the_scenarios_answered_on_every_route():
     """Run with the module: the routes above answered at least once (a new route needs a scenario here)."""
     if not SEEN:
         pytest.skip("run with the rest of this module")

@@ -259,3 +259,13 @@ def test_no_lambda_handler_loads_the_generator_at_import():
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == "[]"
+
+
+def test_declared_descriptions_reach_the_document():
+    schemas = DOC["components"]["schemas"]
+    assert "negative while the member owes points" in schemas["MemberPoints"]["properties"]["balance"]["description"]
+    assert schemas["ErrorOut"]["description"].startswith("Every non-2xx answer")
+    assert "description" not in schemas["Money"]  # dataclass()'s own docstring is not a description
+    ledger = operations()[("GET", "/v1/loyalty-programs/{program_id}/members/{customer_id}/transactions")]
+    cursor = next(p for p in ledger["parameters"] if p["name"] == "cursor")
+    assert cursor["description"] == "`next_cursor` of the previous page" and "description" not in cursor["schema"]

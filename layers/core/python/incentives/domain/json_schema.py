@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 import types
 import typing
 from datetime import datetime
@@ -42,6 +43,14 @@ DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"  # OpenAPI 3.1's 
 DATETIME_PATTERN = (r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}([.,]\d{1,6})?)?)?)?"
                     r"([Zz]|[+-]\d{2}(:?\d{2}(:?\d{2}(\.\d{1,6})?)?)?)?$")
 DATETIME_MAX_LENGTH = 40  # as schema._datetime
+
+
+@dataclass(frozen=True)
+class Doc:
+    """A field's description in the generated schema: `Annotated[int, Doc("minor units")]` (used by the HTTP
+    response and query declarations; schema.parse and pydantic ignore it)."""
+
+    text: str
 
 
 def document_schema() -> dict:
@@ -97,7 +106,7 @@ class Generator:
         self.dialect = dialect
         self.ref_prefix = ref_prefix
         self.definitions: dict[str, dict] = {}
-        self._classes: dict[str, type] = {}
+        self.classes: dict[str, type] = {}  # definition name -> its class
 
     def schema(self, hint: Any) -> dict:  # noqa: C901 - one branch per kind of annotation, as schema._build
         if hint is Any:  # free-form (error details, a job's result): response declarations only
@@ -137,8 +146,8 @@ class Generator:
     def _dataclass(self, cls: type) -> dict:
         name = cls.__name__
         ref = {"$ref": f"{self.ref_prefix}{name}"}
-        if self._classes.setdefault(name, cls) is not cls:
-            raise TypeError(f"two declarations named {name}: {self._classes[name]} and {cls}; rename one")
+        if self.classes.setdefault(name, cls) is not cls:
+            raise TypeError(f"two declarations named {name}: {self.classes[name]} and {cls}; rename one")
         if name in self.definitions:
             return ref
         self.definitions[name] = {}  # placeholder: a class may (indirectly) refer to itself
@@ -172,6 +181,8 @@ _SCALARS: dict[Any, dict] = {
 
 def _constraint(m: Any, base: dict, dialect: str = DRAFT_04) -> dict:
     """The keywords of one Annotated constraint (metadata that carries none, e.g. Strict, adds nothing)."""
+    if isinstance(m, Doc):
+        return {"description": m.text}
     if isinstance(m, Int):
         return _drop_none(minimum=m.ge, maximum=m.le)
     if isinstance(m, Text):

@@ -106,7 +106,7 @@ def document(routes: tuple[Route, ...] = ROUTES, operations: dict[str, Operation
         "tags": [{"name": t, "description": TAGS.get(t, f"Routes served by the {t} function.")} for t in used_tags],
         "paths": paths,
         "components": {
-            "schemas": dict(sorted(gen.definitions.items())),
+            "schemas": {name: _described(gen.classes[name], schema) for name, schema in sorted(gen.definitions.items())},
             "securitySchemes": {
                 "storefrontKey": {"type": "apiKey", "in": "header", "name": "x-api-key",
                                   "description": "A storefront key: storefront and public paths."},
@@ -183,7 +183,10 @@ def _query_parameters(op: Operation, gen: Generator) -> list[dict]:
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if not required and f.default is not None:
             schema["default"] = f.default
-        out.append({"name": key(f.name), "in": "query", "required": required, "schema": schema})
+        param = {"name": key(f.name), "in": "query", "required": required, "schema": schema}
+        if "description" in schema:
+            param["description"] = schema.pop("description")
+        out.append(param)
     return out
 
 
@@ -224,6 +227,14 @@ def _errors(route: Route, op: Operation) -> dict:
             answer["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}}
         out[str(status)] = answer
     return out
+
+
+def _described(cls: type, schema: dict) -> dict:
+    """The class's own docstring as the schema's description (not the one dataclass() writes)."""
+    doc = (cls.__doc__ or "").strip()
+    if not doc or doc.startswith(f"{cls.__name__}("):
+        return schema
+    return {"description": " ".join(doc.split()), **schema}
 
 
 def _required_fields(cls: type) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Annotated, Any, Literal
 
+from ..domain.json_schema import Doc
 from ..domain.schema import Int, Text
 from . import responses as r
 from .loyalty_schemas import AdjustmentIn, RewardRedemptionIn
@@ -61,7 +62,7 @@ _Query = dataclass(frozen=True, slots=True, kw_only=True)
 
 @_Query
 class LeaderboardQuery:
-    limit: Annotated[int, Int(ge=1, le=500)] = 10  # at most 100 leaders are answered
+    limit: Annotated[int, Int(ge=1, le=500), Doc("leaders wanted; at most 100 are answered")] = 10
 
 
 @_Query
@@ -79,7 +80,7 @@ class PayoutsQuery:
 @_Query
 class LedgerQuery:
     limit: Annotated[int, Int(ge=1, le=100)] = 20
-    cursor: Annotated[str, Text(min_length=1)] | None = None  # next_cursor of the previous page
+    cursor: Annotated[str, Text(min_length=1), Doc("`next_cursor` of the previous page")] | None = None
 
 
 # ---- the table -----------------------------------------------------------------------------------------------

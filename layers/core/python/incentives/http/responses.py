@@ -8,13 +8,15 @@ against DynamoDB Local, checked with a JSON Schema 2020-12 validator).
 Conventions:
 - a field without a default is always present; `X | None` without a default is present and may be null;
 - `= absent()` marks a field that is left out when it does not apply (never null);
-- no class forbids extra fields: answers may gain fields (docs/api.md: fields may be added).
+- no class forbids extra fields: answers may gain fields (docs/api.md: fields may be added);
+- `Annotated[X, Doc("...")]` is the field's description in the document.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
+from ..domain.json_schema import Doc
 from ..domain.schema import Tag, keyword_alias
 
 _Out = dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,7 +32,7 @@ def absent() -> Any:
 
 @_Out
 class Money:
-    amount: int  # minor units
+    amount: Annotated[int, Doc("minor units")]
     currency: str
 
 
@@ -70,7 +72,7 @@ class ValidationValid:
 @_Out
 class ValidationInvalid:
     valid: Literal[False]
-    reason: str  # an error code (code_expired, rate_limited, ...)
+    reason: Annotated[str, Doc("an error code (code_expired, rate_limited, ...)")]
     message: str
 
 
@@ -83,7 +85,7 @@ class RedemptionLine:
     code: str
     campaign_id: str
     discount: Money
-    balance_after: Money = absent()  # gift cards and store credit
+    balance_after: Annotated[Money, Doc("gift cards and store credit")] = absent()
 
 
 @_Out
@@ -96,8 +98,8 @@ class Redemption:
     discount: Money
     status: Literal["succeeded"]
     created_at: str
-    balance_after: Money = absent()  # gift cards and store credit
-    redemptions: list[RedemptionLine] = absent()  # a stack of codes: one line per code
+    balance_after: Annotated[Money, Doc("gift cards and store credit")] = absent()
+    redemptions: Annotated[list[RedemptionLine], Doc("a stack of codes: one line per code")] = absent()
 
 
 @_Out
@@ -119,7 +121,7 @@ class CodeView:
     status: Literal["active", "redeemed", "expired", "disabled"]
     redemptions: CodeRedemptions
     expires_at: str | None
-    balance: Money = absent()  # gift cards and store credit
+    balance: Annotated[Money, Doc("gift cards and store credit")] = absent()
 
 
 @_Out
@@ -167,7 +169,7 @@ class CampaignSummary:
     id: str
     name: str
     status: CampaignStatus
-    config: dict[str, Any]  # the campaign's config as deployed (config/campaigns/<id>.yaml)
+    config: Annotated[dict[str, Any], Doc("the campaign's config as deployed (config/campaigns/<id>.yaml)")]
 
 
 @_Out
@@ -182,7 +184,7 @@ class CampaignStats:
     claims: int
     discount_total: MoneyAnyCurrency
     discount_by_currency: list[Money]
-    remaining: int | None  # total_redemptions - redeemed; null without that limit
+    remaining: Annotated[int | None, Doc("total_redemptions - redeemed; null without that limit")]
     budget_remaining: Money = absent()
     claims_remaining: int = absent()
 
@@ -238,14 +240,14 @@ class Job:
 @_Out
 class JobRun:
     job: str
-    result: dict[str, Any]  # the job's own summary (docs/api.md names each job's)
+    result: Annotated[dict[str, Any], Doc("the job's own summary (docs/api.md names each job's)")]
 
 
 @_Out
 class Erasure:
     customer_id: str
     status: Literal["erased", "in_progress"]
-    erased: dict[str, int]  # kind of item -> items this call changed
+    erased: Annotated[dict[str, int], Doc("kind of item -> items this call changed")]
 
 
 @_Out
@@ -338,7 +340,7 @@ class Referrer:
     tier: Tier | None
     next_tier: NextTier | None
     rewards_paid: int
-    rewards: list[ReferrerReward]  # newest 50
+    rewards: Annotated[list[ReferrerReward], Doc("newest 50")]
 
 
 @_Out
@@ -376,7 +378,7 @@ class ConversionApproved:
     id: str
     status: Literal["converted"]
     conversion_number: int
-    payout: str  # "now", or the moment the return window closes
+    payout: Annotated[str, Doc("\"now\", or the moment the return window closes")]
 
 
 @_Out
@@ -480,7 +482,7 @@ class LoyaltyExpiry:
 class LoyaltyTier:
     id: str
     min_points: int
-    multiplier: str  # a decimal, written as a string ("1.5")
+    multiplier: Annotated[str, Doc("a decimal, written as a string (\"1.5\")")]
 
 
 @_Out
@@ -511,7 +513,7 @@ class ExpiringPoints:
 
 @_Out
 class MemberPoints:
-    balance: int  # spendable now; negative while the member owes points
+    balance: Annotated[int, Doc("spendable now; negative while the member owes points")]
     pending: int
     expiring: list[ExpiringPoints]
 
@@ -533,14 +535,14 @@ class LedgerEntry:
 
     id: str
     type: Literal["earn", "reward", "adjustment", "refund", "expiry", "milestone"]
-    points: int  # signed
+    points: Annotated[int, Doc("signed")]
     created_at: str
 
 
 @_Out
 class LedgerPage:
-    transactions: list[LedgerEntry]  # newest first
-    next_cursor: str | None  # pass back as `cursor`; null on the last page
+    transactions: Annotated[list[LedgerEntry], Doc("newest first")]
+    next_cursor: Annotated[str | None, Doc("pass back as `cursor`; null on the last page")]
 
 
 @_Out
@@ -549,7 +551,7 @@ class RewardIssued:
     code: str
     campaign_id: str
     expires_at: str | None
-    balance: Money = absent()  # a gift card or store credit reward
+    balance: Annotated[Money, Doc("a gift card or store credit reward")] = absent()
 
 
 @_Out
