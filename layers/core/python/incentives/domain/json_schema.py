@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
 import types
 import typing
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
