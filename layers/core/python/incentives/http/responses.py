@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from ..domain.json_schema import Doc
 from ..domain.schema import Tag, keyword_alias
 
-_Out = dataclass(frozen=True, slots=True, kw_only=True)
+_Out = dataclass(frozen=True, kw_only=True)  # declarations only: never instantiated
 _FROM = {"alias_generator": keyword_alias}  # `from_` is written `from`
 
 
