@@ -106,7 +106,8 @@ def document(routes: tuple[Route, ...] = ROUTES, operations: dict[str, Operation
         "tags": [{"name": t, "description": TAGS.get(t, f"Routes served by the {t} function.")} for t in used_tags],
         "paths": paths,
         "components": {
-            "schemas": {name: _described(gen.classes[name], schema) for name, schema in sorted(gen.definitions.items())},
+            "schemas": {name: _described(gen.classes[name], schema)
+                        for name, schema in sorted(gen.definitions.items())},
             "securitySchemes": {
                 "storefrontKey": {"type": "apiKey", "in": "header", "name": "x-api-key",
                                   "description": "A storefront key: storefront and public paths."},
