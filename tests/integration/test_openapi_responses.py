@@ -27,7 +27,8 @@ SEEN: set[tuple[str, int]] = set()  # (route name, status) checked by this modul
 
 
 def _validator(schema: dict) -> Draft202012Validator:
-    return Draft202012Validator({**schema, "components": DOC["components"]})
+    return Draft202012Validator({**schema, "components": DOC["components"]},
+                                format_checker=Draft202012Validator.FORMAT_CHECKER)  # date-time: RFC 3339
 
 
 def check(method: str, resource: str, status: int, body, headers: dict) -> None:

@@ -53,6 +53,14 @@ class Doc:
     text: str
 
 
+@dataclass(frozen=True)
+class Format:
+    """A value's `format` in the generated schema (`date-time`, ...): an annotation for readers, asserted by no
+    validator unless asked to (JSON Schema 2020-12)."""
+
+    name: str
+
+
 def document_schema() -> dict:
     """The schema of the whole document ConfigBundle.to_document() makes and ConfigBundle.from_document reads."""
     from .config import Campaign, Segment
@@ -183,6 +191,8 @@ def _constraint(m: Any, base: dict, dialect: str = DRAFT_04) -> dict:
     """The keywords of one Annotated constraint (metadata that carries none, e.g. Strict, adds nothing)."""
     if isinstance(m, Doc):
         return {"description": m.text}
+    if isinstance(m, Format):
+        return {"format": m.name}
     if isinstance(m, Int):
         return _drop_none(minimum=m.ge, maximum=m.le)
     if isinstance(m, Text):

@@ -16,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from ..domain.json_schema import Doc
+from ..domain.json_schema import Doc, Format
 from ..domain.schema import Tag, keyword_alias
 
 _Out = dataclass(frozen=True, kw_only=True)  # declarations only: never instantiated
 _FROM = {"alias_generator": keyword_alias}  # `from_` is written `from`
+Time = Annotated[str, Format("date-time")]  # RFC 3339, UTC
 
 
 def absent() -> Any:
@@ -97,7 +98,7 @@ class Redemption:
     order_id: str | None
     discount: Money
     status: Literal["succeeded"]
-    created_at: str
+    created_at: Time
     balance_after: Annotated[Money, Doc("gift cards and store credit")] = absent()
     redemptions: Annotated[list[RedemptionLine], Doc("a stack of codes: one line per code")] = absent()
 
@@ -120,7 +121,7 @@ class CodeView:
     campaign_id: str
     status: Literal["active", "redeemed", "expired", "disabled"]
     redemptions: CodeRedemptions
-    expires_at: str | None
+    expires_at: Time | None
     balance: Annotated[Money, Doc("gift cards and store credit")] = absent()
 
 
@@ -131,7 +132,7 @@ class Qualification:
     name: str
     discount: Money
     order_amount_after: int
-    expires_at: str | None
+    expires_at: Time | None
 
 
 @_Out
@@ -150,7 +151,7 @@ class EventReceipt:
 class ClaimedCode:
     code: str
     campaign_id: str
-    expires_at: str | None
+    expires_at: Time | None
 
 
 # ---- operators -----------------------------------------------------------------------------------------------
@@ -208,7 +209,7 @@ class BoundTo:
 class IssuedCode:
     code: str
     campaign_id: str
-    expires_at: str | None
+    expires_at: Time | None
     customer: BoundTo = absent()
 
 
@@ -232,8 +233,8 @@ class Job:
     status: Literal["queued", "running", "succeeded", "failed"]
     done: int
     total: int
-    created_at: str
-    finished_at: str | None
+    created_at: Time
+    finished_at: Time | None
     error: str | None
 
 
@@ -274,7 +275,7 @@ class Enrolment:
 class RewardCode:
     code: str
     campaign_id: str
-    expires_at: str | None
+    expires_at: Time | None
 
 
 @_Out
@@ -323,8 +324,8 @@ class ReferrerReward:
     value: Money = absent()
     code: str | None
     payout_status: str | None
-    release_at: str | None
-    paid_at: str | None
+    release_at: Time | None
+    paid_at: Time | None
 
 
 @_Out
@@ -360,7 +361,7 @@ class Leaderboard:
 class HeldConversion:
     referral_id: str
     referrer_id: str
-    held_at: str | None
+    held_at: Time | None
     reasons: list[str] | None
     order_id: str | None
     order_amount: int | None
@@ -395,8 +396,8 @@ class Payout:
     amount: int
     currency: str
     status: Literal["owed", "paid"]
-    created_at: str
-    paid_at: str | None
+    created_at: Time
+    paid_at: Time | None
     reference: str | None
 
 
@@ -414,7 +415,7 @@ class PayoutPaid:
     status: Literal["paid"]
     amount: int
     currency: str
-    paid_at: str
+    paid_at: Time
     reference: str | None
 
 
@@ -508,7 +509,7 @@ class LoyaltyProgramView:
 @_Out
 class ExpiringPoints:
     points: int
-    expires_at: str
+    expires_at: Time
 
 
 @_Out
@@ -526,7 +527,7 @@ class LoyaltyMember:
     tier: str | None
     tier_points: int
     lifetime_points: int
-    joined_at: str | None
+    joined_at: Time | None
 
 
 @_Out
@@ -536,7 +537,7 @@ class LedgerEntry:
     id: str
     type: Literal["earn", "reward", "adjustment", "refund", "expiry", "milestone"]
     points: Annotated[int, Doc("signed")]
-    created_at: str
+    created_at: Time
 
 
 @_Out
@@ -550,7 +551,7 @@ class RewardIssued:
     id: str
     code: str
     campaign_id: str
-    expires_at: str | None
+    expires_at: Time | None
     balance: Annotated[Money, Doc("a gift card or store credit reward")] = absent()
 
 
