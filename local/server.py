@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import mimetypes
 import os
 import re
 import threading
@@ -42,6 +43,37 @@ API_ID = "local"
 PUBLIC = "public"
 
 _PARAM = re.compile(r"^\{([A-Za-z0-9_.-]+)\}$")
+
+# ---- static files `make run` serves next to the API (not deployed): URL prefix -> directory, checked before the
+# routes; the longest prefix wins; "<prefix>index.html" answers "<prefix>", and the prefix without its slash
+# redirects to it. GET and HEAD only.
+_ROOT = Path(__file__).resolve().parent.parent
+STATIC: dict[str, Path] = {
+    "/docs/": _ROOT / "local" / "docs",  # Swagger UI over GET /v1/openapi.json
+    "/docs/swagger-ui/": _ROOT / "node_modules" / "swagger-ui-dist",  # npm package (package.json)
+}
+
+
+def static_response(method: str, path: str, static: dict[str, Path]) -> Response | None:
+    """The answer for a static path, or None when no static prefix covers the path."""
+    path = unquote(urlsplit(path).path)
+    for prefix in sorted(static, key=len, reverse=True):
+        if path == prefix.rstrip("/"):
+            return Response(301, [("Location", prefix), ("Content-Type", "text/plain")], b"")
+        if not path.startswith(prefix):
+            continue
+        if method not in ("GET", "HEAD"):
+            return Response(405, [("Allow", "GET, HEAD"), ("Content-Type", "application/json")],
+                            error_body("method_not_allowed", f"{method} is not allowed on {path}"))
+        root = static[prefix].resolve()
+        target = (root / (path[len(prefix):] or "index.html")).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            return Response(404, [("Content-Type", "application/json")],
+                            error_body("not_found", f"no file at {path}"))
+        kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        kind += "; charset=utf-8" if kind.startswith("text/") or kind.endswith("javascript") else ""
+        return Response(200, [("Content-Type", kind), ("Cache-Control", "no-cache")], target.read_bytes())
+    return None
 
 
 # --------------------------------------------------------------------------- routing
@@ -228,6 +260,7 @@ class LocalApi:
         }
         self.max_body_bytes = max_body_bytes
         self.stage = stage
+        self.static = dict(STATIC)  # static files next to the API (see STATIC)
         self.ready = threading.Event()
         self.load_errors: dict[str, str] = {}
 
@@ -268,6 +301,9 @@ class LocalApi:
 
     def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes | None,
                source_ip: str = "127.0.0.1") -> Response:
+        static = static_response(method, raw_path, self.static)
+        if static is not None:
+            return static
         if not self.ready.is_set():
             return self._error(503, "service_unavailable", "the local API is starting", [("Retry-After", "1")])
         too_big = self.check_body_size(len(body) if body else 0)

@@ -1,6 +1,8 @@
 """Operators function: campaigns and their numbers, code issuance, jobs, customer erasure, health."""
 from __future__ import annotations
 
+from functools import cache
+
 from aws_lambda_powertools.metrics import MetricUnit
 
 from incentives import wiring
@@ -97,6 +99,23 @@ def erase_customer(req: Request) -> Response:
     if out["status"] == "erased" and any(out["erased"].values()):
         metrics.add_metric("CustomersErased", MetricUnit.Count, 1)
     return Response(200 if out["status"] == "erased" else 202, {"customer_id": customer_id, **out})
+
+
+# ---- GET /v1/openapi.json (public): this API's OpenAPI 3.1 document -----------------------------------------
+
+@cache
+def _openapi_document() -> dict:
+    from incentives.http.openapi import document  # loaded by this route only: no cost to any other cold start
+
+    return document()
+
+
+@api.route("openapi")
+def openapi(req: Request) -> Response:
+    from incentives.http.openapi import served
+
+    return Response(200, served(_openapi_document(), req.event.get("requestContext")),
+                    {"Cache-Control": "public, max-age=300"})
 
 
 lambda_handler = obs.entry(api)

@@ -7,6 +7,8 @@ JSON_SCHEMA validator, infra/config_store.py) before it can be deployed, and the
 schema.parse runs in Lambda, so there is no second, hand-written schema to drift.
 
 Not imported by any Lambda handler (it is synth- and tool-time code): deployed functions keep schema.parse.
+The same walker speaks JSON Schema 2020-12 (`Generator(DRAFT_2020_12, ref_prefix)`) for the OpenAPI 3.1 document
+of the HTTP API (http/openapi.py): request bodies, query parameters and response declarations.
 
 The runtime validator stays authoritative. JSON Schema cannot express, so this schema does not check:
 - the classes' invariants in `__post_init__` (known ISO 4217 currency, IANA time zone, ends_at after starts_at,
@@ -28,6 +30,7 @@ import dataclasses
 import json
 import types
 import typing
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
@@ -35,10 +38,27 @@ from typing import Annotated, Any, Literal, Union
 from .schema import Dec, Int, Len, Tag, Text, _key_of
 
 DRAFT_04 = "http://json-schema.org/draft-04/schema#"
+DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"  # OpenAPI 3.1's dialect
 # ISO 8601 extended date, optional time (T or space) with optional fraction, optional offset (Z or +hh[:mm]).
 DATETIME_PATTERN = (r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}([.,]\d{1,6})?)?)?)?"
                     r"([Zz]|[+-]\d{2}(:?\d{2}(:?\d{2}(\.\d{1,6})?)?)?)?$")
 DATETIME_MAX_LENGTH = 40  # as schema._datetime
+
+
+@dataclass(frozen=True)
+class Doc:
+    """A field's description in the generated schema: `Annotated[int, Doc("minor units")]` (used by the HTTP
+    response and query declarations; schema.parse and pydantic ignore it)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Format:
+    """A value's `format` in the generated schema (`date-time`, ...): an annotation for readers, asserted by no
+    validator unless asked to (JSON Schema 2020-12)."""
+
+    name: str
 
 
 def document_schema() -> dict:
@@ -49,7 +69,7 @@ def document_schema() -> dict:
 
     sections = {"campaigns": Campaign, "segments": Segment, "referral_programs": ReferralProgram,
                 "loyalty_programs": LoyaltyProgram, "journeys": Journey}
-    gen = _Generator()
+    gen = Generator()
     # each section is parsed as dict[str, cls] (ConfigBundle.from_document): an object of entities by id
     properties = {name: {"type": "object", "additionalProperties": gen.schema(cls)} for name, cls in sections.items()}
     properties["messaging"] = gen.schema(Messaging)  # one object (config/messaging.yaml), not a map
@@ -59,7 +79,7 @@ def document_schema() -> dict:
 
 def model_schema(cls: Any) -> dict:
     """The schema of one declared dataclass (a campaign, a segment, ...), with the definitions it needs."""
-    gen = _Generator()
+    gen = Generator()
     root = gen.schema(cls)
     return {"$schema": DRAFT_04, **root, "definitions": gen.definitions}
 
@@ -83,13 +103,24 @@ def render(schema: dict) -> str:
     return json.dumps(schema, separators=(",", ":"), sort_keys=True)
 
 
-class _Generator:
-    """One walk over the annotations; each dataclass becomes one entry of `definitions`, referenced by name."""
+class Generator:
+    """One walk over the annotations; each dataclass becomes one entry of `definitions`, referenced by name.
 
-    def __init__(self) -> None:
+    `dialect` DRAFT_04 (the config document, AppConfig) or DRAFT_2020_12 (OpenAPI 3.1: `exclusiveMinimum` is a
+    number there); `ref_prefix` where the definitions live (`#/components/schemas/` in OpenAPI). Two different
+    classes of one name are an error, not a silent overwrite."""
+
+    def __init__(self, dialect: str = DRAFT_04, ref_prefix: str = "#/definitions/") -> None:
+        if dialect not in (DRAFT_04, DRAFT_2020_12):
+            raise ValueError(f"unknown JSON Schema dialect {dialect}")
+        self.dialect = dialect
+        self.ref_prefix = ref_prefix
         self.definitions: dict[str, dict] = {}
+        self.classes: dict[str, type] = {}  # definition name -> its class
 
-    def schema(self, hint: Any) -> dict:
+    def schema(self, hint: Any) -> dict:  # noqa: C901 - one branch per kind of annotation, as schema._build
+        if hint is Any:  # free-form (error details, a job's result): response declarations only
+            return {}
         origin = typing.get_origin(hint)
         if origin is Annotated:
             tags = [m for m in hint.__metadata__ if isinstance(m, Tag)]
@@ -98,7 +129,7 @@ class _Generator:
                 return {"oneOf": [self.schema(m) for m in members]}
             out = dict(self.schema(hint.__origin__))
             for m in hint.__metadata__:
-                out.update(_constraint(m, out))
+                out.update(_constraint(m, out, self.dialect))
             return out
         if origin is Union or origin is types.UnionType:
             args = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -124,7 +155,9 @@ class _Generator:
 
     def _dataclass(self, cls: type) -> dict:
         name = cls.__name__
-        ref = {"$ref": f"#/definitions/{name}"}
+        ref = {"$ref": f"{self.ref_prefix}{name}"}
+        if self.classes.setdefault(name, cls) is not cls:
+            raise TypeError(f"two declarations named {name}: {self.classes[name]} and {cls}; rename one")
         if name in self.definitions:
             return ref
         self.definitions[name] = {}  # placeholder: a class may (indirectly) refer to itself
@@ -149,14 +182,19 @@ class _Generator:
 _SCALARS: dict[Any, dict] = {
     str: {"type": "string"},
     int: {"type": "integer"},  # draft-04: 1.0 is not an integer, as for schema.parse
+    float: {"type": "number"},  # response declarations (rates, ratios); the config declares none
     bool: {"type": "boolean"},
     Decimal: {"type": ["number", "string"], "pattern": r"^-?\d+(\.\d+)?$"},
     datetime: {"type": "string", "maxLength": DATETIME_MAX_LENGTH, "pattern": DATETIME_PATTERN},
 }
 
 
-def _constraint(m: Any, base: dict) -> dict:
+def _constraint(m: Any, base: dict, dialect: str = DRAFT_04) -> dict:
     """The keywords of one Annotated constraint (metadata that carries none, e.g. Strict, adds nothing)."""
+    if isinstance(m, Doc):
+        return {"description": m.text}
+    if isinstance(m, Format):
+        return {"format": m.name}
     if isinstance(m, Int):
         return _drop_none(minimum=m.ge, maximum=m.le)
     if isinstance(m, Text):
@@ -166,7 +204,10 @@ def _constraint(m: Any, base: dict) -> dict:
     if isinstance(m, Dec):
         out = _drop_none(minimum=m.gt, maximum=m.le)
         if m.gt is not None:
-            out["exclusiveMinimum"] = True
+            if dialect == DRAFT_04:
+                out["exclusiveMinimum"] = True
+            else:  # 2019-09 and later: the bound itself
+                out["exclusiveMinimum"] = out.pop("minimum")
         out["pattern"] = decimal_pattern(m)
         return out
     if hasattr(m, "check"):

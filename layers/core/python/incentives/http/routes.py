@@ -40,6 +40,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/campaigns/{campaign_id}/codes", "operators", OPERATOR, "issue_codes"),
     Route("GET", "/v1/jobs/{job}", "operators", OPERATOR, "get_job"),
     Route("POST", "/v1/jobs/{job}/run", "operators", OPERATOR, "run_job"),
+    # this API's OpenAPI 3.1 document, generated from this table and the declarations (http/openapi.py)
+    Route("GET", "/v1/openapi.json", "operators", PUBLIC, "openapi"),
     # privacy: GDPR erasure of one customer (idempotent by nature: a repeat finishes or changes nothing)
     Route("DELETE", "/v1/customers/{customer_id}", "operators", OPERATOR, "erase_customer"),
     # referral programs: referrers and referees (storefront), review, payouts and numbers (operators)
