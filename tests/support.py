@@ -77,3 +77,21 @@ DEPLOYED = {  # a deployed function's environment
     "CONFIG_MAX_AGE_SECONDS": "30", "JOB_FUNCTIONS": '{"bulk-codes": "IncentivesEngine-bulk-codes"}',
     "OPERATOR_API_KEY_IDS": "abcdef1234", "AWS_DEFAULT_REGION": "eu-central-1",
 }
+
+
+def modules_loaded_by_every_handler(matching: str) -> list[str]:
+    """Import every handler (functions/*/*_handler.py) in a fresh interpreter with a deployed environment and
+    answer the loaded modules for which the Python expression ``matching`` (over ``m``, a module name) holds."""
+    import os
+    import subprocess
+    import sys
+
+    functions = sorted(p for p in (ROOT / "functions").iterdir() if (p / f"{p.name}_handler.py").exists())
+    code = ("import sys\n" + "".join(f"import {p.name}_handler\n" for p in functions)
+            + f"print(sorted(m for m in sys.modules if {matching}))\n")
+    env = {**os.environ, **DEPLOYED,
+           "PYTHONPATH": os.pathsep.join([*map(str, functions), str(ROOT / "layers" / "core" / "python")])}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                       check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.strip().replace("'", '"'))

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
@@ -19,7 +16,7 @@ from incentives.domain.programs import LoyaltyProgram, ReferralProgram
 from incentives.domain.schema import Dec, SchemaError, dump, parse
 from jsonschema import Draft4Validator
 
-from tests.support import DEPLOYED, ROOT, campaign
+from tests.support import ROOT, campaign, modules_loaded_by_every_handler
 from tests.unit.test_schema import INVALID, VALID
 
 APPCONFIG_VALIDATOR_MAX_CHARS = 32_768  # AppConfig API reference, Validator.Content: length 0..32768
@@ -183,13 +180,4 @@ def test_datetimes_as_the_document_writes_them_are_valid(campaign_validator):
 
 def test_no_lambda_handler_loads_the_json_schema_or_jsonschema():
     """Synth- and tool-time code: deployed functions validate with schema.parse (cold start, no jsonschema)."""
-    functions = sorted(p for p in (ROOT / "functions").iterdir() if (p / f"{p.name}_handler.py").exists())
-    code = ("import sys\n"
-            + "".join(f"import {p.name}_handler\n" for p in functions)
-            + "print(sorted(m for m in sys.modules if m == 'jsonschema' or m.endswith('json_schema')))\n")
-    env = {**os.environ, **DEPLOYED,
-           "PYTHONPATH": os.pathsep.join([*map(str, functions), str(ROOT / "layers" / "core" / "python")])}
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                       check=False)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.strip() == "[]"
+    assert modules_loaded_by_every_handler("m == 'jsonschema' or m.endswith('json_schema')") == []

@@ -7,7 +7,6 @@ import ast
 import copy
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 
@@ -24,7 +23,7 @@ from incentives.http.routes import OPERATOR, PUBLIC, ROUTES, STOREFRONT, Route
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from tests.support import ROOT
+from tests.support import ROOT, modules_loaded_by_every_handler
 
 DOC = document()
 GATEWAY_CODES = {"bad_request", "method_not_allowed"}  # answered by API Gateway / the local server, not a handler
@@ -248,17 +247,8 @@ def test_two_declarations_of_one_name_are_refused():
 
 def test_no_lambda_handler_loads_the_generator_at_import():
     """Only GET /v1/openapi.json loads it, when called: no function's cold start (checkout's above all) pays."""
-    functions = sorted(p for p in (ROOT / "functions").iterdir() if (p / f"{p.name}_handler.py").exists())
-    code = ("import sys\n" + "".join(f"import {p.name}_handler\n" for p in functions)
-            + "print(sorted(m for m in sys.modules if m.startswith('incentives.http.') and m.split('.')[-1] in "
-              "('openapi', 'operations', 'responses')))\n")
-    path = os.pathsep.join([*map(str, functions), str(ROOT / "layers" / "core" / "python")])
-    env = {**os.environ, "PYTHONPATH": path,
-           "TABLE_NAME": "t", "CONFIG_SOURCE": "appconfig", "AWS_DEFAULT_REGION": "eu-central-1",
-           "EVENT_BUS_NAME": "b", "APPCONFIG_APPLICATION": "a", "APPCONFIG_ENVIRONMENT": "e", "APPCONFIG_PROFILE": "p"}
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.strip() == "[]"
+    assert modules_loaded_by_every_handler(
+        "m.startswith('incentives.http.') and m.split('.')[-1] in ('openapi', 'operations', 'responses')") == []
 
 
 def test_declared_descriptions_reach_the_document():
