@@ -19,6 +19,7 @@ import logging
 import os
 import queue
 import re
+import select
 import selectors
 import socket
 import threading
@@ -377,6 +378,9 @@ RETRY_AFTER_SECONDS = 1
 REJECT_THREADS = 2
 REJECT_QUEUE = 1024
 REJECT_READ_TIMEOUT_SECONDS = 1.0
+LINGER_MS = 5  # a worker waits this long for a keep-alive client's next request (while other workers are free)
+_poll = getattr(select, "poll", None)  # not on Windows: no lingering there
+_POLLIN = getattr(select, "POLLIN", 1)
 _WAKER = object()
 # epoll and kqueue take registrations from any thread while another waits in them: a worker parks a connection
 # itself, without waking the selector thread (one thread switch less per keep-alive request).
@@ -507,6 +511,16 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug(format, *args)
 
 
+class _Slot:
+    """An idle worker: the connection it is handed, and the event that wakes it."""
+
+    __slots__ = ("conn", "event")
+
+    def __init__(self) -> None:
+        self.conn: _Handler | None = None
+        self.event = threading.Event()
+
+
 class LocalApiServer:
     """The local API's HTTP/1.1 server: one selector thread (accepts, parks idle keep-alive connections), a bounded
     pool of ``threads`` workers fed by a queue of ``queue_size`` connections with a request ready, and 503 +
@@ -533,7 +547,7 @@ class LocalApiServer:
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         self.stopping = False
         self.rejected = 0  # requests answered 503 because the pool was saturated
-        self._work: queue.Queue[_Handler | None] = queue.Queue(self.queue_size)
+        self._work: queue.Queue[_Handler] = queue.Queue(self.queue_size)
         self._rejects: queue.Queue[_Handler | None] = queue.Queue(REJECT_QUEUE)
         self._parked: deque[_Handler] = deque()  # handed back by workers, for the selector thread to register
         self._waker_r, self._waker_w = socket.socketpair()
@@ -544,6 +558,7 @@ class LocalApiServer:
         self._lock = threading.Lock()  # the selector's registrations and _idle
         self._selector_open = True
         self._idle: dict[_Handler, float] = {}  # connections waiting in the selector -> since when
+        self._idle_workers: list[_Slot] = []  # a stack: the worker that finished last is woken first
         self._threads: list[threading.Thread] = []
         self._loop_started = threading.Event()
         self._loop_done = threading.Event()
@@ -653,11 +668,17 @@ class LocalApiServer:
             self._watch(self._parked.popleft())
 
     def _dispatch(self, conn: _Handler) -> None:
-        try:
-            self._work.put_nowait(conn)
-            return
-        except queue.Full:
-            pass
+        with self._lock:
+            if self._idle_workers:
+                slot = self._idle_workers.pop()
+                slot.conn = conn
+                slot.event.set()
+                return
+            try:
+                self._work.put_nowait(conn)  # every worker is busy: wait for one, in a bounded queue
+                return
+            except queue.Full:
+                pass
         self.rejected += 1
         now = time.monotonic()
         if now - self._last_reject_log > 5.0:
@@ -687,14 +708,30 @@ class LocalApiServer:
 
     # ---- workers
 
+    def _next_connection(self, slot: _Slot) -> _Handler | None:
+        """A queued connection, else wait on the idle stack (the last worker to finish gets the next request: the
+        same warm thread serves a sequential client, instead of all of them in turn). None: stop."""
+        with self._lock:
+            try:
+                return self._work.get_nowait()
+            except queue.Empty:
+                if self.stopping:
+                    return None
+                self._idle_workers.append(slot)
+        slot.event.wait()
+        slot.event.clear()
+        conn, slot.conn = slot.conn, None
+        return conn
+
     def _work_loop(self) -> None:
+        slot = _Slot()
         while True:
-            conn = self._work.get()
+            conn = self._next_connection(slot)
             if conn is None:
                 return
             try:
                 while conn.serve_one() and not self.stopping:
-                    if not conn.has_pending_input():
+                    if not (conn.has_pending_input() or self._linger(conn)):
                         self._park(conn)
                         break
                 else:
@@ -705,6 +742,15 @@ class LocalApiServer:
             except Exception:  # a bug here must not kill the worker
                 log.exception("error serving %s", conn.client_address)
                 conn.close()
+
+    def _linger(self, conn: _Handler) -> bool:
+        """While other workers are free, wait a moment for the client's next request on this connection: a client
+        sending requests back to back then gets it served without two thread switches (selector, then a worker)."""
+        if not _poll or not self._idle_workers or not self._work.empty():
+            return False
+        poller = _poll()
+        poller.register(conn.connection, _POLLIN)
+        return bool(poller.poll(LINGER_MS))
 
     def _reject_loop(self) -> None:
         while True:
@@ -729,12 +775,16 @@ class LocalApiServer:
         self._wake()
         if self._loop_started.is_set():
             self._loop_done.wait(timeout)
-        for q, n in ((self._work, self.threads), (self._rejects, REJECT_THREADS)):
-            for _ in range(n if self._threads else 0):
-                try:
-                    q.put(None, timeout=max(0.01, deadline - time.monotonic()))
-                except queue.Full:
-                    break
+        with self._lock:  # idle workers stop; busy ones finish, serve what is queued, then stop
+            for slot in self._idle_workers:
+                slot.conn = None
+                slot.event.set()
+            self._idle_workers.clear()
+        for _ in range(REJECT_THREADS if self._threads else 0):
+            try:
+                self._rejects.put(None, timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Full:
+                break
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
         while self._parked:
