@@ -105,7 +105,7 @@ def health_in_process(run, monkeypatch):
 def test_the_local_apis_p50_over_keep_alive_is_within_2_ms_of_the_handlers_own_time(run, health_in_process):
     """GET /v1/health over one keep-alive connection vs the same handler called in this process: 200 each, in blocks
     of 20 taking turns (so both see the same machine load), medians compared. Nagle's algorithm meeting the
-    client's delayed ACK would add about 40 ms to every request; a loaded machine gets three tries."""
+    client's delayed ACK would add about 40 ms to every request; a loaded machine gets five tries."""
     u = urlsplit(run.base_url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
 
@@ -125,7 +125,7 @@ def test_the_local_apis_p50_over_keep_alive_is_within_2_ms_of_the_handlers_own_t
         timed(health_in_process, [])
         timed(over_http, [])
         attempts = []
-        for _ in range(3):
+        for _ in range(5):
             handler_times: list[float] = []
             http_times: list[float] = []
             for _ in range(10):

@@ -72,7 +72,7 @@ def test_shutdown_answers_the_requests_in_flight_and_closes_idle_connections(fak
     base = f"http://{host}:{port}"
     idle = http.client.HTTPConnection(host, port, timeout=5)
     idle.request("GET", "/v1/health")
-    assert idle.getresponse().read() and True
+    assert idle.getresponse().read()
     results = []
     clients = [threading.Thread(target=lambda: results.append(fetch(base, "/slow"))) for _ in range(3)]
     for t in clients:
