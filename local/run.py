@@ -8,7 +8,8 @@ foreground until SIGINT/SIGTERM, then stops the server, the scheduler, the strea
 
 Environment: PORT (3000), INCENTIVES_CONFIG_DIR (config/), INCENTIVES_DATA_DIR (.local/), STOREFRONT_API_KEY,
 OPERATOR_API_KEY, DYNAMODB_ENDPOINT, TABLE_NAME (incentives), FUNCTIONS_DIR (functions/),
-LOCAL_SCHEDULES (on; "off" disables the scheduler), CONFIG_MAX_AGE_SECONDS (5), LOG_LEVEL (INFO).
+LOCAL_SCHEDULES (on; "off" disables the scheduler), CONFIG_MAX_AGE_SECONDS (5), LOG_LEVEL (INFO),
+LOCAL_API_THREADS (32 workers) and LOCAL_API_QUEUE (512 requests waiting for one; beyond: 503 + Retry-After).
 """
 from __future__ import annotations
 
@@ -159,9 +160,10 @@ def main() -> int:
         log.exception("local run failed")
         return 1
     finally:
-        api.ready.clear()
+        # The requests in flight finish (DynamoDB Local is still up), idle keep-alive connections are closed.
         server.shutdown()
         server.server_close()
+        api.ready.clear()
         if scheduler:
             scheduler.stop()
         if pump:

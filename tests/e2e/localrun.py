@@ -2,21 +2,28 @@
 
 ``start_local_run(workdir, functions_dir=None, **env)`` starts one (its own DynamoDB Local, data in a temp
 dir, a free port) and waits until /v1/health answers anything but 503; ``write_fake_functions`` writes tiny
-stand-in handlers, to test the server's own behaviour independently of the real handlers.
+stand-in handlers, to test the server's own behaviour independently of the real handlers; ``serving`` runs
+local/server.py in this process; ``simultaneous`` and ``keep_alive_load`` are the load clients of the server tests.
 """
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from local.dynamodb_local import free_port
 
@@ -142,7 +149,7 @@ def start_local_run(workdir: Path, functions_dir: Path | None = None, timeout: f
 
 
 FAKE_STOREFRONT = '''
-import json, os
+import json, os, time
 
 from incentives import wiring
 
@@ -150,6 +157,10 @@ def lambda_handler(event, context):
     code = (event.get("pathParameters") or {}).get("code")
     if code == "boom":
         raise RuntimeError("boom")
+    if code == "slow":  # GET /v1/codes/slow?seconds=1: a handler that takes its time
+        print("slow handler started", flush=True)
+        time.sleep(float((event.get("queryStringParameters") or {}).get("seconds", "1")))
+        return {"statusCode": 200, "body": json.dumps({"slept": True})}
     if code == "malformed":
         return "not a proxy response"
     return {"statusCode": 200, "headers": {"Content-Type": "application/json", "X-Fake": "storefront"},
@@ -197,3 +208,119 @@ def write_fake_functions(base: Path) -> Path:
         (base / folder).mkdir(parents=True, exist_ok=True)
         (base / folder / f"{folder}_handler.py").write_text(textwrap.dedent(src))
     return base
+
+
+# --------------------------------------------------------------------------- the server in this process, load clients
+
+@contextlib.contextmanager
+def serving(api, **options) -> Iterator:
+    """local/server.py's server for ``api`` on a free port in this process (``options``: threads, queue_size);
+    yields it (``server.server_address``) and stops it afterwards."""
+    from local.server import make_server, serve_in_thread
+
+    server = make_server(api, "127.0.0.1", 0, **options)
+    thread = serve_in_thread(server)
+    try:
+        yield server
+    finally:
+        server.shutdown(timeout=5)
+        server.server_close()
+        thread.join(5)
+
+
+@dataclass
+class Outcome:
+    status: int | None
+    seconds: float
+    error: str | None = None
+    headers: dict = field(default_factory=dict)
+
+
+def _hostport(base_url: str) -> tuple[str, int]:
+    u = urlsplit(base_url)
+    return u.hostname or "127.0.0.1", u.port or 80
+
+
+def fetch(base_url: str, path: str, headers: dict | None = None, timeout: float = 10) -> Outcome:
+    """One GET on a new connection."""
+    host, port = _hostport(base_url)
+    t0 = time.perf_counter()
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        r = conn.getresponse()
+        r.read()
+        return Outcome(r.status, time.perf_counter() - t0, None, dict(r.getheaders()))
+    except (OSError, http.client.HTTPException) as e:
+        return Outcome(None, time.perf_counter() - t0, f"{type(e).__name__}: {e}")
+    finally:
+        conn.close()
+
+
+def simultaneous(base_url: str, path: str, clients: int, rounds: int = 1, headers: dict | None = None,
+                 timeout: float = 10) -> list[Outcome]:
+    """``rounds`` times: ``clients`` threads pass a barrier together and each sends one GET on a new connection."""
+    out: list[Outcome] = []
+    lock = threading.Lock()
+    for _ in range(rounds):
+        barrier = threading.Barrier(clients)
+
+        def client(barrier: threading.Barrier) -> None:
+            barrier.wait(30)
+            o = fetch(base_url, path, headers, timeout)
+            with lock:
+                out.append(o)
+
+        threads = [threading.Thread(target=client, args=(barrier,)) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout + 30)
+    return out
+
+
+@dataclass
+class LoadResult:
+    statuses: Counter
+    errors: list[str]
+    per_client: list[int]
+
+
+def keep_alive_load(base_url: str, path: str, clients: int, seconds: float, timeout: float = 10) -> LoadResult:
+    """``clients`` threads, each on one keep-alive connection, send GETs back to back for ``seconds``."""
+    host, port = _hostport(base_url)
+    statuses: Counter = Counter()
+    errors: list[str] = []
+    per_client = [0] * clients
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients)
+    deadline: list[float] = []
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        local: Counter = Counter()
+        try:
+            barrier.wait(30)
+            with lock:
+                if not deadline:
+                    deadline.append(time.monotonic() + seconds)
+            while time.monotonic() < deadline[0]:
+                conn.request("GET", path)
+                r = conn.getresponse()
+                r.read()
+                local[r.status] += 1
+                per_client[i] += 1
+        except (OSError, http.client.HTTPException, threading.BrokenBarrierError) as e:
+            with lock:
+                errors.append(f"{type(e).__name__}: {e}")
+        finally:
+            conn.close()
+            with lock:
+                statuses.update(local)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + timeout + 30)
+    return LoadResult(statuses, errors, per_client)

@@ -3,10 +3,19 @@ from __future__ import annotations
 
 import signal
 import socket
+import threading
+import time
 
 import pytest
 
-from tests.e2e.localrun import OPERATOR_KEY, STOREFRONT_KEY, alive, start_local_run
+from tests.e2e.localrun import (
+    OPERATOR_KEY,
+    STOREFRONT_KEY,
+    alive,
+    keep_alive_load,
+    simultaneous,
+    start_local_run,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -79,10 +88,38 @@ def test_concurrent_requests(run):
     assert statuses == [200] * 64
 
 
+def test_64_clients_connecting_at_the_same_moment_5_rounds_on_new_connections(run):
+    """Past the old listen backlog of 5 the kernel dropped connection attempts: clients retried 1, 3, 7 s later."""
+    out = simultaneous(run.base_url, "/v1/health", clients=64, rounds=5)
+    assert len(out) == 320
+    assert [o for o in out if o.error or o.status != 200] == []
+    assert max(o.seconds for o in out) < 2.0
+
+
+def test_256_keep_alive_clients_for_10_seconds(run):
+    """Idle keep-alive connections wait in the selector without holding a worker: 256 of them, more than the 32
+    workers, are all served, without an error or a 503."""
+    result = keep_alive_load(run.base_url, "/v1/health", clients=256, seconds=10)
+    assert result.errors == []
+    assert set(result.statuses) == {200}
+    assert min(result.per_client) >= 1  # every client was served, none starved
+
+
 def test_sigint_and_persistence_in_the_data_dir(fake_functions, tmp_path):
     r = start_local_run(tmp_path, fake_functions)
     java = r.java_children()
+    # Ctrl-C with a request in flight: it is answered before the server stops
+    in_flight = []
+    client = threading.Thread(target=lambda: in_flight.append(
+        r.request("GET", "/v1/codes/slow?seconds=1", headers={"x-api-key": STOREFRONT_KEY})))
+    client.start()
+    deadline = time.monotonic() + 10
+    while "slow handler started" not in r.log():
+        assert time.monotonic() < deadline, r.log()
+        time.sleep(0.02)
     assert r.stop(signal.SIGINT) == 0
+    client.join(10)
+    assert [(x.status, x.json(), x.headers.get("Connection")) for x in in_flight] == [(200, {"slept": True}, "close")]
     assert not [pid for pid in java if alive(pid)]
     assert (tmp_path / "data" / "shared-local-instance.db").exists()
     # a second run reuses the data dir (the table already exists)
