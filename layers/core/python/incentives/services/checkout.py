@@ -8,7 +8,7 @@ from datetime import datetime
 
 from ..adapters.checkout_store import BalanceChanged, CheckoutStore, CodeCampaignMismatch, Line, ProfileChanged
 from ..adapters.config_source import ConfigSource
-from ..adapters.idempotency import IdempotencyGuard
+from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.checkout import CODE_ACTIVE, CODE_DISABLED, CodeState, check_profile, check_request, evaluate, \
     needs_profile, usage_period_attr
@@ -62,11 +62,14 @@ class Checkout:
 
     # --- redemption: one TransactWriteItems --------------------------------------------------------------
 
-    def redeem(self, req: CheckoutRequest, now: datetime, guard: IdempotencyGuard | None = None) -> dict:
-        return self._redeem([req.code], req.customer, req.order, now, guard, lambda lines: lines[0])
+    def _uow(self, uow: UnitOfWork | None) -> UnitOfWork:
+        return uow if uow is not None else UnitOfWork(self.store.table)
+
+    def redeem(self, req: CheckoutRequest, now: datetime, uow: UnitOfWork | None = None) -> dict:
+        return self._redeem([req.code], req.customer, req.order, now, self._uow(uow), lambda lines: lines[0])
 
     def redeem_stack(self, codes: list[str], customer: Customer, order: Order, now: datetime,
-                     guard: IdempotencyGuard | None = None) -> dict:
+                     uow: UnitOfWork | None = None) -> dict:
         """Several codes on one order, all or nothing: one transaction holds every code's limits and records.
         Each code gets its own redemption record (roll each back by its id)."""
         def answer(lines: list[dict]) -> dict:
@@ -77,10 +80,10 @@ class Checkout:
                     "status": "succeeded", "created_at": first["created_at"],
                     "redemptions": [{k: ln[k] for k in ("id", "code", "campaign_id", "discount", "balance_after")
                                      if k in ln} for ln in lines]}
-        return self._redeem(codes, customer, order, now, guard, answer)
+        return self._redeem(codes, customer, order, now, self._uow(uow), answer)
 
     def _redeem(self, raw_codes: list[str], customer: Customer, order: Order, now: datetime,
-                guard: IdempotencyGuard | None, answer) -> dict:
+                uow: UnitOfWork, answer) -> dict:
         codes = [normalize(c) for c in raw_codes]
         if len(set(codes)) != len(codes):
             raise errors.InvalidRequest("a code appears twice", {"field": "codes"})
@@ -140,11 +143,10 @@ class Checkout:
             if len(lines) > 1:
                 for ln in lines:
                     ln.record["stack"] = [other.record["id"] for other in lines]
-            result = answer(responses)
-            extra = [guard.completion_op(201, result)] if guard else []
+            uow.clear().result = answer(responses)
             try:
-                self.store.redeem(lines, holders(customer), customer.id, iso(now), extra, profile)
-                return result
+                self.store.redeem(uow, lines, holders(customer), customer.id, iso(now), profile)
+                return uow.result
             except CodeCampaignMismatch as m:
                 campaign_ids[m.code] = m.campaign_id
             except (ProfileChanged, BalanceChanged):
@@ -154,16 +156,16 @@ class Checkout:
         raise errors.Contention()
 
     def rollback(self, redemption_id: str, reason: str | None, now: datetime,
-                 guard: IdempotencyGuard | None = None) -> dict:
+                 uow: UnitOfWork | None = None) -> dict:
         record = self.store.get_redemption(redemption_id)
         if record is None:
             raise errors.NotFound(f"no redemption {redemption_id}", {"redemption_id": redemption_id})
         if record["status"] == "rolled_back":
             raise errors.AlreadyRolledBack()
-        response = {"id": redemption_id, "status": "rolled_back"}
-        extra = [guard.completion_op(200, response)] if guard else []
-        self.store.rollback(record, reason, iso(now), extra)
-        return response
+        uow = self._uow(uow)
+        uow.result = {"id": redemption_id, "status": "rolled_back"}
+        self.store.rollback(uow, record, reason, iso(now))
+        return uow.result
 
     def qualify(self, customer: Customer, order: Order, now: datetime) -> dict:
         """The customer's auto-applied incentives that the order qualifies for, best first. Reads only: the
