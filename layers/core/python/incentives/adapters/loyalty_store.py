@@ -19,6 +19,7 @@ from ..domain.clock import iso, iso_ms
 from ..domain.ids import new_id
 from . import keys, schema
 from .dynamo import Table, from_item, to_av, values
+from .unit_of_work import Explain, UnitOfWork
 
 SHARDS = 8  # per program and gsi1 phase: a partition key takes ~1,000 writes/s, the job queries all 8
 WARN, EXPIRE = "WARN", "EXPIRE"
@@ -131,31 +132,64 @@ class LoyaltyStore:
                 return out, last
             kwargs["ExclusiveStartKey"] = last
 
-    # --- items and the operations that write them ----------------------------------------------------------
+    # --- writes, into the use case's unit of work (each with how its failed condition is explained) ---------
 
-    def member_op(self, member: dict, read_version: int | None) -> dict:
+    @staticmethod
+    def put_member(uow: UnitOfWork, member: dict, read_version: int | None, explain: Explain | None = None) -> None:
         """The whole member item, replaced only over the version that was read (a new member: only if none)."""
         if read_version is None:
-            return self.table.put_op(member)
-        return self.table.put_op(member, "version = :v", vals=values(v=read_version))
+            uow.put(member, explain=explain)
+        else:
+            uow.put(member, "version = :v", vals=values(v=read_version), explain=explain)
 
-    def debt_free_op(self, program_id: str, customer_id: str) -> dict:
+    @staticmethod
+    def require_debt_free(uow: UnitOfWork, program_id: str, customer_id: str, explain: Explain | None = None) -> None:
         """A spend goes through only while the member owes no points (a refund of spent points)."""
-        return self.table.condition_op(*keys.loyalty_member(program_id, customer_id),
-                                       "attribute_exists(pk) AND (attribute_not_exists(debt) OR debt <= :zero)",
-                                       vals=values(zero=0))
+        uow.cond(keys.loyalty_member(program_id, customer_id),
+                 "attribute_exists(pk) AND (attribute_not_exists(debt) OR debt <= :c_zero)", explain=explain,
+                 c_zero=0)
 
-    def new_balance_op(self, member_id: str, program_id: str, customer_id: str, points: int) -> dict:
+    @staticmethod
+    def new_balance(uow: UnitOfWork, member_id: str, program_id: str, customer_id: str, points: int) -> None:
         pk, sk = keys.loyalty_balance(member_id)
-        return self.table.put_op({"pk": pk, "sk": sk, "member_id": member_id, "program_id": program_id,
-                                  "customer_id": customer_id, "lots_total": points})
+        uow.put({"pk": pk, "sk": sk, "member_id": member_id, "program_id": program_id, "customer_id": customer_id,
+                 "lots_total": points})
+
+    @staticmethod
+    def add_to_balance(uow: UnitOfWork, member_id: str, delta: int, covers: int | None = None,
+                       explain: Explain | None = None) -> None:
+        """ADD to the sum of the member's lots; with ``covers``, only while the sum is at least that much."""
+        k = keys.loyalty_balance(member_id)
+        uow.add(k, lots_total=delta)
+        if covers is not None:
+            uow.cond(k, "lots_total >= :c_covers", explain=explain, c_covers=covers)
+
+    @staticmethod
+    def take_from_lot(uow: UnitOfWork, lot: dict, take: int, explain: Explain | None = None) -> None:
+        """Take points from a lot, from exactly the remaining points that were read; an emptied lot leaves the
+        expiry index (the job never reads it again)."""
+        k = (lot["pk"], lot["sk"])
+        left = lot["remaining"] - take
+        uow.set(k, remaining=left)
+        if left == 0:
+            uow.remove(k, "gsi1pk", "gsi1sk")
+        uow.cond(k, "remaining = :c_read", explain=explain, c_read=lot["remaining"])
+
+    # --- the same as single transaction items, for callers not yet on a unit of work (points_expiry.py) ----
+
+    def _one(self, write, *args: Any, **kw: Any) -> dict:
+        uow = UnitOfWork(self.table)
+        write(uow, *args, **kw)
+        return uow.ops()[0][0]
+
+    def member_op(self, member: dict, read_version: int | None) -> dict:
+        return self._one(self.put_member, member, read_version)
 
     def balance_add_op(self, member_id: str, delta: int, covers: int | None = None) -> dict:
-        """ADD to the sum of the member's lots; with ``covers``, only while the sum is at least that much."""
-        if covers is None:
-            return self.table.update_op(*keys.loyalty_balance(member_id), "ADD lots_total :d", vals=values(d=delta))
-        return self.table.update_op(*keys.loyalty_balance(member_id), "ADD lots_total :d", "lots_total >= :n",
-                                    vals=values(d=delta, n=covers))
+        return self._one(self.add_to_balance, member_id, delta, covers)
+
+    def lot_take_op(self, lot: dict, take: int) -> dict:
+        return self._one(self.take_from_lot, lot, take)
 
     @staticmethod
     def lot_item(program_id: str, member_id: str, points: int, earned_at: str, expires_at: str, available_at: str,

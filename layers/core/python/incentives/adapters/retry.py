@@ -65,3 +65,4 @@ class RetryPolicy:
 CONFLICTS = RetryPolicy()  # stale reads and transaction conflicts of one use case
 TRANSIENT = RetryPolicy(deadline_s=8.0, base_s=0.005, cap_s=0.2)  # DynamoDB's own conflict/throttle answers
 BATCH = RetryPolicy(deadline_s=30.0, max_attempts=10, base_s=0.01, cap_s=0.5)  # unprocessed batch items
+ERASURE = RetryPolicy(deadline_s=8.0, max_attempts=5)  # erasure's moves of items that other writes change
