@@ -161,6 +161,14 @@ class Table:
                 return found
         raise BatchIncomplete("BatchGetItem kept returning unprocessed keys")
 
+    def batch_get_many(self, keys: list[tuple[str, str]], consistent: bool = False) -> dict[tuple[str, str], dict]:
+        """Any number of keys, 100 per BatchGetItem."""
+        found: dict[tuple[str, str], dict] = {}
+        wanted = list(dict.fromkeys(keys))
+        for i in range(0, len(wanted), 100):
+            found.update(self.batch_get(wanted[i:i + 100], consistent=consistent))
+        return found
+
     def query(self, pk: str, sk_prefix: str | None = None, index: str | None = None, limit: int | None = None,
               forward: bool = True) -> list[dict]:
         pk_name, sk_name = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")

@@ -113,11 +113,7 @@ class LoyaltyStore:
         return self._query(pages=1, **kwargs)
 
     def get_many(self, wanted: list[tuple[str, str]], consistent: bool = False) -> dict[tuple[str, str], dict]:
-        found: dict[tuple[str, str], dict] = {}
-        wanted = list(dict.fromkeys(wanted))
-        for i in range(0, len(wanted), 100):
-            found.update(self.table.batch_get(wanted[i:i + 100], consistent=consistent))
-        return found
+        return self.table.batch_get_many(wanted, consistent)
 
     def _query(self, pages: int | None = None, **kwargs: Any) -> tuple[list[dict], dict | None]:
         kwargs["TableName"] = self.table.name

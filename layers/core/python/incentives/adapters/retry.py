@@ -24,14 +24,16 @@ class RetryPolicy:
     deadline_s: float = 8.0
     max_attempts: int | None = None  # None: as many as the deadline allows
     base_s: float = 0.004  # first pause at most base_s * 2; doubles per attempt
-    cap_s: float = 0.25  # no pause is longer
+    cap_s: float = 0.25  # no window is longer
+    spread: tuple[float, float] = (0.0, 1.0)  # the pause is window * uniform(low, high): full jitter by default
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
     clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
     rand: Callable[[], float] = field(default=random.random, compare=False, repr=False)
 
     def pause(self, attempt: int) -> float:
-        """The pause before attempt ``attempt`` (1 = the first retry): full jitter over a doubling window."""
-        return min(self.cap_s, self.base_s * 2 ** min(attempt, 16)) * self.rand()
+        """The pause before attempt ``attempt`` (1 = the first retry): jitter over a doubling window."""
+        low, high = self.spread
+        return min(self.cap_s, self.base_s * 2 ** min(attempt, 16)) * (low + (high - low) * self.rand())
 
     def attempts(self) -> Iterator[int]:
         """Yields 0, 1, 2, ...; pauses before every attempt but the first; stops when the next attempt would
@@ -63,6 +65,7 @@ class RetryPolicy:
 
 
 CONFLICTS = RetryPolicy()  # stale reads and transaction conflicts of one use case
-TRANSIENT = RetryPolicy(deadline_s=8.0, base_s=0.005, cap_s=0.2)  # DynamoDB's own conflict/throttle answers
+# DynamoDB's own conflict/throttle answers: never a pause near zero, so a hot item's writers spread out
+TRANSIENT = RetryPolicy(deadline_s=8.0, base_s=0.004, cap_s=0.25, spread=(0.5, 1.5))
 BATCH = RetryPolicy(deadline_s=30.0, max_attempts=10, base_s=0.01, cap_s=0.5)  # unprocessed batch items
 ERASURE = RetryPolicy(deadline_s=8.0, max_attempts=5)  # erasure's moves of items that other writes change
