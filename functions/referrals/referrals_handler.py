@@ -63,13 +63,13 @@ def attribute_referral(req: Request) -> Response:
     body = req.parse(ReferralIn)
     referee = _customer(body.referee, "referee")
 
-    def run(guard) -> Response:
+    def run(uow) -> Response:
         out = referrals().attribute(req.path_params["program_id"], body.referral_code, referee, body.ip,
-                                    body.device_id, req.now(), guard)
+                                    body.device_id, req.now(), uow)
         metrics.add_metric("ReferralsAttributed", MetricUnit.Count, 1)
         return Response(201, out)
 
-    return idempotent(req, referrals().table, run)
+    return idempotent(req, referrals().table, run, status=201)
 
 
 @api.route("get_referrer")

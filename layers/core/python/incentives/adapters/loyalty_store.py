@@ -184,9 +184,6 @@ class LoyaltyStore:
     def balance_add_op(self, member_id: str, delta: int, covers: int | None = None) -> dict:
         return self._one(self.add_to_balance, member_id, delta, covers)
 
-    def lot_take_op(self, lot: dict, take: int) -> dict:
-        return self._one(self.take_from_lot, lot, take)
-
     @staticmethod
     def lot_item(program_id: str, member_id: str, points: int, earned_at: str, expires_at: str, available_at: str,
                  source: str, warn_at: str | None, now_iso: str, **details: Any) -> dict:
@@ -197,14 +194,6 @@ class LoyaltyStore:
                 "available_at": available_at, "source": source, "warn_at": warn_at,
                 **lot_index(program_id, member_id, lot_id, expires_at, warn_at, now_iso),
                 **{k: v for k, v in details.items() if v is not None}}
-
-    def lot_take_op(self, lot: dict, take: int) -> dict:
-        """Take points from a lot, from exactly the remaining points that were read; an emptied lot leaves the
-        expiry index (the job never reads it again)."""
-        left = lot["remaining"] - take
-        update = "SET remaining = :left" + (" REMOVE gsi1pk, gsi1sk" if left == 0 else "")
-        return self.table.update_op(lot["pk"], lot["sk"], update, "remaining = :read",
-                                    vals=values(left=left, read=lot["remaining"]))
 
     @staticmethod
     def entry_item(member_id: str, program_id: str, kind: str, points: int, now: datetime, **details: Any) -> dict:

@@ -37,6 +37,10 @@ CHUNK = 500  # codes per bulk chunk: 20 BatchWriteItem requests, then one bookke
 WORKERS = 4
 
 
+class _Counted(Exception):
+    """A bulk chunk's marker exists: an earlier attempt counted it."""
+
+
 @dataclass(frozen=True)
 class IssueResult:
     """Codes issued now (``codes``), or a bulk job that will write them (``job``)."""
