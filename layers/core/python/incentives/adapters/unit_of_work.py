@@ -283,3 +283,48 @@ class UnitOfWork:
 def always(error: Callable[[], Exception]) -> Explain:
     """An explanation that does not need the old item."""
     return lambda _old: error()
+
+
+class ReadAgain(Exception):
+    """Raised by an explanation: what the write was decided on changed; ``item`` is the next read."""
+
+    def __init__(self, item: Any):
+        super().__init__("read again")
+        self.item = item
+
+
+class Gone(Exception):
+    """Raised by an explanation: the item was moved or deleted by someone else; nothing is left to do."""
+
+
+def move_over_read(table: Table, k: Key, read: dict | None, decided_on: Callable[[dict], dict],
+                   write: Callable[[UnitOfWork, dict], None], what: str) -> int:
+    """Deletes item ``k`` on condition that the fields it was decided on (``decided_on(read)``; None: absent) are
+    still as read, together with what ``write(uow, read)`` adds (the moved copy), in one commit. A changed item
+    is decided again from the cancellation's old image, under the retry policy. 1: moved now; 0: it was gone
+    (deleted before, or an explanation raised Gone)."""
+    from ..domain import errors
+    from .retry import ERASURE
+
+    for _ in ERASURE.attempts():
+        if read is None:
+            return 0
+        conds, names, vals = ["attribute_exists(pk)"], {}, {}
+        for i, (f, v) in enumerate(decided_on(read).items()):
+            names[f"#m{i}"] = f
+            if v is None:
+                conds.append(f"attribute_not_exists(#m{i})")
+            else:
+                conds.append(f"#m{i} = :m{i}")
+                vals[f":m{i}"] = to_av(v)
+        uow = UnitOfWork(table)
+        uow.delete(k, " AND ".join(conds), names or None, vals or None, explain=ReadAgain)
+        try:
+            write(uow, read)
+            uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
+            return 1
+        except ReadAgain as e:
+            read = e.item
+        except Gone:
+            return 0
+    raise errors.Contention(f"{what} kept changing; retry")

@@ -13,10 +13,10 @@ from datetime import date, datetime
 
 from ..adapters import keys
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import Table, TransactionCancelled, values
+from ..adapters.dynamo import Table, TransactionCancelled
 from ..adapters.loyalty_store import LoyaltyStore, member_item
-from ..adapters.retry import CONFLICTS, ERASURE
-from ..adapters.unit_of_work import UnitOfWork
+from ..adapters.retry import CONFLICTS
+from ..adapters.unit_of_work import UnitOfWork, move_over_read
 from ..domain import errors
 from ..domain.campaigns import ACTIVE, effective_status
 from ..domain.clock import iso
@@ -246,27 +246,12 @@ def loyalty_members(table: Table, bundle: ConfigBundle, customer_id: str) -> lis
 def move_member(table: Table, member: dict, anon: str, now: datetime) -> int:
     """Erasure: the member item moves to the anonymised id (delete over the version read + put), and the balance
     item's customer id becomes it. Lots and ledger entries sit under the random member id and hold no customer
-    id, so the ledger stays exactly as it was. Returns 1 if this call moved it."""
-    for _ in ERASURE.attempts():
-        if member is None:
-            return 0
-        moved = {**member, "customer_id": anon, "updated_at": iso(now)}
-        moved["pk"], moved["sk"] = keys.loyalty_member(member["program_id"], anon)
-        moved["version"] = member.get("version", 0) + 1
-        uow = UnitOfWork(table)
-        uow.delete((member["pk"], member["sk"]), "version = :v", vals=values(v=member["version"]),
-                   explain=lambda old: _Changed(old))
+    id, so the ledger stays exactly as it was. Returns 1 if this call moved it (an earning or refund that changed
+    it meanwhile: moved from what it is now; None: a concurrent erasure moved it)."""
+    def write(uow: UnitOfWork, read: dict) -> None:
+        moved = {**read, "customer_id": anon, "updated_at": iso(now), "version": read.get("version", 0) + 1}
+        moved["pk"], moved["sk"] = keys.loyalty_member(read["program_id"], anon)
         uow.put(moved)
-        uow.set(keys.loyalty_balance(member["member_id"]), customer_id=anon)
-        try:
-            uow.commit(otherwise=_contention)
-            return 1
-        except _Changed as e:
-            member = e.item  # an earning or refund changed it meanwhile (None: a concurrent erasure moved it)
-    raise errors.Contention("the loyalty member kept changing; retry")
-
-
-class _Changed(Exception):
-    def __init__(self, item: dict | None):
-        super().__init__("changed")
-        self.item = item
+        uow.set(keys.loyalty_balance(read["member_id"]), customer_id=anon)
+    return move_over_read(table, (member["pk"], member["sk"]), member, lambda m: {"version": m.get("version")},
+                          write, "the loyalty member")
