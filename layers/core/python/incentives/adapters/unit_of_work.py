@@ -216,18 +216,13 @@ class UnitOfWork:
             expression = it.expression
         else:
             parts = []
-            if it.set:
-                sets = []
-                for i, (f, v) in enumerate(it.set.items()):
-                    names[f"#s{i}"], vals[f":s{i}"] = f, to_av(v)
-                    sets.append(f"#s{i} = :s{i}")
-                parts.append("SET " + ", ".join(sets))
-            if it.add:
-                adds = []
-                for i, (f, v) in enumerate(it.add.items()):
-                    names[f"#a{i}"], vals[f":a{i}"] = f, to_av(v)
-                    adds.append(f"#a{i} :a{i}")
-                parts.append("ADD " + ", ".join(adds))
+            for clause, fields, p, sep in (("SET", it.set, "s", " = "), ("ADD", it.add, "a", " ")):
+                if fields:
+                    terms = []
+                    for i, (f, v) in enumerate(fields.items()):
+                        names[f"#{p}{i}"], vals[f":{p}{i}"] = f, to_av(v)
+                        terms.append(f"#{p}{i}{sep}:{p}{i}")
+                    parts.append(f"{clause} " + ", ".join(terms))
             if it.remove:
                 for i, f in enumerate(it.remove):
                     names[f"#r{i}"] = f

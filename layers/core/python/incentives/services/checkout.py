@@ -1,13 +1,12 @@
 """Use cases of the checkout path: validate (reads only), redeem (one transaction), rollback, code lookup."""
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from ..adapters.checkout_store import BalanceChanged, CheckoutStore, CodeCampaignMismatch, Line, ProfileChanged
 from ..adapters.config_source import ConfigSource
+from ..adapters.retry import RetryPolicy
 from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.checkout import CODE_ACTIVE, CODE_DISABLED, CodeState, check_profile, check_request, evaluate, \
@@ -20,7 +19,8 @@ from ..domain.orders import Customer, Order
 from ..adapters import keys
 
 
-DECISION_DEADLINE_S = 8.0  # re-decide after a concurrent change of campaign guess, profile or card balance
+# re-decide after a concurrent change of campaign guess, profile or card balance
+DECISIONS = RetryPolicy(deadline_s=8.0, base_s=0.003, cap_s=0.2)
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,7 @@ class Checkout:
                     raise errors.CodeNotFound(details={"code": code} if len(codes) > 1 else None)
                 cid = item["campaign_id"]
             campaign_ids[code] = cid
-        deadline, attempt = time.monotonic() + DECISION_DEADLINE_S, 0
-        while time.monotonic() < deadline:
+        for _ in DECISIONS.attempts():
             campaigns = {code: bundle.campaign(cid) for code, cid in campaign_ids.items()}
             if len(codes) > 1 and (not all(c.combinable for c in campaigns.values())
                                    or len({c.id for c in campaigns.values()}) < len(codes)):
@@ -150,9 +149,7 @@ class Checkout:
             except CodeCampaignMismatch as m:
                 campaign_ids[m.code] = m.campaign_id
             except (ProfileChanged, BalanceChanged):
-                # the profile or a card's balance changed meanwhile: decide again, after a jittered pause
-                attempt += 1
-                time.sleep(random.uniform(0, min(0.2, 0.003 * 2**min(attempt, 8))))
+                pass  # the profile or a card's balance changed meanwhile: decide again, after a jittered pause
         raise errors.Contention()
 
     def rollback(self, redemption_id: str, reason: str | None, now: datetime,
