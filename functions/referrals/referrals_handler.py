@@ -51,11 +51,11 @@ def _limit(req: Request, default: int) -> int:
 @api.route("enroll_referrer")
 def enroll_referrer(req: Request) -> Response:
     body = req.parse(ReferrerIn)
-    status, out = referrals().enroll(req.path_params["program_id"], _customer(body.customer, "customer"), body.ip,
-                                     body.device_id, req.now())
-    if status == 201:
+    out = referrals().enroll(req.path_params["program_id"], _customer(body.customer, "customer"), body.ip,
+                             body.device_id, req.now())
+    if out.created:
         metrics.add_metric("ReferrersEnrolled", MetricUnit.Count, 1)
-    return Response(status, out)
+    return Response(201 if out.created else 200, out.body)
 
 
 @api.route("attribute_referral")

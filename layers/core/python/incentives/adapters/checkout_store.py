@@ -13,6 +13,7 @@ from ..domain import errors
 from ..domain.checkout import CODE_ACTIVE, CodeState, Usage, needs_profile
 from ..domain.config import Campaign
 from ..domain.ids import new_id
+from ..domain.orders import Order
 from . import keys
 from .dynamo import Table, TransactionCancelled, values
 from .unit_of_work import UnitOfWork, always
@@ -36,6 +37,19 @@ class Line:
     discount: int
     record: dict
     balance: int | None = None  # the card balance the discount was computed from (gift cards, store credit)
+
+
+def redemption_record(rid: str, code: str, campaign: Campaign, customer_id: str, order: Order, discount: int,
+                      created: str, usage_period: str | None, balance_spent: bool) -> dict:
+    """The redemption as stored: what a rollback undoes (counted_customer, usage_period, balance_spent) and the
+    customer's gsi1 entry."""
+    pk, sk = keys.redemption(rid)
+    return {"pk": pk, "sk": sk, "id": rid, "code": code, "campaign_id": campaign.id, "customer_id": customer_id,
+            "order_id": order.id, "discount_amount": discount, "currency": order.currency,
+            "order_amount": order.amount, "status": "succeeded", "created_at": created,
+            "counted_customer": campaign.counts_customer, "usage_period": usage_period,
+            "balance_spent": balance_spent, "gsi1pk": keys.customer_gsi(customer_id),
+            "gsi1sk": f"REDEMPTION#{created}#{rid}"}
 
 
 class BalanceChanged(Exception):
@@ -96,6 +110,17 @@ class CheckoutStore:
 
     def get_profile(self, customer_id: str) -> dict | None:
         return self.table.get(*keys.customer_profile(customer_id), consistent=True)
+
+    def get_code(self, code: str, consistent: bool = False) -> dict | None:
+        return self.table.get(*keys.code(code), consistent=consistent)
+
+    def codes_held_by(self, holder: str) -> list[dict]:
+        """The codes bound to one holder (gsi1)."""
+        return self.table.query(keys.holder_gsi(holder), "CODE#", index="gsi1")
+
+    def redemptions_of(self, customer_id: str) -> list[dict]:
+        """The customer's redemption records (gsi1: eventually consistent)."""
+        return self.table.query(keys.customer_gsi(customer_id), "REDEMPTION#", index="gsi1")
 
     def get_redemption(self, redemption_id: str) -> dict | None:
         return self.table.get(*keys.redemption(redemption_id), consistent=True)

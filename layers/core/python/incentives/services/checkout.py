@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..adapters.checkout_store import BalanceChanged, CheckoutStore, CodeCampaignMismatch, Line, ProfileChanged
+from ..adapters.checkout_store import BalanceChanged, CheckoutStore, CodeCampaignMismatch, Line, ProfileChanged, \
+    redemption_record
 from ..adapters.config_source import ConfigSource
 from ..adapters.retry import RetryPolicy
 from ..adapters.unit_of_work import UnitOfWork
@@ -16,7 +17,6 @@ from ..domain.codes import normalize
 from ..domain.customers import holders
 from ..domain.ids import new_id
 from ..domain.orders import Customer, Order
-from ..adapters import keys
 
 
 # re-decide after a concurrent change of campaign guess, profile or card balance
@@ -92,7 +92,7 @@ class Checkout:
         for code in codes:
             cid = bundle.campaign_for_code(code)
             if cid is None:  # no pattern names it: one read to learn the campaign
-                item = self.store.table.get(*keys.code(code))
+                item = self.store.get_code(code)
                 if item is None:
                     raise errors.CodeNotFound(details={"code": code} if len(codes) > 1 else None)
                 cid = item["campaign_id"]
@@ -115,7 +115,7 @@ class Checkout:
                 campaign = campaigns[code]
                 balance = None
                 if campaign.has_balance:  # a card pays what its balance allows: read it, spend exactly from it
-                    card = self.store.table.get(*keys.code(code), consistent=True)
+                    card = self.store.get_code(code, consistent=True)
                     if card is None:
                         raise errors.CodeNotFound()
                     balance = card.get("balance", 0)
@@ -129,14 +129,8 @@ class Checkout:
                             "status": "succeeded", "created_at": created}
                 if balance is not None:
                     response["balance_after"] = {"amount": balance - discount, "currency": order.currency}
-                record = {"pk": keys.redemption(rid)[0], "sk": keys.redemption(rid)[1], "id": rid, "code": code,
-                          "campaign_id": campaign.id, "customer_id": customer.id, "order_id": order.id,
-                          "discount_amount": discount, "currency": order.currency, "order_amount": order.amount,
-                          "status": "succeeded", "created_at": created,
-                          "counted_customer": campaign.counts_customer,
-                          "usage_period": usage_period_attr(campaign, now),
-                          "balance_spent": balance is not None,
-                          "gsi1pk": keys.customer_gsi(customer.id), "gsi1sk": f"REDEMPTION#{created}#{rid}"}
+                record = redemption_record(rid, code, campaign, customer.id, order, discount, created,
+                                           usage_period_attr(campaign, now), balance is not None)
                 lines.append(Line(code, campaign, code in bundle.public_codes, discount, record, balance))
                 responses.append(response)
             if len(lines) > 1:
@@ -170,7 +164,7 @@ class Checkout:
         campaigns' limits need."""
         bundle = self.config.bundle()
         holders_ = holders(customer)
-        items = [i for h in holders_ for i in self.store.table.query(keys.holder_gsi(h), "CODE#", index="gsi1")]
+        items = [i for h in holders_ for i in self.store.codes_held_by(h)]
         candidates = []
         for item in items:
             campaign = bundle.campaigns.get(item["campaign_id"])
@@ -195,7 +189,7 @@ class Checkout:
     def get_code(self, code: str, now: datetime) -> dict:
         code = normalize(code)
         bundle = self.config.bundle()
-        item = self.store.table.get(*keys.code(code))
+        item = self.store.get_code(code)
         if item is None:
             if code not in bundle.public_codes:
                 raise errors.CodeNotFound()

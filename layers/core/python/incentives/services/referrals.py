@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..adapters import keys
@@ -63,6 +64,12 @@ def reward_view(referral: dict) -> dict:
             "release_at": referral.get("release_at"), "paid_at": referral.get("paid_at")}
 
 
+@dataclass(frozen=True)
+class Enrolment:
+    body: dict
+    created: bool
+
+
 class _Enrolled(Exception):
     def __init__(self, referrer: dict):
         super().__init__("enrolled")
@@ -80,13 +87,13 @@ class Referrals:
     # --- enrolment ----------------------------------------------------------------------------------------
 
     def enroll(self, program_id: str, customer: Customer, ip: str | None, device_id: str | None,
-               now: datetime) -> tuple[int, dict]:
-        """201 with a new code, or 200 with the code the customer already has (also for concurrent first calls)."""
+               now: datetime) -> Enrolment:
+        """A new code (``created``), or the code the customer already has (also for concurrent first calls)."""
         program = program_of(self.config, program_id, active=True)
         rkey, pkey = keys.referrer(program.id, customer.id), keys.customer_profile(customer.id)
         got = self.table.batch_get([rkey, pkey], consistent=True)
         if rkey in got:
-            return 200, self._enrolment(program, got[rkey])
+            return Enrolment(self._enrolment(program, got[rkey]), created=False)
         email = customer.email or (got.get(pkey) or {}).get("email")
         mine = {"email_hash": rules.mailbox_hash(email) if email else None,
                 "ip_hash": rules.signal_hash("ip", ip) if ip else None,
@@ -108,8 +115,8 @@ class Referrals:
         try:
             uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
         except _Enrolled as e:  # a concurrent first call enrolled this customer: its code is the code
-            return 200, self._enrolment(program, e.referrer)
-        return 201, self._enrolment(program, referrer)
+            return Enrolment(self._enrolment(program, e.referrer), created=False)
+        return Enrolment(self._enrolment(program, referrer), created=True)
 
     @staticmethod
     def _enrolment(program: ReferralProgram, referrer: dict) -> dict:

@@ -32,7 +32,7 @@ class Refunds:
             return []
         bundle = self.config.bundle()
         done = []
-        for r in self.store.table.query(keys.customer_gsi(event.customer_id), "REDEMPTION#", index="gsi1"):
+        for r in self.store.redemptions_of(event.customer_id):
             campaign = bundle.campaigns.get(r["campaign_id"])
             if r.get("order_id") != event.order_id or r.get("status") != "succeeded" or campaign is None or \
                     not campaign.rollback_on_refund or event.order_amount < r.get("order_amount", 0):
