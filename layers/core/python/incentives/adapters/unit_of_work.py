@@ -171,8 +171,9 @@ class UnitOfWork:
         return self
 
     def on_commit(self, hook: Callable[["UnitOfWork"], None]) -> "UnitOfWork":
-        """``hook(self)`` runs when the operations are built (and again for each attempt after ``clear``), e.g.
-        to add the Idempotency-Key completion that stores ``self.result``."""
+        """``hook(self)`` runs at each commit, e.g. to add the Idempotency-Key completion that stores
+        ``self.result``. A hook adds items of its own (they are dropped after the commit, so a decided-again
+        attempt gets them afresh); it does not change items the use case wrote."""
         self._hooks.append(hook)
         return self
 
