@@ -94,7 +94,12 @@ class CodeIssuer:
         for c in codes:
             uow.put(code_item(c.code, c.campaign_id, created, c.expires_at, c.holder, balance=c.balance,
                               currency=c.currency), explain=_collision(c.code))
-            uow.add(keys.campaign_issued_shard(c.campaign_id, 0), issued=1)
+            self.count_issued(uow, c.campaign_id, 1)
+
+    @staticmethod
+    def count_issued(uow: UnitOfWork, campaign_id: str, n: int, shard: int = 0) -> None:
+        """Issued counts are sharded: shard 0 for codes issued one by one, 1.. for the bulk writers."""
+        uow.add(keys.campaign_issued_shard(campaign_id, shard), issued=n)
 
     def issue(self, uow: UnitOfWork, campaign: Campaign, now: datetime, count: int = 1, holder: str | None = None,
               expires_at: str | None | object = _DEFAULT) -> list[IssuedCode]:
@@ -118,6 +123,14 @@ class CodeIssuer:
         card = card_fields(campaign)
         for c in space_for(campaign).codes(key, first, size):
             yield code_item(c, campaign.id, created, expires_at, job_id=job_id, **card)
+
+    def put_chunk(self, items: list[dict], skip_existing: bool) -> None:
+        """BatchWriteItem of a chunk's code items (it raises when items stay unprocessed). ``skip_existing``:
+        read them first and put only the missing ones (a retried chunk never puts over a handed-out code)."""
+        if skip_existing:
+            have = self.table.batch_get_many([(i["pk"], i["sk"]) for i in items], consistent=True)
+            items = [i for i in items if (i["pk"], i["sk"]) not in have]
+        self.table.batch_write(items)
 
 
 def _collision(code: str):

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime
 
-from ..adapters import keys
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import ConditionFailed, Table, values
+from ..adapters.dynamo import Table
+from ..adapters.job_store import ChunkCounted, JobStore
 from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.clock import iso, parse_rfc3339
@@ -35,10 +35,6 @@ SYNC_MAX = 50  # up to this many codes are answered at once; more become a bulk 
 BULK_MAX = 1_000_000
 CHUNK = 500  # codes per bulk chunk: 20 BatchWriteItem requests, then one bookkeeping transaction
 WORKERS = 4
-
-
-class _Counted(Exception):
-    """A bulk chunk's marker exists: an earlier attempt counted it."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +54,7 @@ class Issuance:
         self.table = table
         self.config = config
         self.issuer = CodeIssuer(table)
+        self.jobs = JobStore(table)
 
     def _unique_campaign(self, campaign_id: str) -> Campaign:
         campaign = self.config.bundle().campaign(campaign_id)
@@ -103,19 +100,16 @@ class Issuance:
         if count > BULK_MAX:
             raise errors.InvalidRequest(f"at most {BULK_MAX} codes per job", {"field": "count"})
         job_id = new_id("job")
-        pk, sk = keys.job(job_id)
         reservation = self.issuer.reserve(campaign, count)  # the whole job's counters, at once
-        self.table.put({"pk": pk, "sk": sk, "id": job_id, "type": "bulk-codes", "campaign_id": campaign.id,
-                        "total": count, "status": "queued", "expires_at": expiry, "created_at": iso(now),
-                        "chunks": math.ceil(count / CHUNK), "counter_start": reservation.start})
+        self.jobs.create({"id": job_id, "type": "bulk-codes", "campaign_id": campaign.id, "total": count,
+                          "status": "queued", "expires_at": expiry, "created_at": iso(now),
+                          "chunks": math.ceil(count / CHUNK), "counter_start": reservation.start})
         return {"job_id": job_id, "status": "queued", "total": count}
 
     def get_job(self, job_id: str) -> dict:
-        items = self.table.query(keys.job(job_id)[0])
-        meta = next((i for i in items if i["sk"] == "JOB"), None)
+        meta, done = self.jobs.with_progress(job_id)
         if meta is None:
             raise errors.NotFound(f"no job {job_id}", {"job_id": job_id})
-        done = sum(i.get("done", 0) for i in items if i["sk"].startswith("PROGRESS#"))
         return {"job_id": job_id, "type": meta["type"], "campaign_id": meta.get("campaign_id"),
                 "status": meta["status"], "done": done, "total": meta["total"], "created_at": meta["created_at"],
                 "finished_at": meta.get("finished_at"), "error": meta.get("error")}
@@ -124,13 +118,14 @@ class Issuance:
                  workers: int = WORKERS) -> int | None:
         """Write chunks from ``start_chunk`` until done or about to run out of time. Returns the chunk to
         continue from, or None when the job is complete."""
-        meta = self.table.get(*keys.job(job_id), consistent=True)
+        meta = self.jobs.get(job_id)
         if meta is None:
             raise errors.NotFound(f"no job {job_id}")
         if meta["status"] in ("succeeded", "failed"):
             return None
         campaign = self._unique_campaign(meta["campaign_id"])
-        fresh = self._start_running(job_id, now)
+        # Only the invocation that took the job from queued writes without looking: nothing was written before.
+        fresh = self.jobs.start_running(job_id, iso(now))
         key = self.issuer.space_key(campaign)
         created = iso(now)
         total, chunks, first = meta["total"], meta["chunks"], meta["counter_start"]
@@ -140,25 +135,20 @@ class Issuance:
 
         def write_chunk(n: int) -> None:
             size = min(CHUNK, total - n * CHUNK)
-            marker = keys.job_chunk(job_id, n)
-            if not fresh and self.table.get(*marker, consistent=True) is not None:
+            if not fresh and self.jobs.chunk_counted(job_id, n):
                 return  # written and counted by an earlier attempt: its codes may be handed out already
             items = list(self.issuer.chunk_items(campaign, key, first + n * CHUNK, size, created,
                                                  meta.get("expires_at"), job_id))
-            if not fresh:
-                # An earlier attempt may have written part of this chunk: never put a code item over one that
-                # exists (it may be handed out, bound or redeemed by now), write only the missing ones.
-                have = self.table.batch_get_many([(i["pk"], i["sk"]) for i in items], consistent=True)
-                items = [i for i in items if (i["pk"], i["sk"]) not in have]
-            self.table.batch_write(items)  # raises when items stay unprocessed: nothing is counted then
+            # An earlier attempt may have written part of this chunk: then never put a code item over one that
+            # exists (it may be handed out, bound or redeemed by now). Unprocessed items raise: nothing counted.
+            self.issuer.put_chunk(items, skip_existing=not fresh)
             shard = n % WORKERS
             uow = UnitOfWork(self.table)
-            uow.put({"pk": marker[0], "sk": marker[1], "codes": size}, explain=lambda _old: _Counted())
-            uow.add(keys.job_progress(job_id, shard), done=size)
-            uow.add(keys.campaign_issued_shard(campaign.id, shard + 1), issued=size)
+            self.jobs.count_chunk(uow, job_id, n, size, shard)
+            self.issuer.count_issued(uow, campaign.id, size, shard + 1)
             try:
                 uow.commit()
-            except _Counted:
+            except ChunkCounted:
                 pass  # the marker exists: this chunk was counted by an earlier attempt
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -178,24 +168,8 @@ class Issuance:
                     done_upto += 1
         if done_upto < chunks:
             return done_upto
-        self.table.update(*keys.job(job_id), "SET #st = :ok, finished_at = :now", names={"#st": "status"},
-                          vals=values(ok="succeeded", now=iso(datetime.now(now.tzinfo))))
+        self.jobs.finish(job_id, iso(datetime.now(now.tzinfo)))
         return None
 
-    def _start_running(self, job_id: str, now: datetime) -> bool:
-        """Marks the job running. True for the one invocation that took it from queued: nothing of the job was
-        written before it, so it may write chunks without looking (a plain BatchWriteItem, full speed)."""
-        try:
-            self.table.update(*keys.job(job_id), "SET #st = :running, started_at = if_not_exists(started_at, :now)",
-                              "#st = :queued", {"#st": "status"},
-                              values(running="running", now=iso(now), queued="queued"))
-            return True
-        except ConditionFailed:
-            self.table.update(*keys.job(job_id), "SET #st = :running, started_at = if_not_exists(started_at, :now)",
-                              names={"#st": "status"}, vals=values(running="running", now=iso(now)))
-            return False
-
     def fail_job(self, job_id: str, message: str, now: datetime) -> None:
-        self.table.update(*keys.job(job_id), "SET #st = :failed, finished_at = :now, #err = :msg",
-                          names={"#st": "status", "#err": "error"},
-                          vals=values(failed="failed", now=iso(now), msg=message[:500]))
+        self.jobs.fail(job_id, message, iso(now))
