@@ -173,17 +173,6 @@ class LoyaltyStore:
 
     # --- the same as single transaction items, for callers not yet on a unit of work (points_expiry.py) ----
 
-    def _one(self, write, *args: Any, **kw: Any) -> dict:
-        uow = UnitOfWork(self.table)
-        write(uow, *args, **kw)
-        return uow.ops()[0][0]
-
-    def member_op(self, member: dict, read_version: int | None) -> dict:
-        return self._one(self.put_member, member, read_version)
-
-    def balance_add_op(self, member_id: str, delta: int, covers: int | None = None) -> dict:
-        return self._one(self.add_to_balance, member_id, delta, covers)
-
     @staticmethod
     def lot_item(program_id: str, member_id: str, points: int, earned_at: str, expires_at: str, available_at: str,
                  source: str, warn_at: str | None, now_iso: str, **details: Any) -> dict:

@@ -9,7 +9,8 @@ from datetime import datetime
 
 from ..adapters import keys
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import ConditionFailed, Table, TransactionCancelled, values
+from ..adapters.dynamo import Table, values
+from ..adapters.unit_of_work import UnitOfWork, always
 from ..domain import errors
 from ..domain.campaigns import ACTIVE, effective_status
 from ..domain.clock import iso
@@ -39,23 +40,22 @@ class Activation:
             kind = "campaign.activated" if status == ACTIVE else "campaign.deactivated"
             if before is None and status != ACTIVE:
                 kind = "campaign.registered"
-            pk, sk = keys.campaign_status(campaign.id)
             if before is None:
                 cond, vals = "attribute_not_exists(pk)", values(s=status, now=iso(now), cid=campaign.id)
             else:
                 cond, vals = "#st = :before", values(s=status, now=iso(now), cid=campaign.id, before=before)
+            # another run recorded this change first, with its event; or a run for the same moment (POST
+            # /v1/jobs/campaign-activation/run with a past `now`) announced it: the next tick records it with its
+            # own moment
+            uow = UnitOfWork(self.table)
+            uow.update(keys.campaign_status(campaign.id), "SET #st = :s, changed_at = :now, campaign_id = :cid",
+                       cond, {"#st": "status"}, vals, explain=always(_Recorded))
+            uow.op(event_put(self.table, event_id(campaign.id, status, now), kind, None, now, now, detail),
+                   explain=always(_Recorded))
             try:
-                self.table.transact([
-                    self.table.update_op(pk, sk, "SET #st = :s, changed_at = :now, campaign_id = :cid", cond,
-                                         {"#st": "status"}, vals),
-                    event_put(self.table, event_id(campaign.id, status, now), kind, None, now, now, detail)])
-            except TransactionCancelled as e:
-                if e.failed(0) or e.failed(1):
-                    # another run recorded this change first, with its event; or a run for the same moment
-                    # (POST /v1/jobs/campaign-activation/run with a past `now`) announced it: the next tick
-                    # records it with its own moment
-                    continue
-                raise errors.Contention(details={"reasons": e.reasons}) from None
+                uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
+            except _Recorded:
+                continue
             if status == ACTIVE and campaign.codes.type == "public":
                 self._ensure_public_code(campaign.codes.code, campaign.id, now)
             changes.append(detail | {"event": kind})
@@ -63,8 +63,14 @@ class Activation:
 
     def _ensure_public_code(self, code: str, campaign_id: str, now: datetime) -> None:
         pk, sk = keys.code(code)
+        uow = UnitOfWork(self.table).put({"pk": pk, "sk": sk, "code": code, "campaign_id": campaign_id,
+                                          "status": "active", "redemptions": 0, "kind": "public",
+                                          "created_at": iso(now)}, explain=always(_Recorded))
         try:
-            self.table.put({"pk": pk, "sk": sk, "code": code, "campaign_id": campaign_id, "status": "active",
-                            "redemptions": 0, "kind": "public", "created_at": iso(now)}, "attribute_not_exists(pk)")
-        except ConditionFailed:
-            pass
+            uow.commit()
+        except _Recorded:
+            pass  # the first redemption or an earlier run wrote it
+
+
+class _Recorded(Exception):
+    """The change (or the public code) was written by another run or moment first."""

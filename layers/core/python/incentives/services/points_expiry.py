@@ -18,7 +18,9 @@ from typing import Callable
 
 from ..adapters import keys
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import ConditionFailed, Table, TransactionCancelled, values
+from ..adapters.dynamo import Table, values
+from ..adapters.retry import CONFLICTS
+from ..adapters.unit_of_work import ReadAgain, UnitOfWork, always
 from ..adapters.loyalty_store import EXPIRE, SHARDS, WARN, LoyaltyStore, member_item
 from ..domain import errors
 from ..domain.clock import iso
@@ -94,22 +96,19 @@ class PointsExpiry:
                     update = "SET gsi1pk = :e, gsi1sk = :s, warned_at = :now"
                     vals = values(e=expire_pk, s=f"{lot['expires_at']}#{lot['member_id']}#{lot['lot_id']}",
                                   now=now_iso, w=partition)
+                    uow = UnitOfWork(self.table).update((lot["pk"], lot["sk"]), update, "gsi1pk = :w", vals=vals,
+                                                        explain=always(_Handled))
+                    if warn:
+                        uow.op(event_put(self.table, warning_id(lot), POINTS_EXPIRING, customer_id, now, now, {
+                            "program_id": program.id, "member_id": lot["member_id"], "lot_id": lot["lot_id"],
+                            "warning_id": lot["lot_id"], "points": lot["remaining"],
+                            "expires_at": lot["expires_at"]}), explain=always(_Handled))
                     try:
-                        if not warn:
-                            self.table.update(lot["pk"], lot["sk"], update, "gsi1pk = :w", vals=vals)
-                            continue
-                        self.table.transact([
-                            self.table.update_op(lot["pk"], lot["sk"], update, "gsi1pk = :w", vals=vals),
-                            event_put(self.table, warning_id(lot), POINTS_EXPIRING, customer_id, now, now, {
-                                "program_id": program.id, "member_id": lot["member_id"], "lot_id": lot["lot_id"],
-                                "warning_id": lot["lot_id"], "points": lot["remaining"],
-                                "expires_at": lot["expires_at"]})])
-                    except ConditionFailed:
-                        continue  # warned by another run, or spent to zero meanwhile
-                    except TransactionCancelled as e:
-                        if e.failed(0) or e.failed(1):
-                            continue  # warned by another run (which put the warning), or spent to zero meanwhile
-                        raise errors.Contention(details={"reasons": e.reasons}) from None
+                        uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
+                    except _Handled:
+                        continue  # warned by another run (which put the warning), or spent to zero meanwhile
+                    if not warn:
+                        continue
                     counts["warned"] += 1
 
     # --- 2. expiry -------------------------------------------------------------------------------------------
@@ -125,24 +124,22 @@ class PointsExpiry:
         """The lot's unspent points go, in one transaction with the balance and the ledger entry; conditional on
         the remaining points read and on the lot still waiting in this partition (the index image may be a moment
         old: a failed condition hands back the current lot, which is tried again)."""
-        for _ in range(5):
+        for _ in CONFLICTS.attempts():
             if lot is None or lot.get("gsi1pk") != partition or lot.get("remaining", 0) <= 0:
                 return  # expired by another run, or spent to zero
             left = lot["remaining"]
             entry = self.store.entry_item(lot["member_id"], program.id, "expiry", -left, now, lot_id=lot["lot_id"],
                                           expires_at=lot["expires_at"], lot_points=lot["points"])
-            ops = [self.table.update_op(lot["pk"], lot["sk"],
-                                        "SET remaining = :zero, expired_points = :left, expired_at = :now "
-                                        "REMOVE gsi1pk, gsi1sk", "remaining = :left AND gsi1pk = :p",
-                                        vals=values(zero=0, left=left, now=iso(now), p=partition)),
-                   self.store.balance_add_op(lot["member_id"], -left),
-                   self.table.put_op(entry)]
+            uow = UnitOfWork(self.table)
+            uow.update((lot["pk"], lot["sk"]), "SET remaining = :zero, expired_points = :left, expired_at = :now "
+                       "REMOVE gsi1pk, gsi1sk", "remaining = :left AND gsi1pk = :p",
+                       vals=values(zero=0, left=left, now=iso(now), p=partition), explain=ReadAgain)
+            self.store.add_to_balance(uow, lot["member_id"], -left)
+            uow.put(entry)
             try:
-                self.table.transact(ops)
-            except TransactionCancelled as e:
-                if not e.failed(0):
-                    raise errors.Contention(details={"reasons": e.reasons}) from None
-                lot = e.items[0]
+                uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
+            except ReadAgain as e:
+                lot = e.item  # the lot as it is now: decide again
                 continue
             counts["expired_lots"] += 1
             counts["expired_points"] += left
@@ -160,7 +157,7 @@ class PointsExpiry:
     def _review(self, program: LoyaltyProgram, indexed: dict, now: datetime, counts: dict) -> None:
         """The tier the window's points hold now (down as well as up), and the next review moment."""
         now_iso = iso(now)
-        for _ in range(5):
+        for _ in CONFLICTS.attempts():
             member = self.table.get(indexed["pk"], indexed["sk"], consistent=True)
             if member is None or (member.get("review_at") or "~") >= now_iso:
                 return  # moved (erased) or not due any more (an earning moved the review)
@@ -173,18 +170,21 @@ class PointsExpiry:
             review = review_at(program, after, state["window"], now)
             item = member_item(program.id, member["customer_id"], member["member_id"], state, member["version"] + 1,
                                member.get("joined_at", now_iso), iso(review) if review else None, now_iso)
-            ops = [self.store.member_op(item, member["version"])]
+            uow = UnitOfWork(self.table)
+            self.store.put_member(uow, item, member["version"], explain=always(_Handled))
             changed = (before.id if before else None) != (after.id if after else None)
             if changed:
-                ops.append(tier_changed(self.table, program, member["member_id"], item["version"],
-                                        member["customer_id"], before, after, now))
+                uow.op(tier_changed(self.table, program, member["member_id"], item["version"],
+                                    member["customer_id"], before, after, now))
             try:
-                self.table.transact(ops)
-            except TransactionCancelled as e:
-                if e.failed(0):
-                    continue  # an earning changed the member meanwhile: look again
-                raise errors.Contention(details={"reasons": e.reasons}) from None
+                uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
+            except _Handled:
+                continue  # an earning changed the member meanwhile: look again
             counts["tiers_reviewed"] += 1
             if changed and rank(program, after) < rank(program, before):
                 counts["downgraded"] += 1
             return
+
+
+class _Handled(Exception):
+    """Another run (or a spend, an earning) changed the item after it was read."""
