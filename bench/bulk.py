@@ -52,10 +52,9 @@ def _run_engine(ctx: Context, config, count: int, client, recorder: bool = False
     issuer = Issuance(Table(table_name, client), config)
     now = datetime.now(UTC)
     out = issuer.issue(CAMPAIGN_ID, count, None, None, now)
-    if out.get("status") != 202:
-        raise RuntimeError(f"Issuance.issue({count}) answered {out.get('status')}, expected 202 (a bulk job): "
-                           f"{str(out.get('body'))[:300]}")
-    job_id = out["body"]["job_id"]
+    if out.job is None:
+        raise RuntimeError(f"Issuance.issue({count}) answered codes, expected a bulk job: {str(out.body)[:300]}")
+    job_id = out.job["job_id"]
     rec = RequestRecorder(client, capture_params=True, consumed=False) if recorder else None
     if rec:
         rec.__enter__()

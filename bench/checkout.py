@@ -72,9 +72,9 @@ def _preissue(table, config, count: int) -> list[str]:
     now = datetime.now(UTC)
     while len(codes) < count:
         out = issuer.issue(CAMPAIGN_ID, min(step, count - len(codes)), None, None, now)
-        if out.get("status") != 201:
-            raise RuntimeError(f"Issuance.issue answered {out.get('status')}: {str(out.get('body'))[:300]}")
-        codes.extend(c["code"] for c in out["body"]["codes"])
+        if out.codes is None:
+            raise RuntimeError(f"Issuance.issue answered a job, not codes: {str(out.body)[:300]}")
+        codes.extend(c["code"] for c in out.codes)
     return codes
 
 

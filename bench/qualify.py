@@ -188,9 +188,9 @@ def _issue_bound_codes(issuer, now: datetime) -> dict[str, str]:
     for cid, _, by, _, _ in SPECS:
         holder = {"id": CUSTOMER["id"]} if by == "id" else {"email": CUSTOMER["email"]}
         out = issuer.issue(f"bench-{cid}", 1, holder, None, now)
-        if out.get("status") != 201:
-            raise RuntimeError(f"Issuance.issue({cid}) answered {out.get('status')}: {str(out.get('body'))[:300]}")
-        codes[cid] = out["body"]["codes"][0]["code"]
+        if out.codes is None:
+            raise RuntimeError(f"Issuance.issue({cid}) answered a job: {str(out.body)[:300]}")
+        codes[cid] = out.codes[0]["code"]
     return codes
 
 

@@ -55,13 +55,13 @@ def claim(req: Request) -> Response:
     # The client is throttled by a hash of its address: no raw IP is stored.
     client = hashlib.sha256(req.source_ip.encode()).hexdigest()[:32]
 
-    def run(guard) -> Response:
-        status, result = claims().claim(campaign_id, body.email, body.country, body.consent, client,
-                                        req.header("origin"), req.now(), guard)
-        metrics.add_metric("ClaimIssued" if status == 201 else "ClaimRepeated", MetricUnit.Count, 1)
-        return Response(status, result)
+    def run(uow) -> Response:
+        result = claims().claim(campaign_id, body.email, body.country, body.consent, client,
+                                req.header("origin"), req.now(), uow)
+        metrics.add_metric("ClaimIssued" if result.created else "ClaimRepeated", MetricUnit.Count, 1)
+        return Response(201 if result.created else 200, result.body)
 
-    resp = idempotent(req, claims().table, run)
+    resp = idempotent(req, claims().table, run, status=201)
     resp.headers.update(_cors(req))
     return resp
 

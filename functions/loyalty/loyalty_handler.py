@@ -59,13 +59,13 @@ def redeem_reward(req: Request) -> Response:
     program_id, customer_id = _ids(req)
     body = req.parse(RewardRedemptionIn)
 
-    def run(guard) -> Response:
-        status, out = members().redeem_reward(program_id, customer_id, body.reward_id, req.now(), guard)
+    def run(uow) -> Response:
+        out = members().redeem_reward(program_id, customer_id, body.reward_id, req.now(), uow)
         metrics.add_metric("LoyaltyRewardsRedeemed", MetricUnit.Count, 1)
         metrics.add_metric("LoyaltyPointsSpent", MetricUnit.Count, out["points_spent"])
-        return Response(status, out)
+        return Response(201, out)
 
-    return idempotent(req, members().table, run)
+    return idempotent(req, members().table, run, status=201)
 
 
 @api.route("adjust_loyalty_points")
@@ -77,14 +77,14 @@ def adjust_points(req: Request) -> Response:
     except ValueError:
         raise errors.InvalidRequest("expires_on is not a date", {"field": "expires_on"}) from None
 
-    def run(guard) -> Response:
-        status, out = members().adjust(program_id, customer_id, body.points, body.reason, expires_on, req.now(), guard)
+    def run(uow) -> Response:
+        out = members().adjust(program_id, customer_id, body.points, body.reason, expires_on, req.now(), uow)
         metrics.add_metric("LoyaltyAdjustments", MetricUnit.Count, 1)
         logger.info("loyalty adjustment", extra={"program_id": program_id, "points": body.points,
                                                  "transaction_id": out["transaction"]["id"]})
-        return Response(status, out)
+        return Response(201, out)
 
-    return idempotent(req, members().table, run)
+    return idempotent(req, members().table, run, status=201)
 
 
 lambda_handler = obs.entry(api)

@@ -60,12 +60,12 @@ def issue_codes(req: Request) -> Response:
     if body.expires_at is not None:
         parse_time(body.expires_at, "expires_at")
     out = _Deps.issuance.issue(req.path_params["campaign_id"], body.count, customer, body.expires_at, req.now())
-    if out["status"] == 202:
-        _Deps.jobs.start("bulk-codes", {"job_id": out["body"]["job_id"], "start_chunk": 0})
+    if out.job is not None:
+        _Deps.jobs.start("bulk-codes", {"job_id": out.job["job_id"], "start_chunk": 0})
         metrics.add_metric("BulkJobStarted", MetricUnit.Count, 1)
-    else:
-        metrics.add_metric("CodesIssued", MetricUnit.Count, len(out["body"]["codes"]))
-    return Response(out["status"], out["body"])
+        return Response(202, out.body)
+    metrics.add_metric("CodesIssued", MetricUnit.Count, len(out.codes))
+    return Response(201, out.body)
 
 
 @api.route("get_job")

@@ -54,11 +54,11 @@ def _limit(req: Request, default: int) -> int:
 @api.route("enroll_referrer")
 def enroll_referrer(req: Request) -> Response:
     body = req.parse(ReferrerIn)
-    status, out = referrals().enroll(req.path_params["program_id"], _customer(body.customer, "customer"), body.ip,
-                                     body.device_id, req.now())
-    if status == 201:
+    out = referrals().enroll(req.path_params["program_id"], _customer(body.customer, "customer"), body.ip,
+                             body.device_id, req.now())
+    if out.created:
         metrics.add_metric("ReferrersEnrolled", MetricUnit.Count, 1)
-    return Response(status, out)
+    return Response(201 if out.created else 200, out.body)
 
 
 @api.route("attribute_referral")
@@ -66,13 +66,13 @@ def attribute_referral(req: Request) -> Response:
     body = req.parse(ReferralIn)
     referee = _customer(body.referee, "referee")
 
-    def run(guard) -> Response:
+    def run(uow) -> Response:
         out = referrals().attribute(req.path_params["program_id"], body.referral_code, referee, body.ip,
-                                    body.device_id, req.now(), guard)
+                                    body.device_id, req.now(), uow)
         metrics.add_metric("ReferralsAttributed", MetricUnit.Count, 1)
         return Response(201, out)
 
-    return idempotent(req, referrals().table, run)
+    return idempotent(req, referrals().table, run, status=201)
 
 
 @api.route("get_referrer")

@@ -44,24 +44,24 @@ def redeem(req: Request) -> Response:
         stack = req.parse(StackedCheckoutIn)
         customer, order = stack.customer.to_domain(), stack.order.to_domain()
 
-        def call(guard):
-            return checkout().redeem_stack(stack.codes, customer, order, req.now(), guard)
+        def call(uow):
+            return checkout().redeem_stack(stack.codes, customer, order, req.now(), uow)
     else:
         body = _request(req.parse(CheckoutIn))
 
-        def call(guard):
-            return checkout().redeem(body, req.now(), guard)
+        def call(uow):
+            return checkout().redeem(body, req.now(), uow)
 
-    def run(guard) -> Response:
+    def run(uow) -> Response:
         try:
-            result = call(guard)
+            result = call(uow)
         except Exception:
             metrics.add_metric("RedemptionRejected", MetricUnit.Count, 1)
             raise
         metrics.add_metric("RedemptionSucceeded", MetricUnit.Count, 1)
         return Response(201, result)
 
-    return idempotent(req, checkout().store.table, run)
+    return idempotent(req, checkout().store.table, run, status=201)
 
 
 @api.route("rollback")
@@ -69,7 +69,7 @@ def rollback(req: Request) -> Response:
     body = req.parse(RollbackIn)
     rid = req.path_params["redemption_id"]
     return idempotent(req, checkout().store.table,
-                      lambda guard: Response(200, checkout().rollback(rid, body.reason, req.now(), guard)))
+                      lambda uow: Response(200, checkout().rollback(rid, body.reason, req.now(), uow)), status=200)
 
 
 @api.route("qualify")

@@ -31,7 +31,7 @@ def cards(table, config_dir):
         checkout = Checkout(CheckoutStore(table), cfg)
 
         def issue(cid):
-            return issuance.issue(cid, 1, None, None, NOW)["body"]["codes"][0]["code"]
+            return issuance.issue(cid, 1, None, None, NOW).codes[0]["code"]
         return checkout, issue
     return make
 

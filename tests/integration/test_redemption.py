@@ -89,7 +89,7 @@ def test_per_customer_limit_holds_under_concurrency(setup, table):
 
 def test_single_use_unique_code_is_redeemed_once(setup, table):
     checkout, issuance = setup(campaign("single", limits={"per_code": 1}))
-    code = issuance.issue("single", 1, None, None, NOW)["body"]["codes"][0]["code"]
+    code = issuance.issue("single", 1, None, None, NOW).codes[0]["code"]
     results = hammer(checkout, [req(code, customer=f"c{i}") for i in range(30)], threads=30)
     assert results.count("ok") == 1
     assert set(results) == {"ok", "redemption_limit_reached"}
@@ -158,11 +158,11 @@ def test_a_rejected_redemption_writes_nothing(setup, table, reason, overrides, s
     customer = {"id": "owner"} if setup_kw.get("bound") else None
     issued_at = NOW - timedelta(days=30) if setup_kw.get("expires_at") else NOW
     code = Issuance(table, _always_valid(c)).issue("rej", 1, customer, setup_kw.get("expires_at"),
-                                                   issued_at)["body"]["codes"][0]["code"]
+                                                   issued_at).codes[0]["code"]
     if setup_kw.get("used"):
         checkout.redeem(req(code, customer="c1"), NOW)
         other = code if reason == "redemption_limit_reached" else \
-            issuance.issue("rej", 1, None, None, NOW)["body"]["codes"][0]["code"]
+            issuance.issue("rej", 1, None, None, NOW).codes[0]["code"]
         code = other
     snapshot = sorted(map(repr, scan_all(table)))
     validation = checkout.validate(req(code, customer="c1"), NOW)
@@ -185,7 +185,7 @@ def test_validation_answers_without_writing(setup, table):
     c = campaign("val", reward={"type": "percent_off", "percent": 12.5, "max_amount": eur(1_000)},
                  limits={"per_code": 1, "per_customer": 1, "total_redemptions": 10})
     checkout, issuance = setup(c)
-    code = issuance.issue("val", 1, None, None, NOW)["body"]["codes"][0]["code"]
+    code = issuance.issue("val", 1, None, None, NOW).codes[0]["code"]
     snapshot = sorted(map(repr, scan_all(table)))
     ok = checkout.validate(req(code.lower(), amount=4_999), NOW)
     assert ok == {"valid": True, "code": code, "campaign_id": "val", "discount": {"amount": 624, "currency": "EUR"},
@@ -198,8 +198,8 @@ def test_validation_answers_without_writing(setup, table):
 
 def test_bound_code_is_redeemable_by_its_holder_only(setup, table):
     checkout, issuance = setup(campaign("sorry", limits={"per_code": 1}))
-    by_id = issuance.issue("sorry", 1, {"id": "alice"}, None, NOW)["body"]["codes"][0]["code"]
-    by_mail = issuance.issue("sorry", 1, {"email": "Bob@Example.com"}, None, NOW)["body"]["codes"][0]["code"]
+    by_id = issuance.issue("sorry", 1, {"id": "alice"}, None, NOW).codes[0]["code"]
+    by_mail = issuance.issue("sorry", 1, {"email": "Bob@Example.com"}, None, NOW).codes[0]["code"]
     assert attempt(checkout, req(by_id, customer="mallory")) == "code_assigned_to_other_customer"
     assert attempt(checkout, req(by_mail, customer="mallory", email="mallory@example.com")) == \
         "code_assigned_to_other_customer"
@@ -210,7 +210,7 @@ def test_bound_code_is_redeemable_by_its_holder_only(setup, table):
 def test_code_lookup_reports_count_limit_and_status(setup, table):
     checkout, issuance = setup(campaign("look", limits={"per_code": 1},
                                         codes={"type": "unique", "pattern": "LOOK-####-####", "expires_in_days": 30}))
-    code = issuance.issue("look", 1, None, None, NOW)["body"]["codes"][0]["code"]
+    code = issuance.issue("look", 1, None, None, NOW).codes[0]["code"]
     assert checkout.get_code(code, NOW) == {"code": code, "campaign_id": "look", "status": "active",
                                             "redemptions": {"count": 0, "limit": 1},
                                             "expires_at": "2027-01-09T12:00:00Z"}

@@ -13,8 +13,10 @@ from ..domain import errors
 from ..domain.checkout import CODE_ACTIVE, CodeState, Usage, needs_profile
 from ..domain.config import Campaign
 from ..domain.ids import new_id
+from ..domain.orders import Order
 from . import keys
 from .dynamo import Table, TransactionCancelled, values
+from .unit_of_work import UnitOfWork, always
 
 
 @dataclass
@@ -35,6 +37,19 @@ class Line:
     discount: int
     record: dict
     balance: int | None = None  # the card balance the discount was computed from (gift cards, store credit)
+
+
+def redemption_record(rid: str, code: str, campaign: Campaign, customer_id: str, order: Order, discount: int,
+                      created: str, usage_period: str | None, balance_spent: bool) -> dict:
+    """The redemption as stored: what a rollback undoes (counted_customer, usage_period, balance_spent) and the
+    customer's gsi1 entry."""
+    pk, sk = keys.redemption(rid)
+    return {"pk": pk, "sk": sk, "id": rid, "code": code, "campaign_id": campaign.id, "customer_id": customer_id,
+            "order_id": order.id, "discount_amount": discount, "currency": order.currency,
+            "order_amount": order.amount, "status": "succeeded", "created_at": created,
+            "counted_customer": campaign.counts_customer, "usage_period": usage_period,
+            "balance_spent": balance_spent, "gsi1pk": keys.customer_gsi(customer_id),
+            "gsi1sk": f"REDEMPTION#{created}#{rid}"}
 
 
 class BalanceChanged(Exception):
@@ -96,48 +111,46 @@ class CheckoutStore:
     def get_profile(self, customer_id: str) -> dict | None:
         return self.table.get(*keys.customer_profile(customer_id), consistent=True)
 
+    def get_code(self, code: str, consistent: bool = False) -> dict | None:
+        return self.table.get(*keys.code(code), consistent=consistent)
+
+    def codes_held_by(self, holder: str) -> list[dict]:
+        """The codes bound to one holder (gsi1)."""
+        return self.table.query(keys.holder_gsi(holder), "CODE#", index="gsi1")
+
+    def redemptions_of(self, customer_id: str) -> list[dict]:
+        """The customer's redemption records (gsi1: eventually consistent)."""
+        return self.table.query(keys.customer_gsi(customer_id), "REDEMPTION#", index="gsi1")
+
     def get_redemption(self, redemption_id: str) -> dict | None:
         return self.table.get(*keys.redemption(redemption_id), consistent=True)
 
     # --- redemption ---------------------------------------------------------------------------------------
 
-    def redeem(self, lines: list[Line], holders: list[str], customer_id: str, now_iso: str,
-               extra_ops: list[dict], profile: dict | None = None) -> None:
-        """One TransactWriteItems for one code or a stack of codes (all or nothing): per line the code, the
-        campaign counters and the customer's usage with their limit conditions, then the profile check (once),
-        the redemption records and ``extra_ops``."""
-        ops: list[dict] = []
-        starts = []
-        for ln in lines:
-            starts.append(len(ops))
-            ops.append(self._code_op(ln.code, ln.campaign, ln.public, holders, now_iso, ln.balance, ln.discount))
-            ops.append(self._counters_op(ln.campaign, ln.discount, ln.record["currency"], now_iso))
-            if ln.campaign.counts_customer:
-                ops.append(self._usage_op(ln.campaign, customer_id, ln.record.get("usage_period"), now_iso))
-        profile_index = None
+    def redeem(self, uow: UnitOfWork, lines: list[Line], holders: list[str], customer_id: str, now_iso: str,
+               profile: dict | None = None) -> None:
+        """One TransactWriteItems for one code or a stack of codes (all or nothing): the profile check (once),
+        per line the code, the campaign counters and the customer's usage with their limit conditions, then the
+        redemption records and whatever else ``uow`` holds (the Idempotency-Key's answer)."""
         if any(needs_profile(ln.campaign) for ln in lines):
             # The profile-based rules were decided on the profile read before: it must still be that profile.
-            pk, sk = keys.customer_profile(customer_id)
-            profile_index = len(ops)
-            ops.append(self.table.condition_op(pk, sk, "attribute_not_exists(pk)") if profile is None else
-                       self.table.condition_op(pk, sk, "version = :v", vals=values(v=profile["version"])))
-        ops.extend(self.table.put_op(ln.record) for ln in lines)
-        ops.extend(extra_ops)
-        try:
-            self.table.transact(ops, token=lines[0].record["id"])
-        except TransactionCancelled as e:
-            if profile_index is not None and e.failed(profile_index):
-                raise ProfileChanged() from None
-            for ln, start in zip(lines, starts):
-                err = self._classify(e, ln, holders, now_iso, start)
-                if err is not None:
-                    raise err from None
-            if any(r == "ConditionalCheckFailed" for r in e.reasons):
-                # The redemption id or the idempotency record: another attempt owns this request now.
-                raise errors.RequestInProgress() from None
-            raise errors.Contention(details={"reasons": e.reasons}) from None
+            k = keys.customer_profile(customer_id)
+            if profile is None:
+                uow.check(k, "attribute_not_exists(pk)", explain=always(ProfileChanged))
+            else:
+                uow.check(k, "version = :v", vals=values(v=profile["version"]), explain=always(ProfileChanged))
+        for ln in lines:
+            self._code_write(uow, ln, holders, now_iso)
+            self._counters_write(uow, ln.campaign, ln.discount, ln.record["currency"], now_iso)
+            if ln.campaign.counts_customer:
+                self._usage_write(uow, ln.campaign, customer_id, ln.record.get("usage_period"), now_iso)
+        for ln in lines:
+            uow.put(ln.record)
+        # Any other failed condition is the redemption id or the idempotency record: another attempt owns it.
+        uow.commit(token=lines[0].record["id"], otherwise=_in_progress_or_contention)
 
-    def _usage_op(self, campaign: Campaign, customer_id: str, period_attr: str | None, now_iso: str) -> dict:
+    def _usage_write(self, uow: UnitOfWork, campaign: Campaign, customer_id: str, period_attr: str | None,
+                     now_iso: str) -> None:
         """One item per customer and campaign: `redeemed` (lifetime; also what erasure moves it by) and one
         `period_<...>` count per calendar period, each limit a condition in the same update."""
         pk, sk = keys.customer_usage(campaign.id, customer_id)
@@ -152,11 +165,17 @@ class CheckoutStore:
             names["#per"] = period_attr
             cond.append("(attribute_not_exists(#per) OR #per < :plim)")
             vals.update(values(plim=lim.per_customer_per_period.count))
-        return self.table.update_op(pk, sk, update + " SET updated_at = :now", " AND ".join(cond) or None,
-                                    names or None, vals)
 
-    def _code_op(self, code: str, campaign: Campaign, public: bool, holders: list[str], now_iso: str,
-                 balance: int | None = None, discount: int = 0) -> dict:
+        def explain(old: dict | None) -> Exception:
+            if lim.per_customer is not None and (old or {}).get("redeemed", 0) >= lim.per_customer:
+                return errors.CustomerLimitReached(details={"limit": lim.per_customer})
+            per = lim.per_customer_per_period
+            return errors.CustomerLimitReached(details={"limit": per.count, "period": per.period})
+        uow.update((pk, sk), update + " SET updated_at = :now", " AND ".join(cond) or None, names or None, vals,
+                   explain)
+
+    def _code_write(self, uow: UnitOfWork, line: Line, holders: list[str], now_iso: str) -> None:
+        code, campaign, public, balance, discount = line.code, line.campaign, line.public, line.balance, line.discount
         pk, sk = keys.code(code)
         names = {"#st": "status"}
         vals = values(one=1, cid=campaign.id, active=CODE_ACTIVE, now=now_iso)
@@ -185,9 +204,11 @@ class CheckoutStore:
             condition = f"attribute_not_exists(pk) OR ({condition})"
         else:
             condition = f"attribute_exists(pk) AND {condition}"
-        return self.table.update_op(pk, sk, update, condition, names, vals)
+        uow.update((pk, sk), update, condition, names, vals,
+                   lambda old: self._code_error(old, line, holders, now_iso))
 
-    def _counters_op(self, campaign: Campaign, discount: int, currency: str, now_iso: str) -> dict:
+    def _counters_write(self, uow: UnitOfWork, campaign: Campaign, discount: int, currency: str,
+                        now_iso: str) -> None:
         pk, sk = keys.campaign_counters(campaign.id)
         lim = campaign.limits
         vals = values(one=1, d=discount, now=now_iso)
@@ -200,81 +221,67 @@ class CheckoutStore:
             cond.append("(attribute_not_exists(discount_total) OR discount_total <= :room)")
         # discount_total feeds the budget (one currency per budgeted campaign); discount_<CUR> keeps the
         # numbers right for percent-only campaigns that take orders in several currencies.
-        return self.table.update_op(pk, sk, "ADD redeemed :one, discount_total :d, #dc :d SET updated_at = :now",
-                                    " AND ".join(cond) or None, {"#dc": f"discount_{currency}"}, vals)
 
-    def _classify(self, e: TransactionCancelled, line: Line, holders: list[str], now_iso: str,
-                  o: int) -> Exception | None:
-        """The error of a line whose operations start at index ``o``, or None when none of them failed."""
-        campaign = line.campaign
-        if e.failed(o):
-            old = e.items[o]
-            if old is None:
-                return errors.CodeNotFound()
-            if old.get("campaign_id") != campaign.id:
-                return CodeCampaignMismatch(old["campaign_id"], line.code)
-            state = CodeState.from_item(old)
-            if state.status != CODE_ACTIVE:
-                return errors.CodeDisabled()
-            if state.expires_at is not None and state.expires_at <= now_iso:
-                return errors.CodeExpired(details={"expires_at": state.expires_at})
-            if state.holder is not None and state.holder not in holders:
-                return errors.CodeAssignedToOtherCustomer()
-            if line.balance is not None and state.balance != line.balance:
-                return BalanceChanged()
-            return errors.RedemptionLimitReached(details={"limit": campaign.limits.per_code, "scope": "code"})
-        if e.failed(o + 1):
-            old = e.items[o + 1] or {}
-            lim = campaign.limits
-            if lim.total_redemptions is not None and old.get("redeemed", 0) >= lim.total_redemptions:
+        def explain(old: dict | None) -> Exception:
+            if lim.total_redemptions is not None and (old or {}).get("redeemed", 0) >= lim.total_redemptions:
                 return errors.RedemptionLimitReached(details={"limit": lim.total_redemptions, "scope": "campaign"})
             return errors.BudgetExhausted()
-        if campaign.counts_customer and e.failed(o + 2):
-            old = e.items[o + 2] or {}
-            lim = campaign.limits
-            if lim.per_customer is not None and old.get("redeemed", 0) >= lim.per_customer:
-                return errors.CustomerLimitReached(details={"limit": lim.per_customer})
-            per = lim.per_customer_per_period
-            return errors.CustomerLimitReached(details={"limit": per.count, "period": per.period})
-        return None
+        uow.update((pk, sk), "ADD redeemed :one, discount_total :d, #dc :d SET updated_at = :now",
+                   " AND ".join(cond) or None, {"#dc": f"discount_{currency}"}, vals, explain)
+
+    @staticmethod
+    def _code_error(old: dict | None, line: Line, holders: list[str], now_iso: str) -> Exception:
+        """Why the code's condition failed, from the code item as it was."""
+        campaign = line.campaign
+        if old is None:
+            return errors.CodeNotFound()
+        if old.get("campaign_id") != campaign.id:
+            return CodeCampaignMismatch(old["campaign_id"], line.code)
+        state = CodeState.from_item(old)
+        if state.status != CODE_ACTIVE:
+            return errors.CodeDisabled()
+        if state.expires_at is not None and state.expires_at <= now_iso:
+            return errors.CodeExpired(details={"expires_at": state.expires_at})
+        if state.holder is not None and state.holder not in holders:
+            return errors.CodeAssignedToOtherCustomer()
+        if line.balance is not None and state.balance != line.balance:
+            return BalanceChanged()
+        return errors.RedemptionLimitReached(details={"limit": campaign.limits.per_code, "scope": "code"})
 
     # --- rollback -----------------------------------------------------------------------------------------
 
-    def rollback_ops(self, record: dict, reason: str | None, now_iso: str) -> list[dict]:
-        """The rollback's writes; the first flips the record to rolled_back, on condition it still succeeded."""
-        pk, sk = keys.redemption(record["id"])
-        ops = [self.table.update_op(
-            pk, sk, "SET #st = :rolled, rolled_back_at = :now, rollback_reason = :reason",
-            "#st = :succeeded", {"#st": "status"},
-            values(rolled="rolled_back", succeeded="succeeded", now=now_iso, reason=reason or ""))]
-        cpk, csk = keys.code(record["code"])
+    def rollback_writes(self, uow: UnitOfWork, record: dict, reason: str | None, now_iso: str) -> None:
+        """The rollback's writes; the record flips to rolled_back on condition it still succeeded (its failure
+        explains itself: AlreadyRolledBack)."""
+        uow.update(keys.redemption(record["id"]), "SET #st = :rolled, rolled_back_at = :now, rollback_reason = :reason",
+                   "#st = :succeeded", {"#st": "status"},
+                   values(rolled="rolled_back", succeeded="succeeded", now=now_iso, reason=reason or ""),
+                   always(errors.AlreadyRolledBack))
+        code_key = keys.code(record["code"])
         if record.get("balance_spent"):  # a gift card gets back what this redemption took
-            ops.append(self.table.update_op(cpk, csk, "ADD redemptions :minus, balance :back", "redemptions > :zero",
-                                            vals=values(minus=-1, zero=0, back=record["discount_amount"])))
+            uow.update(code_key, "ADD redemptions :minus, balance :back", "redemptions > :zero",
+                       vals=values(minus=-1, zero=0, back=record["discount_amount"]))
         else:
-            ops.append(self.table.update_op(cpk, csk, "ADD redemptions :minus", "redemptions > :zero",
-                                            vals=values(minus=-1, zero=0)))
-        kpk, ksk = keys.campaign_counters(record["campaign_id"])
-        ops.append(self.table.update_op(
-            kpk, ksk, "ADD redeemed :minus, discount_total :neg, #dc :neg SET updated_at = :now",
-            names={"#dc": f"discount_{record['currency']}"},
-            vals=values(minus=-1, neg=-record["discount_amount"], now=now_iso)))
+            uow.update(code_key, "ADD redemptions :minus", "redemptions > :zero", vals=values(minus=-1, zero=0))
+        uow.update(keys.campaign_counters(record["campaign_id"]),
+                   "ADD redeemed :minus, discount_total :neg, #dc :neg SET updated_at = :now",
+                   names={"#dc": f"discount_{record['currency']}"},
+                   vals=values(minus=-1, neg=-record["discount_amount"], now=now_iso))
         if record.get("counted_customer"):
-            upk, usk = keys.customer_usage(record["campaign_id"], record["customer_id"])
+            usage_key = keys.customer_usage(record["campaign_id"], record["customer_id"])
             if record.get("usage_period"):
-                ops.append(self.table.update_op(upk, usk, "ADD redeemed :minus, #per :minus",
-                                                names={"#per": record["usage_period"]}, vals=values(minus=-1)))
+                uow.update(usage_key, "ADD redeemed :minus, #per :minus", names={"#per": record["usage_period"]},
+                           vals=values(minus=-1))
             else:
-                ops.append(self.table.update_op(upk, usk, "ADD redeemed :minus", vals=values(minus=-1)))
-        return ops
+                uow.update(usage_key, "ADD redeemed :minus", vals=values(minus=-1))
 
-    def rollback(self, record: dict, reason: str | None, now_iso: str, extra_ops: list[dict]) -> None:
-        try:
-            # A fresh token per call: botocore's own retry of this call is then a no-op, not a second rollback.
-            self.table.transact([*self.rollback_ops(record, reason, now_iso), *extra_ops], token=new_id("rbk"))
-        except TransactionCancelled as e:
-            if e.failed(0):
-                raise errors.AlreadyRolledBack() from None
-            if any(r == "ConditionalCheckFailed" for r in e.reasons):
-                raise errors.RequestInProgress() from None
-            raise errors.Contention(details={"reasons": e.reasons}) from None
+    def rollback(self, uow: UnitOfWork, record: dict, reason: str | None, now_iso: str) -> None:
+        self.rollback_writes(uow, record, reason, now_iso)
+        # A fresh token per call: botocore's own retry of this call is then a no-op, not a second rollback.
+        uow.commit(token=new_id("rbk"), otherwise=_in_progress_or_contention)
+
+
+def _in_progress_or_contention(e: TransactionCancelled) -> Exception:
+    if any(r == "ConditionalCheckFailed" for r in e.reasons):
+        return errors.RequestInProgress()
+    return errors.Contention(details={"reasons": e.reasons})

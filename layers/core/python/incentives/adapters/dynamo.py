@@ -5,15 +5,14 @@ engine uses. The client is built on first use, never at import time.
 """
 from __future__ import annotations
 
-import random
 import threading
-import time
 from decimal import Decimal
 from typing import Any, Iterable
 
 from botocore.exceptions import ClientError
 
 from ..settings import get_settings
+from .retry import BATCH, TRANSIENT, RetryPolicy
 
 _lock = threading.Lock()
 _clients: dict[tuple, Any] = {}
@@ -102,13 +101,22 @@ class TransactionCancelled(Exception):
     """A TransactWriteItems cancelled by conditions. ``reasons[i]`` is the code for item i, ``items[i]`` its
     old image when the condition failed (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
 
-    def __init__(self, reasons: list[str], items: list[dict | None]):
+    def __init__(self, reasons: list[str], items: list[dict | None],
+                 keys: list[tuple[str, str]] | None = None):
         super().__init__(",".join(reasons))
         self.reasons = reasons
         self.items = items
+        self.keys = keys or []  # the (pk, sk) of each item, when a unit of work committed it
 
     def failed(self, index: int) -> bool:
         return self.reasons[index] == "ConditionalCheckFailed"
+
+    def failed_keys(self) -> set[tuple[str, str]]:
+        return {k for i, k in enumerate(self.keys) if self.failed(i)}
+
+
+class BatchIncomplete(RuntimeError):
+    """A batch request still had unprocessed items after its retries: what was not written is not written."""
 
 
 class ConditionFailed(Exception):
@@ -122,6 +130,8 @@ _RETRYABLE = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputEx
 
 class Table:
     """One table, the calls the engine makes, and a count of requests for the benchmarks."""
+
+    batch_retry: RetryPolicy = BATCH
 
     def __init__(self, name: str | None = None, client: Any = None):
         self.name = name or get_settings().table_name
@@ -141,7 +151,7 @@ class Table:
         """Items by (pk, sk); at most 100 distinct keys. Unprocessed keys are retried."""
         found: dict[tuple[str, str], dict] = {}
         request = {self.name: {"Keys": [key(pk, sk) for pk, sk in dict.fromkeys(keys)], "ConsistentRead": consistent}}
-        for attempt in range(8):
+        for _ in self.batch_retry.attempts():
             r = self.client.batch_get_item(RequestItems=request)
             for raw in r["Responses"].get(self.name, []):
                 item = from_item(raw)
@@ -149,8 +159,15 @@ class Table:
             request = r.get("UnprocessedKeys") or {}
             if not request:
                 return found
-            time.sleep(min(0.5, 0.01 * 2**attempt) * random.random())
-        raise RuntimeError("BatchGetItem kept returning unprocessed keys")
+        raise BatchIncomplete("BatchGetItem kept returning unprocessed keys")
+
+    def batch_get_many(self, keys: list[tuple[str, str]], consistent: bool = False) -> dict[tuple[str, str], dict]:
+        """Any number of keys, 100 per BatchGetItem."""
+        found: dict[tuple[str, str], dict] = {}
+        wanted = list(dict.fromkeys(keys))
+        for i in range(0, len(wanted), 100):
+            found.update(self.batch_get(wanted[i:i + 100], consistent=consistent))
+        return found
 
     def query(self, pk: str, sk_prefix: str | None = None, index: str | None = None, limit: int | None = None,
               forward: bool = True) -> list[dict]:
@@ -242,44 +259,54 @@ class Table:
         self._conditional(op, condition, names, vals)
         return {"ConditionCheck": op}
 
-    def transact(self, ops: list[dict], deadline_s: float = 8.0, token: str | None = None) -> None:
+    def write_one(self, op: dict) -> None:
+        """One Put / Update / Delete transaction item as a single-item write (half the capacity of a
+        one-item transaction). Raises ConditionFailed with the old item."""
+        (kind, body), = op.items()
+        call = {"Put": self.client.put_item, "Update": self.client.update_item, "Delete": self.client.delete_item}
+        try:
+            call[kind](**body)
+        except ClientError as e:
+            raise self._condition_failed(e)
+
+    def transact(self, ops: list[dict], token: str | None = None, retry: RetryPolicy | None = None) -> None:
         """TransactWriteItems; retried with jittered backoff while the cancellation is only a conflict with
         another transaction (never when a condition failed). Raises TransactionCancelled."""
-        start = time.monotonic()
-        attempt = 0
         kwargs: dict[str, Any] = {"TransactItems": ops}
         if token:
             kwargs["ClientRequestToken"] = token
-        while True:
+        cancelled: Exception | None = None
+        for _ in (retry or TRANSIENT).attempts():
             try:
                 self.client.transact_write_items(**kwargs)
                 return
             except ClientError as e:
                 err = e.response.get("Error", {}).get("Code")
                 if err != "TransactionCanceledException":
-                    if err in ("TransactionInProgressException", "ThrottlingException") and \
-                            time.monotonic() - start < deadline_s:
-                        attempt += 1
-                        time.sleep(min(0.2, 0.005 * 2**attempt) * random.random())
+                    if err in ("TransactionInProgressException", "ThrottlingException"):
+                        cancelled = e
                         continue
                     raise
                 raw = e.response.get("CancellationReasons") or []
                 reasons = [r.get("Code", "None") for r in raw]
-                if "ConditionalCheckFailed" not in reasons and any(r in _RETRYABLE for r in reasons) and \
-                        time.monotonic() - start < deadline_s:
-                    attempt += 1
-                    time.sleep(min(0.25, 0.004 * 2**min(attempt, 8)) * (0.5 + random.random()))
+                cancelled = TransactionCancelled(reasons, [from_item(r.get("Item")) for r in raw])
+                if "ConditionalCheckFailed" not in reasons and any(r in _RETRYABLE for r in reasons):
                     continue
-                raise TransactionCancelled(reasons, [from_item(r.get("Item")) for r in raw]) from None
+                raise cancelled from None
+        assert cancelled is not None
+        raise cancelled from None
 
     def batch_write(self, items: Iterable[dict]) -> None:
-        """Unconditional puts, 25 per request, unprocessed items retried (benchmark baseline, housekeeping)."""
+        """Unconditional puts, 25 per request, unprocessed items retried. Raises BatchIncomplete when items
+        stay unprocessed after the retries (the caller must not count them as written)."""
         batch = [{"PutRequest": {"Item": to_item(i)}} for i in items]
         for i in range(0, len(batch), 25):
             request = {self.name: batch[i:i + 25]}
-            for attempt in range(10):
+            for _ in self.batch_retry.attempts():
                 r = self.client.batch_write_item(RequestItems=request)
                 request = r.get("UnprocessedItems") or {}
                 if not request:
                     break
-                time.sleep(min(0.5, 0.01 * 2**attempt) * random.random())
+            if request:
+                left = sum(len(v) for v in request.values())
+                raise BatchIncomplete(f"BatchWriteItem left {left} item(s) unprocessed after its retries")

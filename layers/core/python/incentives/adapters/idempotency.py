@@ -36,6 +36,7 @@ class IdempotencyGuard:
         self.fp = fp
         self.now = now
         self.token = secrets.token_hex(8)
+        self.completed = False
 
     def begin(self) -> tuple[int, dict] | None:
         """Claim the key. Returns the stored (status, body) of a completed first request, or None to proceed."""
@@ -55,6 +56,17 @@ class IdempotencyGuard:
         if old.get("status") == COMPLETED:
             return int(old["response_status"]), json.loads(old["response_body"])
         raise errors.RequestInProgress()
+
+    def attach(self, uow, status: int) -> None:
+        """Makes ``uow``'s commit store ``uow.result`` as this key's answer (``status``), in the same write: the
+        HTTP layer adds it, the use case only sets its result. ``completed`` tells whether that commit happened."""
+        def complete(u) -> None:
+            u.op(self.completion_op(status, u.result), lambda _old: errors.RequestInProgress())
+
+        def done() -> None:
+            self.completed = True
+        uow.on_commit(complete)
+        uow.after_commit(done)
 
     def completion_op(self, status: int, body: dict) -> dict:
         """The transaction item that stores the answer, conditional on still owning the key."""

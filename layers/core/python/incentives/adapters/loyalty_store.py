@@ -19,6 +19,7 @@ from ..domain.clock import iso, iso_ms
 from ..domain.ids import new_id
 from . import keys, schema
 from .dynamo import Table, from_item, to_av, values
+from .unit_of_work import Explain, UnitOfWork
 
 SHARDS = 8  # per program and gsi1 phase: a partition key takes ~1,000 writes/s, the job queries all 8
 WARN, EXPIRE = "WARN", "EXPIRE"
@@ -112,11 +113,7 @@ class LoyaltyStore:
         return self._query(pages=1, **kwargs)
 
     def get_many(self, wanted: list[tuple[str, str]], consistent: bool = False) -> dict[tuple[str, str], dict]:
-        found: dict[tuple[str, str], dict] = {}
-        wanted = list(dict.fromkeys(wanted))
-        for i in range(0, len(wanted), 100):
-            found.update(self.table.batch_get(wanted[i:i + 100], consistent=consistent))
-        return found
+        return self.table.batch_get_many(wanted, consistent)
 
     def _query(self, pages: int | None = None, **kwargs: Any) -> tuple[list[dict], dict | None]:
         kwargs["TableName"] = self.table.name
@@ -131,31 +128,61 @@ class LoyaltyStore:
                 return out, last
             kwargs["ExclusiveStartKey"] = last
 
-    # --- items and the operations that write them ----------------------------------------------------------
+    # --- writes, into the use case's unit of work (each with how its failed condition is explained) ---------
 
-    def member_op(self, member: dict, read_version: int | None) -> dict:
+    @staticmethod
+    def put_member(uow: UnitOfWork, member: dict, read_version: int | None, explain: Explain | None = None) -> None:
         """The whole member item, replaced only over the version that was read (a new member: only if none)."""
         if read_version is None:
-            return self.table.put_op(member)
-        return self.table.put_op(member, "version = :v", vals=values(v=read_version))
+            uow.put(member, explain=explain)
+        else:
+            uow.put(member, "version = :v", vals=values(v=read_version), explain=explain)
 
-    def debt_free_op(self, program_id: str, customer_id: str) -> dict:
+    @staticmethod
+    def require_debt_free(uow: UnitOfWork, program_id: str, customer_id: str, explain: Explain | None = None) -> None:
         """A spend goes through only while the member owes no points (a refund of spent points)."""
-        return self.table.condition_op(*keys.loyalty_member(program_id, customer_id),
-                                       "attribute_exists(pk) AND (attribute_not_exists(debt) OR debt <= :zero)",
-                                       vals=values(zero=0))
+        uow.cond(keys.loyalty_member(program_id, customer_id),
+                 "attribute_exists(pk) AND (attribute_not_exists(debt) OR debt <= :c_zero)", explain=explain,
+                 c_zero=0)
 
-    def new_balance_op(self, member_id: str, program_id: str, customer_id: str, points: int) -> dict:
+    @staticmethod
+    def new_balance(uow: UnitOfWork, member_id: str, program_id: str, customer_id: str, points: int) -> None:
         pk, sk = keys.loyalty_balance(member_id)
-        return self.table.put_op({"pk": pk, "sk": sk, "member_id": member_id, "program_id": program_id,
-                                  "customer_id": customer_id, "lots_total": points})
+        uow.put({"pk": pk, "sk": sk, "member_id": member_id, "program_id": program_id, "customer_id": customer_id,
+                 "lots_total": points})
+
+    @staticmethod
+    def add_to_balance(uow: UnitOfWork, member_id: str, delta: int, covers: int | None = None,
+                       explain: Explain | None = None) -> None:
+        """ADD to the sum of the member's lots; with ``covers``, only while the sum is at least that much."""
+        k = keys.loyalty_balance(member_id)
+        uow.add(k, lots_total=delta)
+        if covers is not None:
+            uow.cond(k, "lots_total >= :c_covers", explain=explain, c_covers=covers)
+
+    @staticmethod
+    def take_from_lot(uow: UnitOfWork, lot: dict, take: int, explain: Explain | None = None) -> None:
+        """Take points from a lot, from exactly the remaining points that were read; an emptied lot leaves the
+        expiry index (the job never reads it again)."""
+        k = (lot["pk"], lot["sk"])
+        left = lot["remaining"] - take
+        uow.set(k, remaining=left)
+        if left == 0:
+            uow.remove(k, "gsi1pk", "gsi1sk")
+        uow.cond(k, "remaining = :c_read", explain=explain, c_read=lot["remaining"])
+
+    # --- the same as single transaction items, for callers not yet on a unit of work (points_expiry.py) ----
+
+    def _one(self, write, *args: Any, **kw: Any) -> dict:
+        uow = UnitOfWork(self.table)
+        write(uow, *args, **kw)
+        return uow.ops()[0][0]
+
+    def member_op(self, member: dict, read_version: int | None) -> dict:
+        return self._one(self.put_member, member, read_version)
 
     def balance_add_op(self, member_id: str, delta: int, covers: int | None = None) -> dict:
-        """ADD to the sum of the member's lots; with ``covers``, only while the sum is at least that much."""
-        if covers is None:
-            return self.table.update_op(*keys.loyalty_balance(member_id), "ADD lots_total :d", vals=values(d=delta))
-        return self.table.update_op(*keys.loyalty_balance(member_id), "ADD lots_total :d", "lots_total >= :n",
-                                    vals=values(d=delta, n=covers))
+        return self._one(self.add_to_balance, member_id, delta, covers)
 
     @staticmethod
     def lot_item(program_id: str, member_id: str, points: int, earned_at: str, expires_at: str, available_at: str,
@@ -167,14 +194,6 @@ class LoyaltyStore:
                 "available_at": available_at, "source": source, "warn_at": warn_at,
                 **lot_index(program_id, member_id, lot_id, expires_at, warn_at, now_iso),
                 **{k: v for k, v in details.items() if v is not None}}
-
-    def lot_take_op(self, lot: dict, take: int) -> dict:
-        """Take points from a lot, from exactly the remaining points that were read; an emptied lot leaves the
-        expiry index (the job never reads it again)."""
-        left = lot["remaining"] - take
-        update = "SET remaining = :left" + (" REMOVE gsi1pk, gsi1sk" if left == 0 else "")
-        return self.table.update_op(lot["pk"], lot["sk"], update, "remaining = :read",
-                                    vals=values(left=left, read=lot["remaining"]))
 
     @staticmethod
     def entry_item(member_id: str, program_id: str, kind: str, points: int, now: datetime, **details: Any) -> dict:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from ..adapters.dynamo import Table
 from ..adapters.idempotency import IdempotencyGuard, fingerprint
+from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.clock import parse_rfc3339, utcnow
 from ..domain.schema import SchemaError, parse
@@ -150,12 +151,19 @@ class Api:
             raise errors.Forbidden()
 
 
-def idempotent(req: Request, table: Table, operation: Callable[[IdempotencyGuard | None], Response]) -> Response:
+def idempotent(req: Request, table: Table, operation: Callable[[UnitOfWork], Response],
+               status: int = 201) -> Response:
     """Runs ``operation`` once per Idempotency-Key: a repeat gets the first answer, a reused key with another
-    body 409 idempotency_key_reused, a repeat during the first 409 request_in_progress."""
+    body 409 idempotency_key_reused, a repeat during the first 409 request_in_progress.
+
+    ``operation`` gets the unit of work its use case commits; with a key, that commit also stores the use case's
+    result as the answer with ``status`` (so the effect and the stored answer commit together). When the
+    operation ends without that commit (an error, or an answer that wrote nothing, e.g. a repeated claim), the
+    key is released and a retry is evaluated afresh."""
+    uow = UnitOfWork(table)
     key = req.header("idempotency-key")
     if key is None:
-        return operation(None)
+        return operation(uow)
     if not 1 <= len(key) <= 255 or not key.isprintable():
         raise errors.InvalidRequest("Idempotency-Key must be 1-255 printable characters",
                                     {"field": "Idempotency-Key"})
@@ -165,8 +173,12 @@ def idempotent(req: Request, table: Table, operation: Callable[[IdempotencyGuard
     stored = guard.begin()
     if stored is not None:
         return Response(stored[0], stored[1], {"Idempotent-Replayed": "true"})
+    guard.attach(uow, status)
     try:
-        return operation(guard)
+        resp = operation(uow)
     except BaseException:
         guard.release()
         raise
+    if not guard.completed:
+        guard.release()
+    return resp

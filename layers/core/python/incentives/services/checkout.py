@@ -1,14 +1,14 @@
 """Use cases of the checkout path: validate (reads only), redeem (one transaction), rollback, code lookup."""
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..adapters.checkout_store import BalanceChanged, CheckoutStore, CodeCampaignMismatch, Line, ProfileChanged
+from ..adapters.checkout_store import BalanceChanged, CheckoutStore, CodeCampaignMismatch, Line, ProfileChanged, \
+    redemption_record
 from ..adapters.config_source import ConfigSource
-from ..adapters.idempotency import IdempotencyGuard
+from ..adapters.retry import RetryPolicy
+from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.checkout import CODE_ACTIVE, CODE_DISABLED, CodeState, check_profile, check_request, evaluate, \
     needs_profile, usage_period_attr
@@ -17,10 +17,10 @@ from ..domain.codes import normalize
 from ..domain.customers import holders
 from ..domain.ids import new_id
 from ..domain.orders import Customer, Order
-from ..adapters import keys
 
 
-DECISION_DEADLINE_S = 8.0  # re-decide after a concurrent change of campaign guess, profile or card balance
+# re-decide after a concurrent change of campaign guess, profile or card balance
+DECISIONS = RetryPolicy(deadline_s=8.0, base_s=0.003, cap_s=0.2)
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,14 @@ class Checkout:
 
     # --- redemption: one TransactWriteItems --------------------------------------------------------------
 
-    def redeem(self, req: CheckoutRequest, now: datetime, guard: IdempotencyGuard | None = None) -> dict:
-        return self._redeem([req.code], req.customer, req.order, now, guard, lambda lines: lines[0])
+    def _uow(self, uow: UnitOfWork | None) -> UnitOfWork:
+        return uow if uow is not None else UnitOfWork(self.store.table)
+
+    def redeem(self, req: CheckoutRequest, now: datetime, uow: UnitOfWork | None = None) -> dict:
+        return self._redeem([req.code], req.customer, req.order, now, self._uow(uow), lambda lines: lines[0])
 
     def redeem_stack(self, codes: list[str], customer: Customer, order: Order, now: datetime,
-                     guard: IdempotencyGuard | None = None) -> dict:
+                     uow: UnitOfWork | None = None) -> dict:
         """Several codes on one order, all or nothing: one transaction holds every code's limits and records.
         Each code gets its own redemption record (roll each back by its id)."""
         def answer(lines: list[dict]) -> dict:
@@ -77,10 +80,10 @@ class Checkout:
                     "status": "succeeded", "created_at": first["created_at"],
                     "redemptions": [{k: ln[k] for k in ("id", "code", "campaign_id", "discount", "balance_after")
                                      if k in ln} for ln in lines]}
-        return self._redeem(codes, customer, order, now, guard, answer)
+        return self._redeem(codes, customer, order, now, self._uow(uow), answer)
 
     def _redeem(self, raw_codes: list[str], customer: Customer, order: Order, now: datetime,
-                guard: IdempotencyGuard | None, answer) -> dict:
+                uow: UnitOfWork, answer) -> dict:
         codes = [normalize(c) for c in raw_codes]
         if len(set(codes)) != len(codes):
             raise errors.InvalidRequest("a code appears twice", {"field": "codes"})
@@ -89,13 +92,12 @@ class Checkout:
         for code in codes:
             cid = bundle.campaign_for_code(code)
             if cid is None:  # no pattern names it: one read to learn the campaign
-                item = self.store.table.get(*keys.code(code))
+                item = self.store.get_code(code)
                 if item is None:
                     raise errors.CodeNotFound(details={"code": code} if len(codes) > 1 else None)
                 cid = item["campaign_id"]
             campaign_ids[code] = cid
-        deadline, attempt = time.monotonic() + DECISION_DEADLINE_S, 0
-        while time.monotonic() < deadline:
+        for _ in DECISIONS.attempts():
             campaigns = {code: bundle.campaign(cid) for code, cid in campaign_ids.items()}
             if len(codes) > 1 and (not all(c.combinable for c in campaigns.values())
                                    or len({c.id for c in campaigns.values()}) < len(codes)):
@@ -113,7 +115,7 @@ class Checkout:
                 campaign = campaigns[code]
                 balance = None
                 if campaign.has_balance:  # a card pays what its balance allows: read it, spend exactly from it
-                    card = self.store.table.get(*keys.code(code), consistent=True)
+                    card = self.store.get_code(code, consistent=True)
                     if card is None:
                         raise errors.CodeNotFound()
                     balance = card.get("balance", 0)
@@ -127,43 +129,34 @@ class Checkout:
                             "status": "succeeded", "created_at": created}
                 if balance is not None:
                     response["balance_after"] = {"amount": balance - discount, "currency": order.currency}
-                record = {"pk": keys.redemption(rid)[0], "sk": keys.redemption(rid)[1], "id": rid, "code": code,
-                          "campaign_id": campaign.id, "customer_id": customer.id, "order_id": order.id,
-                          "discount_amount": discount, "currency": order.currency, "order_amount": order.amount,
-                          "status": "succeeded", "created_at": created,
-                          "counted_customer": campaign.counts_customer,
-                          "usage_period": usage_period_attr(campaign, now),
-                          "balance_spent": balance is not None,
-                          "gsi1pk": keys.customer_gsi(customer.id), "gsi1sk": f"REDEMPTION#{created}#{rid}"}
+                record = redemption_record(rid, code, campaign, customer.id, order, discount, created,
+                                           usage_period_attr(campaign, now), balance is not None)
                 lines.append(Line(code, campaign, code in bundle.public_codes, discount, record, balance))
                 responses.append(response)
             if len(lines) > 1:
                 for ln in lines:
                     ln.record["stack"] = [other.record["id"] for other in lines]
-            result = answer(responses)
-            extra = [guard.completion_op(201, result)] if guard else []
+            uow.clear().result = answer(responses)
             try:
-                self.store.redeem(lines, holders(customer), customer.id, iso(now), extra, profile)
-                return result
+                self.store.redeem(uow, lines, holders(customer), customer.id, iso(now), profile)
+                return uow.result
             except CodeCampaignMismatch as m:
                 campaign_ids[m.code] = m.campaign_id
             except (ProfileChanged, BalanceChanged):
-                # the profile or a card's balance changed meanwhile: decide again, after a jittered pause
-                attempt += 1
-                time.sleep(random.uniform(0, min(0.2, 0.003 * 2**min(attempt, 8))))
+                pass  # the profile or a card's balance changed meanwhile: decide again, after a jittered pause
         raise errors.Contention()
 
     def rollback(self, redemption_id: str, reason: str | None, now: datetime,
-                 guard: IdempotencyGuard | None = None) -> dict:
+                 uow: UnitOfWork | None = None) -> dict:
         record = self.store.get_redemption(redemption_id)
         if record is None:
             raise errors.NotFound(f"no redemption {redemption_id}", {"redemption_id": redemption_id})
         if record["status"] == "rolled_back":
             raise errors.AlreadyRolledBack()
-        response = {"id": redemption_id, "status": "rolled_back"}
-        extra = [guard.completion_op(200, response)] if guard else []
-        self.store.rollback(record, reason, iso(now), extra)
-        return response
+        uow = self._uow(uow)
+        uow.result = {"id": redemption_id, "status": "rolled_back"}
+        self.store.rollback(uow, record, reason, iso(now))
+        return uow.result
 
     def qualify(self, customer: Customer, order: Order, now: datetime) -> dict:
         """The customer's auto-applied incentives that the order qualifies for, best first. Reads only: the
@@ -171,7 +164,7 @@ class Checkout:
         campaigns' limits need."""
         bundle = self.config.bundle()
         holders_ = holders(customer)
-        items = [i for h in holders_ for i in self.store.table.query(keys.holder_gsi(h), "CODE#", index="gsi1")]
+        items = [i for h in holders_ for i in self.store.codes_held_by(h)]
         candidates = []
         for item in items:
             campaign = bundle.campaigns.get(item["campaign_id"])
@@ -196,7 +189,7 @@ class Checkout:
     def get_code(self, code: str, now: datetime) -> dict:
         code = normalize(code)
         bundle = self.config.bundle()
-        item = self.store.table.get(*keys.code(code))
+        item = self.store.get_code(code)
         if item is None:
             if code not in bundle.public_codes:
                 raise errors.CodeNotFound()

@@ -5,23 +5,28 @@ the code being new) and the campaign's claim counter (conditional on max_claims)
 tabs of the same shopper, or the last free claim, is decided by DynamoDB."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..adapters import keys
-from ..adapters.code_store import code_item
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import Table, TransactionCancelled, values
-from ..adapters.idempotency import IdempotencyGuard
+from ..adapters.dynamo import Table
 from ..adapters.rate_limit import RateLimiter
+from ..adapters.unit_of_work import UnitOfWork, always
 from ..domain import errors
 from ..domain.campaigns import ACTIVE, SCHEDULED, effective_status
 from ..domain.clock import iso
 from ..domain.config import Campaign
 from ..domain.customers import email_hash, holder_for_email, valid_email
-from .issuance import card_fields, space_for
-from ..adapters.codespace_store import CodeSpaceStore
+from .code_issuer import CodeIssuer, CodeSpaceCollision
 
 MAX_CODE_DRAWS = 5
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    body: dict
+    created: bool  # False: the code this e-mail claimed before
 
 
 class Claims:
@@ -29,7 +34,7 @@ class Claims:
         self.table = table
         self.config = config
         self.limiter = RateLimiter(table)
-        self.spaces = CodeSpaceStore(table)
+        self.issuer = CodeIssuer(table)
 
     def campaign(self, campaign_id: str) -> Campaign:
         campaign = self.config.bundle().campaign(campaign_id)
@@ -43,7 +48,9 @@ class Claims:
         return origin is None or origin in campaign.claims.allowed_origins
 
     def claim(self, campaign_id: str, email: str, country: str | None, consent: bool | None, client_id: str,
-              origin: str | None, now: datetime, guard: IdempotencyGuard | None = None) -> tuple[int, dict]:
+              origin: str | None, now: datetime, uow: UnitOfWork | None = None) -> ClaimResult:
+        """A new code (``created``), or the code this e-mail claimed before. The HTTP layer's Idempotency-Key
+        completion, if any, rides in ``uow``: it commits with a new claim only."""
         campaign = self.campaign(campaign_id)
         if not self.origin_allowed(campaign, origin):
             raise errors.Forbidden("this origin may not claim codes of this campaign", {"origin": origin})
@@ -63,46 +70,39 @@ class Claims:
 
         ehash = email_hash(email)
         created = iso(now)
-        at = campaign.codes.expiry_for(now)
-        expiry = iso(at) if at else None
         holder = holder_for_email(email) if campaign.codes.bind_to_customer else None
-        space = space_for(campaign)
-        cpk, csk = keys.claim(campaign.id, ehash)
-        counter_cond, counter_vals = None, values(one=1, now=created)
-        if campaign.claims.max_claims is not None:
-            counter_cond = "attribute_not_exists(claims) OR claims < :max"
-            counter_vals.update(values(max=campaign.claims.max_claims))
+        claim_key = keys.claim(campaign.id, ehash)
+        counters = keys.campaign_counters(campaign.id)
         consent_record = ({"email": {"given": bool(consent), "at": created, "source": "landing_page"}}
                           if consent is not None else None)
+        uow = uow if uow is not None else UnitOfWork(self.table)
         for _ in range(MAX_CODE_DRAWS):
-            r = self.spaces.reserve(space, 1)
-            code = space.code(r.key, r.start)
-            body = {"code": code, "campaign_id": campaign.id, "expires_at": expiry}
-            ops = [
-                self.table.put_op({"pk": cpk, "sk": csk, "campaign_id": campaign.id, "email_hash": ehash,
-                                   "code": code, "country": country, "created_at": created, "expires_at": expiry,
-                                   "consent": consent_record}),
-                self.table.put_op(code_item(code, campaign.id, created, expiry, holder, **card_fields(campaign))),
-                self.table.update_op(*keys.campaign_counters(campaign.id), "ADD claims :one SET updated_at = :now",
-                                     counter_cond, vals=counter_vals),
-                self.table.update_op(*keys.campaign_issued_shard(campaign.id, 0), "ADD issued :one",
-                                     vals=values(one=1)),
-            ]
-            if guard:
-                ops.append(guard.completion_op(201, body))
+            uow.clear()
+            code = self.issuer.draw(campaign, now, holder=holder)[0]
+            uow.put({"pk": claim_key[0], "sk": claim_key[1], "campaign_id": campaign.id, "email_hash": ehash,
+                     "code": code.code, "country": country, "created_at": created, "expires_at": code.expires_at,
+                     "consent": consent_record}, explain=lambda old: _Repeat(old))
+            uow.add(counters, claims=1).set(counters, updated_at=created)
+            if campaign.claims.max_claims is not None:
+                uow.cond(counters, "attribute_not_exists(claims) OR claims < :c_max",
+                         explain=always(lambda: errors.ClaimsExhausted(
+                             details={"max_claims": campaign.claims.max_claims})),
+                         c_max=campaign.claims.max_claims)
+            self.issuer.write(uow, [code], now)
+            uow.result = {"code": code.code, "campaign_id": campaign.id, "expires_at": code.expires_at}
             try:
-                self.table.transact(ops)
-                return 201, body
-            except TransactionCancelled as e:
-                if e.failed(0):  # this e-mail claimed before: the same code again
-                    old = e.items[0] or self.table.get(cpk, csk, consistent=True)
-                    if guard:
-                        guard.release()
-                    return 200, {"code": old["code"], "campaign_id": campaign.id,
-                                 "expires_at": old.get("expires_at")}
-                if e.failed(2):
-                    raise errors.ClaimsExhausted(details={"max_claims": campaign.claims.max_claims}) from None
-                if e.failed(1):
-                    continue  # cannot happen while the counter is intact; take the next counter
-                raise errors.RequestInProgress() from None
+                uow.commit(otherwise=lambda e: errors.RequestInProgress())
+                return ClaimResult(uow.result, created=True)
+            except _Repeat as r:  # this e-mail claimed before: the same code again
+                old = r.old or self.table.get(*claim_key, consistent=True)
+                return ClaimResult({"code": old["code"], "campaign_id": campaign.id,
+                                    "expires_at": old.get("expires_at")}, created=False)
+            except CodeSpaceCollision:
+                continue  # cannot happen while the counter is intact; take the next counter
         raise errors.Contention("could not draw a free code")
+
+
+class _Repeat(Exception):
+    def __init__(self, old: dict | None):
+        super().__init__("claimed before")
+        self.old = old

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..adapters import keys
-from ..adapters.dynamo import Table, TransactionCancelled
+from ..adapters.dynamo import Table
+from ..adapters.unit_of_work import UnitOfWork, always
 from ..domain.clock import iso_ms
 
 
@@ -19,18 +20,24 @@ class Consumer:
         self.name = name  # the consumer's function folder (subscriptions.Subscription.function)
         self.table = table
 
-    def apply_once(self, event_id: str, ops: list[dict], now: datetime,
+    def apply_once(self, event_id: str, work: UnitOfWork | list[dict], now: datetime,
                    effect: str = keys.WHOLE_EVENT) -> bool:
-        """Commit ``ops`` with the marker of (event, effect). True: applied now; False: a copy of this event
-        applied it before. A cancellation by a condition of ``ops`` raises TransactionCancelled (indexes as in
-        ``ops``)."""
+        """Commit ``work`` with the marker of (event, effect). True: applied now; False: a copy of this event
+        applied it before (the marker's failure is looked at first). A cancellation by another condition raises
+        that write's own error, or TransactionCancelled (``failed_keys()`` names the items)."""
+        if isinstance(work, list):
+            ops, work = work, UnitOfWork(self.table)
+            for op in ops:
+                work.op(op)
         pk, sk = keys.consumed(self.name, event_id, effect)
-        marker = self.table.put_op({"pk": pk, "sk": sk, "consumer": self.name, "event_id": event_id,
-                                    "consumed_at": iso_ms(now)})
+        work.put({"pk": pk, "sk": sk, "consumer": self.name, "event_id": event_id, "consumed_at": iso_ms(now)},
+                 explain=always(_Applied), first=True)
         try:
-            self.table.transact([*ops, marker])
-        except TransactionCancelled as e:
-            if e.failed(len(ops)):
-                return False
-            raise
+            work.commit()
+        except _Applied:
+            return False
         return True
+
+
+class _Applied(Exception):
+    """The consumer's marker exists: a copy of this event applied its effect before."""

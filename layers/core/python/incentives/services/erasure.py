@@ -19,7 +19,8 @@ from datetime import datetime
 
 from ..adapters import keys, schema
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import ConditionFailed, Table, TransactionCancelled, key, values
+from ..adapters.dynamo import ConditionFailed, Table, values
+from ..adapters.unit_of_work import ReadAgain, UnitOfWork, move_over_read
 from ..domain import errors
 from ..domain.clock import iso
 from ..domain.customers import email_hash, holder_for_id
@@ -30,7 +31,6 @@ from .referral_erasure import ReferralErasure
 KINDS = ("profile", "redemptions", "events", "codes", "claims", "usage")
 BUDGET_S = 7.0  # the API functions time out after 10 s; an unfinished erasure answers 202 and is repeated
 _BATCH = 100  # BatchGetItem's limit
-_RETRIES = 5
 
 
 class _OutOfTime(Exception):
@@ -178,38 +178,15 @@ class Erasure:
         """The per-customer usage count goes to the anonymised id: ADD to the new item and delete the old one
         with ``redeemed = <the count read>`` in one transaction, so a concurrent redemption or rollback is
         never lost (the old image of a failed condition is the next attempt's read)."""
-        opk, osk = keys.customer_usage(campaign_id, customer_id)
-        apk, ask = keys.customer_usage(campaign_id, anon)
-        for _ in range(_RETRIES):
-            if item is None:
-                return 0  # moved by a concurrent erasure
-            n = item.get("redeemed")
-            delete: dict = {"TableName": self.table.name, "Key": key(opk, osk),
-                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
-            if n is None:
-                delete["ConditionExpression"] = "attribute_exists(pk) AND attribute_not_exists(redeemed)"
-            else:
-                delete["ConditionExpression"] = "redeemed = :n"
-                delete["ExpressionAttributeValues"] = values(n=n)
-            ops = [{"Delete": delete}]
+        def write(uow: UnitOfWork, read: dict) -> None:
             # Per-period counts (period_<...>) move with it; every usage write also adds to `redeemed`, so the
             # condition on `redeemed` covers them too.
-            periods = {k: v for k, v in item.items() if k.startswith("period_") and v}
-            if n or periods:
-                names = {f"#p{i}": k for i, k in enumerate(periods)}
-                adds = "".join(f", #p{i} :p{i}" for i in range(len(periods)))
-                vals = values(n=n or 0, now=now_iso)
-                vals.update(values(**{f"p{i}": v for i, v in enumerate(periods.values())}))
-                ops.append(self.table.update_op(apk, ask, f"ADD redeemed :n{adds} SET updated_at = :now",
-                                                names=names or None, vals=vals))
-            try:
-                self.table.transact(ops)
-                return 1
-            except TransactionCancelled as e:
-                if not e.failed(0):
-                    raise errors.Contention(details={"reasons": e.reasons}) from None
-                item = e.items[0]
-        raise errors.Contention("the customer's usage counter kept changing; retry")
+            periods = {k: v for k, v in read.items() if k.startswith("period_") and v}
+            if read.get("redeemed") or periods:
+                target = keys.customer_usage(campaign_id, anon)
+                uow.add(target, redeemed=read.get("redeemed") or 0, **periods).set(target, updated_at=now_iso)
+        return move_over_read(self.table, keys.customer_usage(campaign_id, customer_id), item,
+                              lambda read: {"redeemed": read.get("redeemed")}, write, "the customer's usage counter")
 
     def _rebind_code(self, code: dict, anon: str) -> int:
         """A bound code stays what it is (status, redemptions, expiry); its holder becomes the anonymised id,
@@ -234,38 +211,24 @@ class Erasure:
     def _replace_profile(self, customer_id: str, anon: str, profile: dict | None, now: datetime) -> int:
         """The personal profile is deleted; its non-personal aggregates live on under the anonymised id, so a
         customer count or revenue figure computed from profiles stays the same."""
-        ppk, psk = keys.customer_profile(customer_id)
         apk, ask = keys.customer_profile(anon)
-        write_aggregates = True
-        for _ in range(_RETRIES):
-            if profile is None:
-                return 0
-            aggregates = {"pk": apk, "sk": ask, "customer_id": anon, "anonymised": True,
-                          "order_count": profile.get("order_count", 0), "refund_count": profile.get("refund_count", 0),
-                          "total_spent": profile.get("total_spent", {}),
-                          "first_order_at": _month(profile.get("first_order_at")),
-                          "last_order_at": _month(profile.get("last_order_at")), "version": 1, "updated_at": iso(now)}
-            delete: dict = {"TableName": self.table.name, "Key": key(ppk, psk),
-                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
-            if profile.get("version") is None:
-                delete["ConditionExpression"] = "attribute_exists(pk) AND attribute_not_exists(version)"
-            else:
-                delete["ConditionExpression"] = "version = :v"
-                delete["ExpressionAttributeValues"] = values(v=profile["version"])
-            ops = [{"Delete": delete}]
-            if write_aggregates:
-                ops.append(self.table.put_op(aggregates))
-            try:
-                self.table.transact(ops)
-                return 1
-            except TransactionCancelled as e:
-                if e.failed(0):  # an event changed (or a concurrent erasure deleted) the profile: read again
-                    profile = e.items[0]
-                elif len(ops) > 1 and e.failed(1):
-                    write_aggregates = False  # a concurrent erasure wrote them already
-                else:
-                    raise errors.Contention(details={"reasons": e.reasons}) from None
-        raise errors.Contention("the customer's profile kept changing; retry")
+        write_aggregates = [True]
+
+        def write(uow: UnitOfWork, read: dict) -> None:
+            if not write_aggregates[0]:
+                return
+
+            def written_already(_old) -> Exception:  # a concurrent erasure wrote them: delete the profile only
+                write_aggregates[0] = False
+                return ReadAgain(read)
+            uow.put({"pk": apk, "sk": ask, "customer_id": anon, "anonymised": True,
+                     "order_count": read.get("order_count", 0), "refund_count": read.get("refund_count", 0),
+                     "total_spent": read.get("total_spent", {}), "first_order_at": _month(read.get("first_order_at")),
+                     "last_order_at": _month(read.get("last_order_at")), "version": 1, "updated_at": iso(now)},
+                    explain=written_already)
+        # an event changed (or a concurrent erasure deleted) the profile: read again
+        return move_over_read(self.table, keys.customer_profile(customer_id), profile,
+                              lambda read: {"version": read.get("version")}, write, "the customer's profile")
 
     def _record(self, anon: str, counts: dict, now: datetime, done: bool) -> None:
         """ERASURE#<anon>: what this erasure changed (summed over its attempts) and when; no original id, no

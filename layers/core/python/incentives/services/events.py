@@ -9,19 +9,17 @@ exactly the published CustomerEvent plus keys: no PII.
 """
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import asdict
 from datetime import datetime
 
 from ..adapters import keys
-from ..adapters.dynamo import Table, TransactionCancelled, values
+from ..adapters.dynamo import Table, values
+from ..adapters.retry import CONFLICTS
+from ..adapters.unit_of_work import UnitOfWork, always
 from ..domain import errors
 from ..domain.clock import iso, iso_ms
 from ..domain.profiles import Event, apply_event
 from ..subscriptions import CUSTOMERS, CustomerEvent
-
-DEADLINE_S = 8.0  # optimistic retries for one customer's concurrent events, with jittered backoff
 
 
 class Events:
@@ -40,28 +38,32 @@ class Events:
                   # a customer's events, newest last, for erasure and consumers that replay history
                   "gsi1pk": keys.customer_gsi(event.customer["id"]),
                   "gsi1sk": f"EVENT#{iso(event.occurred_at)}#{event.id}"}
-        start, attempt = time.monotonic(), 0
-        while time.monotonic() - start < DEADLINE_S:
+        for _ in CONFLICTS.attempts():
             old = self.table.get(ppk, psk, consistent=True)
             profile = apply_event({k: v for k, v in (old or {}).items() if k not in ("pk", "sk")} or None, event)
             version = (old or {}).get("version", 0)
             profile.update(pk=ppk, sk=psk, version=version + 1, updated_at=iso(now))
+            uow = UnitOfWork(self.table).put(record, explain=always(_Duplicate))
             if old is None:
-                put = self.table.put_op(profile)
+                uow.put(profile, explain=always(_ProfileChanged))
             else:
-                put = self.table.put_op(profile, "version = :v", vals=values(v=version))
+                uow.put(profile, "version = :v", vals=values(v=version), explain=always(_ProfileChanged))
             try:
-                self.table.transact([self.table.put_op(record), put])
+                uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
                 return {"id": event.id, "status": "accepted"}
-            except TransactionCancelled as e:
-                if e.failed(0):
-                    return {"id": event.id, "status": "duplicate"}
-                if not e.failed(1):
-                    raise errors.Contention(details={"reasons": e.reasons}) from None
-                # another event for this customer landed first: fold ours into the new profile
-                attempt += 1
-                time.sleep(random.uniform(0, min(0.25, 0.004 * 2**min(attempt, 8))))
+            except _Duplicate:
+                return {"id": event.id, "status": "duplicate"}
+            except _ProfileChanged:
+                continue  # another event for this customer landed first: fold ours into the new profile
         raise errors.Contention("the customer's profile kept changing; retry")
 
     def profile(self, customer_id: str) -> dict | None:
         return self.table.get(*keys.customer_profile(customer_id), consistent=True)
+
+
+class _Duplicate(Exception):
+    """The event's id was ingested before."""
+
+
+class _ProfileChanged(Exception):
+    """Another event of the customer changed the profile after it was read."""

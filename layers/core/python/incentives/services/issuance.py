@@ -5,59 +5,59 @@ Every unique code is the permuted value of a counter of its code space (domain/c
 are reserved with one atomic ADD (adapters/codespace_store.py), so codes are unique by construction. A few
 codes are still written with conditional puts (free inside the transaction that counts them); a bulk job
 writes its chunks with plain BatchWriteItem, then records each chunk once: a marker put
-(attribute_not_exists) plus sharded progress/issued counters in one small transaction. A chunk rewritten by a
-retried or continued Lambda is the same codes again (same counters), and its marker stops a second count."""
+(attribute_not_exists) plus sharded progress/issued counters in one small transaction.
+
+A retried or continued Lambda never puts a code item over an existing one (BatchWriteItem has no conditions, and
+a code of a written chunk may be handed out, bound or redeemed by then): only the invocation that took the job
+from queued writes without looking; every other one skips chunks whose marker exists and writes only the codes
+of a chunk that are missing (one BatchGetItem per 100 codes). batch_write raises when items stay unprocessed, so
+a chunk is never counted (nor the job reported done) with codes it did not write."""
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime
 
 from ..adapters import keys
-from ..adapters.code_store import code_item
-from ..adapters.codespace_store import CodeSpaceStore
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import Table, TransactionCancelled, values
+from ..adapters.dynamo import ConditionFailed, Table, values
+from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.clock import iso, parse_rfc3339
-from ..domain.codespace import CodeSpace
 from ..domain.config import Campaign
 from ..domain.customers import holder_for_email, holder_for_id
 from ..domain.ids import new_id
+from .code_issuer import CodeIssuer, CodeSpaceCollision, card_fields, space_for  # noqa: F401 - re-exported
 
 SYNC_MAX = 50  # up to this many codes are answered at once; more become a bulk job
 BULK_MAX = 1_000_000
 CHUNK = 500  # codes per bulk chunk: 20 BatchWriteItem requests, then one bookkeeping transaction
 WORKERS = 4
-_spaces: dict[tuple[str, str], CodeSpace] = {}
 
 
-def space_for(campaign: Campaign) -> CodeSpace:
-    sig = (campaign.codes.full_pattern, campaign.codes.charset)
-    space = _spaces.get(sig)
-    if space is None:
-        space = _spaces[sig] = CodeSpace(*sig)
-    return space
+class _Counted(Exception):
+    """A bulk chunk's marker exists: an earlier attempt counted it."""
 
 
-def card_fields(campaign: Campaign) -> dict:
-    """A gift card or store credit code starts with the campaign's balance."""
-    if not campaign.has_balance:
-        return {}
-    return {"balance": campaign.reward.balance.amount, "currency": campaign.reward.balance.currency}
+@dataclass(frozen=True)
+class IssueResult:
+    """Codes issued now (``codes``), or a bulk job that will write them (``job``)."""
 
+    codes: list[dict] | None = None
+    job: dict | None = None
 
-class CodeSpaceCollision(RuntimeError):
-    """A new code exists already: impossible unless the code space's counter was reset (e.g. a restored
-    table). Refusing is right: overwriting would hand out someone else's code."""
+    @property
+    def body(self) -> dict:
+        return self.job if self.job is not None else {"codes": self.codes}
 
 
 class Issuance:
     def __init__(self, table: Table, config: ConfigSource):
         self.table = table
         self.config = config
-        self.spaces = CodeSpaceStore(table)
+        self.issuer = CodeIssuer(table)
 
     def _unique_campaign(self, campaign_id: str) -> Campaign:
         campaign = self.config.bundle().campaign(campaign_id)
@@ -76,8 +76,8 @@ class Issuance:
         return iso(at) if at else None
 
     def issue(self, campaign_id: str, count: int, customer: dict | None, expires_at: str | None,
-              now: datetime) -> dict:
-        """Codes for a few holders at once (201), or a bulk job (202)."""
+              now: datetime) -> IssueResult:
+        """Codes for a few holders at once, or a bulk job (more than SYNC_MAX)."""
         campaign = self._unique_campaign(campaign_id)
         expiry = self._expiry(campaign, expires_at, now)
         holder = None
@@ -86,25 +86,16 @@ class Issuance:
             if count != 1:
                 raise errors.InvalidRequest("a code bound to a customer is issued one at a time", {"field": "count"})
         if count > SYNC_MAX:
-            return {"status": 202, "body": self.start_bulk(campaign, count, expiry, now)}
-        space = space_for(campaign)
-        r = self.spaces.reserve(space, count)
-        codes = space.codes(r.key, r.start, count)
-        created = iso(now)
-        ops = [self.table.put_op(code_item(c, campaign.id, created, expiry, holder, **card_fields(campaign)))
-               for c in codes]
-        ops.append(self.table.update_op(*keys.campaign_issued_shard(campaign.id, 0), "ADD issued :n",
-                                        vals=values(n=count)))
-        try:
-            self.table.transact(ops)
-        except TransactionCancelled as e:
-            raise CodeSpaceCollision(f"code space {space.pattern}: reasons {e.reasons}") from None
-        out = [{"code": c, "campaign_id": campaign.id, "expires_at": expiry} for c in codes]
+            return IssueResult(job=self.start_bulk(campaign, count, expiry, now))
+        uow = UnitOfWork(self.table)
+        codes = self.issuer.issue(uow, campaign, now, count, holder, expiry)
+        uow.commit()
+        out = [{"code": c.code, "campaign_id": c.campaign_id, "expires_at": c.expires_at} for c in codes]
         if customer:  # echo whom the code is bound to; the e-mail itself is stored only as a hash
             bound = {"id": customer["id"]} if customer.get("id") else {"email": customer["email"]}
             for o in out:
                 o["customer"] = bound
-        return {"status": 201, "body": {"codes": out}}
+        return IssueResult(codes=out)
 
     # --- bulk -------------------------------------------------------------------------------------------
 
@@ -113,7 +104,7 @@ class Issuance:
             raise errors.InvalidRequest(f"at most {BULK_MAX} codes per job", {"field": "count"})
         job_id = new_id("job")
         pk, sk = keys.job(job_id)
-        reservation = self.spaces.reserve(space_for(campaign), count)  # the whole job's counters, at once
+        reservation = self.issuer.reserve(campaign, count)  # the whole job's counters, at once
         self.table.put({"pk": pk, "sk": sk, "id": job_id, "type": "bulk-codes", "campaign_id": campaign.id,
                         "total": count, "status": "queued", "expires_at": expiry, "created_at": iso(now),
                         "chunks": math.ceil(count / CHUNK), "counter_start": reservation.start})
@@ -139,10 +130,8 @@ class Issuance:
         if meta["status"] in ("succeeded", "failed"):
             return None
         campaign = self._unique_campaign(meta["campaign_id"])
-        self.table.update(*keys.job(job_id), "SET #st = :running, started_at = if_not_exists(started_at, :now)",
-                          names={"#st": "status"}, vals=values(running="running", now=iso(now)))
-        space = space_for(campaign)
-        key = self.spaces.key(space)
+        fresh = self._start_running(job_id, now)
+        key = self.issuer.space_key(campaign)
         created = iso(now)
         total, chunks, first = meta["total"], meta["chunks"], meta["counter_start"]
         deadline = time.monotonic() + time_left_s
@@ -151,21 +140,26 @@ class Issuance:
 
         def write_chunk(n: int) -> None:
             size = min(CHUNK, total - n * CHUNK)
-            codes = space.codes(key, first + n * CHUNK, size)
-            self.table.batch_write(code_item(c, campaign.id, created, meta.get("expires_at"), job_id=job_id,
-                                             **card_fields(campaign)) for c in codes)
+            marker = keys.job_chunk(job_id, n)
+            if not fresh and self.table.get(*marker, consistent=True) is not None:
+                return  # written and counted by an earlier attempt: its codes may be handed out already
+            items = list(self.issuer.chunk_items(campaign, key, first + n * CHUNK, size, created,
+                                                 meta.get("expires_at"), job_id))
+            if not fresh:
+                # An earlier attempt may have written part of this chunk: never put a code item over one that
+                # exists (it may be handed out, bound or redeemed by now), write only the missing ones.
+                have = self.table.batch_get_many([(i["pk"], i["sk"]) for i in items], consistent=True)
+                items = [i for i in items if (i["pk"], i["sk"]) not in have]
+            self.table.batch_write(items)  # raises when items stay unprocessed: nothing is counted then
             shard = n % WORKERS
+            uow = UnitOfWork(self.table)
+            uow.put({"pk": marker[0], "sk": marker[1], "codes": size}, explain=lambda _old: _Counted())
+            uow.add(keys.job_progress(job_id, shard), done=size)
+            uow.add(keys.campaign_issued_shard(campaign.id, shard + 1), issued=size)
             try:
-                self.table.transact([
-                    self.table.put_op({"pk": keys.job_chunk(job_id, n)[0], "sk": keys.job_chunk(job_id, n)[1],
-                                       "codes": size}),
-                    self.table.update_op(*keys.job_progress(job_id, shard), "ADD done :n", vals=values(n=size)),
-                    self.table.update_op(*keys.campaign_issued_shard(campaign.id, shard + 1), "ADD issued :n",
-                                         vals=values(n=size))])
-            except TransactionCancelled as e:
-                if not e.failed(0):
-                    raise
-                # the marker exists: this chunk was counted by an earlier attempt
+                uow.commit()
+            except _Counted:
+                pass  # the marker exists: this chunk was counted by an earlier attempt
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             pending: set = set()
@@ -187,6 +181,19 @@ class Issuance:
         self.table.update(*keys.job(job_id), "SET #st = :ok, finished_at = :now", names={"#st": "status"},
                           vals=values(ok="succeeded", now=iso(datetime.now(now.tzinfo))))
         return None
+
+    def _start_running(self, job_id: str, now: datetime) -> bool:
+        """Marks the job running. True for the one invocation that took it from queued: nothing of the job was
+        written before it, so it may write chunks without looking (a plain BatchWriteItem, full speed)."""
+        try:
+            self.table.update(*keys.job(job_id), "SET #st = :running, started_at = if_not_exists(started_at, :now)",
+                              "#st = :queued", {"#st": "status"},
+                              values(running="running", now=iso(now), queued="queued"))
+            return True
+        except ConditionFailed:
+            self.table.update(*keys.job(job_id), "SET #st = :running, started_at = if_not_exists(started_at, :now)",
+                              names={"#st": "status"}, vals=values(running="running", now=iso(now)))
+            return False
 
     def fail_job(self, job_id: str, message: str, now: datetime) -> None:
         self.table.update(*keys.job(job_id), "SET #st = :failed, finished_at = :now, #err = :msg",

@@ -11,8 +11,6 @@ The member joins on the first event that earns points (the member item is put wi
 """
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,20 +19,22 @@ from ..adapters import keys
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table, TransactionCancelled, values
 from ..adapters.loyalty_store import LoyaltyStore, member_item
+from ..adapters.retry import CONFLICTS
+from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.campaigns import ACTIVE, effective_status
 from ..domain.clock import iso, parse_rfc3339
 from ..domain.config import ConfigBundle
+from ..domain.customers import holder_for_id
 from ..domain.ids import new_id
 from ..domain.loyalty import (MAX_LOTS_PER_TRANSACTION, ORDER_PAID, ORDER_REFUNDED, REFERRAL_REWARD_POINTS, credit,
                               earn, local_date, lot_expiry, member_state, plan_clawback, prune_window, rank,
                               reversal, review_at, tier_by_id, warn_at)
 from ..domain.programs import LoyaltyProgram
 from .consumers import Consumer
-from .loyalty import RewardCodes
+from .code_issuer import CodeIssuer, IssuedCode
 from .outbox import event_put
 
-DEADLINE_S = 8.0
 MILESTONE_REACHED = "loyalty.milestone_reached"
 TIER_CHANGED = "loyalty.tier_changed"
 # What the consumer subscribes to (incentives/subscriptions.py lists the same types).
@@ -69,8 +69,8 @@ class _Retry(Exception):
     """The member or the order changed between the read and the write: compute again."""
 
 
-def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(0.25, 0.004 * 2**min(attempt, 8))))
+def _retry(_old) -> Exception:
+    return _Retry()
 
 
 class LoyaltyEvents:
@@ -79,29 +79,18 @@ class LoyaltyEvents:
         self.config = config
         self.consumer = consumer
         self.store = LoyaltyStore(table)
-        self.codes = RewardCodes(table)
+        self.issuer = CodeIssuer(table)
 
     def handle(self, event: LoyaltyEvent, now: datetime) -> list[dict]:
         """One outcome per program the event concerns."""
         bundle = self.config.bundle()
         out = []
         for program in bundle.loyalty_programs.values():
-            outcome = self._retrying(lambda p=program: self._program(bundle, p, event, now))
+            outcome = CONFLICTS.run(lambda p=program: self._program(bundle, p, event, now), retry_on=_Retry,
+                                    give_up=lambda _: errors.Contention("the loyalty member kept changing; retry"))
             if outcome is not None:
                 out.append({"program_id": program.id, **outcome})
         return out
-
-    @staticmethod
-    def _retrying(fn):
-        start, attempt = time.monotonic(), 0
-        while True:
-            try:
-                return fn()
-            except _Retry:
-                attempt += 1
-                if time.monotonic() - start > DEADLINE_S:
-                    raise errors.Contention("the loyalty member kept changing; retry") from None
-                _backoff(attempt)
 
     def _program(self, bundle: ConfigBundle, program: LoyaltyProgram, ev: LoyaltyEvent, now: datetime) -> dict | None:
         if ev.type == ORDER_REFUNDED:
@@ -127,13 +116,11 @@ class LoyaltyEvents:
     def _effect(program: LoyaltyProgram) -> str:
         return f"LOYALTY#{program.id}"
 
-    def _commit(self, program: LoyaltyProgram, ev: LoyaltyEvent, ops: list[dict], now: datetime,
-                retry_on: set[int]) -> bool:
+    def _commit(self, program: LoyaltyProgram, ev: LoyaltyEvent, uow: UnitOfWork, now: datetime) -> bool:
+        """False: a copy of the event applied it before. A write whose read went stale raises _Retry."""
         try:
-            return self.consumer.apply_once(ev.id, ops, now, effect=self._effect(program))
+            return self.consumer.apply_once(ev.id, uow, now, effect=self._effect(program))
         except TransactionCancelled as e:
-            if any(e.failed(i) for i in retry_on):
-                raise _Retry() from None
             raise errors.Contention(details={"reasons": e.reasons}) from None
 
     # --- earning ---------------------------------------------------------------------------------------------
@@ -169,8 +156,8 @@ class LoyaltyEvents:
         item = member_item(program.id, ev.customer_id, member_id, c.member, state_version(member) + 1,
                            (member or {}).get("joined_at", now_iso), iso(c.review_at) if c.review_at else None,
                            now_iso)
-        ops = [self.store.member_op(item, member["version"] if member else None)]
-        retry_on = {0}
+        uow = UnitOfWork(self.table)
+        self.store.put_member(uow, item, member["version"] if member else None, _retry)
         lot = None
         if c.lot_points > 0:
             expires = lot_expiry(program, ev.occurred_at, now)
@@ -182,18 +169,18 @@ class LoyaltyEvents:
                                       iso(available), ev.type, iso(warn) if warn else None, now_iso,
                                       event_id=ev.id, order_id=ev.order_id if is_order else None)
         if member is None:
-            ops.append(self.store.new_balance_op(member_id, program.id, ev.customer_id, c.lot_points))
+            self.store.new_balance(uow, member_id, program.id, ev.customer_id, c.lot_points)
         elif c.lot_points:
-            ops.append(self.store.balance_add_op(member_id, c.lot_points))
+            self.store.add_to_balance(uow, member_id, c.lot_points)
         if lot:
-            ops.append(self.table.put_op(lot))
+            uow.put(lot)
         details = {"source": ev.type, "event_id": ev.id, "order_id": ev.order_id if is_order else None,
                    "base": base, "multiplier": str(multiplier), "tier": tier.id if tier else None, "rules": rules or None,
                    "lot_id": lot["lot_id"] if lot else None, "expires_at": lot["expires_at"] if lot else None,
                    "available_at": lot["available_at"] if lot else None, "debt_paid": c.debt_paid or None}
         if ev.type == REFERRAL_REWARD_POINTS:
             details.update(reward_id=ev.data.get("reward_id"), referral_program_id=ev.data.get("referral_program_id"))
-        ops.append(self.table.put_op(self.store.entry_item(member_id, program.id, "earn", points, now, **details)))
+        uow.put(self.store.entry_item(member_id, program.id, "earn", points, now, **details))
         if is_order:
             opk, osk = keys.loyalty_order(program.id, ev.order_id)
             order_item = {"pk": opk, "sk": osk, "program_id": program.id, "order_id": ev.order_id,
@@ -203,25 +190,24 @@ class LoyaltyEvents:
                           "refunded_amount": (order or {}).get("refunded_amount", 0), "reversed_points": 0,
                           "event_id": ev.id, "earned_at": iso(ev.occurred_at)}
             if order is None:
-                ops.append(self.table.put_op(order_item))
+                uow.put(order_item, explain=_retry)
             else:
-                ops.append(self.table.put_op(order_item, "attribute_not_exists(points) AND refunded_amount = :r",
-                                             vals=values(r=order.get("refunded_amount", 0))))
-            retry_on.add(len(ops) - 1)
-        ops.extend(self._milestones(bundle, program, c, member_id, ev.customer_id, now))
+                uow.put(order_item, "attribute_not_exists(points) AND refunded_amount = :r",
+                        vals=values(r=order.get("refunded_amount", 0)), explain=_retry)
+        self._milestones(uow, bundle, program, c, member_id, ev.customer_id, now)
         if c.upgraded:
-            ops.append(tier_changed(self.table, program, member_id, item["version"], ev.customer_id,
-                                    c.tier_before, c.tier_after, now))
-        if not self._commit(program, ev, ops, now, retry_on):
+            uow.op(tier_changed(self.table, program, member_id, item["version"], ev.customer_id,
+                                c.tier_before, c.tier_after, now))
+        if not self._commit(program, ev, uow, now):
             return {"status": "duplicate", "points": 0}
         return {"status": "joined" if member is None else "earned", "points": points, "member_id": member_id,
                 "tier": c.member["tier"], "milestones": [m.points for m in c.milestones]}
 
-    def _milestones(self, bundle: ConfigBundle, program: LoyaltyProgram, c, member_id: str, customer_id: str,
-                    now: datetime) -> list[dict]:
+    def _milestones(self, uow: UnitOfWork, bundle: ConfigBundle, program: LoyaltyProgram, c, member_id: str,
+                    customer_id: str, now: datetime) -> None:
         """Each milestone crossed: a ledger entry, a notification (engine event) and, for a reward milestone
         whose campaign is active, a code of it bound to the member, all in the earning's transaction."""
-        ops, drawn = [], []
+        drawn: list[IssuedCode] = []
         for m in c.milestones:
             reward = program.reward(m.reward) if m.reward else None
             code, skipped = None, None
@@ -229,20 +215,20 @@ class LoyaltyEvents:
                 campaign = bundle.campaigns.get(reward.campaign)
                 status = effective_status(campaign, now) if campaign else "missing"
                 if status == ACTIVE:
-                    code = self.codes.draw(campaign, now)
+                    code = self.issuer.draw(campaign, now, holder=holder_for_id(customer_id))[0]
                     drawn.append(code)
                 else:
                     skipped = f"campaign {status}"
-            ops.append(self.table.put_op(self.store.entry_item(
+            uow.put(self.store.entry_item(
                 member_id, program.id, "milestone", 0, now, threshold=m.points, reward_id=m.reward,
-                code=code["code"] if code else None, campaign_id=code["campaign_id"] if code else None,
-                reward_skipped=skipped)))
-            ops.append(event_put(self.table, f"loyalty.{member_id}.milestone.{m.points}", MILESTONE_REACHED,
-                                 customer_id, now, now, {
-                                     "program_id": program.id, "threshold": m.points, "reward_id": m.reward,
-                                     "code": code["code"] if code else None,
-                                     "expires_at": code["expires_at"] if code else None}))
-        return ops + self.codes.ops(drawn, customer_id, now)
+                code=code.code if code else None, campaign_id=code.campaign_id if code else None,
+                reward_skipped=skipped))
+            uow.op(event_put(self.table, f"loyalty.{member_id}.milestone.{m.points}", MILESTONE_REACHED,
+                             customer_id, now, now, {
+                                 "program_id": program.id, "threshold": m.points, "reward_id": m.reward,
+                                 "code": code.code if code else None,
+                                 "expires_at": code.expires_at if code else None}))
+        self.issuer.write(uow, drawn, now)
 
     # --- refunds ---------------------------------------------------------------------------------------------
 
@@ -258,26 +244,26 @@ class LoyaltyEvents:
         if order is None or order.get("points") is None:
             # Nothing earned on it (yet): keep the refunded amount, so an order.paid arriving later earns only on
             # what was not refunded.
+            uow = UnitOfWork(self.table)
             if order is None:
-                op = self.table.put_op({"pk": opk, "sk": osk, "program_id": program.id, "order_id": ev.order_id,
-                                        "refunded_amount": ev.order_amount, "created_at": iso(now)})
+                uow.put({"pk": opk, "sk": osk, "program_id": program.id, "order_id": ev.order_id,
+                         "refunded_amount": ev.order_amount, "created_at": iso(now)}, explain=_retry)
             else:
-                op = self.table.update_op(opk, osk, "ADD refunded_amount :a", "attribute_not_exists(points)",
-                                          vals=values(a=ev.order_amount))
-            if not self._commit(program, ev, [op], now, {0}):
+                uow.add((opk, osk), refunded_amount=ev.order_amount)
+                uow.cond((opk, osk), "attribute_not_exists(points)", explain=_retry)
+            if not self._commit(program, ev, uow, now):
                 return {"status": "duplicate", "points": 0}
             return {"status": "refund_recorded", "points": 0}
         if member is None or member.get("member_id") != order["member_id"]:
             return {"status": "member_gone", "points": 0}  # erased: its anonymised ledger is not touched again
         take_back, refunded = reversal(order["points"], order["order_amount"], order.get("refunded_amount", 0),
                                        ev.order_amount, order.get("reversed_points", 0))
-        order_op = self.table.update_op(
-            opk, osk, "SET refunded_amount = :ra, reversed_points = :rp",
-            "refunded_amount = :ra0 AND reversed_points = :rp0",
-            vals=values(ra=refunded, rp=order.get("reversed_points", 0) + take_back,
-                        ra0=order.get("refunded_amount", 0), rp0=order.get("reversed_points", 0)))
+        uow = UnitOfWork(self.table)
+        uow.set((opk, osk), refunded_amount=refunded, reversed_points=order.get("reversed_points", 0) + take_back)
+        uow.cond((opk, osk), "refunded_amount = :c_ra0 AND reversed_points = :c_rp0", explain=_retry,
+                 c_ra0=order.get("refunded_amount", 0), c_rp0=order.get("reversed_points", 0))
         if take_back == 0:
-            if not self._commit(program, ev, [order_op], now, {0}):
+            if not self._commit(program, ev, uow, now):
                 return {"status": "duplicate", "points": 0}
             return {"status": "refunded", "points": 0}
 
@@ -306,17 +292,16 @@ class LoyaltyEvents:
         review = review_at(program, tier, state["window"], now)  # a drop below the tier: the next job run
         item = member_item(program.id, ev.customer_id, member_id, state, member["version"] + 1,
                            member.get("joined_at", now_iso), iso(review) if review else None, now_iso)
-        ops = [self.store.member_op(item, member["version"]), order_op]
+        self.store.put_member(uow, item, member["version"], _retry)
         if plan.taken:
-            ops.append(self.store.balance_add_op(member_id, -plan.taken))
-        lot_ops_from = len(ops)
-        ops.extend(self.store.lot_take_op(lot, take) for lot, take in plan.takes)
-        ops.append(self.table.put_op(self.store.entry_item(
+            self.store.add_to_balance(uow, member_id, -plan.taken)
+        for lot, take in plan.takes:
+            self.store.take_from_lot(uow, lot, take, _retry)
+        uow.put(self.store.entry_item(
             member_id, program.id, "refund", -take_back, now, source=ev.type, event_id=ev.id, order_id=ev.order_id,
             refunded_amount=ev.order_amount, lots=[{"lot_id": lot["lot_id"], "points": t} for lot, t in plan.takes],
-            debt_added=plan.debt or None, shortfall=plan.shortfall or None)))
-        retry_on = {0, 1, *range(lot_ops_from, lot_ops_from + len(plan.takes))}
-        if not self._commit(program, ev, ops, now, retry_on):
+            debt_added=plan.debt or None, shortfall=plan.shortfall or None))
+        if not self._commit(program, ev, uow, now):
             return {"status": "duplicate", "points": 0}
         return {"status": "refunded", "points": -take_back, "taken": plan.taken, "debt": plan.debt,
                 "shortfall": plan.shortfall}

@@ -15,16 +15,14 @@ consumer (loyalty) never has to take it back.
 """
 from __future__ import annotations
 
-import random
-import time
 from datetime import datetime
 
 from ..adapters import keys
-from ..adapters.code_store import code_item
-from ..adapters.codespace_store import CodeSpaceStore
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table, TransactionCancelled
-from ..adapters.referral_store import STATUS, ReferralStore, Writes
+from ..adapters.referral_store import STATUS, ReferralStore
+from ..adapters.retry import CONFLICTS
+from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain import referrals as rules
 from ..domain.clock import iso
@@ -33,11 +31,10 @@ from ..domain.customers import holder_for_id
 from ..domain.programs import ReferralProgram
 from ..subscriptions import CustomerEvent
 from .consumers import Consumer
-from .issuance import card_fields, space_for
+from .code_issuer import CodeIssuer
 from .outbox import event_put
 from .referrals import program_of
 
-DEADLINE_S = 8.0
 RELEASE_BATCH = 100
 CONVERTED_EVENT, POINTS_EVENT = "referral.converted", "referral.reward_points"
 LEADERBOARD_EPOCH_MS = 10**13  # sort key part: earlier achievers of an equal count rank first
@@ -58,7 +55,7 @@ class Conversions:
         self.config = config
         self.consumer = consumer
         self.store = ReferralStore(table)
-        self.spaces = CodeSpaceStore(table)
+        self.issuer = CodeIssuer(table)
 
     # --- the consumer: order.paid, order.refunded ---------------------------------------------------------
 
@@ -79,8 +76,7 @@ class Conversions:
 
     def _apply(self, program: ReferralProgram, referral_id: str, event: CustomerEvent, profile: dict | None,
                now: datetime) -> dict:
-        start, attempt = time.monotonic(), 0
-        while time.monotonic() - start < DEADLINE_S:
+        for _ in CONFLICTS.attempts():
             referral = self.store.get(keys.referral(referral_id))
             if referral is None:
                 return {"referral_id": referral_id, "outcome": "ignored", "reason": "no_referral"}
@@ -92,13 +88,10 @@ class Conversions:
             if isinstance(plan, dict):
                 return {"referral_id": referral_id, **plan}
             w, outcome = plan
-            ops, _ = w.ops()
             try:
-                applied = self.consumer.apply_once(event.id, ops, now, _effect(program.id))
+                applied = self.consumer.apply_once(event.id, w, now, _effect(program.id))
             except TransactionCancelled:
-                attempt += 1  # another decision on this referral or referrer came first: read and decide again
-                time.sleep(random.uniform(0, min(0.25, 0.004 * 2**min(attempt, 8))))
-                continue
+                continue  # another decision on this referral or referrer came first: read and decide again
             return {"referral_id": referral_id, **(outcome if applied else {"outcome": "duplicate"})}
         raise errors.Contention("the referral kept changing; retry")
 
@@ -107,7 +100,7 @@ class Conversions:
         amount, currency = event.order_amount, event.currency
         if status == rules.CONVERTED and referral.get("order_id") != event.order_id:
             # a converted referee's later order: their revenue, for LTV (the marker counts it once)
-            w = Writes(self.table).add(keys.referral_program(program.id), **{f"revenue_{currency}": amount})
+            w = UnitOfWork(self.table).add(keys.referral_program(program.id), **{f"revenue_{currency}": amount})
             return w, {"outcome": "revenue", "amount": amount}
         if status != rules.PENDING:
             return {"outcome": "ignored", "reason": f"referral_{status}"}
@@ -134,17 +127,17 @@ class Conversions:
             reasons.append(rules.PERIOD_LIMIT)
         if reasons:
             return self._hold(program, referral, reasons, now, order), {"outcome": rules.HELD, "reasons": reasons}
-        w = Writes(self.table)
+        w = UnitOfWork(self.table)
         outcome = self._convert(w, program, referral, referrer, rules.PENDING, order, now, bundle)
         return w, outcome
 
-    # --- state changes (each adds to a Writes; the caller commits) -------------------------------------
+    # --- state changes (each adds to a unit of work; the caller commits) -----------------------------------
 
     def _close(self, program, referral, from_status: str, to_status: str, reason: str | None, now: datetime,
-               order: dict | None = None) -> Writes:
+               order: dict | None = None) -> UnitOfWork:
         """pending/held -> disqualified, expired or rejected: counted, nothing paid."""
         rk = keys.referral(referral["id"])
-        w = Writes(self.table)
+        w = UnitOfWork(self.table)
         w.set(rk, status=to_status, reason=reason, decided_at=iso(now), **(order or {}))
         w.cond(rk, "#st = :c_from", STATUS, c_from=from_status)
         fk = keys.referrer(program.id, referral["referrer_id"])
@@ -154,21 +147,21 @@ class Conversions:
             w.delete(keys.referral_held(program.id, referral["id"]))
         return w
 
-    def _hold(self, program, referral, reasons: list[str], now: datetime, order: dict) -> Writes:
+    def _hold(self, program, referral, reasons: list[str], now: datetime, order: dict) -> UnitOfWork:
         rk = keys.referral(referral["id"])
         at = iso(now)
-        w = Writes(self.table)
+        w = UnitOfWork(self.table)
         w.set(rk, status=rules.HELD, hold_reasons=reasons, held_at=at, **order)
         w.cond(rk, "#st = :c_from", STATUS, c_from=rules.PENDING)
         fk = keys.referrer(program.id, referral["referrer_id"])
         w.add(fk, pending=-1, held=1).cond(fk, "attribute_exists(pk)")
         w.add(keys.referral_program(program.id), pending=-1, held=1)
         hpk, hsk = keys.referral_held(program.id, referral["id"])
-        w.put(self.table.put_op({"pk": hpk, "sk": hsk, "referral_id": referral["id"], "referrer_id":
+        w.op(self.table.put_op({"pk": hpk, "sk": hsk, "referral_id": referral["id"], "referrer_id":
                                  referral["referrer_id"], "held_at": at, "reasons": reasons, **order}))
         return w
 
-    def _convert(self, w: Writes, program: ReferralProgram, referral: dict, referrer: dict, from_status: str,
+    def _convert(self, w: UnitOfWork, program: ReferralProgram, referral: dict, referrer: dict, from_status: str,
                  order: dict, now: datetime, bundle: ConfigBundle) -> dict:
         """pending/held -> converted: the referrer's count (their tier), the period, the leaderboard, the
         program's counters, and the reward: paid now if the return window has closed, else a due item."""
@@ -191,13 +184,13 @@ class Conversions:
             self._payout(w, program, converted, now, bundle)
         else:
             dpk, dsk = keys.referral_due(program.id, release, referral["id"])
-            w.put(self.table.put_op({"pk": dpk, "sk": dsk, "referral_id": referral["id"], "program_id": program.id,
+            w.op(self.table.put_op({"pk": dpk, "sk": dsk, "referral_id": referral["id"], "program_id": program.id,
                                      "release_at": release}))
         return {"outcome": rules.CONVERTED, "conversion_number": n,
                 "reward": reward["type"] if reward else None,
                 "payout": "now" if release <= iso(now) else release}
 
-    def _referrer_count(self, w: Writes, fk: tuple[str, str], referrer: dict, n: int, now: datetime,
+    def _referrer_count(self, w: UnitOfWork, fk: tuple[str, str], referrer: dict, n: int, now: datetime,
                         **fields) -> None:
         """converted = n under the version read; the leaderboard entry (gsi1) follows the count."""
         version = int(referrer.get("version", 0))
@@ -211,7 +204,7 @@ class Conversions:
         w.cond(fk, "version = :c_version", c_version=version)
 
     @staticmethod
-    def _count_reward(w: Writes, pc: tuple[str, str], reward: dict | None, sign: int) -> None:
+    def _count_reward(w: UnitOfWork, pc: tuple[str, str], reward: dict | None, sign: int) -> None:
         """The referrer reward a conversion commits, at face value where it has one (metrics: rewards cost)."""
         if reward is None:
             return
@@ -223,37 +216,31 @@ class Conversions:
         else:
             w.add(pc, referrer_unpriced=sign)
 
-    def _payout(self, w: Writes, program: ReferralProgram, referral: dict, now: datetime,
+    def _payout(self, w: UnitOfWork, program: ReferralProgram, referral: dict, now: datetime,
                 bundle: ConfigBundle) -> None:
         """The conversion becomes final: referral.converted, and the tier's reward for the referrer (a bound code
         or gift card, a points event for the loyalty program, or cash owed), all in the caller's transaction."""
         rid, referrer_id = referral["id"], referral["referrer_id"]
         rk = keys.referral(rid)
-        w.put(event_put(self.table, f"{rid}.converted", CONVERTED_EVENT, referrer_id, now, now,
+        w.op(event_put(self.table, f"{rid}.converted", CONVERTED_EVENT, referrer_id, now, now,
                         {"program_id": program.id, "referral_id": rid, "referee_id": referral["referee_id"]}))
         reward = referral.get("reward")
         if reward is not None:
             if reward["type"] == "points":
-                w.put(event_put(self.table, f"{rid}.reward_points", POINTS_EVENT, referrer_id, now, now,
+                w.op(event_put(self.table, f"{rid}.reward_points", POINTS_EVENT, referrer_id, now, now,
                                 {"program_id": reward["program_id"], "points": reward["points"], "reward_id": rid,
                                  "referral_program_id": program.id}))
             elif reward["type"] == "cash":
                 pk, sk = keys.referral_payout(rid)
-                w.put(self.table.put_op({"pk": pk, "sk": sk, "id": rid, "referral_id": rid, "program_id": program.id,
+                w.op(self.table.put_op({"pk": pk, "sk": sk, "id": rid, "referral_id": rid, "program_id": program.id,
                                          "customer_id": referrer_id, "amount": reward["value"],
                                          "currency": reward["currency"], "status": "owed", "created_at": iso(now),
                                          "gsi1pk": keys.payouts_gsi(program.id, "owed"),
                                          "gsi1sk": f"{iso(now)}#{rid}"}))
             else:
                 campaign = bundle.campaign(reward["campaign_id"])
-                space = space_for(campaign)
-                r = self.spaces.reserve(space, 1)
-                code = space.code(r.key, r.start)
-                expiry = campaign.codes.expiry_for(now)
-                w.put(self.table.put_op(code_item(code, campaign.id, iso(now), iso(expiry) if expiry else None,
-                                                  holder_for_id(referrer_id), **card_fields(campaign))))
-                w.add(keys.campaign_issued_shard(campaign.id, 0), issued=1)
-                w.set(rk, reward_code=code)
+                code = self.issuer.issue(w, campaign, now, holder=holder_for_id(referrer_id))[0]
+                w.set(rk, reward_code=code.code)
             w.add(keys.referral_program(program.id), rewards_paid=1)
             fk = keys.referrer(program.id, referrer_id)
             w.add(fk, rewards_paid=1).cond(fk, "attribute_exists(pk)")
@@ -268,11 +255,11 @@ class Conversions:
             # EventBridge keeps no order: this refund may come before its order's order.paid. Recorded on the
             # referral, it counts against that order when it arrives.
             rk = keys.referral(referral["id"])
-            w = Writes(self.table).add(rk, **{_early_refund(event.order_id): amount})
+            w = UnitOfWork(self.table).add(rk, **{_early_refund(event.order_id): amount})
             return w.cond(rk, "#st = :c_st", STATUS, c_st=status), {"outcome": "refund_recorded"}
         if referral.get("order_id") != event.order_id:
             if status == rules.CONVERTED:  # a later order's refund: revenue only
-                return Writes(self.table).add(pc, **{f"revenue_{currency}": -amount}), {"outcome": "revenue",
+                return UnitOfWork(self.table).add(pc, **{f"revenue_{currency}": -amount}), {"outcome": "revenue",
                                                                                         "amount": -amount}
             return {"outcome": "ignored", "reason": "other_order"}
         rk = keys.referral(referral["id"])
@@ -280,7 +267,7 @@ class Conversions:
         if status not in (rules.CONVERTED, rules.HELD) or final or \
                 not rules.refund_in_window(program, referral["order_at"], event.occurred_at):
             if status == rules.CONVERTED:
-                w = Writes(self.table).add(pc, **{f"revenue_{currency}": -amount})
+                w = UnitOfWork(self.table).add(pc, **{f"revenue_{currency}": -amount})
                 w.add(rk, refunded_amount=amount)
                 return w, {"outcome": "refund_after_payout" if final else "refund_after_window"}
             return {"outcome": "ignored", "reason": f"referral_{status}"}
@@ -289,11 +276,11 @@ class Conversions:
         minimum = program.conversion.min_order_amount
         floor = minimum.amount if minimum is not None and minimum.currency == currency else 0
         if remaining >= max(floor, 1):  # a partial refund that keeps the order qualifying
-            w = Writes(self.table).add(rk, refunded_amount=amount).cond(rk, "#st = :c_st", STATUS, c_st=status)
+            w = UnitOfWork(self.table).add(rk, refunded_amount=amount).cond(rk, "#st = :c_st", STATUS, c_st=status)
             if status == rules.CONVERTED:
                 w.add(pc, **{f"revenue_{currency}": -amount})
             return w, {"outcome": "partial_refund", "remaining": remaining}
-        w = Writes(self.table)
+        w = UnitOfWork(self.table)
         w.set(rk, status=rules.REVERSED, reversed_at=iso(now), reason="order_refunded").add(rk, refunded_amount=amount)
         w.cond(rk, "#st = :c_st", STATUS, c_st=status)
         fk = keys.referrer(program.id, referral["referrer_id"])
@@ -331,22 +318,19 @@ class Conversions:
 
     def approve(self, program_id: str, referral_id: str, now: datetime) -> dict:
         """A held conversion converts (the operator's decision counts past the period cap)."""
-        start, attempt = time.monotonic(), 0
-        while time.monotonic() - start < DEADLINE_S:
+        for _ in CONFLICTS.attempts():
             program, referral = self._held_referral(program_id, referral_id)
             referrer = self.store.get(keys.referrer(program.id, referral["referrer_id"]))
             if referrer is None:
                 raise errors.NotFound("the referrer no longer exists", {"referral_id": referral_id})
-            w = Writes(self.table)
+            w = UnitOfWork(self.table)
             order = {k: referral.get(k) for k in ("order_id", "order_amount", "currency", "order_at",
                                                    "refunded_amount")}
             outcome = self._convert(w, program, referral, referrer, rules.HELD, order, now, self.config.bundle())
             w.delete(keys.referral_held(program.id, referral_id))
             try:
-                self.table.transact(w.ops()[0])
+                w.commit()
             except TransactionCancelled:
-                attempt += 1
-                time.sleep(random.uniform(0, min(0.25, 0.004 * 2**min(attempt, 8))))
                 continue
             return {"id": referral_id, "status": rules.CONVERTED, "conversion_number": outcome["conversion_number"],
                     "payout": outcome["payout"]}
@@ -356,7 +340,7 @@ class Conversions:
         program, referral = self._held_referral(program_id, referral_id)
         w = self._close(program, referral, rules.HELD, rules.REJECTED, "operator", now)
         try:
-            self.table.transact(w.ops()[0])
+            w.commit()
         except TransactionCancelled:
             raise errors.ConversionNotHeld(details={"referral_id": referral_id}) from None
         return {"id": referral_id, "status": rules.REJECTED}
@@ -391,7 +375,7 @@ class Conversions:
                 referral.get("payout_status") != rules.SCHEDULED:
             self.table.delete(*dk)  # a leftover (its referral was decided otherwise): nothing is paid for it
             return None
-        w = Writes(self.table)
+        w = UnitOfWork(self.table)
         w.delete(dk)
         rk = keys.referral(referral["id"])
         w.cond(rk, "#st = :c_conv AND payout_status = :c_sched", STATUS, c_conv=rules.CONVERTED,
@@ -400,11 +384,10 @@ class Conversions:
             self._payout(w, program, referral, now, bundle)
         except errors.IncentiveError:  # the tier's campaign is gone from config: fix config, the next run pays
             return False
-        ops, order = w.ops()
         try:
-            self.table.transact(ops)
+            w.commit()
         except TransactionCancelled as e:
-            if e.failed(order.index(dk)) or e.failed(order.index(rk)):
+            if {dk, rk} & e.failed_keys():
                 return None  # another run released it, or a refund reversed it a moment ago
             return False
         return True

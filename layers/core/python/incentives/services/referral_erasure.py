@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 
 from ..adapters import keys
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import ConditionFailed, Table, TransactionCancelled, key, values
+from ..adapters.dynamo import ConditionFailed, Table, values
 from ..adapters.referral_store import ReferralStore
-from ..domain import errors
+from ..adapters.unit_of_work import Gone, UnitOfWork, always, move_over_read
 
-_RETRIES = 5
 _HASHES = ("email_hash", "ip_hash", "device_hash")
 
 
@@ -106,30 +105,16 @@ class ReferralErasure:
     def _move_referrer(self, program_id: str, record: dict, customer_id: str, anon: str) -> int:
         """REFERRER#<p>#<id> -> REFERRER#<p>#<anon>: delete conditional on every counter read (nothing counted
         meanwhile is lost: a changed counter means read again) and put the copy, in one transaction."""
-        old = keys.referrer(program_id, customer_id)
         new = keys.referrer(program_id, anon)
-        for _ in range(_RETRIES):
-            if record is None:
-                return 0
-            counters = {k: v for k, v in record.items() if isinstance(v, int) and not isinstance(v, bool)}
-            names = {f"#c{i}": k for i, k in enumerate(counters)}
-            delete = {"TableName": self.table.name, "Key": key(*old), "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                      "ConditionExpression": " AND ".join(["attribute_exists(pk)",
-                                                           *(f"#c{i} = :c{i}" for i in range(len(counters)))])}
-            if counters:
-                delete["ExpressionAttributeNames"] = names
-                delete["ExpressionAttributeValues"] = values(**{f"c{i}": v for i, v in enumerate(counters.values())})
-            copy = {k: v for k, v in record.items() if k not in _HASHES}
+
+        def counters(read: dict) -> dict:
+            return {k: v for k, v in read.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+        def write(uow: UnitOfWork, read: dict) -> None:
+            copy = {k: v for k, v in read.items() if k not in _HASHES}
             copy.update(pk=new[0], sk=new[1], customer_id=anon)
             if copy.get("gsi1sk"):  # the leaderboard sort key: <count:010d>#<inverted time:013d>#<customer id>
                 copy["gsi1sk"] = copy["gsi1sk"][:25] + anon
-            try:
-                self.table.transact([{"Delete": delete}, self.table.put_op(copy)])
-                return 1
-            except TransactionCancelled as e:
-                if e.failed(1):
-                    return 0  # a concurrent erasure moved it
-                if not e.failed(0):
-                    raise errors.Contention(details={"reasons": e.reasons}) from None
-                record = e.items[0]  # changed meanwhile (or gone): read again
-        raise errors.Contention("the referrer's counters kept changing; retry")
+            uow.put(copy, explain=always(Gone), first=True)  # a concurrent erasure moved it
+        return move_over_read(self.table, keys.referrer(program_id, customer_id), record, counters, write,
+                              "the referrer's counters")

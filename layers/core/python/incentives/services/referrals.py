@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..adapters import keys
-from ..adapters.code_store import code_item
 from ..adapters.codespace_store import CodeSpaceStore
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import ConditionFailed, Table, TransactionCancelled, values
-from ..adapters.idempotency import IdempotencyGuard
-from ..adapters.referral_store import STATUS, ReferralStore, Writes
+from ..adapters.dynamo import ConditionFailed, Table, values
+from ..adapters.referral_store import STATUS, ReferralStore
+from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain import referrals as rules
 from ..domain.clock import iso
@@ -29,7 +29,7 @@ from ..domain.customers import holder_for_id
 from ..domain.ids import new_id
 from ..domain.orders import Customer
 from ..domain.programs import ReferralProgram
-from .issuance import CodeSpaceCollision, card_fields, space_for
+from .code_issuer import CodeIssuer, CodeSpaceCollision
 
 _spaces: dict[str, CodeSpace] = {}
 SIGNAL_TTL_DAYS = 2
@@ -64,23 +64,36 @@ def reward_view(referral: dict) -> dict:
             "release_at": referral.get("release_at"), "paid_at": referral.get("paid_at")}
 
 
+@dataclass(frozen=True)
+class Enrolment:
+    body: dict
+    created: bool
+
+
+class _Enrolled(Exception):
+    def __init__(self, referrer: dict):
+        super().__init__("enrolled")
+        self.referrer = referrer
+
+
 class Referrals:
     def __init__(self, table: Table, config: ConfigSource):
         self.table = table
         self.config = config
         self.store = ReferralStore(table)
         self.spaces = CodeSpaceStore(table)
+        self.issuer = CodeIssuer(table)
 
     # --- enrolment ----------------------------------------------------------------------------------------
 
     def enroll(self, program_id: str, customer: Customer, ip: str | None, device_id: str | None,
-               now: datetime) -> tuple[int, dict]:
-        """201 with a new code, or 200 with the code the customer already has (also for concurrent first calls)."""
+               now: datetime) -> Enrolment:
+        """A new code (``created``), or the code the customer already has (also for concurrent first calls)."""
         program = program_of(self.config, program_id, active=True)
         rkey, pkey = keys.referrer(program.id, customer.id), keys.customer_profile(customer.id)
         got = self.table.batch_get([rkey, pkey], consistent=True)
         if rkey in got:
-            return 200, self._enrolment(program, got[rkey])
+            return Enrolment(self._enrolment(program, got[rkey]), created=False)
         email = customer.email or (got.get(pkey) or {}).get("email")
         mine = {"email_hash": rules.mailbox_hash(email) if email else None,
                 "ip_hash": rules.signal_hash("ip", ip) if ip else None,
@@ -93,19 +106,17 @@ class Referrals:
         referrer = {"pk": rkey[0], "sk": rkey[1], "program_id": program.id, "customer_id": customer.id,
                     "referral_code": code, "created_at": created, "referrals": 0, "pending": 0, "converted": 0,
                     "held": 0, "version": 0, **mine}
-        ops = [self.table.put_op({"pk": cpk, "sk": csk, "program_id": program.id, "code": code,
-                                  "referrer_id": customer.id, "status": "active", "created_at": created, **mine}),
-               self.table.put_op(referrer),
-               self.table.update_op(*keys.referral_program(program.id), "ADD referrers :one", vals=values(one=1))]
+        uow = UnitOfWork(self.table)
+        uow.put(referrer, explain=lambda old: _Enrolled(old) if old else None)
+        uow.put({"pk": cpk, "sk": csk, "program_id": program.id, "code": code, "referrer_id": customer.id,
+                 "status": "active", "created_at": created, **mine},
+                explain=lambda _old: CodeSpaceCollision(f"referral code space {space.pattern}: {code} exists"))
+        uow.add(keys.referral_program(program.id), referrers=1)
         try:
-            self.table.transact(ops)
-        except TransactionCancelled as e:
-            if e.failed(1) and e.items[1]:  # a concurrent first call enrolled this customer: its code is the code
-                return 200, self._enrolment(program, e.items[1])
-            if e.failed(0):
-                raise CodeSpaceCollision(f"referral code space {space.pattern}: reasons {e.reasons}") from None
-            raise errors.Contention(details={"reasons": e.reasons}) from None
-        return 201, self._enrolment(program, referrer)
+            uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
+        except _Enrolled as e:  # a concurrent first call enrolled this customer: its code is the code
+            return Enrolment(self._enrolment(program, e.referrer), created=False)
+        return Enrolment(self._enrolment(program, referrer), created=True)
 
     @staticmethod
     def _enrolment(program: ReferralProgram, referrer: dict) -> dict:
@@ -116,7 +127,8 @@ class Referrals:
     # --- attribution --------------------------------------------------------------------------------------
 
     def attribute(self, program_id: str, referral_code: str, referee: Customer, ip: str | None,
-                  device_id: str | None, now: datetime, guard: IdempotencyGuard | None = None) -> dict:
+                  device_id: str | None, now: datetime, uow: UnitOfWork | None = None) -> dict:
+        """One referral of a new customer (its answer: 201); the referee's reward code in the same write."""
         program = program_of(self.config, program_id, active=True)
         code = referral_code.strip().upper()
         ckey, pkey, lkey = (keys.referral_code(program.id, code), keys.customer_profile(referee.id),
@@ -139,12 +151,14 @@ class Referrals:
 
         referral_id = new_id("rfl")
         at = iso(now)
-        w = Writes(self.table)
-        w.put(self.table.put_op({"pk": lkey[0], "sk": lkey[1], "referral_id": referral_id, "created_at": at}), lkey)
+        w = uow if uow is not None else UnitOfWork(self.table)
+        w.put({"pk": lkey[0], "sk": lkey[1], "referral_id": referral_id, "created_at": at},
+              explain=lambda _old: errors.AlreadyReferred(details={"program_id": program.id}))
         if mailbox:
             mkey = keys.referee_mailbox(program.id, mailbox)
-            w.put(self.table.put_op({"pk": mkey[0], "sk": mkey[1], "referral_id": referral_id, "created_at": at}),
-                  mkey)
+            w.put({"pk": mkey[0], "sk": mkey[1], "referral_id": referral_id, "created_at": at},
+                  explain=lambda _old: errors.AlreadyReferred("this e-mail address has been referred already",
+                                                              {"program_id": program.id, "matched": "email"}))
         referral = {"id": referral_id, "program_id": program.id, "referrer_id": owner["referrer_id"],
                     "referee_id": referee.id, "referral_code": code, "status": rules.PENDING, "attributed_at": at,
                     "signals": signals or None, "mailbox_hash": mailbox,
@@ -154,7 +168,9 @@ class Referrals:
         pc = keys.referral_program(program.id)
         w.add(pc, referrals=1, pending=1)
         rk = keys.referrer(program.id, owner["referrer_id"])
-        w.add(rk, referrals=1, pending=1).cond(rk, "attribute_exists(pk)")
+        # the referrer was erased in the meantime
+        w.add(rk, referrals=1, pending=1).cond(rk, "attribute_exists(pk)", explain=lambda _old: errors.ReferralCodeNotFound(
+            details={"referral_code": code}))
         if program.referee_reward is not None:
             reward = self._referee_reward(w, program.referee_reward.campaign, referee.id, now)
             referral["referee_reward"] = reward
@@ -166,39 +182,16 @@ class Referrals:
             else:
                 w.add(pc, referee_rewards=1, referee_unpriced=1)
         rpk, rsk = keys.referral(referral_id)
-        w.put(self.table.put_op({"pk": rpk, "sk": rsk, **{k: v for k, v in referral.items() if v is not None}}))
-        ops, order = w.ops()
-        if guard is not None:
-            ops.append(guard.completion_op(201, body))
-            order.append(None)
-        try:
-            self.table.transact(ops)
-        except TransactionCancelled as e:
-            failed = {order[i] for i in range(len(order)) if e.failed(i)}
-            if lkey in failed:
-                raise errors.AlreadyReferred(details={"program_id": program.id}) from None
-            if mailbox and keys.referee_mailbox(program.id, mailbox) in failed:
-                raise errors.AlreadyReferred("this e-mail address has been referred already",
-                                             {"program_id": program.id, "matched": "email"}) from None
-            if rk in failed:  # the referrer was erased in the meantime
-                raise errors.ReferralCodeNotFound(details={"referral_code": code}) from None
-            if guard is not None and e.failed(len(ops) - 1):
-                raise errors.RequestInProgress() from None
-            raise errors.Contention(details={"reasons": e.reasons}) from None
+        w.put({"pk": rpk, "sk": rsk, **{k: v for k, v in referral.items() if v is not None}})
+        w.result = body
+        w.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
         return body
 
-    def _referee_reward(self, w: Writes, campaign_id: str, referee_id: str, now: datetime) -> dict:
+    def _referee_reward(self, w: UnitOfWork, campaign_id: str, referee_id: str, now: datetime) -> dict:
         """A code of the referee campaign bound to the referee, written in the attribution's transaction."""
         campaign = self.config.bundle().campaign(campaign_id)
-        space = space_for(campaign)
-        r = self.spaces.reserve(space, 1)
-        code = space.code(r.key, r.start)
-        expiry = campaign.codes.expiry_for(now)
-        expires_at = iso(expiry) if expiry else None
-        w.put(self.table.put_op(code_item(code, campaign.id, iso(now), expires_at, holder_for_id(referee_id),
-                                          **card_fields(campaign))))
-        w.add(keys.campaign_issued_shard(campaign.id, 0), issued=1)
-        return {"code": code, "campaign_id": campaign.id, "expires_at": expires_at}
+        code = self.issuer.issue(w, campaign, now, holder=holder_for_id(referee_id))[0]
+        return {"code": code.code, "campaign_id": code.campaign_id, "expires_at": code.expires_at}
 
     def _signals(self, program: ReferralProgram, owner: dict, ip: str | None, device_id: str | None,
                  now: datetime) -> list[str]:

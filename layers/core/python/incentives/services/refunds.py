@@ -13,6 +13,7 @@ from ..adapters import keys
 from ..adapters.checkout_store import CheckoutStore
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import TransactionCancelled
+from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.clock import iso
 from ..subscriptions import CustomerEvent
@@ -31,7 +32,7 @@ class Refunds:
             return []
         bundle = self.config.bundle()
         done = []
-        for r in self.store.table.query(keys.customer_gsi(event.customer_id), "REDEMPTION#", index="gsi1"):
+        for r in self.store.redemptions_of(event.customer_id):
             campaign = bundle.campaigns.get(r["campaign_id"])
             if r.get("order_id") != event.order_id or r.get("status") != "succeeded" or campaign is None or \
                     not campaign.rollback_on_refund or event.order_amount < r.get("order_amount", 0):
@@ -39,12 +40,13 @@ class Refunds:
             record = self.store.get_redemption(r["id"])  # consistent: the index lags behind
             if record is None or record["status"] != "succeeded":
                 continue
-            ops = self.store.rollback_ops(record, f"order.refunded {event.id}", iso(now))
+            uow = UnitOfWork(self.store.table)
+            self.store.rollback_writes(uow, record, f"order.refunded {event.id}", iso(now))
             try:
-                if self.consumer.apply_once(event.id, ops, now, effect=keys.redemption(record["id"])[0]):
+                if self.consumer.apply_once(event.id, uow, now, effect=keys.redemption(record["id"])[0]):
                     done.append(record["id"])
+            except errors.AlreadyRolledBack:
+                pass  # rolled back in the meantime (the rollback route, or another refund of the order)
             except TransactionCancelled as e:
-                if not e.failed(0):
-                    raise errors.Contention(details={"reasons": e.reasons}) from None
-                # rolled back in the meantime (the rollback route, or another refund of the order)
+                raise errors.Contention(details={"reasons": e.reasons}) from None
         return done

@@ -1,0 +1,126 @@
+"""The one code issuer: reserve counters of a campaign's code space, format them as codes, build each code's
+item and count it as issued, inside the caller's unit of work. Claims, operator issuance, bulk runs, loyalty
+rewards and referral rewards issue through it (and next the journeys, which issue a code and record a send in one
+unit of work: ``issue(uow, ...)`` then the send's own writes, one commit).
+
+Every unique code is the permuted value of a counter of its code space (domain/codespace.py); counters are
+reserved with one atomic ADD (adapters/codespace_store.py), so codes are unique by construction and a unit of
+work that does not commit only leaves its counters unused. The code's put is still conditional
+(attribute_not_exists): a collision means the code space's counter was reset (e.g. a restored table), and
+overwriting would hand out someone else's code, so it fails with CodeSpaceCollision.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterator
+
+from ..adapters import keys
+from ..adapters.code_store import code_item
+from ..adapters.codespace_store import CodeSpaceStore, Reservation
+from ..adapters.dynamo import Table
+from ..adapters.unit_of_work import UnitOfWork
+from ..domain import errors
+from ..domain.clock import iso
+from ..domain.codespace import CodeSpace
+from ..domain.config import Campaign
+
+_spaces: dict[tuple[str, str], CodeSpace] = {}
+_DEFAULT = object()
+
+
+def space_for(campaign: Campaign) -> CodeSpace:
+    sig = (campaign.codes.full_pattern, campaign.codes.charset)
+    space = _spaces.get(sig)
+    if space is None:
+        space = _spaces[sig] = CodeSpace(*sig)
+    return space
+
+
+def card_fields(campaign: Campaign) -> dict:
+    """A gift card or store credit code starts with the campaign's balance."""
+    if not campaign.has_balance:
+        return {}
+    return {"balance": campaign.reward.balance.amount, "currency": campaign.reward.balance.currency}
+
+
+class CodeSpaceCollision(RuntimeError):
+    """A new code exists already: impossible unless the code space's counter was reset (e.g. a restored
+    table). Refusing is right: overwriting would hand out someone else's code."""
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    code: str
+    campaign_id: str
+    expires_at: str | None
+    holder: str | None = None
+    balance: int | None = None  # gift cards and store credit
+    currency: str | None = None
+
+    def view(self) -> dict:
+        """The code as the API shows it."""
+        out = {"code": self.code, "campaign_id": self.campaign_id, "expires_at": self.expires_at}
+        if self.balance is not None:
+            out["balance"] = {"amount": self.balance, "currency": self.currency}
+        return out
+
+
+class CodeIssuer:
+    def __init__(self, table: Table):
+        self.table = table
+        self.spaces = CodeSpaceStore(table)
+
+    @staticmethod
+    def expiry(campaign: Campaign, now: datetime) -> str | None:
+        at = campaign.codes.expiry_for(now)
+        return iso(at) if at else None
+
+    def draw(self, campaign: Campaign, now: datetime, count: int = 1, holder: str | None = None,
+             expires_at: str | None | object = _DEFAULT) -> list[IssuedCode]:
+        """``count`` new codes of the campaign (one UpdateItem reserves their counters). Nothing is written yet."""
+        if campaign.codes.type != "unique":
+            raise errors.CodesNotIssuable(details={"campaign_id": campaign.id})
+        space = space_for(campaign)
+        r = self.spaces.reserve(space, count)
+        expiry = self.expiry(campaign, now) if expires_at is _DEFAULT else expires_at
+        card = card_fields(campaign)
+        return [IssuedCode(c, campaign.id, expiry, holder, card.get("balance"), card.get("currency"))  # type: ignore[arg-type]
+                for c in space.codes(r.key, r.start, count)]
+
+    def write(self, uow: UnitOfWork, codes: list[IssuedCode], now: datetime) -> None:
+        """Each code's item (conditional: the code is new) and one issued count per campaign (shard 0)."""
+        created = iso(now)
+        for c in codes:
+            uow.put(code_item(c.code, c.campaign_id, created, c.expires_at, c.holder, balance=c.balance,
+                              currency=c.currency), explain=_collision(c.code))
+            uow.add(keys.campaign_issued_shard(c.campaign_id, 0), issued=1)
+
+    def issue(self, uow: UnitOfWork, campaign: Campaign, now: datetime, count: int = 1, holder: str | None = None,
+              expires_at: str | None | object = _DEFAULT) -> list[IssuedCode]:
+        """draw + write: the codes exist exactly when ``uow`` commits."""
+        codes = self.draw(campaign, now, count, holder, expires_at)
+        self.write(uow, codes, now)
+        return codes
+
+    # --- bulk runs: whole chunks of a reservation, written with BatchWriteItem (services/issuance.py) ---------
+
+    def reserve(self, campaign: Campaign, count: int) -> Reservation:
+        return self.spaces.reserve(space_for(campaign), count)
+
+    def space_key(self, campaign: Campaign) -> bytes:
+        return self.spaces.key(space_for(campaign))
+
+    @staticmethod
+    def chunk_items(campaign: Campaign, key: bytes, first: int, size: int, created: str, expires_at: str | None,
+                    job_id: str) -> Iterator[dict]:
+        """The items of counters first..first+size-1 of a bulk job's reservation (counted by the caller)."""
+        card = card_fields(campaign)
+        for c in space_for(campaign).codes(key, first, size):
+            yield code_item(c, campaign.id, created, expires_at, job_id=job_id, **card)
+
+
+def _collision(code: str):
+    def explain(_old):
+        return CodeSpaceCollision(f"code {code} exists already: was the code space's counter reset?")
+    return explain
