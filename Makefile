@@ -22,9 +22,11 @@ help:
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# pip runs again only when a requirements file changed since the last successful install.
-$(PY_STAMP): requirements-dev.txt layers/deps/requirements.txt | $(PY)
+# pip runs again only when a requirements file or pyproject.toml changed since the last successful install.
+# `pip install -e .` puts the `incentives` CLI (incentives_cli/) into the venv, editable: it runs this checkout.
+$(PY_STAMP): requirements-dev.txt layers/deps/requirements.txt pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 # npm ci runs again only when package.json or the lock file changed.
@@ -32,7 +34,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-## setup: create .venv (pip install -r requirements-dev.txt) and node_modules (npm ci), only when needed
+## setup: create .venv (pip install -r requirements-dev.txt, the `incentives` CLI) and node_modules (npm ci), only when needed
 setup: $(PY_STAMP) $(NODE_STAMP)
 
 INFRA_SETUP := setup
@@ -43,7 +45,7 @@ run: setup
 	exec $(PY) -m local.run
 
 # ruff reads every Python tree of the repository; mypy reads its files (layers/, functions/) from pyproject.toml.
-LINT_PATHS := $(wildcard layers functions local infra bench tests tools app.py)
+LINT_PATHS := $(wildcard layers functions local infra bench tests tools incentives_cli app.py)
 
 ## lint: ruff over the repository and mypy over layers/ and functions/ (settings in pyproject.toml); make test runs it first
 lint: $(PY_STAMP)

@@ -1,0 +1,3 @@
+from incentives_cli.cli import main
+
+main()
