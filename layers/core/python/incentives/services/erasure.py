@@ -28,7 +28,7 @@ from ..domain.ids import new_id
 from .loyalty import loyalty_members, move_member
 from .referral_erasure import ReferralErasure
 
-KINDS = ("profile", "redemptions", "events", "codes", "claims", "usage")
+KINDS = ("profile", "redemptions", "events", "codes", "claims", "usage", "consents")
 BUDGET_S = 7.0  # the API functions time out after 10 s; an unfinished erasure answers 202 and is repeated
 _BATCH = 100  # BatchGetItem's limit
 
@@ -104,10 +104,12 @@ class Erasure:
         referral_data = self.referrals.find(customer_id)
         if self.config.bundle().referral_programs:
             counts["referrals"] = 0
+        # the consent ledger lives in the profile's partition and names the customer: it goes with them
+        ledger = self.table.query(profile_key[0], keys.CONSENT_PREFIX)
         members = loyalty_members(self.table, self.config.bundle(), customer_id)
         if self.config.bundle().loyalty_programs:
             counts["loyalty"] = 0
-        if not (profile or marker or history or codes or usage or claims or referral_data or members):
+        if not (profile or marker or history or codes or usage or claims or referral_data or members or ledger):
             return {"status": "erased", "erased": counts}  # nothing stored (or erased before): nothing to write
         anon = marker["anonymised_id"] if marker else self._begin(customer_id, ehash, now)
 
@@ -134,6 +136,9 @@ class Erasure:
             for member in members:  # services/loyalty.py: the member item moves; lots and ledger name no one
                 self._tick(deadline)
                 counts["loyalty"] += move_member(self.table, member, anon, now)
+            for statement in ledger:
+                self._tick(deadline)
+                counts["consents"] += self._delete_item((statement["pk"], statement["sk"]))
             self._tick(deadline)
             counts["profile"] += self._replace_profile(customer_id, anon, profile, now)
         except _OutOfTime:
@@ -204,6 +209,13 @@ class Erasure:
         (rebound above when the campaign binds codes); the campaign's claims and issued counts stay."""
         try:
             self.table.delete(*claim_key, condition="attribute_exists(pk)")
+        except ConditionFailed:
+            return 0
+        return 1
+
+    def _delete_item(self, k: tuple[str, str]) -> int:
+        try:
+            self.table.delete(*k, condition="attribute_exists(pk)")
         except ConditionFailed:
             return 0
         return 1
