@@ -103,6 +103,7 @@ class ClaimIn:
     email: Email
     country: Country | None = None
     consent: StrictBool | None = None
+    locale: Annotated[str, Text(max_length=35)] | None = None  # extension: eligibility.locales
 
 
 @model
