@@ -171,3 +171,25 @@ def test_a_bad_phone_or_consent_text_is_rejected_with_the_field(api, table):
     status, out, _ = api.call(*EVENTS, body=updated("e1", "2026-12-01T10:00:00Z", {"email": True},
                                                     consent_text="x" * 2001))
     assert status == 422 and [f["field"] for f in out["error"]["details"]["fields"]] == ["data.consent_text"]
+
+
+def test_an_event_with_statements_stays_at_one_read_and_one_transaction(api, table):
+    """The ledger items ride in the event's transaction: 1 GetItem (the profile) + 1 TransactWriteItems."""
+    from incentives.adapters.dynamo import dynamodb_client
+
+    api.call(*EVENTS, body=updated("e0", "2026-11-01T10:00:00Z", {"email": True}))  # warm: a profile exists
+    calls: list[str] = []
+
+    def after(http_response, parsed, model, **_):
+        calls.append(model.name)
+
+    client = dynamodb_client()
+    client.meta.events.register("after-call.dynamodb", after, unique_id="consent-ingest")
+    try:
+        body = updated("e1", "2026-12-01T10:00:00Z", {"email": False, "sms": True, "push": True},
+                       consent_text=TEXT)
+        assert api.call(*EVENTS, body=body)[1]["status"] == "accepted"
+    finally:
+        client.meta.events.unregister("after-call.dynamodb", after, unique_id="consent-ingest")
+    assert calls == ["GetItem", "TransactWriteItems"]
+    assert len(ledger(table)) == 4
