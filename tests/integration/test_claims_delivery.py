@@ -82,7 +82,7 @@ def test_a_failed_delivery_is_retried_without_a_second_code(api, table, monkeypa
 def test_delivery_email_needs_messaging_config(handlers, config_dir):
     from incentives.domain.config import ConfigError
 
-    with pytest.raises(ConfigError, match="mailed: claims.delivery: email needs config/messaging.yaml"):
+    with pytest.raises(ConfigError, match=r"mailed: claims\.delivery: email needs config/messaging\.yaml"):
         config_dir(mailed()).bundle()
 
 

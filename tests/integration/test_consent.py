@@ -2,7 +2,7 @@
 events and operators handlers against DynamoDB Local."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 
@@ -15,7 +15,7 @@ from tests.support import OPERATOR_KEY_ID, scan_all
 EVENTS = ("events", "POST", "/v1/events")
 CONSENTS = ("operators", "GET", "/v1/customers/{customer_id}/consents")
 UNSUB = "/v1/public/unsubscribe/{token}"
-NOW = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 TEXT = "Yes, e-mail me offers. Withdraw any time."
 
 

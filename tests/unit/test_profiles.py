@@ -1,11 +1,11 @@
 """Profiles and segments, pure."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from incentives.domain.profiles import Event, apply_event, favourite_categories, segments_of
 
-T = datetime(2026, 12, 1, tzinfo=timezone.utc)
+T = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def order(eid, at, cat="books", qty=1):
@@ -21,12 +21,12 @@ def test_segments_follow_order_history():
     assert segments_of(p, T) == set()  # one order: neither new nor returning
     p = apply_event(p, order("e2", T, cat="games", qty=3))
     assert segments_of(p, T) == {"returning_customers"}
-    assert segments_of(p, datetime(2027, 6, 1, tzinfo=timezone.utc)) == {"returning_customers", "lapsed_customers"}
+    assert segments_of(p, datetime(2027, 6, 1, tzinfo=UTC)) == {"returning_customers", "lapsed_customers"}
     assert favourite_categories(p) == ["games", "books"]
 
 
 def test_the_newest_consent_wins_whatever_the_arrival_order():
-    later = Event("e2", "customer.updated", datetime(2026, 12, 2, tzinfo=timezone.utc), {"id": "c"},
+    later = Event("e2", "customer.updated", datetime(2026, 12, 2, tzinfo=UTC), {"id": "c"},
                   data={"consents": {"email": False}})
     earlier = Event("e1", "customer.updated", T, {"id": "c"}, data={"consents": {"email": True}})
     p = apply_event(apply_event(None, later), earlier)
@@ -36,7 +36,7 @@ def test_the_newest_consent_wins_whatever_the_arrival_order():
 # --- what the journeys read (domain/journeys.py) ---------------------------------------------------------------
 
 def at(day, hour=10):
-    return datetime(2026, 12, day, hour, tzinfo=timezone.utc)
+    return datetime(2026, 12, day, hour, tzinfo=UTC)
 
 
 def test_customer_fields_keep_the_newest_statement_whatever_the_arrival_order():
@@ -87,7 +87,7 @@ def test_first_and_last_order_and_the_latest_purchase_per_sku_and_category():
 def test_purchases_keep_the_newest_200_entries():
     p = None
     for i in range(150):  # 300 entries: a sku and a category each
-        when = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(hours=i)
+        when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=i)
         p = apply_event(p, Event(f"e{i}", "order.paid", when, {"id": "c"}, {"currency": "EUR", "amount": 1, "items": [
             {"sku": f"S{i:03d}", "category": f"k{i:03d}", "quantity": 1, "unit_price": 1}]}))
     assert len(p["purchases"]) == 200

@@ -107,6 +107,8 @@ class Claims:
                 uow.commit(otherwise=lambda e: errors.RequestInProgress())
             except _Repeat as r:  # this e-mail claimed before: the same code again
                 old = r.old or self.table.get(*claim_key, consistent=True)
+                if old is None:  # erased in between: let the client try again
+                    raise errors.Contention("the claim changed; retry") from None
                 self._mail(campaign, email, old["code"], old.get("expires_at"), now)
                 return ClaimResult(self._answer(campaign, old["code"], old.get("expires_at")), created=False)
             except CodeSpaceCollision:
@@ -117,17 +119,20 @@ class Claims:
 
     @staticmethod
     def _answer(campaign: Campaign, code: str, expires_at: str | None) -> dict:
-        if campaign.claims.delivery == "email":
+        if _mailed(campaign):
             return {"campaign_id": campaign.id, "expires_at": expires_at, "delivery": "email"}
         return {"code": code, "campaign_id": campaign.id, "expires_at": expires_at}
 
     def _mail(self, campaign: Campaign, email: str, code: str, expires_at: str | None, now: datetime) -> None:
         """Mails the claim's code (delivery: email) after its transaction committed. A delivery that did not go
         out is 503 delivery_failed: the landing page's retry mails the same code (the claim keeps it)."""
-        if campaign.claims.delivery != "email":
+        if not _mailed(campaign):
             return
+        messaging = self.config.bundle().messaging
+        if messaging is None:  # ConfigBundle refuses delivery: email without messaging; narrows the type
+            raise errors.ConfigError(f"campaign {campaign.id}: claims.delivery: email needs config/messaging.yaml")
         result = self.send(claim_message(campaign, email.strip(), code, expires_at, new_id("clm")),
-                           self.config.bundle().messaging.from_email)
+                           messaging.from_email)
         if result.status != "sent":
             raise errors.DeliveryFailed(details={"retry": result.status == "retry", "error": result.error})
 
@@ -136,6 +141,10 @@ class Claims:
         from .. import wiring
 
         return wiring.email_delivery(from_email).send(message)
+
+
+def _mailed(campaign: Campaign) -> bool:
+    return campaign.claims is not None and campaign.claims.delivery == "email"
 
 
 def claim_message(campaign: Campaign, email: str, code: str, expires_at: str | None, message_id: str) -> Message:
