@@ -155,12 +155,16 @@ def test_a_withdrawal_without_a_profile_records_it(api, table):
     assert [i["granted"] for i in ledger(table, "c9")] == [False]
 
 
-def test_erasure_deletes_the_ledger(api, table):
+def test_erasure_deletes_the_ledger_and_the_unsubscribe_links(api, table):
     api.call(*EVENTS, body=updated("e1", "2026-12-01T10:00:00Z", {"email": True}, consent_text=TEXT))
+    token = token_for(table)
     status, out, _ = api.call("operators", "DELETE", "/v1/customers/{customer_id}",
                               path_params={"customer_id": "c1"}, key_id=OPERATOR_KEY_ID)
-    assert status == 200 and out["erased"]["consents"] == 1
+    assert status == 200 and out["erased"]["consents"] == 2  # one statement, one link
     assert ledger(table) == [] and consents(api)["history"] == []
+    assert unsub(api, "GET", token)[0] == 404
+    assert not [i for i in scan_all(table)
+                if i.get("customer_id") == "c1" or i.get("gsi1pk") == keys.customer_gsi("c1")]
 
 
 def test_a_bad_phone_or_consent_text_is_rejected_with_the_field(api, table):

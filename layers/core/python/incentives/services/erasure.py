@@ -84,6 +84,9 @@ class Erasure:
 
         # Everything that names the customer, found by key or gsi1 (never a scan).
         history = [i for i in self._gsi(keys.customer_gsi(customer_id)) if i.get("customer_id") == customer_id]
+        # unsubscribe links serve only the person: deleted with the consent ledger (their links then 404)
+        links = [i for i in history if i.get("sk") == keys.unsubscribe("")[1]]
+        history = [i for i in history if i not in links]
         id_holder = holder_for_id(customer_id)
         old_holders = [id_holder] + ([_email_holder(ehash)] if ehash else [])
         codes = [c for h in old_holders for c in self._gsi(keys.holder_gsi(h)) if c.get("holder") in old_holders]
@@ -105,7 +108,7 @@ class Erasure:
         if self.config.bundle().referral_programs:
             counts["referrals"] = 0
         # the consent ledger lives in the profile's partition and names the customer: it goes with them
-        ledger = self.table.query(profile_key[0], keys.CONSENT_PREFIX)
+        ledger = self.table.query(profile_key[0], keys.CONSENT_PREFIX) + links
         members = loyalty_members(self.table, self.config.bundle(), customer_id)
         if self.config.bundle().loyalty_programs:
             counts["loyalty"] = 0

@@ -28,8 +28,11 @@ def unsubscribe_token_item(customer_id: str, channel: str, journey_id: str, now:
     ``consent.unsubscribe_url(base_url, token)`` in the message. The token itself is stored nowhere."""
     token = new_unsubscribe_token()
     pk, sk = keys.unsubscribe(token_key(token))
+    created = iso(now)
     return token, {"pk": pk, "sk": sk, "customer_id": customer_id, "channel": channel, "journey_id": journey_id,
-                   "created_at": iso(now)}
+                   "created_at": created,
+                   # erasure finds (and deletes) a customer's links on gsi1 with their other items
+                   "gsi1pk": keys.customer_gsi(customer_id), "gsi1sk": f"UNSUB#{created}"}
 
 
 class Unsubscribe:
