@@ -1,7 +1,7 @@
 """What the local run and the tests connect the functions to, where a deployed function has EVENT_BUS_NAME and
-JOB_FUNCTIONS: the in-process bus (local/bus.py, which also writes each event to LOCAL_OUTBOX_DIR) and the
-in-process job dispatcher (local/lambdas.py). Installed through incentives.wiring before a handler is imported;
-the layer itself never imports local/."""
+JOB_FUNCTIONS: the in-process bus (local/bus.py, which also writes each event to LOCAL_OUTBOX_DIR), the
+in-process job dispatcher (local/lambdas.py) and, instead of SES, the outbox of .eml files. Installed through
+incentives.wiring before a handler is imported; the layer itself never imports local/."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,3 +15,16 @@ def install(functions_dir: Path | str | None = None) -> None:
 
     wiring.use_bus(local_bus())
     wiring.use_dispatcher(LocalDispatcher(functions_dir))
+    wiring.use_delivery(outbox_delivery)
+
+
+def outbox_delivery(from_email: str):
+    """E-mail as .eml files under $LOCAL_OUTBOX_DIR/messages (make run: $INCENTIVES_DATA_DIR/outbox/messages),
+    the directory read at each send (tests point LOCAL_OUTBOX_DIR elsewhere per test)."""
+    import os
+
+    from incentives.adapters.delivery import OutboxDelivery
+
+    from local.bus import outbox_dir
+
+    return OutboxDelivery(os.path.join(outbox_dir(), "messages"), from_email)

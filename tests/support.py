@@ -41,7 +41,9 @@ class HandlerClient:
         }
         handler = self._load(function, ROOT / "functions")
         out = handler(event, _Ctx(function))
-        parsed = json.loads(out["body"]) if out.get("body") else None
+        body = out.get("body")
+        json_body = (out.get("headers") or {}).get("Content-Type", "application/json").startswith("application/json")
+        parsed = (json.loads(body) if json_body else body) if body else None  # a page (HTML) stays text
         return out["statusCode"], parsed, out.get("headers", {})
 
 

@@ -57,7 +57,7 @@ def claim(req: Request) -> Response:
 
     def run(uow) -> Response:
         result = claims().claim(campaign_id, body.email, body.country, body.consent, client,
-                                req.header("origin"), req.now(), uow)
+                                req.header("origin"), req.now(), uow, locale=body.locale)
         metrics.add_metric("ClaimIssued" if result.created else "ClaimRepeated", MetricUnit.Count, 1)
         return Response(201 if result.created else 200, result.body)
 

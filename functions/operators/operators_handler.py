@@ -1,4 +1,4 @@
-"""Operators function: campaigns and their numbers, code issuance, jobs, customer erasure, health."""
+"""Operators function: campaigns and their numbers, code issuance, jobs, customer erasure and consent, health."""
 from __future__ import annotations
 
 from functools import cache
@@ -16,6 +16,7 @@ from incentives.http.function import Observability
 from incentives.http.routes import RUNNABLE_JOBS
 from incentives.http.schemas import IssueCodesIn, RunJobIn
 from incentives.services.campaign_stats import CampaignViews
+from incentives.services.consents import Consents
 from incentives.services.erasure import Erasure
 from incentives.services.issuance import Issuance
 from incentives.settings import check
@@ -33,6 +34,7 @@ class _Deps:
     issuance = Issuance(table, config)
     views = CampaignViews(table, config)
     erasure = Erasure(table, config)
+    consents = Consents(table)
     jobs = wiring.dispatcher()
 
 
@@ -116,6 +118,17 @@ def openapi(req: Request) -> Response:
 
     return Response(200, served(_openapi_document(), req.event.get("requestContext")),
                     {"Cache-Control": "public, max-age=300"})
+
+
+# --- consent (journeys: services/consents.py) ---------------------------------------------------------------
+
+@api.route("get_consents")
+def get_consents(req: Request) -> Response:
+    """The current consent per stated channel and every statement with its proof (time, source, text)."""
+    customer_id = req.path_params["customer_id"]
+    if not 1 <= len(customer_id) <= 128:
+        raise errors.InvalidRequest("customer_id must be 1-128 characters", {"field": "customer_id"})
+    return Response(200, _Deps.consents.view(customer_id))
 
 
 lambda_handler = obs.entry(api)

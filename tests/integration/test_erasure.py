@@ -95,7 +95,8 @@ def test_erasure_removes_the_person_and_keeps_counters_and_ledgers(api, table):
     status, out, _ = erase(api)
     assert status == 200, out
     assert out == {"customer_id": CUSTOMER, "status": "erased",
-                   "erased": {"profile": 1, "redemptions": 2, "events": 2, "codes": 2, "claims": 1, "usage": 1}}
+                   "erased": {"profile": 1, "redemptions": 2, "events": 2, "codes": 2, "claims": 1, "usage": 1,
+                              "consents": 2}}
     items = scan_all(table)
     assert traces(items) == []
     assert numbers(api, codes) == before  # issued, redeemed, discount_total, claims; code counts and statuses
@@ -168,7 +169,8 @@ def test_an_interrupted_erasure_resumes_with_the_same_anonymised_id(api, table, 
     monkeypatch.setattr(erasure_module.Erasure, "_tick", staticmethod(tick))
     status, out, _ = erase(api)
     assert status == 202 and out["status"] == "in_progress"
-    assert out["erased"] == {"profile": 0, "redemptions": 2, "events": 2, "codes": 0, "claims": 0, "usage": 0}
+    assert out["erased"] == {"profile": 0, "redemptions": 2, "events": 2, "codes": 0, "claims": 0, "usage": 0,
+                             "consents": 0}
     marker = table.get(*keys.erasure_marker(CUSTOMER), consistent=True)
     anon = marker["anonymised_id"]
     assert table.get(*keys.redemption(built["pub_redemption"]["id"]), consistent=True)["customer_id"] == anon
@@ -180,7 +182,8 @@ def test_an_interrupted_erasure_resumes_with_the_same_anonymised_id(api, table, 
     monkeypatch.undo()
     status, out, _ = erase(api)
     assert status == 200 and out["status"] == "erased"
-    assert out["erased"] == {"profile": 1, "redemptions": 0, "events": 0, "codes": 2, "claims": 1, "usage": 1}
+    assert out["erased"] == {"profile": 1, "redemptions": 0, "events": 0, "codes": 2, "claims": 1, "usage": 1,
+                             "consents": 2}
     items = scan_all(table)
     assert traces(items) == []
     assert table.get(*keys.customer_usage("pub", anon), consistent=True)["redeemed"] == 0
@@ -196,7 +199,8 @@ def test_concurrent_deletes_change_each_item_once(api, table):
         answers = list(pool.map(lambda _: erase(api), range(4)))
     assert {s for s, _, _ in answers} == {200}
     totals = {k: sum(b["erased"][k] for _, b, _ in answers) for k in answers[0][1]["erased"]}
-    assert totals == {"profile": 1, "redemptions": 2, "events": 2, "codes": 2, "claims": 1, "usage": 1}
+    assert totals == {"profile": 1, "redemptions": 2, "events": 2, "codes": 2, "claims": 1, "usage": 1,
+                      "consents": 2}
     items = scan_all(table)
     assert traces(items) == []
     assert numbers(api, (built["claimed"], built["sorry"], "PUBCODE")) == before

@@ -7,11 +7,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .adapters.delivery import Delivery
     from .adapters.events import EventBus
     from .adapters.jobs import JobDispatcher
 
 _bus: EventBus | None = None
 _dispatcher: JobDispatcher | None = None
+_delivery: Callable[[str], Delivery] | None = None
 
 
 def use_bus(bus: EventBus | None) -> None:
@@ -50,3 +54,20 @@ def dispatcher() -> JobDispatcher:
     from .settings import get_settings
 
     return LambdaDispatcher(get_settings().job_functions)
+
+
+def use_delivery(factory: Callable[[str], Delivery] | None) -> None:
+    """Send e-mail with ``factory(from_email)`` instead of SES (the local run: the outbox of .eml files)."""
+    global _delivery
+    _delivery = factory
+
+
+def email_delivery(from_email: str) -> Delivery:
+    """The e-mail port: SES (configuration set SES_CONFIGURATION_SET when set), or what use_delivery installed."""
+    if _delivery is not None:
+        return _delivery(from_email)
+    import os
+
+    from .adapters.delivery import SesDelivery
+
+    return SesDelivery(from_email, os.environ.get("SES_CONFIGURATION_SET") or None)

@@ -68,6 +68,20 @@ def customer_profile(customer_id: str) -> tuple[str, str]:
     return f"CUSTOMER#{customer_id}", "PROFILE"
 
 
+CONSENT_PREFIX = "CONSENT#"
+
+
+def consent_statement(customer_id: str, at: str, channel: str, statement_id: str) -> tuple[str, str]:
+    """One statement of the consent ledger (domain/consent.py), under the customer's profile partition, sorted by
+    time: a Query of sk begins_with CONSENT# reads the whole ledger. Written in the transaction of the profile
+    update the statement causes; ``statement_id`` is the event id (or the one-click unsubscribe's own id)."""
+    return customer_profile(customer_id)[0], f"{CONSENT_PREFIX}{at}#{channel}#{statement_id}"
+
+
+def unsubscribe(token_hash: str) -> tuple[str, str]:
+    return f"UNSUB#{token_hash}", "UNSUB"
+
+
 EVENT_PREFIX = "EVENT#"
 
 

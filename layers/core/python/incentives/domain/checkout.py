@@ -63,6 +63,8 @@ def check_request(campaign: Campaign, customer: Customer, order: Order, now: dat
     e = campaign.eligibility
     if e.countries is not None and customer.country not in e.countries:
         raise errors.CountryNotEligible(details={"countries": e.countries})
+    if not e.locale_allowed(customer.locale):
+        raise errors.LocaleNotEligible(details={"locales": e.locales})
     if e.min_order_amount is not None and order.amount < e.min_order_amount.amount:
         raise errors.OrderBelowMinimum(details={"min_order_amount": dump(e.min_order_amount)})
     discount = discount_for(campaign, order, balance)

@@ -214,8 +214,21 @@ class Eligibility(_Model):
     segments: list[str] = field(default_factory=list)
     include: ItemFilter | None = None
     exclude: ItemFilter | None = None
+    # The customer's locale must match one: exactly ("de-AT"), or by language when the entry is one ("de").
+    locales: list[str] | None = None
+
+    def locale_allowed(self, locale: str | None) -> bool:
+        if self.locales is None:
+            return True
+        if not locale:
+            return False
+        wanted = locale.replace("_", "-").lower()
+        return any(entry.lower() in (wanted, wanted.split("-")[0]) for entry in self.locales)
 
     def __post_init__(self) -> None:
+        for loc in self.locales or []:
+            if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", loc):
+                raise FieldInvalid("locales", f"{loc!r} is not a BCP 47 language tag (de, de-AT)")
         for sid in self.segments:
             if not re.fullmatch(ID_PATTERN, sid.replace("_", "-")):
                 raise FieldInvalid("segments", f"segment id {sid!r} is not a valid id")
@@ -236,6 +249,9 @@ class Claims(_Model):
     allowed_origins: list[str] = field(default_factory=list)
     max_claims: Count | None = None
     rate_limit: ClaimRateLimit = field(default_factory=ClaimRateLimit)
+    # response: the answer carries the code; email: the code is mailed (with its QR code) to the address that
+    # claimed it, and the answer carries none, so codes cannot be harvested without the mailbox.
+    delivery: Literal["response", "email"] = "response"
 
     def __post_init__(self) -> None:
         for o in self.allowed_origins:
@@ -361,6 +377,8 @@ class ConfigBundle:
             raise ConfigError(f"segments {clash} would hide the built-in segments of the same name")
         known = set(BUILTIN_SEGMENTS) | set(self.segments)
         for c in self.campaigns.values():
+            if c.claims is not None and c.claims.delivery == "email" and "messaging" not in self.journey_document:
+                raise ConfigError(f"campaign {c.id}: claims.delivery: email needs config/messaging.yaml (from_email)")
             unknown = sorted(set(c.eligibility.segments) - known)
             if unknown:
                 raise ConfigError(f"campaign {c.id}: eligibility.segments: unknown segments {unknown}; "

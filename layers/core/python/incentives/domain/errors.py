@@ -31,6 +31,7 @@ CodeAssignedToOtherCustomer = _error("code_assigned_to_other_customer", "the cod
 OrderBelowMinimum = _error("order_below_minimum", "the order is below the campaign's minimum amount")
 NoEligibleItems = _error("no_eligible_items", "no item of the order is eligible")
 CountryNotEligible = _error("country_not_eligible", "the campaign is not available in this country")
+LocaleNotEligible = _error("locale_not_eligible", "the campaign is not available in the customer's language")
 NotFirstOrder = _error("not_first_order", "this campaign is for a customer's first order")
 SegmentNotEligible = _error("segment_not_eligible", "this customer is not in the campaign's segments")
 BalanceExhausted = _error("balance_exhausted", "the gift card or store credit has no balance left")
@@ -62,6 +63,7 @@ RateLimited = _error("rate_limited", "too many requests, retry later")
 IdempotencyKeyReused = _error("idempotency_key_reused", "this Idempotency-Key was used with another request body")
 RequestInProgress = _error("request_in_progress", "a request with this Idempotency-Key is still running; retry later")
 AlreadyRolledBack = _error("already_rolled_back", "the redemption was rolled back already")
+DeliveryFailed = _error("delivery_failed", "the e-mail with the code could not be sent; retry to have it sent again")
 Contention = _error("contention", "too many concurrent writes to the same campaign or code; retry")
 
 

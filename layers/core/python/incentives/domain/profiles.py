@@ -26,6 +26,13 @@ class Event:
     data: dict = field(default_factory=dict)
 
 
+MAX_PURCHASES = 200  # profile["purchases"] keeps the newest entries (by purchase time) of sku and category
+# Customer attributes each event may restate; the newest statement by occurred_at wins (stated_at keeps the times).
+CUSTOMER_FIELDS = ("email", "country", "locale", "timezone", "phone")
+# How sure a sign-up date is: data.signed_up_at (the shop says so) > customer.created > the first event seen.
+_SIGNUP_RANK = {"data": 2, "created": 1, "first_event": 0}
+
+
 def _min(a: str | None, b: str) -> str:
     return b if a is None or b < a else a
 
@@ -34,27 +41,76 @@ def _max(a: str | None, b: str) -> str:
     return b if a is None or b > a else a
 
 
+def _restate(p: dict, attr: str, value, at: str) -> None:
+    """Sets ``attr`` unless a newer event stated it already (events may arrive out of order)."""
+    stated = p.get("stated_at", {})
+    if attr in p and stated.get(attr, "") > at:
+        return
+    p[attr] = value
+    p["stated_at"] = {**stated, attr: at}
+
+
+def _signup(p: dict, at: str, how: str) -> None:
+    rank, old = _SIGNUP_RANK[how], p.get("signed_up_at")
+    old_rank = _SIGNUP_RANK.get(p.get("signed_up_by", "first_event"), 0)
+    if old is None or rank > old_rank or (rank == old_rank and at < old):
+        p["signed_up_at"], p["signed_up_by"] = at, how
+
+
+def consent_wins(previous: dict | None, given: bool, at: str) -> bool:
+    """Whether a statement (given, at) replaces the channel's current state {given, at, source}: the newest by
+    time; at the same instant the withdrawal (as domain/consent.py ranks them: when in doubt, do not send)."""
+    if previous is None or previous["at"] < at:
+        return True
+    return previous["at"] == at and not given
+
+
+def apply_consent(profile: dict, channel: str, given: bool, at: str, source: str) -> dict:
+    """The profile with one consent statement folded in (a new dict; unchanged when an older statement)."""
+    consents = profile.get("consents") or {}
+    if not consent_wins(consents.get(channel), given, at):
+        return profile
+    return {**profile, "consents": {**consents, channel: {"given": given, "at": at, "source": source}}}
+
+
+def _purchases(p: dict, items: list[dict], at: str) -> None:
+    """The latest paid purchase per sku and category ("sku:<SKU>", "category:<cat>"), newest MAX_PURCHASES."""
+    out = dict(p.get("purchases", {}))
+    for item in items:
+        for kind in ("sku", "category"):
+            if item.get(kind):
+                k = f"{kind}:{item[kind]}"
+                out[k] = _max(out.get(k), at)
+    if len(out) > MAX_PURCHASES:
+        out = dict(sorted(out.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:MAX_PURCHASES])
+    p["purchases"] = out
+
+
+def new_profile(customer_id: str) -> dict:
+    return {"customer_id": customer_id, "order_count": 0, "refund_count": 0, "total_spent": {}, "categories": {},
+            "consents": {}}
+
+
 def apply_event(profile: dict | None, event: Event) -> dict:
     """The profile after ``event``. Does not mutate ``profile``."""
-    p = dict(profile or {"customer_id": event.customer["id"], "order_count": 0, "refund_count": 0,
-                          "total_spent": {}, "categories": {}, "consents": {}})
+    p = dict(profile or new_profile(event.customer["id"]))
     at = iso(event.occurred_at)
-    for attr in ("email", "country", "locale", "timezone"):
+    for attr in CUSTOMER_FIELDS:
         value = event.customer.get(attr)
         if value:
-            p[attr] = value.strip().lower() if attr == "email" else value
+            _restate(p, attr, value.strip().lower() if attr == "email" else value, at)
+    _signup(p, at, "first_event")
     if event.type == "customer.created":
-        p["signed_up_at"] = _min(p.get("signed_up_at"), at)
+        _signup(p, at, "created")
+    if event.data.get("signed_up_at"):
+        _signup(p, iso(parse_rfc3339(event.data["signed_up_at"])), "data")
     if event.data.get("birthday"):
-        p["birthday"] = event.data["birthday"]
+        _restate(p, "birthday", event.data["birthday"], at)
     if event.data.get("tags") is not None:
-        p["tags"] = sorted(set(event.data["tags"]))
+        _restate(p, "tags", sorted(set(event.data["tags"])), at)
     for channel, given in (event.data.get("consents") or {}).items():
         if channel in CHANNELS and isinstance(given, bool):
-            previous = p["consents"].get(channel)
-            if previous is None or previous["at"] <= at:  # the newest statement wins, whatever the order
-                p["consents"] = {**p["consents"], channel: {"given": given, "at": at,
-                                                            "source": event.data.get("consent_source", event.type)}}
+            p = apply_consent(p, channel, given, at, event.data.get("consent_source") or event.type)
     if event.type == "order.paid" and event.order:
         cur, amount = event.order["currency"], event.order["amount"]
         p["order_count"] = p.get("order_count", 0) + 1
@@ -66,6 +122,7 @@ def apply_event(profile: dict | None, event: Event) -> dict:
             if item.get("category"):
                 cats[item["category"]] = cats.get(item["category"], 0) + item["quantity"]
         p["categories"] = cats
+        _purchases(p, event.order.get("items", []), at)
     elif event.type == "order.refunded" and event.order:
         cur, amount = event.order["currency"], event.order["amount"]
         p["refund_count"] = p.get("refund_count", 0) + 1

@@ -30,6 +30,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/qualifications", "storefront", STOREFRONT, "qualify"),
     # order and customer events from the shop (profiles; later loyalty and referrals)
     Route("POST", "/v1/events", "events", STOREFRONT, "ingest_event"),
+    # one-click unsubscribe (RFC 8058) from a message's link: the events function keeps profiles and consent
+    Route("GET", "/v1/public/unsubscribe/{token}", "events", PUBLIC, "unsubscribe_page"),
+    Route("POST", "/v1/public/unsubscribe/{token}", "events", PUBLIC, "unsubscribe"),
     # landing pages
     Route("POST", "/v1/public/campaigns/{campaign_id}/claims", "claims", PUBLIC, "claim"),
     Route("OPTIONS", "/v1/public/campaigns/{campaign_id}/claims", "claims", PUBLIC, "claim_preflight"),
@@ -44,6 +47,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/openapi.json", "operators", PUBLIC, "openapi"),
     # privacy: GDPR erasure of one customer (idempotent by nature: a repeat finishes or changes nothing)
     Route("DELETE", "/v1/customers/{customer_id}", "operators", OPERATOR, "erase_customer"),
+    # consent: the current state per channel and the ledger of statements (services/consents.py)
+    Route("GET", "/v1/customers/{customer_id}/consents", "operators", OPERATOR, "get_consents"),
     # referral programs: referrers and referees (storefront), review, payouts and numbers (operators)
     *(Route(m, f"/v1/referral-programs/{{program_id}}{p}", "referrals", role, name) for m, p, role, name in (
         ("POST", "/referrers", STOREFRONT, "enroll_referrer"),

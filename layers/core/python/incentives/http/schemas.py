@@ -8,6 +8,7 @@ import re
 from dataclasses import field
 from typing import Annotated
 
+from ..domain.clock import parse_rfc3339
 from ..domain.money import CURRENCIES, MAX_AMOUNT
 from ..domain.orders import Customer, LineItem, Order
 from ..domain.profiles import EVENT_TYPES
@@ -29,6 +30,7 @@ class CustomerIn:
     country: Country | None = None
     locale: Annotated[str, Text(max_length=35)] | None = None
     timezone: Annotated[str, Text(max_length=64)] | None = None
+    phone: Annotated[str, Text(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = None  # E.164
 
     def to_domain(self) -> Customer:
         return Customer(self.id, self.email, self.country, self.locale, self.timezone)
@@ -101,6 +103,7 @@ class ClaimIn:
     email: Email
     country: Country | None = None
     consent: StrictBool | None = None
+    locale: Annotated[str, Text(max_length=35)] | None = None  # extension: eligibility.locales
 
 
 @model
@@ -140,6 +143,8 @@ class EventDataIn:
     birthday: Annotated[str, Text(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
     consents: ConsentsIn | None = None
     consent_source: Annotated[str, Text(max_length=64)] | None = None
+    consent_text: Annotated[str, Text(max_length=2000)] | None = None  # the wording agreed to (ledger proof)
+    signed_up_at: Time | None = None
     tags: Annotated[list[Annotated[str, Text(max_length=64)]], Len(max_length=50)] | None = None
 
 
@@ -153,5 +158,10 @@ class EventIn:
     data: EventDataIn = field(default_factory=EventDataIn)
 
     def __post_init__(self) -> None:
+        if self.data.signed_up_at is not None:
+            try:
+                parse_rfc3339(self.data.signed_up_at)
+            except ValueError:
+                raise FieldInvalid("data.signed_up_at", "must be an RFC 3339 time with an offset") from None
         if self.type in ("order.paid", "order.refunded") and self.order is None:
             raise ValueError(f"{self.type} needs an order")

@@ -2,11 +2,17 @@
 
 One transaction writes the claim (conditional on no claim for this e-mail yet), the new code (conditional on
 the code being new) and the campaign's claim counter (conditional on max_claims), so a race between two
-tabs of the same shopper, or the last free claim, is decided by DynamoDB."""
+tabs of the same shopper, or the last free claim, is decided by DynamoDB.
+
+With ``claims.delivery: email`` the answer carries no code: after the transaction commits, the code is mailed
+with its QR code (wiring.email_delivery: SES, locally the outbox of .eml files). The claim record keeps the
+code, so a claim again by the same address (also the retry after a failed delivery) mails the same code again
+and never issues a second one."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..adapters import keys
 from ..adapters.config_source import ConfigSource
@@ -18,7 +24,11 @@ from ..domain.campaigns import ACTIVE, SCHEDULED, effective_status
 from ..domain.clock import iso
 from ..domain.config import Campaign
 from ..domain.customers import email_hash, holder_for_email, valid_email
+from ..domain.ids import new_id
 from .code_issuer import CodeIssuer, CodeSpaceCollision
+
+if TYPE_CHECKING:  # adapters/delivery.py (MIME, QR) is imported only when a claim is mailed
+    from ..adapters.delivery import DeliveryResult, Message
 
 MAX_CODE_DRAWS = 5
 
@@ -48,7 +58,8 @@ class Claims:
         return origin is None or origin in campaign.claims.allowed_origins
 
     def claim(self, campaign_id: str, email: str, country: str | None, consent: bool | None, client_id: str,
-              origin: str | None, now: datetime, uow: UnitOfWork | None = None) -> ClaimResult:
+              origin: str | None, now: datetime, uow: UnitOfWork | None = None,
+              locale: str | None = None) -> ClaimResult:
         """A new code (``created``), or the code this e-mail claimed before. The HTTP layer's Idempotency-Key
         completion, if any, rides in ``uow``: it commits with a new claim only."""
         campaign = self.campaign(campaign_id)
@@ -64,6 +75,8 @@ class Claims:
         countries = campaign.eligibility.countries
         if countries is not None and country not in countries:
             raise errors.CountryNotEligible(details={"countries": countries})
+        if not campaign.eligibility.locale_allowed(locale):
+            raise errors.LocaleNotEligible(details={"locales": campaign.eligibility.locales})
         rl = campaign.claims.rate_limit
         self.limiter.hit(f"claims#{campaign.id}#client#{client_id}", rl.per_client_per_minute, 60, now)
         self.limiter.hit(f"claims#{campaign.id}", rl.per_campaign_per_second, 1, now)
@@ -89,17 +102,61 @@ class Claims:
                              details={"max_claims": campaign.claims.max_claims})),
                          c_max=campaign.claims.max_claims)
             self.issuer.write(uow, [code], now)
-            uow.result = {"code": code.code, "campaign_id": campaign.id, "expires_at": code.expires_at}
+            uow.result = self._answer(campaign, code.code, code.expires_at)
             try:
                 uow.commit(otherwise=lambda e: errors.RequestInProgress())
-                return ClaimResult(uow.result, created=True)
             except _Repeat as r:  # this e-mail claimed before: the same code again
                 old = r.old or self.table.get(*claim_key, consistent=True)
-                return ClaimResult({"code": old["code"], "campaign_id": campaign.id,
-                                    "expires_at": old.get("expires_at")}, created=False)
+                if old is None:  # erased in between: let the client try again
+                    raise errors.Contention("the claim changed; retry") from None
+                self._mail(campaign, email, old["code"], old.get("expires_at"), now)
+                return ClaimResult(self._answer(campaign, old["code"], old.get("expires_at")), created=False)
             except CodeSpaceCollision:
                 continue  # cannot happen while the counter is intact; take the next counter
+            self._mail(campaign, email, code.code, code.expires_at, now)
+            return ClaimResult(uow.result, created=True)
         raise errors.Contention("could not draw a free code")
+
+    @staticmethod
+    def _answer(campaign: Campaign, code: str, expires_at: str | None) -> dict:
+        if _mailed(campaign):
+            return {"campaign_id": campaign.id, "expires_at": expires_at, "delivery": "email"}
+        return {"code": code, "campaign_id": campaign.id, "expires_at": expires_at}
+
+    def _mail(self, campaign: Campaign, email: str, code: str, expires_at: str | None, now: datetime) -> None:
+        """Mails the claim's code (delivery: email) after its transaction committed. A delivery that did not go
+        out is 503 delivery_failed: the landing page's retry mails the same code (the claim keeps it)."""
+        if not _mailed(campaign):
+            return
+        messaging = self.config.bundle().messaging
+        if messaging is None:  # ConfigBundle refuses delivery: email without messaging; narrows the type
+            raise errors.ConfigError(f"campaign {campaign.id}: claims.delivery: email needs config/messaging.yaml")
+        result = self.send(claim_message(campaign, email.strip(), code, expires_at, new_id("clm")),
+                           messaging.from_email)
+        if result.status != "sent":
+            raise errors.DeliveryFailed(details={"retry": result.status == "retry", "error": result.error})
+
+    @staticmethod
+    def send(message: Message, from_email: str) -> DeliveryResult:
+        from .. import wiring
+
+        return wiring.email_delivery(from_email).send(message)
+
+
+def _mailed(campaign: Campaign) -> bool:
+    return campaign.claims is not None and campaign.claims.delivery == "email"
+
+
+def claim_message(campaign: Campaign, email: str, code: str, expires_at: str | None, message_id: str) -> Message:
+    """The e-mail of a claimed code: the code as text and as an inline QR code image."""
+    from ..adapters.delivery import Message, qr_png
+
+    name = campaign.name or campaign.id
+    until = f"\n\nValid until {expires_at[:10]}." if expires_at else ""
+    return Message(message_id=message_id, channel="email", to=email, subject=f"Your code: {name}",
+                   text=f"Here is your code for {name}:\n\n{code}{until}\n\nShow the QR code in store or type "
+                        "the code at checkout.",
+                   code=code, qr_png=qr_png(code), meta={"campaign_id": campaign.id})
 
 
 class _Repeat(Exception):

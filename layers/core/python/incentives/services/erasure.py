@@ -28,7 +28,7 @@ from ..domain.ids import new_id
 from .loyalty import loyalty_members, move_member
 from .referral_erasure import ReferralErasure
 
-KINDS = ("profile", "redemptions", "events", "codes", "claims", "usage")
+KINDS = ("profile", "redemptions", "events", "codes", "claims", "usage", "consents")
 BUDGET_S = 7.0  # the API functions time out after 10 s; an unfinished erasure answers 202 and is repeated
 _BATCH = 100  # BatchGetItem's limit
 
@@ -84,6 +84,9 @@ class Erasure:
 
         # Everything that names the customer, found by key or gsi1 (never a scan).
         history = [i for i in self._gsi(keys.customer_gsi(customer_id)) if i.get("customer_id") == customer_id]
+        # unsubscribe links serve only the person: deleted with the consent ledger (their links then 404)
+        links = [i for i in history if i.get("sk") == keys.unsubscribe("")[1]]
+        history = [i for i in history if i not in links]
         id_holder = holder_for_id(customer_id)
         old_holders = [id_holder] + ([_email_holder(ehash)] if ehash else [])
         codes = [c for h in old_holders for c in self._gsi(keys.holder_gsi(h)) if c.get("holder") in old_holders]
@@ -104,10 +107,12 @@ class Erasure:
         referral_data = self.referrals.find(customer_id)
         if self.config.bundle().referral_programs:
             counts["referrals"] = 0
+        # the consent ledger lives in the profile's partition and names the customer: it goes with them
+        ledger = self.table.query(profile_key[0], keys.CONSENT_PREFIX) + links
         members = loyalty_members(self.table, self.config.bundle(), customer_id)
         if self.config.bundle().loyalty_programs:
             counts["loyalty"] = 0
-        if not (profile or marker or history or codes or usage or claims or referral_data or members):
+        if not (profile or marker or history or codes or usage or claims or referral_data or members or ledger):
             return {"status": "erased", "erased": counts}  # nothing stored (or erased before): nothing to write
         anon = marker["anonymised_id"] if marker else self._begin(customer_id, ehash, now)
 
@@ -134,6 +139,9 @@ class Erasure:
             for member in members:  # services/loyalty.py: the member item moves; lots and ledger name no one
                 self._tick(deadline)
                 counts["loyalty"] += move_member(self.table, member, anon, now)
+            for statement in ledger:
+                self._tick(deadline)
+                counts["consents"] += self._delete_item((statement["pk"], statement["sk"]))
             self._tick(deadline)
             counts["profile"] += self._replace_profile(customer_id, anon, profile, now)
         except _OutOfTime:
@@ -204,6 +212,13 @@ class Erasure:
         (rebound above when the campaign binds codes); the campaign's claims and issued counts stay."""
         try:
             self.table.delete(*claim_key, condition="attribute_exists(pk)")
+        except ConditionFailed:
+            return 0
+        return 1
+
+    def _delete_item(self, k: tuple[str, str]) -> int:
+        try:
+            self.table.delete(*k, condition="attribute_exists(pk)")
         except ConditionFailed:
             return 0
         return 1

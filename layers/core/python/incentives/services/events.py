@@ -6,6 +6,10 @@ different events for one customer never lose an update. Nothing else happens in 
 stream carries each new event item to the fan-out (services/fanout.py), which publishes it for the consumers
 (incentives/subscriptions.py: refund rollbacks, later loyalty and referrals). The event item is therefore
 exactly the published CustomerEvent plus keys: no PII.
+
+Every consent statement of the event (``data.consents`` with ``consent_source`` and ``consent_text``) becomes a
+consent ledger item (services/consents.py) in the same transaction: a duplicate event writes none, and the
+ledger never holds a statement the profile did not see. Still one GetItem and one TransactWriteItems per event.
 """
 from __future__ import annotations
 
@@ -18,8 +22,10 @@ from ..adapters.retry import CONFLICTS
 from ..adapters.unit_of_work import UnitOfWork, always
 from ..domain import errors
 from ..domain.clock import iso, iso_ms
+from ..domain.consent import statements_from_event
 from ..domain.profiles import Event, apply_event
 from ..subscriptions import CUSTOMERS, CustomerEvent
+from .consents import ledger_item
 
 
 class Events:
@@ -38,6 +44,7 @@ class Events:
                   # a customer's events, newest last, for erasure and consumers that replay history
                   "gsi1pk": keys.customer_gsi(event.customer["id"]),
                   "gsi1sk": f"EVENT#{iso(event.occurred_at)}#{event.id}"}
+        statements = statements_from_event(event.data, event.occurred_at, event.type)
         for _ in CONFLICTS.attempts():
             old = self.table.get(ppk, psk, consistent=True)
             profile = apply_event({k: v for k, v in (old or {}).items() if k not in ("pk", "sk")} or None, event)
@@ -48,6 +55,8 @@ class Events:
                 uow.put(profile, explain=always(_ProfileChanged))
             else:
                 uow.put(profile, "version = :v", vals=values(v=version), explain=always(_ProfileChanged))
+            for statement in statements:
+                uow.put(ledger_item(event.customer["id"], statement, event.id), condition=None)
             try:
                 uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
                 return {"id": event.id, "status": "accepted"}
