@@ -264,6 +264,31 @@ def test_loyalty_answers_match_the_document(api, handlers, table, config_dir):
     assert status == 200 and rest["next_cursor"] is None
 
 
+def test_consent_and_unsubscribe_answers_match_the_document(api, handlers, table, config_dir):
+    from incentives.services.unsubscribe import unsubscribe_token_item
+
+    config_dir(campaign("ops"))
+    op = {"key": OPERATOR_KEY_ID}
+    event = {"id": "ev-consent-1", "type": "customer.updated", "occurred_at": "2026-12-01T10:00:00Z",
+             "customer": {"id": "c9", "email": "c9@example.com"},
+             "data": {"consents": {"email": True}, "consent_source": "checkout", "consent_text": "Offers by e-mail"}}
+    assert api.call("POST", "/v1/events", event)[0] == 202
+    status, view = api.call("GET", "/v1/customers/{customer_id}/consents", customer_id="c9", **op)
+    assert status == 200 and view["consents"]["email"]["granted"] is True
+    assert api.call("GET", "/v1/customers/{customer_id}/consents", customer_id="x" * 129, **op)[0] == 422
+    token, item = unsubscribe_token_item("c9", "email", "birthday", datetime.now(UTC))
+    table.put(item)
+    page = "/v1/public/unsubscribe/{token}"
+    assert api.call("GET", page, key=None, token=token)[0] == 200
+    assert api.call("GET", page, key=None, token="nope")[0] == 404
+    status, out = api.call("POST", page, key=None, token=token,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert (status, out) == (200, {"status": "unsubscribed", "channel": "email"})
+    assert api.call("POST", page, key=None, token="nope")[0] == 404
+    status, view = api.call("GET", "/v1/customers/{customer_id}/consents", customer_id="c9", **op)
+    assert view["consents"]["email"]["granted"] is False
+
+
 def test_the_scenarios_answered_on_every_route():
     """Run with the module: the routes above answered at least once (a new route needs a scenario here)."""
     if not SEEN:

@@ -43,6 +43,7 @@ PATH_PARAMETERS: dict[str, tuple[dict, str]] = {
     "program_id": ({"type": "string"}, "A referral or loyalty program's id (the name of its config file)."),
     "referral_id": ({"type": "string"}, "The `id` of a referral."),
     "payout_id": ({"type": "string"}, "The `id` of a payout."),
+    "token": ({"type": "string"}, "The unsubscribe token of a message's `List-Unsubscribe` link (names no one)."),
     "job": ({"type": "string"}, "A job id (`job_id` of a 202 answer), or on `/run` a runnable job's name: "
                                 + ", ".join(RUNNABLE_JOBS) + "."),
 }
@@ -206,6 +207,8 @@ def _successes(op: Operation, gen: Generator) -> dict:
             answer["content"] = {"application/json": {"schema": gen.schema(decl)}}
             if op.csv and status == 200:
                 answer["content"]["text/csv"] = {"schema": {"type": "string"}}
+        if op.html and status == 200:  # a page for a person (e.g. the unsubscribe link's)
+            answer.setdefault("content", {})["text/html"] = {"schema": {"type": "string"}}
         out[str(status)] = answer
     return out
 

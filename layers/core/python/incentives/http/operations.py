@@ -35,6 +35,7 @@ class Operation:
     errors: tuple[str, ...] = ()  # route-specific error codes (common_errors adds the rest)
     idempotent: bool = False  # honours Idempotency-Key (docs/api.md, "Idempotency")
     csv: bool = False  # the 200 answer may also be text/csv (format=csv)
+    html: bool = False  # the 200 answer is (or, with Accept: text/html, may be) an HTML page
     description: str = ""
     response_headers: dict[str, str] = field(default_factory=dict)  # header -> description, on success
 
@@ -142,6 +143,17 @@ OPERATIONS: dict[str, Operation] = {
         "Erase a customer (GDPR)", {200: r.Erasure, 202: r.Erasure}, errors=("invalid_request", "contention"),
         description="200: complete (also for a customer with nothing stored). 202: the time budget ran out; "
                     "repeat the DELETE until it answers 200. Idempotent by itself, no Idempotency-Key."),
+    "get_consents": Operation(
+        "A customer's consent per channel and the ledger of statements (proof)", {200: r.Consents},
+        errors=("invalid_request",)),
+    "unsubscribe_page": Operation(
+        "The one-click unsubscribe page (GET never unsubscribes)", {200: None}, html=True, errors=("not_found",),
+        description="A small page whose button POSTs `List-Unsubscribe=One-Click` to the same URL."),
+    "unsubscribe": Operation(
+        "One-click unsubscribe (RFC 8058): withdraws the link's channel", {200: r.Unsubscribed}, html=True,
+        errors=("not_found",),
+        description="Body `List-Unsubscribe=One-Click` (form-encoded; any body is accepted). A repeat changes "
+                    "nothing. With `Accept: text/html` the answer is a page."),
     "openapi": Operation(
         "This document (OpenAPI 3.1)", {200: r.OpenApiDocument},
         description="Generated from the route table and the request and response declarations."),

@@ -252,6 +252,35 @@ class Erasure:
 
 
 @_Out
+class ConsentState:
+    granted: bool
+    at: Time
+    source: str
+
+
+@_Out
+class ConsentStatement:
+    channel: Literal["email", "sms", "push"]
+    granted: bool
+    at: Time
+    source: str
+    text: str | None = None
+
+
+@_Out
+class Consents:
+    customer_id: str
+    consents: Annotated[dict[str, ConsentState], Doc("channel -> its current state; channels never stated are absent")]
+    history: Annotated[list[ConsentStatement], Doc("every statement, oldest first")]
+
+
+@_Out
+class Unsubscribed:
+    status: Literal["unsubscribed"]
+    channel: Literal["email", "sms", "push"]
+
+
+@_Out
 class OpenApiDocument:
     """This document."""
 
