@@ -32,7 +32,8 @@ def test_validate_the_shipped_config_from_the_environment_or_an_argument(config_
     elsewhere.mkdir()
     out = run_cli("validate", cwd=elsewhere)  # no ./config here: the checkout's
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith(f"{ROOT / 'config'}: config is valid: {len(list((ROOT / 'config' / 'campaigns').glob('*.yaml')))} campaigns, 1 segments")
+    campaigns = len(list((ROOT / "config" / "campaigns").glob("*.yaml")))
+    assert out.stdout.startswith(f"{ROOT / 'config'}: config is valid: {campaigns} campaigns, 1 segments")
     out = run_cli("validate", env={"INCENTIVES_CONFIG_DIR": str(config_dir)}, cwd=tmp_path)
     assert out.returncode == 0 and out.stdout.startswith(f"{config_dir}: config is valid")
     out = run_cli("validate", "config", cwd=tmp_path)  # DIR relative to the working directory
