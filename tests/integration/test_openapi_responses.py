@@ -24,7 +24,7 @@ from tests.support import OPERATOR_KEY_ID, ROOT, STOREFRONT_KEY_ID, _Ctx, campai
 DOC = document()
 ROUTE = {(r.method, r.path): r for r in ROUTES}
 SEEN: set[tuple[str, int]] = set()  # (route name, status) checked by this module
-UNKNOWN_TOKEN = "no-such-unsubscribe-token"  # a token the engine never handed out
+UNKNOWN_LINK_ID = "no-such-unsubscribe-token"  # a token the engine never handed out
 
 
 def _validator(schema: dict) -> Draft202012Validator:
@@ -281,11 +281,11 @@ def test_consent_and_unsubscribe_answers_match_the_document(api, handlers, table
     table.put(item)
     page = "/v1/public/unsubscribe/{token}"
     assert api.call("GET", page, key=None, token=secret)[0] == 200
-    assert api.call("GET", page, key=None, token=UNKNOWN_TOKEN)[0] == 404
+    assert api.call("GET", page, key=None, token=UNKNOWN_LINK_ID)[0] == 404
     status, out = api.call("POST", page, key=None, token=secret,
                            headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert (status, out) == (200, {"status": "unsubscribed", "channel": "email"})
-    assert api.call("POST", page, key=None, token=UNKNOWN_TOKEN)[0] == 404
+    assert api.call("POST", page, key=None, token=UNKNOWN_LINK_ID)[0] == 404
     status, view = api.call("GET", "/v1/customers/{customer_id}/consents", customer_id="c9", **op)
     assert view["consents"]["email"]["granted"] is False
 
