@@ -15,3 +15,14 @@ def install(functions_dir: Path | str | None = None) -> None:
 
     wiring.use_bus(local_bus())
     wiring.use_dispatcher(LocalDispatcher(functions_dir))
+    wiring.use_delivery(outbox_delivery)
+
+
+def outbox_delivery(channel: str, from_email: str):
+    """Journey messages as files: $LOCAL_OUTBOX_DIR/messages (make run: $INCENTIVES_DATA_DIR/outbox/messages)."""
+    import os
+
+    from incentives.adapters.delivery import OutboxDelivery
+
+    base = os.environ.get("LOCAL_OUTBOX_DIR") or ".local/outbox"
+    return OutboxDelivery(os.path.join(base, "messages"), from_email)

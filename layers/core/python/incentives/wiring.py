@@ -50,3 +50,28 @@ def dispatcher() -> JobDispatcher:
     from .settings import get_settings
 
     return LambdaDispatcher(get_settings().job_functions)
+
+
+# ---- journey message delivery (adapters/delivery.py) -------------------------------------------------------
+# factory(channel, from_email) -> Delivery. Deployed: SES for e-mail (SES_CONFIGURATION_SET), SNS for SMS. The
+# local run installs the outbox of .eml/.json files; tests install moto-backed or failing ones.
+_delivery = None
+
+
+def use_delivery(factory) -> None:
+    """Deliver journey messages with ``factory(channel, from_email)`` (None: back to SES / SNS)."""
+    global _delivery
+    _delivery = factory
+
+
+def delivery(channel: str, from_email: str):
+    if _delivery is not None:
+        return _delivery(channel, from_email)
+    import os
+
+    from .adapters.delivery import SesDelivery, SnsSmsDelivery
+
+    if channel == "sms":
+        return SnsSmsDelivery(os.environ.get("SMS_SENDER_ID") or None)
+    return SesDelivery(os.environ.get("SES_FROM_EMAIL") or from_email,
+                       os.environ.get("SES_CONFIGURATION_SET") or None)

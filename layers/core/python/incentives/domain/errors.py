@@ -63,6 +63,7 @@ IdempotencyKeyReused = _error("idempotency_key_reused", "this Idempotency-Key wa
 RequestInProgress = _error("request_in_progress", "a request with this Idempotency-Key is still running; retry later")
 AlreadyRolledBack = _error("already_rolled_back", "the redemption was rolled back already")
 Contention = _error("contention", "too many concurrent writes to the same campaign or code; retry")
+JobRunning = _error("job_running", "another run of this job is under way; try again when it has finished")
 
 
 class ConfigError(IncentiveError):

@@ -22,6 +22,7 @@ STATUS = {
     "request_in_progress": 409,
     "already_rolled_back": 409,
     "contention": 503,
+    "job_running": 409,
     "redemption_limit_reached": 409,
     "customer_limit_reached": 409,
     "budget_exhausted": 409,
