@@ -47,6 +47,11 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     # re-read of a tier review, updates of lots/balances and puts of entries, members and outbox events.
     "points_expiry": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
                       "dynamodb:UpdateItem"],
+    # Journey index: the profile (GetItem), one transaction of index puts and the consumer's marker.
+    "journey_events": ["dynamodb:GetItem", "dynamodb:PutItem"],
+    # Journey jobs: index buckets and pending deliveries (Query), profiles, frequency and message items
+    # (BatchGetItem), the lease, the code-space reservation, one transaction per send (puts, updates, deletes).
+    "journeys": [*_READ, *_WRITE],
 }
 
 # Function folders whose event source mapping reads the table's stream.

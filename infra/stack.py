@@ -80,7 +80,8 @@ class IncentivesStack(Stack):
                 fn.add_to_role_policy(
                     iam.PolicyStatement(
                         actions=["lambda:InvokeFunction"],
-                        resources=[function_arn(self, job_names[job]) for job in permissions.INVOKES[folder]],
+                        resources=list(dict.fromkeys(function_arn(self, job_names[job])
+                                                    for job in permissions.INVOKES[folder])),
                     )
                 )
 
