@@ -62,7 +62,16 @@ class Jobs(Construct):
                     description=f"incentives job {folder if shared else job}",
                 )
                 self.functions[folder] = fn
-                if schedule:
+                if schedule and shared:
+                    # journeys: a run that fails for good (its payload names the job and moment) is kept
+                    # for a redrive, and alarmed (monitoring.py) together with the failed-sends metric
+                    queue = dead_letter_queue(
+                        self, f"{camel(folder)}Failures",
+                        holds=f"the on-failure destination of the {folder} function's scheduled runs",
+                    )
+                    fn.configure_async_invoke(on_failure=destinations.SqsDestination(queue), retry_attempts=0)
+                    self.failure_queues[folder] = queue
+                elif schedule:
                     fn.configure_async_invoke(retry_attempts=0)  # the next tick is the retry
             if schedule:
                 # a function serving several jobs learns which one from the rule's input

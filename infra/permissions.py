@@ -73,6 +73,23 @@ INVOKES: dict[str, tuple[str, ...]] = {
 PUBLISHES_EVENTS = frozenset({FANOUT_FUNCTION})
 
 
+# Function folders that send journey messages: SES (raw e-mail, from the configured identity) and SNS SMS.
+SENDS_MESSAGES = frozenset({"journeys"})
+
+
+def messaging_statements(stack, identity: str, configuration_set: str) -> list[iam.PolicyStatement]:
+    """SES sending limited to the identity (and its configuration set); SNS Publish to phone numbers only: a
+    direct SMS publish names no resource, so NotResource on every topic ARN leaves nothing but SMS."""
+    out = [iam.PolicyStatement(actions=["sns:Publish"], not_resources=["arn:aws:sns:*:*:*"])]
+    if identity:
+        out.append(iam.PolicyStatement(
+            actions=["ses:SendEmail", "ses:SendRawEmail"],
+            resources=[stack.format_arn(service="ses", resource="identity", resource_name=identity),
+                       stack.format_arn(service="ses", resource="configuration-set",
+                                        resource_name=configuration_set)]))
+    return out
+
+
 def table_statement(folder: str, table: dynamodb.ITable, index_names: list[str]) -> iam.PolicyStatement | None:
     try:
         actions = TABLE_ACTIONS[folder]

@@ -46,7 +46,8 @@ def handle(event: dict, context) -> dict:
     except errors.JobRunning:
         logger.info("journey job already running", extra={"job": job})
         return {"job": job, "status": "busy", "error": {"code": "job_running"}}
-    metrics.add_dimension("job", job)
+    # the service dimension only (Powertools adds it): the alarm on JourneySendsFailed needs no job dimension
+    metrics.add_metric("JourneySendsFailed", MetricUnit.Count, sum(result["failed"].values()))
     for channel, n in result["sent"].items():
         metrics.add_metric(f"MessagesSent_{channel}", MetricUnit.Count, n)
     for reason, n in result["skipped"].items():

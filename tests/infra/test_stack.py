@@ -439,3 +439,18 @@ def test_cfn_lint_finds_no_errors(synth):
     # W3005 (a DependsOn that a GetAtt already implies) is how CDK orders a function after its role.
     findings = [f"{m.rule.id} {m.message}" for m in matches if m.rule.id != "W3005"]
     assert findings == []
+
+
+def test_journeys_publish_sms_only_and_send_through_the_configuration_set(synth):
+    statements = synth.role_statements("journeys")
+    sns = [s for s in statements if "sns:Publish" in synth.actions(s)]
+    assert [s.get("NotResource") for s in sns] == ["arn:aws:sns:*:*:*"]  # SMS only: no topic
+    assert all("Resource" not in s for s in sns)
+    _, props = synth.functions()["journeys"]
+    env = props["Environment"]["Variables"]
+    assert env["SES_CONFIGURATION_SET"] and env["PUBLIC_BASE_URL"]
+    sets = synth.of_type("AWS::SES::ConfigurationSet")
+    assert len(sets) == 1 and env["SES_CONFIGURATION_SET"] == {"Ref": next(iter(sets))}
+    alarms = [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()]
+    assert any(a.get("MetricName") == "JourneySendsFailed" and a.get("Namespace") == "Incentives" for a in alarms)
+    assert "journeys" in synth.stack.jobs.failure_queues
