@@ -307,3 +307,28 @@ def test_a_permanent_delivery_failure_is_recorded(jx):
     rec = jx.record("c1", "bday")
     assert (rec["status"], rec["reason"]) == ("failed", "MessageRejected")
     assert jx.table.query("JPEND#bday") == []
+
+
+OP = {"key_id": "key-operator"}
+
+
+def test_over_http_a_run_answers_409_while_another_holds_the_job_and_messages_are_listed(jx, handlers):
+    jx.configure(journey("bday", {"type": "birthday"}))
+    jx.event("h1", "customer.created", "2027-05-01T00:00:00Z", tz="Europe/Berlin", birthday="1990-06-15")
+    holder = jx.runs.acquire("birthdays")
+    status, out, _ = handlers.call("operators", "POST", "/v1/jobs/{job}/run", path_params={"job": "birthdays"},
+                                   body={"now": "2027-06-15T08:30:00Z"}, **OP)
+    assert status == 409 and out["error"]["code"] == "job_running"
+    jx.runs.release("birthdays", holder)
+    status, out, _ = handlers.call("operators", "POST", "/v1/jobs/{job}/run", path_params={"job": "birthdays"},
+                                   body={"now": "2027-06-15T08:30:00Z"}, **OP)
+    assert status == 200 and out["result"]["sent"] == {"email": 1}, out
+    status, out, _ = handlers.call("operators", "GET", "/v1/customers/{customer_id}/messages",
+                                   path_params={"customer_id": "h1"}, **OP)
+    assert status == 200
+    (m,) = out["messages"]
+    assert (m["journey_id"], m["channel"], m["status"], m["timezone"]) == ("bday", "email", "sent", "Europe/Berlin")
+    assert m["code"].startswith("GIFT-") and m["campaign_id"] == "gift" and m["created_at"] == "2027-06-15T08:30:00Z"
+    status, out, _ = handlers.call("operators", "GET", "/v1/customers/{customer_id}/messages",
+                                   path_params={"customer_id": "nobody"}, **OP)
+    assert (status, out) == (200, {"messages": []})
