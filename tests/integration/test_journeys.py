@@ -332,3 +332,47 @@ def test_over_http_a_run_answers_409_while_another_holds_the_job_and_messages_ar
     status, out, _ = handlers.call("operators", "GET", "/v1/customers/{customer_id}/messages",
                                    path_params={"customer_id": "nobody"}, **OP)
     assert (status, out) == (200, {"messages": []})
+
+
+def test_a_leap_day_birthday_is_sent_on_28_february_in_a_non_leap_year(jx):
+    jx.configure(journey("bday", {"type": "birthday"}))
+    jx.event("leap", "customer.created", "2027-01-10T00:00:00Z", tz="Europe/Berlin", birthday="1992-02-29")
+    assert jx.run("birthdays", "2027-02-27T09:30:00Z")["sent"] == {}
+    assert jx.run("birthdays", "2027-02-28T09:30:00Z")["sent"] == {"email": 1}  # 10:30 Berlin (CET)
+    assert [m["status"] for m in jx.messages("leap")] == ["sent"]
+    assert jx.table.get("JDUE#bday#2028-02-29T09", "leap") is not None  # next year is a leap year
+
+
+def test_the_event_channel_writes_message_requested_to_the_outbox_in_the_send_transaction(jx):
+    jx.configure(journey("bday", {"type": "birthday"}, channels=["event"]))
+    jx.event("esp", "customer.created", "2027-05-01T00:00:00Z", tz="Europe/Berlin", birthday="1990-06-15")
+    assert jx.run("birthdays", "2027-06-15T08:30:00Z")["sent"] == {"event": 1}
+    (m,) = jx.messages("esp")
+    event = jx.table.get(f"EVENT#message.{m['id']}.requested", "EVENT")
+    assert event["type"] == "message.requested" and event["source"] == "incentives.engine"
+    assert event["data"]["code"] == m["code"] and event["data"]["customer_id"] == "esp"
+    assert "to" not in event["data"] and "esp@example.com" not in str(event)  # no address in the event store
+    assert jx.eml_files() == []
+
+
+def test_sms_goes_through_sns_with_the_code_in_the_text(jx):
+    from moto import mock_aws
+
+    import boto3
+    from incentives.adapters.delivery import SnsSmsDelivery
+
+    jx.configure(journey("bday", {"type": "birthday"}, channels=["email", "sms"]))
+    jx.event("txt", "customer.created", "2027-05-01T00:00:00Z", tz="Europe/Berlin", birthday="1990-06-15",
+             email_consent=None, consents={"sms": True})
+    jx.table.update(*keys.customer_profile("txt"), "SET phone = :p", vals={":p": {"S": "+4915112345678"}})
+    with mock_aws():
+        sns = boto3.client("sns", region_name="eu-central-1")
+        jx.delivery_override = SnsSmsDelivery(client=sns)
+        assert jx.run("birthdays", "2027-06-15T08:30:00Z")["sent"] == {"sms": 1}
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.sns import sns_backends
+
+        sent = sns_backends[DEFAULT_ACCOUNT_ID]["eu-central-1"].sms_messages
+        ((number, text),) = sent.values()
+    (m,) = jx.messages("txt")
+    assert m["channel"] == "sms" and number == "+4915112345678" and m["code"] in text
