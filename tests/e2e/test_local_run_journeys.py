@@ -6,7 +6,7 @@ from __future__ import annotations
 import email
 import shutil
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import policy
 
 import pytest
@@ -33,9 +33,9 @@ def run(tmp_path_factory):
 def test_a_birthday_run_writes_an_eml_with_the_code_and_its_qr_code(run):
     from tests.unit.test_delivery import decode_qr
 
-    birthday = (datetime.now(timezone.utc) + timedelta(days=10)).date()
+    birthday = (datetime.now(UTC) + timedelta(days=10)).date()
     accepted = run.request("POST", "/v1/events", headers={"x-api-key": STOREFRONT_KEY}, body={
-        "id": "signup-1", "type": "customer.created", "occurred_at": datetime.now(timezone.utc).strftime(
+        "id": "signup-1", "type": "customer.created", "occurred_at": datetime.now(UTC).strftime(
             "%Y-%m-%dT%H:%M:%SZ"),
         "customer": {"id": "b1", "email": "b1@example.com", "timezone": "UTC"},
         "data": {"birthday": f"1990-{birthday:%m-%d}", "consents": {"email": True}}})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import email
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from email import policy
 
 import pytest
@@ -20,7 +20,6 @@ from incentives.services.events import Events
 from incentives.services.journey_index import JourneyIndex
 from incentives.services.journeys import JourneyRuns, list_messages
 
-UTC = timezone.utc
 
 
 def at(s: str) -> datetime:

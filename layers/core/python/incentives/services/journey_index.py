@@ -31,7 +31,8 @@ def journey_profile(profile: dict) -> dict:
     purchases = profile.get("purchases")
     if not purchases or profile.get("last_purchases"):
         return profile
-    skus, categories = {}, {}
+    skus: dict[str, str] = {}
+    categories: dict[str, str] = {}
     for k, at in purchases.items():
         kind, _, name = k.partition(":")
         (skus if kind == "sku" else categories if kind == "category" else {})[name] = at

@@ -19,7 +19,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Callable
+from collections.abc import Callable
 
 from ..adapters import keys
 from ..adapters.config_source import ConfigSource
@@ -137,7 +137,7 @@ class JourneyRuns:
             profile = found.get(keys.customer_profile(cid))
             freq = found.get(keys.frequency(cid))
             record = found.get(keys.message(cid, journey.id, it["occurrence"]))
-            for attempt in range(ATTEMPTS):
+            for _ in range(ATTEMPTS):
                 try:
                     self._decide(bundle, journey, it, profile, freq, record, now, counts)
                     break
@@ -182,7 +182,7 @@ class JourneyRuns:
             return
         msg_key = keys.message(cid, journey.id, occurrence.key)
         base = self._record(journey, cid, occurrence, zone, now, record)
-        if timing.action == "defer":
+        if timing.action == "defer" and timing.at is not None:
             at = iso(timing.at)
             self._put_record(uow, msg_key, {**base, "status": "deferred", "not_before": at}, record)
             uow.delete(idx, condition=None)
@@ -191,7 +191,15 @@ class JourneyRuns:
             if self._commit(uow, msg_key):
                 counts.deferred += 1
             return
-        # send now, or skip with a reason
+        self._send_or_skip(bundle, journey, it, profile, freq, record, zone, occurrence, base, now, counts)
+
+    def _send_or_skip(self, bundle, journey: J.Journey, it: dict, profile: dict, freq: dict | None,
+                      record: dict | None, zone, occurrence: J.Occurrence, base: dict, now: datetime,
+                      counts: RunCounts) -> None:
+        idx = (it["pk"], it["sk"])
+        cid = it["sk"]
+        msg_key = keys.message(cid, journey.id, occurrence.key)
+        uow = UnitOfWork(self.table)
         if not J.in_audience(journey, profile, now, bundle.segments):
             self._done(uow, journey, idx, profile, zone, occurrence)
             uow.commit()
@@ -328,7 +336,8 @@ class JourneyRuns:
         pend = (keys.journey_pending(journey.id), f"{cid}#{fields['occurrence']}")
         uow = UnitOfWork(self.table)
         if result.status == "retry":
-            uow.update(pend, "SET attempts = attempts + :one, last_error = :e", vals=values(one=1, e=result.error or ""))
+            uow.update(pend, "SET attempts = attempts + :one, last_error = :e",
+                       vals=values(one=1, e=result.error or ""))
             uow.commit()
             counts.pending += 1
             return
