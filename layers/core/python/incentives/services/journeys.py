@@ -242,8 +242,7 @@ class JourneyRuns:
         fpk, fsk = keys.frequency(cid)
         keep = sorted([iso(t) for t in sent_at] + [iso(now)])[-FREQ_KEEP:]
         version = (freq or {}).get("version", 0)
-        uow.put({"pk": fpk, "sk": fsk, "customer_id": cid, "sent": keep, "version": version + 1,
-                 "gsi1pk": keys.customer_gsi(cid), "gsi1sk": "FREQ"},
+        uow.put({"pk": fpk, "sk": fsk, "sent": keep, "version": version + 1},
                 condition="attribute_not_exists(pk)" if freq is None else "version = :v",
                 vals=None if freq is None else values(v=version))
         self._done(uow, journey, idx, profile, zone, occurrence)
