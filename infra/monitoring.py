@@ -12,7 +12,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from .lambda_factory import camel
+from .lambda_factory import METRICS_NAMESPACE, camel
 
 PERIOD = Duration.minutes(5)
 # The operations the functions use (permissions.py); CloudWatch alarms allow at most 10 metrics per expression.
@@ -66,6 +66,13 @@ class Monitoring(Construct):
             self._alarm(f"{camel(folder)}DeadLetters",
                         queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(1)),
                         f"work that functions/{folder} failed for good is waiting in its dead-letter queue")
+        if "journeys" in functions:
+            # journey messages the provider refused for good (recorded `failed` with the provider's error code)
+            self._alarm("JourneySendsFailed",
+                        cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name="JourneySendsFailed",
+                                          dimensions_map={"service": "journeys"}, statistic="Sum", period=PERIOD),
+                        "journey messages failed for good (SES/SNS refused them): see GET /v1/customers/{id}/messages "
+                        "and docs/runbook.md")
         for folder, fn in stream_readers.items():
             self._alarm(f"{camel(folder)}IteratorAge",
                         fn.metric("IteratorAge", statistic="Maximum", period=PERIOD),

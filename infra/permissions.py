@@ -47,6 +47,11 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     # re-read of a tier review, updates of lots/balances and puts of entries, members and outbox events.
     "points_expiry": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
                       "dynamodb:UpdateItem"],
+    # Journey index: the profile (GetItem), one transaction of index puts and the consumer's marker.
+    "journey_events": ["dynamodb:GetItem", "dynamodb:PutItem"],
+    # Journey jobs: index buckets and pending deliveries (Query), profiles, frequency and message items
+    # (BatchGetItem), the lease, the code-space reservation, one transaction per send (puts, updates, deletes).
+    "journeys": [*_READ, *_WRITE],
 }
 
 # Function folders whose event source mapping reads the table's stream.
@@ -66,6 +71,23 @@ INVOKES: dict[str, tuple[str, ...]] = {
 # Function folders that publish on the engine's bus: only the fan-out. Every other function's events are outbox
 # items (services/outbox.py) the fan-out publishes.
 PUBLISHES_EVENTS = frozenset({FANOUT_FUNCTION})
+
+
+# Function folders that send journey messages: SES (raw e-mail, from the configured identity) and SNS SMS.
+SENDS_MESSAGES = frozenset({"journeys"})
+
+
+def messaging_statements(stack, identity: str, configuration_set: str) -> list[iam.PolicyStatement]:
+    """SES sending limited to the identity (and its configuration set); SNS Publish to phone numbers only: a
+    direct SMS publish names no resource, so NotResource on every topic ARN leaves nothing but SMS."""
+    out = [iam.PolicyStatement(actions=["sns:Publish"], not_resources=["arn:aws:sns:*:*:*"])]
+    if identity:
+        out.append(iam.PolicyStatement(
+            actions=["ses:SendEmail", "ses:SendRawEmail"],
+            resources=[stack.format_arn(service="ses", resource="identity", resource_name=identity),
+                       stack.format_arn(service="ses", resource="configuration-set",
+                                        resource_name=configuration_set)]))
+    return out
 
 
 def table_statement(folder: str, table: dynamodb.ITable, index_names: list[str]) -> iam.PolicyStatement | None:

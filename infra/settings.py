@@ -22,6 +22,13 @@ class InfraSettings:
     claims_rate_limit: int = 20
     claims_burst_limit: int = 50
     config_max_age_seconds: int = 30
+    # Journey messages (docs/runbook.md): the SES identity (a verified domain or address) the jobs may send from,
+    # an existing configuration set (empty: the stack creates one), the From address (empty: messaging.yaml's
+    # from_email) and the SMS sender id (empty: none). Without an identity the jobs get no SES permission.
+    ses_identity: str = ""
+    ses_configuration_set: str = ""
+    ses_from_email: str = ""
+    sms_sender_id: str = ""
 
     @classmethod
     def from_context(cls, node: Node) -> InfraSettings:

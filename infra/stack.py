@@ -6,6 +6,7 @@ import json
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ses as ses
 from constructs import Construct
 from incentives.http.routes import api_functions
 
@@ -53,6 +54,14 @@ class IncentivesStack(Stack):
             "loyalty": {"OPERATOR_API_KEY_IDS": keys.operator.key_id},  # point adjustments
             "bulk_codes": dispatch,  # self-continuation
         }
+        # journey messages: SES configuration set (given, or made here), sender overrides
+        configuration_set = settings.ses_configuration_set or ses.ConfigurationSet(
+            self, "MessagesConfigurationSet").configuration_set_name
+        extra_environment["journeys"] = {
+            "SES_CONFIGURATION_SET": configuration_set,
+            **({"SES_FROM_EMAIL": settings.ses_from_email} if settings.ses_from_email else {}),
+            **({"SMS_SENDER_ID": settings.sms_sender_id} if settings.sms_sender_id else {}),
+        }
 
         api_fns = {
             folder: factory.create(folder, timeout=API_TIMEOUT, environment=extra_environment.get(folder))
@@ -76,15 +85,21 @@ class IncentivesStack(Stack):
                 config.grant_read(fn)
             if folder in permissions.PUBLISHES_EVENTS:
                 data.event_bus.grant_put_events_to(fn)
+            if folder in permissions.SENDS_MESSAGES:
+                for statement in permissions.messaging_statements(self, settings.ses_identity, configuration_set):
+                    fn.add_to_role_policy(statement)
             if permissions.INVOKES.get(folder):
                 fn.add_to_role_policy(
                     iam.PolicyStatement(
                         actions=["lambda:InvokeFunction"],
-                        resources=[function_arn(self, job_names[job]) for job in permissions.INVOKES[folder]],
+                        resources=list(dict.fromkeys(function_arn(self, job_names[job])
+                                                    for job in permissions.INVOKES[folder])),
                     )
                 )
 
         api = Api(self, "Api", functions=api_fns, keys=keys, settings=settings, log_retention=log_retention)
+        for folder in permissions.SENDS_MESSAGES:  # unsubscribe links point to the API (messaging.yaml overrides)
+            functions[folder].add_environment("PUBLIC_BASE_URL", api.rest_api.url)
         monitoring = Monitoring(
             self,
             "Monitoring",

@@ -113,6 +113,8 @@ def main() -> int:
         if stop.is_set():
             return 0
         env = configure_env(endpoint, data_dir)
+        # unsubscribe links in journey messages point to this server (messaging.public_base_url overrides it)
+        os.environ.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
         ensure_table(endpoint, env["TABLE_NAME"])
         api.functions_dir = Path(env["FUNCTIONS_DIR"])
         wiring.install(api.functions_dir)  # the local bus and job dispatcher, before any handler is imported

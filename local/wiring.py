@@ -18,9 +18,8 @@ def install(functions_dir: Path | str | None = None) -> None:
     wiring.use_delivery(outbox_delivery)
 
 
-def outbox_delivery(from_email: str):
-    """E-mail as .eml files under $LOCAL_OUTBOX_DIR/messages (make run: $INCENTIVES_DATA_DIR/outbox/messages),
-    the directory read at each send (tests point LOCAL_OUTBOX_DIR elsewhere per test)."""
+def outbox_delivery(channel: str, from_email: str):
+    """Journey messages as files: $LOCAL_OUTBOX_DIR/messages (make run: $INCENTIVES_DATA_DIR/outbox/messages)."""
     import os
 
     from incentives.adapters.delivery import OutboxDelivery

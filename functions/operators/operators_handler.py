@@ -84,7 +84,9 @@ def run_job(req: Request) -> Response:
         raise errors.NotFound(f"no runnable job {name}", {"jobs": list(RUNNABLE_JOBS)})
     body = req.parse(RunJobIn)
     now = parse_time(body.now, "now") if body.now else req.now()
-    result = _Deps.jobs.run(name, {"now": now.isoformat()})
+    result = _Deps.jobs.run(name, {"now": now.isoformat(), "job": name})
+    if isinstance(result, dict) and result.get("status") == "busy":  # another run holds the job (journeys)
+        raise errors.JobRunning(details={"job": name})
     return Response(200, {"job": name, "result": result})
 
 
@@ -129,6 +131,18 @@ def get_consents(req: Request) -> Response:
     if not 1 <= len(customer_id) <= 128:
         raise errors.InvalidRequest("customer_id must be 1-128 characters", {"field": "customer_id"})
     return Response(200, _Deps.consents.view(customer_id))
+
+
+# --- journeys: a customer's messages ------------------------------------------------------------------------
+
+@api.route("list_customer_messages")
+def list_customer_messages(req: Request) -> Response:
+    from incentives.services.journeys import list_messages
+
+    customer_id = req.path_params["customer_id"]
+    if not 1 <= len(customer_id) <= 128:
+        raise errors.InvalidRequest("customer_id must be 1-128 characters", {"field": "customer_id"})
+    return Response(200, list_messages(_Deps.table, customer_id))
 
 
 lambda_handler = obs.entry(api)

@@ -69,7 +69,11 @@ class Synth:
 
     @staticmethod
     def arns(statement: dict) -> list[str]:
-        """The statement's resources as strings (intrinsics flattened, e.g. ${Table.Arn}/index/gsi1)."""
+        """The statement's resources as strings (intrinsics flattened, e.g. ${Table.Arn}/index/gsi1); a NotResource
+        statement's as "not:<arn>" (everything but those)."""
+        if "Resource" not in statement:
+            resources = statement["NotResource"]
+            return ["not:" + _flatten(r) for r in (resources if isinstance(resources, list) else [resources])]
         resources = statement["Resource"]
         return [_flatten(r) for r in (resources if isinstance(resources, list) else [resources])]
 

@@ -10,7 +10,8 @@ from incentives.subscriptions import FANOUT_BATCH_SIZE, FANOUT_FUNCTION, STREAM_
 
 from infra import REPO_ROOT
 
-ALL_FUNCTIONS = [*api_functions(), *(folder for folder, _ in JOBS.values()), FANOUT_FUNCTION, *consumer_functions()]
+ALL_FUNCTIONS = list(dict.fromkeys([*api_functions(), *(folder for folder, _ in JOBS.values()), FANOUT_FUNCTION,
+                                    *consumer_functions()]))  # several jobs may share one function (journeys)
 
 
 # --- data ------------------------------------------------------------------------------------------------
@@ -187,7 +188,9 @@ def test_scheduled_jobs_run_on_their_schedule(synth):
         if schedule is None:
             continue
         logical_id = functions[folder][0]
+        shared = sum(1 for f, _ in JOBS.values() if f == folder) > 1  # one function for several jobs: by input
         (rule,) = [r for r in rules if any(t["Arn"] == {"Fn::GetAtt": [logical_id, "Arn"]}
+                                           and (not shared or json.loads(t["Input"]) == {"job": job})
                                            for t in r["Properties"]["Targets"])]
         assert rule["Properties"]["ScheduleExpression"] == schedule, job
         assert rule["Properties"].get("State", "ENABLED") == "ENABLED", job
@@ -320,6 +323,8 @@ def test_table_permissions_are_per_function(synth):
         "loyalty": {"GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"},
         "loyalty_events": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem"},
         "points_expiry": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem"},
+        "journey_events": {"GetItem", "PutItem"},
+        "journeys": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
     }
     assert sorted(expected) == sorted(ALL_FUNCTIONS)
     stream_actions = {"DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"}
@@ -346,7 +351,10 @@ def test_only_the_fanout_reads_the_stream_and_only_this_table(synth):
 
 
 def test_only_operators_and_bulk_codes_invoke_functions_and_only_job_functions(synth):
-    job_functions = {folder: f"IncentivesEngine-{job}" for job, (folder, _) in JOBS.items()}
+    from infra.jobs import job_function_names
+
+    names = job_function_names("IncentivesEngine")
+    job_functions = {folder: names[job] for job, (folder, _) in JOBS.items()}
     deployed = {props.get("FunctionName") for _, props in synth.functions().values()}
     assert set(job_functions.values()) <= deployed
     for folder in ALL_FUNCTIONS:
@@ -354,7 +362,7 @@ def test_only_operators_and_bulk_codes_invoke_functions_and_only_job_functions(s
         assert all(arn.startswith("arn:${AWS::Partition}:lambda:") for arn in invoke), folder
         targets = sorted(arn.split(":function:")[1] for arn in invoke)
         if folder == "operators":
-            assert targets == sorted(job_functions.values())
+            assert targets == sorted(set(job_functions.values()))
         elif folder == "bulk_codes":
             assert targets == [job_functions["bulk_codes"]]  # itself, to continue a long run
         else:
@@ -431,3 +439,18 @@ def test_cfn_lint_finds_no_errors(synth):
     # W3005 (a DependsOn that a GetAtt already implies) is how CDK orders a function after its role.
     findings = [f"{m.rule.id} {m.message}" for m in matches if m.rule.id != "W3005"]
     assert findings == []
+
+
+def test_journeys_publish_sms_only_and_send_through_the_configuration_set(synth):
+    statements = synth.role_statements("journeys")
+    sns = [s for s in statements if "sns:Publish" in synth.actions(s)]
+    assert [s.get("NotResource") for s in sns] == ["arn:aws:sns:*:*:*"]  # SMS only: no topic
+    assert all("Resource" not in s for s in sns)
+    _, props = synth.functions()["journeys"]
+    env = props["Environment"]["Variables"]
+    assert env["SES_CONFIGURATION_SET"] and env["PUBLIC_BASE_URL"]
+    sets = synth.of_type("AWS::SES::ConfigurationSet")
+    assert len(sets) == 1 and env["SES_CONFIGURATION_SET"] == {"Ref": next(iter(sets))}
+    alarms = [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()]
+    assert any(a.get("MetricName") == "JourneySendsFailed" and a.get("Namespace") == "Incentives" for a in alarms)
+    assert "journeys" in synth.stack.jobs.failure_queues

@@ -40,6 +40,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "loyalty": (TABLE, CONFIG, OPERATOR_KEYS),
     "loyalty_events": (TABLE, CONFIG),
     "points_expiry": (TABLE, CONFIG),
+    "journeys": (TABLE, CONFIG),
+    "journey_events": (TABLE, CONFIG),
 }
 
 

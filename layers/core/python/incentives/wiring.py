@@ -56,18 +56,31 @@ def dispatcher() -> JobDispatcher:
     return LambdaDispatcher(get_settings().job_functions)
 
 
-def use_delivery(factory: Callable[[str], Delivery] | None) -> None:
-    """Send e-mail with ``factory(from_email)`` instead of SES (the local run: the outbox of .eml files)."""
+# ---- journey message delivery (adapters/delivery.py) -------------------------------------------------------
+# factory(channel, from_email) -> Delivery. Deployed: SES for e-mail (SES_CONFIGURATION_SET), SNS for SMS. The
+# local run installs the outbox of .eml/.json files; tests install moto-backed or failing ones.
+_delivery = None
+
+
+def use_delivery(factory) -> None:
+    """Deliver journey messages with ``factory(channel, from_email)`` (None: back to SES / SNS)."""
     global _delivery
     _delivery = factory
 
 
-def email_delivery(from_email: str) -> Delivery:
-    """The e-mail port: SES (configuration set SES_CONFIGURATION_SET when set), or what use_delivery installed."""
+def delivery(channel: str, from_email: str):
     if _delivery is not None:
-        return _delivery(from_email)
+        return _delivery(channel, from_email)
     import os
 
-    from .adapters.delivery import SesDelivery
+    from .adapters.delivery import SesDelivery, SnsSmsDelivery
 
-    return SesDelivery(from_email, os.environ.get("SES_CONFIGURATION_SET") or None)
+    if channel == "sms":
+        return SnsSmsDelivery(os.environ.get("SMS_SENDER_ID") or None)
+    return SesDelivery(os.environ.get("SES_FROM_EMAIL") or from_email,
+                       os.environ.get("SES_CONFIGURATION_SET") or None)
+
+
+def email_delivery(from_email: str):
+    """The e-mail port (landing-page claims delivered by e-mail): SES, or what use_delivery installed."""
+    return delivery("email", from_email)

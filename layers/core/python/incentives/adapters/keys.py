@@ -223,3 +223,36 @@ def loyalty_lots_due(phase: str, program_id: str, shard: int) -> str:
 def loyalty_tier_review(program_id: str, shard: int) -> str:
     """gsi1 partition of members above the lowest tier, gsi1sk = <review_at>#<member id>."""
     return f"LOYALTY#{program_id}#TIERREVIEW#{shard:02d}"
+
+
+# ---- journeys (sending side) -------------------------------------------------------------------------------
+
+def unsubscribe(token_hash: str) -> tuple[str, str]:
+    return f"UNSUB#{token_hash}", "UNSUB"
+
+
+def journey_due(journey_id: str, bucket: str) -> str:
+    """Due-date index partition: the customers whose send_at of a journey falls in UTC hour ``bucket``
+    (2027-06-15T01); sk = customer id. A job run queries the buckets of its window only."""
+    return f"JDUE#{journey_id}#{bucket}"
+
+
+def message(customer_id: str, journey_id: str, occurrence: str) -> tuple[str, str]:
+    """A journey's message record: exactly one per customer, journey and occurrence (attribute_not_exists)."""
+    return f"MSG#{customer_id}", f"{journey_id}#{occurrence}"
+
+
+def journey_pending(journey_id: str) -> str:
+    """Messages committed but not yet handed to the provider (a retryable failure): sk = <customer>#<occurrence>.
+    The next run of the journey's job delivers them again with the same code."""
+    return f"JPEND#{journey_id}"
+
+
+def frequency(customer_id: str) -> tuple[str, str]:
+    """The customer's recent send instants across all journeys (the frequency cap), under a version."""
+    return f"FREQ#{customer_id}", "FREQ"
+
+
+def job_lease(job: str) -> tuple[str, str]:
+    """Held by the run of a job that may not overlap another run of it (conditional put with an expiry)."""
+    return f"JOBLEASE#{job}", "LEASE"

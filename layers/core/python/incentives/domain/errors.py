@@ -65,6 +65,7 @@ RequestInProgress = _error("request_in_progress", "a request with this Idempoten
 AlreadyRolledBack = _error("already_rolled_back", "the redemption was rolled back already")
 DeliveryFailed = _error("delivery_failed", "the e-mail with the code could not be sent; retry to have it sent again")
 Contention = _error("contention", "too many concurrent writes to the same campaign or code; retry")
+JobRunning = _error("job_running", "another run of this job is under way; try again when it has finished")
 
 
 class ConfigError(IncentiveError):

@@ -23,6 +23,7 @@ STATUS = {
     "already_rolled_back": 409,
     "contention": 503,
     "delivery_failed": 503,
+    "job_running": 409,
     "redemption_limit_reached": 409,
     "customer_limit_reached": 409,
     "budget_exhausted": 409,

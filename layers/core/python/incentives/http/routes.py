@@ -49,6 +49,8 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/v1/customers/{customer_id}", "operators", OPERATOR, "erase_customer"),
     # consent: the current state per channel and the ledger of statements (services/consents.py)
     Route("GET", "/v1/customers/{customer_id}/consents", "operators", OPERATOR, "get_consents"),
+    # journeys: the messages sent (or skipped, deferred) to a customer, newest first
+    Route("GET", "/v1/customers/{customer_id}/messages", "operators", OPERATOR, "list_customer_messages"),
     # referral programs: referrers and referees (storefront), review, payouts and numbers (operators)
     *(Route(m, f"/v1/referral-programs/{{program_id}}{p}", "referrals", role, name) for m, p, role, name in (
         ("POST", "/referrers", STOREFRONT, "enroll_referrer"),
@@ -82,10 +84,18 @@ JOBS: dict[str, tuple[str, str | None]] = {
     "referral-rewards": ("referral_rewards", "rate(10 minutes)"),
     # loyalty: expiry warnings, lot expiry at the end of the day in each program's zone, tier downgrades
     "points-expiry": ("points_expiry", "cron(5 * * * ? *)"),
+    # journeys: one function serves the five, by job name (the schedule's input); hourly, reading only the
+    # due-date index buckets of their window (services/journeys.py)
+    "win-back": ("journeys", "cron(1 * * * ? *)"),
+    "birthdays": ("journeys", "cron(2 * * * ? *)"),
+    "anniversaries": ("journeys", "cron(3 * * * ? *)"),
+    "replenishment": ("journeys", "cron(4 * * * ? *)"),
+    "post-purchase": ("journeys", "cron(6 * * * ? *)"),
 }
 
 # Jobs an operator may run on demand with POST /v1/jobs/{job_name}/run.
-RUNNABLE_JOBS = ("campaign-activation", "referral-rewards", "points-expiry")
+RUNNABLE_JOBS = ("campaign-activation", "referral-rewards", "points-expiry", "win-back", "birthdays", "anniversaries",
+                 "replenishment", "post-purchase")
 
 
 def api_functions() -> list[str]:

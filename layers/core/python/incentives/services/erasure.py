@@ -87,6 +87,9 @@ class Erasure:
         # unsubscribe links serve only the person: deleted with the consent ledger (their links then 404)
         links = [i for i in history if i.get("sk") == keys.unsubscribe("")[1]]
         history = [i for i in history if i not in links]
+        # journey message records serve only the person: deleted, with the frequency item (services/journeys.py)
+        messages = [i for i in history if i["pk"].startswith("MSG#")]
+        history = [i for i in history if not i["pk"].startswith("MSG#")]
         id_holder = holder_for_id(customer_id)
         old_holders = [id_holder] + ([_email_holder(ehash)] if ehash else [])
         codes = [c for h in old_holders for c in self._gsi(keys.holder_gsi(h)) if c.get("holder") in old_holders]
@@ -112,7 +115,10 @@ class Erasure:
         members = loyalty_members(self.table, self.config.bundle(), customer_id)
         if self.config.bundle().loyalty_programs:
             counts["loyalty"] = 0
-        if not (profile or marker or history or codes or usage or claims or referral_data or members or ledger):
+        if messages:
+            counts["messages"] = 0
+        if not (profile or marker or history or codes or usage or claims or referral_data or members or ledger
+                or messages):
             return {"status": "erased", "erased": counts}  # nothing stored (or erased before): nothing to write
         anon = marker["anonymised_id"] if marker else self._begin(customer_id, ehash, now)
 
@@ -124,6 +130,12 @@ class Erasure:
                     counts[kind] = counts.get(kind, 0) + 1
             # After the redemptions: a rollback of an anonymised redemption decrements the anonymised counter
             # (ADD, so the move below still sums up right); the move carries the rest over in one transaction.
+            for item in messages:
+                self._tick(deadline)
+                self.table.delete(item["pk"], item["sk"])
+                counts["messages"] += 1
+            if messages:
+                self.table.delete(*keys.frequency(customer_id))
             for campaign_id, item in usage:
                 self._tick(deadline)
                 counts["usage"] += self._move_usage(campaign_id, customer_id, anon, item, iso(now))
