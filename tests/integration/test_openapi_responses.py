@@ -277,6 +277,8 @@ def test_consent_and_unsubscribe_answers_match_the_document(api, handlers, table
     status, view = api.call("GET", "/v1/customers/{customer_id}/consents", customer_id="c9", **op)
     assert status == 200 and view["consents"]["email"]["granted"] is True
     assert api.call("GET", "/v1/customers/{customer_id}/consents", customer_id="x" * 129, **op)[0] == 422
+    assert api.call("GET", "/v1/customers/{customer_id}/messages", customer_id="c9", **op) == (200, {"messages": []})
+    assert api.call("GET", "/v1/customers/{customer_id}/messages", customer_id="x" * 129, **op)[0] == 422
     secret, item = unsubscribe_token_item("c9", "email", "birthday", datetime.now(UTC))
     table.put(item)
     page = "/v1/public/unsubscribe/{token}"

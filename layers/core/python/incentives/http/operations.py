@@ -146,6 +146,9 @@ OPERATIONS: dict[str, Operation] = {
     "get_consents": Operation(
         "A customer's consent per channel and the ledger of statements (proof)", {200: r.Consents},
         errors=("invalid_request",)),
+    "list_customer_messages": Operation(
+        "The journey messages of a customer (sent, skipped with a reason, deferred), newest first",
+        {200: r.Messages}, errors=("invalid_request",)),
     "unsubscribe_page": Operation(
         "The one-click unsubscribe page (GET never unsubscribes)", {200: None}, html=True, errors=("not_found",),
         description="A small page whose button POSTs `List-Unsubscribe=One-Click` to the same URL."),

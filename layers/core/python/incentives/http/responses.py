@@ -275,6 +275,26 @@ class Consents:
 
 
 @_Out
+class Message:
+    id: str
+    journey_id: str
+    channel: Literal["email", "sms", "event"]
+    status: Annotated[Literal["sent", "skipped", "deferred", "pending", "failed"],
+                      Doc("pending: committed, delivery to be retried by the next run; failed: refused for good")]
+    reason: Annotated[str | None, Doc("skipped: no_consent, frequency_capped, no_address, offer_unavailable; "
+                                      "failed: the provider's error code")] = None
+    code: str | None = None
+    campaign_id: str | None = None
+    created_at: Time
+    timezone: str
+
+
+@_Out
+class Messages:
+    messages: list[Message]
+
+
+@_Out
 class Unsubscribed:
     status: Literal["unsubscribed"]
     channel: Literal["email", "sms", "push"]
