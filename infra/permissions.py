@@ -73,14 +73,16 @@ INVOKES: dict[str, tuple[str, ...]] = {
 PUBLISHES_EVENTS = frozenset({FANOUT_FUNCTION})
 
 
-# Function folders that send journey messages: SES (raw e-mail, from the configured identity) and SNS SMS.
-SENDS_MESSAGES = frozenset({"journeys"})
+# Function folders that send messages: journeys (SES raw e-mail from the configured identity, and SNS SMS) and
+# claims (landing-page codes delivered by e-mail: SES only).
+SENDS_MESSAGES = frozenset({"journeys", "claims"})
+SENDS_SMS = frozenset({"journeys"})
 
 
-def messaging_statements(stack, identity: str, configuration_set: str) -> list[iam.PolicyStatement]:
+def messaging_statements(stack, identity: str, configuration_set: str, sms: bool = True) -> list[iam.PolicyStatement]:
     """SES sending limited to the identity (and its configuration set); SNS Publish to phone numbers only: a
     direct SMS publish names no resource, so NotResource on every topic ARN leaves nothing but SMS."""
-    out = [iam.PolicyStatement(actions=["sns:Publish"], not_resources=["arn:aws:sns:*:*:*"])]
+    out = [iam.PolicyStatement(actions=["sns:Publish"], not_resources=["arn:aws:sns:*:*:*"])] if sms else []
     if identity:
         out.append(iam.PolicyStatement(
             actions=["ses:SendEmail", "ses:SendRawEmail"],

@@ -62,6 +62,9 @@ class IncentivesStack(Stack):
             **({"SES_FROM_EMAIL": settings.ses_from_email} if settings.ses_from_email else {}),
             **({"SMS_SENDER_ID": settings.sms_sender_id} if settings.sms_sender_id else {}),
         }
+        # landing-page claims with `claims.delivery: email` mail the code through the same identity and set
+        extra_environment["claims"] = {key: value for key, value in extra_environment["journeys"].items()
+                                       if key != "SMS_SENDER_ID"}
 
         api_fns = {
             folder: factory.create(folder, timeout=API_TIMEOUT, environment=extra_environment.get(folder))
@@ -86,7 +89,8 @@ class IncentivesStack(Stack):
             if folder in permissions.PUBLISHES_EVENTS:
                 data.event_bus.grant_put_events_to(fn)
             if folder in permissions.SENDS_MESSAGES:
-                for statement in permissions.messaging_statements(self, settings.ses_identity, configuration_set):
+                for statement in permissions.messaging_statements(self, settings.ses_identity, configuration_set,
+                                                                  sms=folder in permissions.SENDS_SMS):
                     fn.add_to_role_policy(statement)
             if permissions.INVOKES.get(folder):
                 fn.add_to_role_policy(
@@ -98,8 +102,9 @@ class IncentivesStack(Stack):
                 )
 
         api = Api(self, "Api", functions=api_fns, keys=keys, settings=settings, log_retention=log_retention)
-        for folder in permissions.SENDS_MESSAGES:  # unsubscribe links point to the API (messaging.yaml overrides)
-            functions[folder].add_environment("PUBLIC_BASE_URL", api.rest_api.url)
+        # journeys' unsubscribe links point to the API (messaging.yaml overrides); claims' mails carry no such link
+        # (and an API function naming the API's URL would be a circular dependency)
+        functions["journeys"].add_environment("PUBLIC_BASE_URL", api.rest_api.url)
         monitoring = Monitoring(
             self,
             "Monitoring",

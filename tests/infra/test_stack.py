@@ -454,3 +454,11 @@ def test_journeys_publish_sms_only_and_send_through_the_configuration_set(synth)
     alarms = [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()]
     assert any(a.get("MetricName") == "JourneySendsFailed" and a.get("Namespace") == "Incentives" for a in alarms)
     assert "journeys" in synth.stack.jobs.failure_queues
+
+
+def test_claims_mail_through_the_configuration_set_and_publish_no_sms(synth):
+    """Landing-page codes delivered by e-mail (claims.delivery: email) use the journeys' SES set; no SNS."""
+    assert not [s for s in synth.role_statements("claims") if "sns:Publish" in synth.actions(s)]
+    claims = synth.functions()["claims"][1]["Environment"]["Variables"]
+    journeys = synth.functions()["journeys"][1]["Environment"]["Variables"]
+    assert claims["SES_CONFIGURATION_SET"] == journeys["SES_CONFIGURATION_SET"]
