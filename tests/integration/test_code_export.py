@@ -6,7 +6,7 @@ import base64
 import csv
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,7 +14,7 @@ from incentives.domain.customers import email_hash
 from incentives.services.issuance import Issuance
 from tests.support import OPERATOR_KEY_ID, ROOT, STOREFRONT_KEY_ID, _Ctx, campaign, scan_all
 
-NOW = datetime(2026, 12, 10, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
 ROUTE = "/v1/campaigns/{campaign_id}/codes"
 
 
@@ -91,10 +91,12 @@ def test_the_csv_page_is_the_json_page(issued):
     assert headers["X-Next-Cursor"] == second["next_cursor"]
     rows = list(csv.DictReader(io.StringIO(text)))
     assert list(rows[0]) == ["code", "status", "customer_id", "customer_email_hash", "expires_at", "redemptions"]
-    assert [(r["code"], r["status"], r["customer_id"], r["customer_email_hash"], r["expires_at"], int(r["redemptions"]))
-            for r in rows] == [(c["code"], c["status"], (c.get("customer") or {}).get("id", ""),
-                                (c.get("customer") or {}).get("email_hash", ""), c["expires_at"] or "", c["redemptions"])
-                               for c in second["codes"]]
+    got = [(r["code"], r["status"], r["customer_id"], r["customer_email_hash"], r["expires_at"],
+            int(r["redemptions"])) for r in rows]
+    want = [(c["code"], c["status"], (c.get("customer") or {}).get("id", ""),
+             (c.get("customer") or {}).get("email_hash", ""), c["expires_at"] or "", c["redemptions"])
+            for c in second["codes"]]
+    assert got == want and len(got) == 100
     # the last page has no cursor header
     last = every_page("exp", limit=100)
     status, text, headers = export("exp", limit=100, format="csv",
@@ -154,8 +156,9 @@ def test_public_codes_are_not_issued_codes_and_unknown_campaigns_404(issued, han
 def test_status_and_redemptions_follow_the_code(issued, handlers):
     code = issued["bound_id"]
     status, _, _ = handlers.call("storefront", "POST", "/v1/redemptions", body={
-        "code": code, "customer": {"id": "cust-1"}, "order": {"id": "o-1", "currency": "EUR", "amount": 5000,
-                                                              "items": [{"sku": "a", "quantity": 1, "unit_price": 5000}]}})
+        "code": code, "customer": {"id": "cust-1"},
+        "order": {"id": "o-1", "currency": "EUR", "amount": 5000,
+                  "items": [{"sku": "a", "quantity": 1, "unit_price": 5000}]}})
     assert status == 201
     rows = {c["code"]: c for p in every_page("exp", limit=1000) for c in p}
     assert rows[code]["redemptions"] == 1 and rows[code]["status"] == "redeemed"
@@ -163,4 +166,4 @@ def test_status_and_redemptions_follow_the_code(issued, handlers):
 
 def test_a_storefront_key_may_not_export(issued):
     status, answer, _ = export("exp", key_id=STOREFRONT_KEY_ID)
-    assert status == 403
+    assert status == 403 and answer["error"]["code"] == "forbidden"

@@ -45,6 +45,8 @@ class CodeExportStore:
             except ConditionFailed:
                 pass  # another export made it first: use theirs
             item = self.table.get(pk, sk, consistent=True)
+        if item is None:  # put above, or by the export that won the race: a consistent read finds it
+            raise RuntimeError("the cursor key is missing right after its put")
         key = _signing_keys[self.table.name] = bytes.fromhex(item["key"])
         return key
 
@@ -71,7 +73,7 @@ class CodeExportStore:
             if exclusive is not None:
                 kwargs["ExclusiveStartKey"] = exclusive
             r = self.table.client.query(**kwargs)
-            items = [from_item(i) for i in r["Items"]]
+            items = [from_item(i) or {} for i in r["Items"]]
             if len(items) > want:
                 out.extend(items[:want])
                 return out, Position(shard, out[-1][GSI2_SK])
