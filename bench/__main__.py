@@ -1,6 +1,6 @@
 """`python -m bench [name ...]`: run the benchmarks (all, or the ones named) and print a summary table.
 
-Names: imports, codegen, checkout, events, qualify, referrals, loyalty, bulk (run in this order by default: the
+Names: imports, codegen, checkout, events, qualify, referrals, loyalty, bulk, export (run in this order by default: the
 CPU-bound ones before DynamoDB Local starts). One DynamoDB Local in memory serves the whole run; each benchmark
 makes its own fresh tables.
 """
@@ -16,7 +16,7 @@ from bench import ERROR, Context, Figure, setup_path
 
 setup_path()  # layers/core/python (the engine's layer) and the repo root (local/, tests/) on sys.path
 
-BENCHMARKS = ("imports", "codegen", "checkout", "events", "qualify", "referrals", "loyalty", "bulk")
+BENCHMARKS = ("imports", "codegen", "checkout", "events", "qualify", "referrals", "loyalty", "bulk", "export")
 
 
 def summary(figures: list[Figure]) -> str:

@@ -179,7 +179,7 @@ def ensure_table(endpoint: str, table_name: str, stream: bool = True) -> None:
     if stream and not table.get("StreamSpecification", {}).get("StreamEnabled"):
         ddb.update_table(TableName=table_name, StreamSpecification=STREAM_SPECIFICATION)
     # A table from before an index was added (e.g. gsi2, the code export) gets it; codes written before it are
-    # not in it (docs/data-model.md pattern 19).
+    # not in it (docs/data-model.md "Code export").
     have = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
     for index in GLOBAL_SECONDARY_INDEXES:
         if index["IndexName"] not in have:

@@ -1,5 +1,5 @@
 """GET /v1/campaigns/{campaign_id}/codes: every issued code once across pages, CSV = JSON, signed cursors,
-limits, the job filter (services/code_export.py, docs/data-model.md pattern 19)."""
+limits, the job filter (services/code_export.py, docs/data-model.md "Code export")."""
 from __future__ import annotations
 
 import base64

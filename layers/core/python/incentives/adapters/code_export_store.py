@@ -1,5 +1,5 @@
 """Reads of the code export: a campaign's unique codes from gsi2, shard by shard, one page at a time, and the
-random key that signs the export's cursors (docs/data-model.md pattern 19)."""
+random key that signs the export's cursors (docs/data-model.md "Code export")."""
 from __future__ import annotations
 
 import secrets

@@ -86,7 +86,7 @@ def consumed(consumer: str, event_id: str, effect: str = WHOLE_EVENT) -> tuple[s
     return f"CONSUMED#{consumer}#{event_id}", effect
 
 
-# --- code export (services/code_export.py, docs/data-model.md pattern 19) ---------------------------------------
+# --- code export (services/code_export.py, docs/data-model.md "Code export") ------------------------------------
 # Every unique code is filed in gsi2 under its campaign, spread over CODE_SHARDS partitions by a hash of the code
 # (a bulk job writes thousands of codes a second into one campaign: one partition would throttle the index).
 # gsi2sk is ``JOB#<job id>#<code>`` for a bulk job's codes and ``CODE#<code>`` for the others, so one job's codes
