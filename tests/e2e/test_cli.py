@@ -165,6 +165,8 @@ def test_codes_export_writes_every_code_of_the_campaign(run, api_env, tmp_path):
     assert len(rows) == issued(run, "sorry") == len({r["code"] for r in rows})
     assert read_csv(first)[0]["code"] in {r["code"] for r in rows}
     assert {"code", "status", "expires_at", "redemptions"} <= set(rows[0])
+    bound = next(r for r in rows if r["code"] == read_csv(first)[0]["code"])
+    assert (bound["customer_id"], bound["status"], bound["redemptions"]) == ("cust-export", "active", "0")
 
 
 def test_codes_export_of_an_unknown_campaign_fails_without_a_file(api_env, tmp_path):
