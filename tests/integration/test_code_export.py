@@ -167,3 +167,25 @@ def test_status_and_redemptions_follow_the_code(issued, handlers):
 def test_a_storefront_key_may_not_export(issued):
     status, answer, _ = export("exp", key_id=STOREFRONT_KEY_ID)
     assert status == 403 and answer["error"]["code"] == "forbidden"
+
+
+def test_ensure_table_adds_gsi2_to_a_table_made_before_it(ddb_endpoint):
+    import uuid
+
+    from incentives.adapters import schema
+    from local.dynamodb_local import client, ensure_table
+
+    ddb = client(ddb_endpoint)
+    name = f"test-old-{uuid.uuid4().hex[:8]}"
+    old = schema.create_table_kwargs(name, stream=False)
+    old["GlobalSecondaryIndexes"] = [i for i in old["GlobalSecondaryIndexes"] if i["IndexName"] == "gsi1"]
+    old["AttributeDefinitions"] = [a for a in old["AttributeDefinitions"] if not a["AttributeName"].startswith("gsi2")]
+    ddb.create_table(**old)
+    try:
+        ensure_table(ddb_endpoint, name, stream=False)
+        indexes = {i["IndexName"]: i for i in ddb.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]}
+        assert set(indexes) == {"gsi1", "gsi2"}
+        assert indexes["gsi2"]["Projection"]["NonKeyAttributes"] == schema.GSI2_ATTRIBUTES
+        ensure_table(ddb_endpoint, name, stream=False)  # a second run changes nothing
+    finally:
+        ddb.delete_table(TableName=name)
