@@ -285,7 +285,7 @@ def _job_codes(settings: Settings, client: Client, campaign: str, job_id: str, t
         raise Failed(f"job {job_id} issued {total} codes but the export listed {n}")
 
 
-EXPORT_HEADER = ["code", "status", "customer", "expires_at", "redemptions"]
+EXPORT_HEADER = ["code", "status", "customer_id", "customer_email_hash", "expires_at", "redemptions"]  # the route's
 
 
 def _csv_pages(settings: Settings, client: Client, campaign: str, total: int):
@@ -310,7 +310,8 @@ def _csv_pages(settings: Settings, client: Client, campaign: str, total: int):
               metavar="FILE.csv", help="Where the codes are written (the engine's CSV columns).")
 @pass_settings
 def codes_export(settings: Settings, campaign: str, out: Path) -> None:
-    """Write every issued code of CAMPAIGN to FILE.csv (code, status, customer, expires_at, redemptions)."""
+    """Write every issued code of CAMPAIGN to FILE.csv (code, status, customer_id, customer_email_hash,
+    expires_at, redemptions)."""
     client = settings.client()
     issued = client.json("GET", f"/v1/campaigns/{_path(campaign)}")["stats"]["issued"]  # a 404 before any file
     pages = _csv_pages(settings, client, campaign, issued)

@@ -41,6 +41,7 @@ class Data(Construct):
                 partition_key=_key(index["KeySchema"], "HASH"),
                 sort_key=_key(index["KeySchema"], "RANGE"),
                 projection_type=dynamodb.ProjectionType[index["Projection"]["ProjectionType"]],
+                non_key_attributes=index["Projection"].get("NonKeyAttributes"),
             )
         self.index_names = [index["IndexName"] for index in schema.GLOBAL_SECONDARY_INDEXES]
         # Engine events (campaign.activated, ...) and customer events (order.paid, ...); consumers have rules on

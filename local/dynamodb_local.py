@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 
-from incentives.adapters.schema import STREAM_SPECIFICATION, create_table_kwargs
+from incentives.adapters.schema import (ATTRIBUTE_DEFINITIONS, GLOBAL_SECONDARY_INDEXES, STREAM_SPECIFICATION,
+                                        create_table_kwargs)
 
 ROOT = Path(__file__).resolve().parent.parent
 # DynamoDB Local keeps one database per access key and region: use one fixed pair everywhere locally.
@@ -177,3 +178,10 @@ def ensure_table(endpoint: str, table_name: str, stream: bool = True) -> None:
         return
     if stream and not table.get("StreamSpecification", {}).get("StreamEnabled"):
         ddb.update_table(TableName=table_name, StreamSpecification=STREAM_SPECIFICATION)
+    # A table from before an index was added (e.g. gsi2, the code export) gets it; codes written before it are
+    # not in it (docs/data-model.md "Code export").
+    have = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
+    for index in GLOBAL_SECONDARY_INDEXES:
+        if index["IndexName"] not in have:
+            ddb.update_table(TableName=table_name, AttributeDefinitions=ATTRIBUTE_DEFINITIONS,
+                             GlobalSecondaryIndexUpdates=[{"Create": index}])

@@ -145,4 +145,36 @@ def list_customer_messages(req: Request) -> Response:
     return Response(200, list_messages(_Deps.table, customer_id))
 
 
+# ---- code export: GET /v1/campaigns/{campaign_id}/codes?limit=&cursor=&format=&job_id= ------------------------
+
+_exporter = None
+
+
+def _export():
+    global _exporter
+    if _exporter is None:
+        from incentives.services.code_export import CodeExport
+
+        _exporter = CodeExport(_Deps.table, _Deps.config)
+    return _exporter
+
+
+@api.route("export_codes")
+def export_codes(req: Request) -> Response:
+    """A page of the campaign's issued codes, as JSON or (format=csv) CSV with the cursor in X-Next-Cursor."""
+    from incentives.services.code_export import parse_format, parse_limit
+
+    q = req.query
+    fmt, limit = parse_format(q.get("format")), parse_limit(q.get("limit"))
+    page = _export().page(req.path_params["campaign_id"], limit, q.get("cursor") or None, q.get("job_id"),
+                          req.now())
+    metrics.add_metric("CodesExported", MetricUnit.Count, len(page.codes))
+    if fmt == "csv":
+        headers = {"Content-Type": "text/csv; charset=utf-8"}
+        if page.next_cursor:
+            headers["X-Next-Cursor"] = page.next_cursor
+        return Response(200, None, headers, text=page.csv())
+    return Response(200, page.body)
+
+
 lambda_handler = obs.entry(api)

@@ -100,6 +100,39 @@ def consumed(consumer: str, event_id: str, effect: str = WHOLE_EVENT) -> tuple[s
     return f"CONSUMED#{consumer}#{event_id}", effect
 
 
+# --- code export (services/code_export.py, docs/data-model.md "Code export") ------------------------------------
+# Every unique code is filed in gsi2 under its campaign, spread over CODE_SHARDS partitions by a hash of the code
+# (a bulk job writes thousands of codes a second into one campaign: one partition would throttle the index).
+# gsi2sk is ``JOB#<job id>#<code>`` for a bulk job's codes and ``CODE#<code>`` for the others, so one job's codes
+# are a key range (begins_with) of each shard.
+
+CODE_SHARDS = 16  # may be raised only with a backfill: the export reads shards 0..CODE_SHARDS-1
+
+
+def code_shard(code: str) -> int:
+    """A stable shard of a code (not Python's salted hash()): the first 4 bytes of its SHA-256."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(code.encode("utf-8")).digest()[:4], "big") % CODE_SHARDS
+
+
+def campaign_codes_gsi(campaign_id: str, shard: int) -> str:
+    return f"CAMPAIGN#{campaign_id}#CODES#{shard:02d}"
+
+
+def campaign_codes_sort(code: str, job_id: str | None = None) -> str:
+    return f"JOB#{job_id}#{code}" if job_id else f"CODE#{code}"
+
+
+def job_codes_prefix(job_id: str) -> str:
+    return f"JOB#{job_id}#"
+
+
+def cursor_key() -> tuple[str, str]:
+    """The random key that signs the export's cursors (made on first use, like a code space's key)."""
+    return "CURSORKEY", "STATE"
+
+
 def holder_gsi(holder: str) -> str:
     """gsi1 partition of the codes bound to one holder (``id:<customer id>`` or ``email:<sha256>``)."""
     return f"HOLDER#{holder}"

@@ -9,6 +9,12 @@ SK = "sk"
 GSI1 = "gsi1"
 GSI1_PK = "gsi1pk"
 GSI1_SK = "gsi1sk"
+# gsi2: the unique codes of a campaign, sharded (keys.campaign_codes_gsi); read by the code export only, so it
+# projects only what the export shows (a redemption's other attributes do not rewrite the index).
+GSI2 = "gsi2"
+GSI2_PK = "gsi2pk"
+GSI2_SK = "gsi2sk"
+GSI2_ATTRIBUTES = ["code", "campaign_id", "status", "holder", "expires_at", "redemptions", "job_id"]
 TTL_ATTRIBUTE = "ttl"  # epoch seconds; housekeeping only, never relied on for correctness
 # The table's stream feeds the event fan-out (incentives/subscriptions.py); new images are all it reads.
 STREAM_VIEW_TYPE = "NEW_IMAGE"
@@ -22,6 +28,8 @@ ATTRIBUTE_DEFINITIONS = [
     {"AttributeName": SK, "AttributeType": "S"},
     {"AttributeName": GSI1_PK, "AttributeType": "S"},
     {"AttributeName": GSI1_SK, "AttributeType": "S"},
+    {"AttributeName": GSI2_PK, "AttributeType": "S"},
+    {"AttributeName": GSI2_SK, "AttributeType": "S"},
 ]
 GLOBAL_SECONDARY_INDEXES = [
     {
@@ -31,7 +39,15 @@ GLOBAL_SECONDARY_INDEXES = [
             {"AttributeName": GSI1_SK, "KeyType": "RANGE"},
         ],
         "Projection": {"ProjectionType": "ALL"},
-    }
+    },
+    {
+        "IndexName": GSI2,
+        "KeySchema": [
+            {"AttributeName": GSI2_PK, "KeyType": "HASH"},
+            {"AttributeName": GSI2_SK, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": GSI2_ATTRIBUTES},
+    },
 ]
 
 STREAM_SPECIFICATION = {"StreamEnabled": True, "StreamViewType": STREAM_VIEW_TYPE}

@@ -32,11 +32,11 @@ class Response:
     status: int
     body: dict | None
     headers: dict = field(default_factory=dict)
-    text: str | None = None  # a body that is not JSON (e.g. an HTML page); its Content-Type goes in headers
+    text: str | None = None  # a body that is not JSON (e.g. CSV); its Content-Type goes in ``headers``
 
     def to_proxy(self) -> dict:
         if self.text is not None:
-            return {"statusCode": self.status, "headers": dict(self.headers), "body": self.text}
+            return {"statusCode": self.status, "headers": {**JSON_HEADERS, **self.headers}, "body": self.text}
         return {"statusCode": self.status, "headers": {**JSON_HEADERS, **self.headers},
                 "body": json.dumps(self.body, separators=(",", ":")) if self.body is not None else ""}
 

@@ -41,6 +41,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/campaigns", "operators", OPERATOR, "list_campaigns"),
     Route("GET", "/v1/campaigns/{campaign_id}", "operators", OPERATOR, "get_campaign"),
     Route("POST", "/v1/campaigns/{campaign_id}/codes", "operators", OPERATOR, "issue_codes"),
+    Route("GET", "/v1/campaigns/{campaign_id}/codes", "operators", OPERATOR, "export_codes"),
     Route("GET", "/v1/jobs/{job}", "operators", OPERATOR, "get_job"),
     Route("POST", "/v1/jobs/{job}/run", "operators", OPERATOR, "run_job"),
     # this API's OpenAPI 3.1 document, generated from this table and the declarations (http/openapi.py)
