@@ -164,10 +164,9 @@ def export_codes(req: Request) -> Response:
     """A page of the campaign's issued codes, as JSON or (format=csv) CSV with the cursor in X-Next-Cursor."""
     from incentives.services.code_export import parse_format, parse_limit
 
-    q = req.query
-    fmt, limit = parse_format(q.get("format")), parse_limit(q.get("limit"))
-    page = _export().page(req.path_params["campaign_id"], limit, q.get("cursor") or None, q.get("job_id"),
-                          req.now())
+    fmt, limit = parse_format(req.query.get("format")), parse_limit(req.query.get("limit"))
+    page = _export().page(req.path_params["campaign_id"], limit, req.query.get("cursor") or None,
+                          req.query.get("job_id"), req.now())
     metrics.add_metric("CodesExported", MetricUnit.Count, len(page.codes))
     if fmt == "csv":
         headers = {"Content-Type": "text/csv; charset=utf-8"}

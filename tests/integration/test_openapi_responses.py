@@ -174,6 +174,13 @@ def test_operator_answers_match_the_document(api, config_dir):
     assert api.call("GET", "/v1/jobs/{job}", job="job_nope", **op)[0] == 404
     assert api.call("POST", "/v1/jobs/{job}/run", {}, job="campaign-activation", **op)[0] == 200
     assert api.call("POST", "/v1/jobs/{job}/run", {}, job="nope", **op)[0] == 404
+    codes = "/v1/campaigns/{campaign_id}/codes"
+    status, page = api.call("GET", codes, campaign_id="ops", query={"limit": "50"}, **op)
+    assert status == 200 and len(page["codes"]) >= 2 and page["next_cursor"] is not None
+    status, csv_page = api.call("GET", codes, campaign_id="ops", query={"format": "csv", "limit": "5"}, **op)
+    assert status == 200 and csv_page.startswith("code,status")
+    assert api.call("GET", codes, campaign_id="ops", query={"cursor": "forged"}, **op)[0] == 422
+    assert api.call("GET", codes, campaign_id="nope", **op)[0] == 404
     assert api.call("DELETE", "/v1/customers/{customer_id}", customer_id="c1", **op)[1]["status"] == "erased"
     assert api.call("DELETE", "/v1/customers/{customer_id}", customer_id="x" * 129, **op)[0] == 422
 

@@ -62,6 +62,15 @@ _Query = dataclass(frozen=True, slots=True, kw_only=True)
 
 
 @_Query
+class CodesExportQuery:
+    limit: Annotated[int, Int(ge=1, le=1000), Doc("codes per page")] = 100
+    cursor: Annotated[str | None, Doc("`next_cursor` of the previous page (or its X-Next-Cursor header); a cursor "
+                                      "the engine did not hand out is 422 invalid_request")] = None
+    format: Literal["json", "csv"] = "json"
+    job_id: Annotated[str | None, Doc("only the codes of this bulk job (extension; docs/api.md)")] = None
+
+
+@_Query
 class LeaderboardQuery:
     limit: Annotated[int, Int(ge=1, le=500), Doc("leaders wanted; at most 100 are answered")] = 10
 
@@ -143,6 +152,13 @@ OPERATIONS: dict[str, Operation] = {
         "Erase a customer (GDPR)", {200: r.Erasure, 202: r.Erasure}, errors=("invalid_request", "contention"),
         description="200: complete (also for a customer with nothing stored). 202: the time budget ran out; "
                     "repeat the DELETE until it answers 200. Idempotent by itself, no Idempotency-Key."),
+    "export_codes": Operation(
+        "A page of the campaign's issued codes (JSON or CSV)", {200: r.CodesPage}, query=CodesExportQuery,
+        errors=("campaign_not_found",), csv=True, response_headers={"X-Next-Cursor": "format=csv: the next page's "
+                                                                    "cursor; absent on the last page"},
+        description="Unique codes only (a public code is in the campaign's config). `format=csv` answers the same "
+                    "page as text/csv with a header row `code,status,customer_id,customer_email_hash,expires_at,"
+                    "redemptions`."),
     "get_consents": Operation(
         "A customer's consent per channel and the ledger of statements (proof)", {200: r.Consents},
         errors=("invalid_request",)),

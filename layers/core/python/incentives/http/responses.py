@@ -252,6 +252,27 @@ class Erasure:
 
 
 @_Out
+class CodeHolder:
+    id: str | None = None
+    email_hash: Annotated[str | None, Doc("SHA-256 of the normalised e-mail a code is bound to")] = None
+
+
+@_Out
+class ExportedCode:
+    code: str
+    status: Literal["active", "disabled", "expired", "redeemed"]
+    customer: CodeHolder | None = None
+    expires_at: Time | None = None
+    redemptions: int
+
+
+@_Out
+class CodesPage:
+    codes: list[ExportedCode]
+    next_cursor: str | None
+
+
+@_Out
 class ConsentState:
     granted: bool
     at: Time
