@@ -63,7 +63,7 @@ class DynamoDBLocal:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> "DynamoDBLocal":
+    def start(self, timeout: float = 30.0) -> DynamoDBLocal:
         jar = find_jar()
         storage = ["-inMemory"]
         if self.data_dir:
@@ -103,7 +103,7 @@ class DynamoDBLocal:
                 self.proc.kill()
         self.proc = None
 
-    def __enter__(self) -> "DynamoDBLocal":
+    def __enter__(self) -> DynamoDBLocal:
         return self.start()
 
     def __exit__(self, *exc) -> None:

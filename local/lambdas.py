@@ -20,7 +20,8 @@ import time
 import uuid
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE_PATH = ROOT / "layers" / "core" / "python"

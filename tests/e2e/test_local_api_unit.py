@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -85,7 +85,7 @@ def _keys(d: dict) -> set[str]:
 
 def test_event_has_the_rest_proxy_shape():
     route = next(r for r in ROUTES if r.name == "get_code")
-    now = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     event = build_event(
         route, "GET", "/v1/codes/AB%20C?x=1&x=2&y=", [("Host", "127.0.0.1:3000"), ("User-Agent", "ua"),
                                                         ("x-api-key", "k"), ("Accept", "a"), ("Accept", "b")],
@@ -205,19 +205,19 @@ def test_every_job_schedule_in_routes_parses():
 
 
 def test_rate_and_cron_next_fire_times():
-    t0 = datetime(2026, 12, 1, 10, 0, 30, tzinfo=timezone.utc)
+    t0 = datetime(2026, 12, 1, 10, 0, 30, tzinfo=UTC)
     assert parse_schedule("rate(1 minute)").next_after(t0) == t0 + timedelta(minutes=1)
     assert parse_schedule("rate(2 hours)").next_after(t0 + timedelta(hours=3), t0) == t0 + timedelta(hours=4)
     daily = parse_schedule("cron(0 3 * * ? *)")
-    assert daily.next_after(t0) == datetime(2026, 12, 2, 3, 0, tzinfo=timezone.utc)
+    assert daily.next_after(t0) == datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
     every15 = parse_schedule("cron(0/15 * * * ? *)")
-    assert every15.next_after(t0) == datetime(2026, 12, 1, 10, 15, tzinfo=timezone.utc)
+    assert every15.next_after(t0) == datetime(2026, 12, 1, 10, 15, tzinfo=UTC)
     mondays = parse_schedule("cron(30 8 ? * MON *)")  # 2026-12-01 is a Tuesday
-    assert mondays.next_after(t0) == datetime(2026, 12, 7, 8, 30, tzinfo=timezone.utc)
+    assert mondays.next_after(t0) == datetime(2026, 12, 7, 8, 30, tzinfo=UTC)
     weekdays = parse_schedule("cron(0 9 ? * 2-6 *)")
-    assert weekdays.next_after(datetime(2026, 12, 5, 12, tzinfo=timezone.utc)) == datetime(2026, 12, 7, 9, tzinfo=timezone.utc)
+    assert weekdays.next_after(datetime(2026, 12, 5, 12, tzinfo=UTC)) == datetime(2026, 12, 7, 9, tzinfo=UTC)
     first = parse_schedule("cron(0 0 1 JAN,JUL ? *)")
-    assert first.next_after(t0) == datetime(2027, 1, 1, tzinfo=timezone.utc)
+    assert first.next_after(t0) == datetime(2027, 1, 1, tzinfo=UTC)
     for bad in ("rate(0 minutes)", "rate(5 weeks)", "cron(0 0 * *)", "cron(0 0 L * ? *)", "at(2026-01-01T00:00:00)"):
         with pytest.raises(ValueError):
             parse_schedule(bad)
@@ -225,7 +225,7 @@ def test_rate_and_cron_next_fire_times():
 
 def test_scheduled_event_matches_an_eventbridge_scheduled_event():
     sample = json.loads((DATA / "sam_scheduled_event.json").read_text())
-    event = scheduled_event("campaign-activation", datetime(2026, 12, 1, 10, 1, tzinfo=timezone.utc))
+    event = scheduled_event("campaign-activation", datetime(2026, 12, 1, 10, 1, tzinfo=UTC))
     assert set(sample) <= set(event)
     assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
     assert event["time"] == "2026-12-01T10:01:00Z" and event["resources"][0].endswith("campaign-activation")
@@ -234,7 +234,7 @@ def test_scheduled_event_matches_an_eventbridge_scheduled_event():
 def test_scheduler_fires_due_jobs_with_scheduled_events():
     import threading
 
-    clock = {"t": datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)}
+    clock = {"t": datetime(2026, 12, 1, 10, 0, tzinfo=UTC)}
     lock = threading.Lock()
     calls = []
 

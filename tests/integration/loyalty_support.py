@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import yaml
@@ -15,7 +15,7 @@ from incentives.subscriptions import CUSTOMERS, ENGINE, SUBSCRIPTIONS
 from local import lambdas
 from tests.support import OPERATOR_KEY_ID, ROOT, campaign
 
-UTC = timezone.utc
+UTC = UTC
 ENGINE_TYPES = {t for s in SUBSCRIPTIONS for t in s.engine_types}
 PROGRAM_ID = "club"
 BASE = "/v1/loyalty-programs/{program_id}/members/{customer_id}"

@@ -2,7 +2,7 @@
 multipliers, which lots a spend or a refund draws from, partial refunds, tier review moments, debts."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from decimal import Decimal
 
 import pytest
@@ -11,7 +11,7 @@ from incentives.domain import loyalty as L
 from incentives.domain.programs import LoyaltyProgram
 from incentives.domain.schema import parse
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def program(**overrides) -> LoyaltyProgram:

@@ -2,7 +2,7 @@
 document) must give the same verdict, or a config that passed synth could fail in Lambda (or the reverse)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from decimal import Decimal
 
 import pytest
@@ -108,7 +108,7 @@ def test_values_come_out_typed():
     c = parse(Campaign, campaign("sch", reward={"type": "percent_off", "percent": 12.5},
                                  schedule={"starts_at": "2026-12-01T00:00:00Z"}))
     assert c.reward.percent == Decimal("12.5")
-    assert c.schedule.starts_at == datetime(2026, 12, 1, tzinfo=timezone.utc)
+    assert c.schedule.starts_at == datetime(2026, 12, 1, tzinfo=UTC)
     assert c.limits.per_code is None and c.eligibility.segments == []
 
 

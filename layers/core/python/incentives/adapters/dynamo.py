@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from botocore.exceptions import ClientError
 

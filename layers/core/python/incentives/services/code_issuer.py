@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..adapters import keys
 from ..adapters.code_store import code_item
@@ -77,7 +77,7 @@ class CodeIssuer:
         return iso(at) if at else None
 
     def draw(self, campaign: Campaign, now: datetime, count: int = 1, holder: str | None = None,
-             expires_at: str | None | object = _DEFAULT) -> list[IssuedCode]:
+             expires_at: str | object | None = _DEFAULT) -> list[IssuedCode]:
         """``count`` new codes of the campaign (one UpdateItem reserves their counters). Nothing is written yet."""
         if campaign.codes.type != "unique":
             raise errors.CodesNotIssuable(details={"campaign_id": campaign.id})
@@ -102,7 +102,7 @@ class CodeIssuer:
         uow.add(keys.campaign_issued_shard(campaign_id, shard), issued=n)
 
     def issue(self, uow: UnitOfWork, campaign: Campaign, now: datetime, count: int = 1, holder: str | None = None,
-              expires_at: str | None | object = _DEFAULT) -> list[IssuedCode]:
+              expires_at: str | object | None = _DEFAULT) -> list[IssuedCode]:
         """draw + write: the codes exist exactly when ``uow`` commits."""
         codes = self.draw(campaign, now, count, holder, expires_at)
         self.write(uow, codes, now)

@@ -14,7 +14,7 @@ once.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable
+from collections.abc import Callable
 
 from ..adapters import keys
 from ..adapters.config_source import ConfigSource
