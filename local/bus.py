@@ -4,8 +4,8 @@
 PutEvents entries become EventBridge events: each is written to the outbox directory ($LOCAL_OUTBOX_DIR/events,
 default .local/outbox/events; as deployed a shop could add its own rule) and delivered to every consumer function
 one of whose subscriptions (incentives/subscriptions.py, the patterns of the deployed rules) matches, on one
-background thread, since EventBridge delivers asynchronously. A consumer that raises is retried like Lambda retries an asynchronous
-invocation (twice), then logged (deployed: its dead-letter queue).
+background thread, since EventBridge delivers asynchronously. A consumer that raises is retried like Lambda
+retries an asynchronous invocation (twice), then logged (deployed: its dead-letter queue).
 """
 from __future__ import annotations
 

@@ -79,7 +79,8 @@ class DynamoDBLocal:
         self.proc = subprocess.Popen(cmd, cwd=jar.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **extra)
         wait_ready(self.endpoint, timeout, self.proc)
         # Keep draining stderr (the last 64 KB are kept in stderr_tail) so a chatty JVM never blocks on a full pipe.
-        threading.Thread(target=self._drain_stderr, args=(self.proc,), name="dynamodb-local-stderr", daemon=True).start()
+        threading.Thread(target=self._drain_stderr, args=(self.proc,), name="dynamodb-local-stderr",
+                         daemon=True).start()
         return self
 
     stderr_tail: bytes = b""
@@ -159,9 +160,9 @@ def wait_ready(endpoint: str, timeout: float, proc: subprocess.Popen | None = No
         try:
             ddb.list_tables(Limit=1)
             return
-        except Exception:
+        except Exception as e:  # not listening yet, or not answering yet: any error until the deadline
             if time.monotonic() > deadline:
-                raise RuntimeError(f"DynamoDB Local at {endpoint} not ready after {timeout}s")
+                raise RuntimeError(f"DynamoDB Local at {endpoint} not ready after {timeout}s") from e
             time.sleep(0.1)
 
 

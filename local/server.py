@@ -109,7 +109,7 @@ def _match_template(template: str, segments: list[str]) -> tuple[tuple[int, ...]
         return None
     params: dict[str, str] = {}
     rank: list[int] = []
-    for part, seg in zip(parts, segments):
+    for part, seg in zip(parts, segments, strict=True):
         m = _PARAM.match(part)
         if m:
             if seg == "":
@@ -205,7 +205,8 @@ def build_event(
         "requestContext": {
             "accountId": lambdas.ACCOUNT_ID,
             "apiId": API_ID,
-            "domainName": single_headers.get("Host") or next((v for k, v in headers if k.lower() == "host"), "localhost"),
+            "domainName": single_headers.get("Host")
+            or next((v for k, v in headers if k.lower() == "host"), "localhost"),
             "domainPrefix": API_ID,
             "extendedRequestId": request_id,
             "httpMethod": method.upper(),

@@ -15,7 +15,8 @@ from local.server import LocalApi, build_event, match_route, to_response
 from tests.e2e.localrun import write_fake_functions
 
 DATA = Path(__file__).parent / "data"
-SAMPLE = json.loads((DATA / "sam_apigateway_aws_proxy.json").read_text())  # `sam local generate-event apigateway aws-proxy`
+# `sam local generate-event apigateway aws-proxy`
+SAMPLE = json.loads((DATA / "sam_apigateway_aws_proxy.json").read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -153,7 +154,8 @@ def test_api_keys_errors_and_handler_invocation(api, monkeypatch):
     monkeypatch.setenv("OPERATOR_API_KEY_IDS", "local-operator")
     assert _call(api, "GET", "/v1/health") == (200, {"status": "ok"})
     status, body = _call(api, "GET", "/v1/codes/X")
-    assert status == 401 and body["error"] == {"code": "unauthorized", "message": body["error"]["message"], "details": {}}
+    assert status == 401
+    assert body["error"] == {"code": "unauthorized", "message": body["error"]["message"], "details": {}}
     assert _call(api, "GET", "/v1/codes/X", key="wrong")[0] == 401
     assert _call(api, "GET", "/v1/campaigns", key="sk") [1]["error"]["code"] == "forbidden"
     assert _call(api, "GET", "/v1/campaigns", key="ok") == (200, {"resource": "/v1/campaigns"})
@@ -167,7 +169,8 @@ def test_api_keys_errors_and_handler_invocation(api, monkeypatch):
     assert 0 < body["context"]["remaining"] <= 29_000 and body["context"]["memory_limit_in_mb"] == 256
     assert body["service"] == "storefront"
     # the operator key also passes storefront routes
-    assert _call(api, "GET", "/v1/codes/X", key="ok")[1]["event"]["requestContext"]["identity"]["apiKeyId"] == "local-operator"
+    identity = _call(api, "GET", "/v1/codes/X", key="ok")[1]["event"]["requestContext"]["identity"]
+    assert identity["apiKeyId"] == "local-operator"
     # public routes need no key and get none in the identity
     assert _call(api, "POST", "/v1/public/campaigns/c1/claims", body=b"{}") == (201, {"campaign_id": "c1"})
 
@@ -192,14 +195,15 @@ def test_missing_function_is_a_502_not_a_crash(tmp_path):
 def test_handlers_load_under_unique_module_names(tmp_path):
     base = write_fake_functions(tmp_path / "fns")
     mod = lambdas.load_module("storefront", base)
-    assert mod.__name__ == "fn_storefront_handler" and Path(mod.__file__) == base / "storefront" / "storefront_handler.py"
+    assert mod.__name__ == "fn_storefront_handler"
+    assert Path(mod.__file__) == base / "storefront" / "storefront_handler.py"
     assert str(base / "storefront") in __import__("sys").path
 
 
 # ---------------------------------------------------------------- schedules
 
 def test_every_job_schedule_in_routes_parses():
-    for name, (folder, expr) in JOBS.items():
+    for _folder, expr in JOBS.values():
         if expr:
             parse_schedule(expr)
 

@@ -29,7 +29,8 @@ def test_the_shipped_config_is_valid():
 
 @pytest.mark.parametrize("patch,field", [
     ({"reward": {"type": "percent_off", "percent": 120}}, "reward.percent_off.percent"),
-    ({"reward": {"type": "amount_off", "amount": {"amount": 5, "currency": "EURO"}}}, "reward.amount_off.amount.currency"),
+    ({"reward": {"type": "amount_off", "amount": {"amount": 5, "currency": "EURO"}}},
+     "reward.amount_off.amount.currency"),
     ({"limits": {"per_code": 0}}, "limits.per_code"),
     ({"limits": {"per_code": "1"}}, "limits.per_code"),
     ({"schedule": {"timezone": "Mars/Olympus"}}, "schedule.timezone"),

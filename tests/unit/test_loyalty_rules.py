@@ -16,7 +16,8 @@ UTC = UTC
 
 def program(**overrides) -> LoyaltyProgram:
     base = {"id": "rewards", "timezone": "Europe/Berlin",
-            "earning": [{"event": "order.paid", "points_per_unit": 1, "unit_amount": {"amount": 100, "currency": "EUR"}},
+            "earning": [{"event": "order.paid", "points_per_unit": 1,
+                         "unit_amount": {"amount": 100, "currency": "EUR"}},
                         {"event": "review.submitted", "points": 50, "max_per_day": 1, "max_per_month": 2}],
             "pending_days": 14, "expiry": {"after_days": 365}, "expiry_warning_days": 7, "tier_window_days": 30,
             "tiers": [{"id": "silver", "min_points": 0}, {"id": "gold", "min_points": 1000, "multiplier": 1.5}],

@@ -100,7 +100,7 @@ def test_the_shipped_config_survives_the_trip_through_the_deployed_document():
 def test_a_broken_deployed_document_is_a_config_error_naming_the_field():
     doc = load_config_dir(ROOT / "config").to_document()
     doc["campaigns"]["welcome10"]["limits"] = {"per_customer": "once"}
-    with pytest.raises(ConfigError, match="welcome10.limits.per_customer: must be an integer"):
+    with pytest.raises(ConfigError, match=r"welcome10\.limits\.per_customer: must be an integer"):
         ConfigBundle.from_document(doc)
 
 
