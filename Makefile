@@ -55,7 +55,7 @@ lint: $(PY_STAMP)
 	exit $$rc
 
 ## test: lint, then the whole test suite (pytest; extra arguments in PYTEST_ARGS, e.g. PYTEST_ARGS="-n0 -k redeem")
-test: setup  # lint joins once the merged tree is clean (in progress)
+test: setup lint
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc

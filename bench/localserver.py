@@ -315,7 +315,8 @@ def run(ctx: Context) -> list[Figure]:
                 load = one[name]
                 ok = not load.errors and set(load.statuses) == {expected[name]}
                 gap = median(load.latencies) - median(lat)
-                fig(f"{name}: HTTP keep-alive, 1 client", load.describe() + f"; p50 - handler's p50 = {gap * 1000:.2f} ms",
+                fig(f"{name}: HTTP keep-alive, 1 client",
+                    load.describe() + f"; p50 - handler's p50 = {gap * 1000:.2f} ms",
                     "p50 within 2 ms of the handler's", verdict(ok and gap < 0.002))
 
             # 2. over HTTP, keep-alive, 16 and 64 clients
@@ -332,7 +333,8 @@ def run(ctx: Context) -> list[Figure]:
                 load = new_connections(server, clients, rounds)
                 ok = not load.errors and set(load.statuses) == {200} and max(load.latencies) < 2.0
                 fig(f"health: {clients} new connections at once x {rounds} rounds",
-                    f"{load.seconds:.2f} s in all; {load.done} answered, p50 {percentile(load.latencies, 50) * 1000:.1f}"
+                    f"{load.seconds:.2f} s in all; {load.done} answered,"
+                    f" p50 {percentile(load.latencies, 50) * 1000:.1f}"
                     f" ms, p99 {percentile(load.latencies, 99) * 1000:.1f} ms, max {max(load.latencies) * 1000:.1f} ms"
                     + (f"; ERRORS {dict(load.errors)}" if load.errors else "") if load.latencies
                     else f"no answer; errors {dict(load.errors)}",

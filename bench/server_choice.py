@@ -58,7 +58,8 @@ SERVE = textwrap.dedent('''
                     headers.append((k.replace("_", "-").title(), environ[k]))
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else None
-            path = environ.get("PATH_INFO", "/") + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
+            query = environ.get("QUERY_STRING")
+            path = environ.get("PATH_INFO", "/") + ("?" + query if query else "")
             r = api.handle(environ["REQUEST_METHOD"], path, headers, body, environ.get("REMOTE_ADDR", "127.0.0.1"))
             start_response(f"{r.status} X", [*r.headers, ("Content-Length", str(len(r.body)))])
             return [r.body]

@@ -4,8 +4,8 @@
 PutEvents entries become EventBridge events: each is written to the outbox directory ($LOCAL_OUTBOX_DIR/events,
 default .local/outbox/events; as deployed a shop could add its own rule) and delivered to every consumer function
 one of whose subscriptions (incentives/subscriptions.py, the patterns of the deployed rules) matches, on one
-background thread, since EventBridge delivers asynchronously. A consumer that raises is retried like Lambda retries an asynchronous
-invocation (twice), then logged (deployed: its dead-letter queue).
+background thread, since EventBridge delivers asynchronously. A consumer that raises is retried like Lambda
+retries an asynchronous invocation (twice), then logged (deployed: its dead-letter queue).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from incentives.subscriptions import SUBSCRIPTIONS
 
@@ -29,14 +29,14 @@ RETRY_DELAY_SECONDS = 0.5
 
 def eventbridge_event(entry: dict) -> dict:
     """The event EventBridge hands a rule's target for one PutEvents entry."""
-    at = entry.get("Time") or datetime.now(timezone.utc)
+    at = entry.get("Time") or datetime.now(UTC)
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": entry["DetailType"],
         "source": entry["Source"],
         "account": lambdas.ACCOUNT_ID,
-        "time": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": lambdas.REGION,
         "resources": entry.get("Resources", []),
         "detail": json.loads(entry["Detail"]),
@@ -90,7 +90,7 @@ class LocalBus:
                     try:
                         lambdas.invoke(folder, event)
                         break
-                    except Exception:  # noqa: BLE001 - logged; retried like an asynchronous Lambda invocation
+                    except Exception:  # logged; retried like an asynchronous Lambda invocation
                         log.exception("consumer %s failed on %s %s (attempt %d)", folder, event["detail-type"],
                                       event["detail"].get("id"), attempt + 1)
                         time.sleep(RETRY_DELAY_SECONDS)

@@ -64,7 +64,7 @@ class DynamoDBLocal:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> "DynamoDBLocal":
+    def start(self, timeout: float = 30.0) -> DynamoDBLocal:
         jar = find_jar()
         storage = ["-inMemory"]
         if self.data_dir:
@@ -80,7 +80,8 @@ class DynamoDBLocal:
         self.proc = subprocess.Popen(cmd, cwd=jar.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **extra)
         wait_ready(self.endpoint, timeout, self.proc)
         # Keep draining stderr (the last 64 KB are kept in stderr_tail) so a chatty JVM never blocks on a full pipe.
-        threading.Thread(target=self._drain_stderr, args=(self.proc,), name="dynamodb-local-stderr", daemon=True).start()
+        threading.Thread(target=self._drain_stderr, args=(self.proc,), name="dynamodb-local-stderr",
+                         daemon=True).start()
         return self
 
     stderr_tail: bytes = b""
@@ -104,7 +105,7 @@ class DynamoDBLocal:
                 self.proc.kill()
         self.proc = None
 
-    def __enter__(self) -> "DynamoDBLocal":
+    def __enter__(self) -> DynamoDBLocal:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -160,9 +161,9 @@ def wait_ready(endpoint: str, timeout: float, proc: subprocess.Popen | None = No
         try:
             ddb.list_tables(Limit=1)
             return
-        except Exception:
+        except Exception as e:  # not listening yet, or not answering yet: any error until the deadline
             if time.monotonic() > deadline:
-                raise RuntimeError(f"DynamoDB Local at {endpoint} not ready after {timeout}s")
+                raise RuntimeError(f"DynamoDB Local at {endpoint} not ready after {timeout}s") from e
             time.sleep(0.1)
 
 

@@ -20,7 +20,8 @@ import time
 import uuid
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE_PATH = ROOT / "layers" / "core" / "python"
@@ -75,7 +76,8 @@ def load_module(folder: str, base: Path | str | None = None) -> ModuleType:
         previous_service = os.environ.get("POWERTOOLS_SERVICE_NAME")
         os.environ["POWERTOOLS_SERVICE_NAME"] = folder
         spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
         try:
@@ -139,8 +141,8 @@ def invoke(folder: str, event: dict, base: Path | str | None = None, timeout_sec
 
 
 class LocalDispatcher:
-    """incentives.adapters.jobs.JobDispatcher for `make run` and the tests (installed by local/wiring.py): the job's real lambda_handler in
-    this process (a thread for asynchronous starts), as Lambda Invoke would run it."""
+    """incentives.adapters.jobs.JobDispatcher for `make run` and the tests (installed by local/wiring.py): the
+    job's real lambda_handler in this process (a thread for asynchronous starts), as Lambda Invoke would run it."""
 
     def __init__(self, base: Path | str | None = None):
         self.base = base

@@ -12,8 +12,8 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import datetime, timedelta, UTC
+from collections.abc import Callable
 
 from local import lambdas
 
@@ -74,16 +74,16 @@ class Schedule:
 
     def next_after(self, t: datetime, started: datetime | None = None) -> datetime:
         """The first fire time strictly after ``t`` (UTC). Rates count from ``started`` (default: ``t``)."""
-        t = t.astimezone(timezone.utc)
+        t = t.astimezone(UTC)
         if self.interval is not None:
-            base = (started or t).astimezone(timezone.utc)
+            base = (started or t).astimezone(UTC)
             n = int((t - base) / self.interval) + 1
             return base + n * self.interval
         c = t.replace(second=0, microsecond=0) + timedelta(minutes=1)
         limit = c + timedelta(days=366 * 5)
         while c < limit:
             if self.years is not None and c.year not in self.years:
-                c = datetime(c.year + 1, 1, 1, tzinfo=timezone.utc)
+                c = datetime(c.year + 1, 1, 1, tzinfo=UTC)
                 continue
             if self.months is not None and c.month not in self.months:
                 c = (c.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
@@ -133,7 +133,7 @@ def scheduled_event(job_name: str, at: datetime) -> dict:
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": lambdas.ACCOUNT_ID,
-        "time": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": lambdas.REGION,
         "resources": [f"arn:aws:events:{lambdas.REGION}:{lambdas.ACCOUNT_ID}:rule/incentives-local-{job_name}"],
         "detail": {},
@@ -144,7 +144,7 @@ class Scheduler:
     """One thread that fires each scheduled job when due; a run that is still going skips the next tick."""
 
     def __init__(self, jobs: dict[str, tuple[str, str | None]], invoke: Callable[[str, dict], object] | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.clock = clock
         self.invoke = invoke or (lambda folder, event: lambdas.invoke(folder, event))
         self.schedules: dict[str, tuple[str, Schedule]] = {}
@@ -155,7 +155,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._running: dict[str, threading.Thread] = {}
 
-    def start(self) -> "Scheduler":
+    def start(self) -> Scheduler:
         if self.schedules:
             self._thread = threading.Thread(target=self._loop, name="local-scheduler", daemon=True)
             self._thread.start()
@@ -189,7 +189,7 @@ class Scheduler:
             log.info("job %s ran: %s", name, _short(result))
         except FileNotFoundError as exc:
             log.warning("job %s skipped: %s", name, exc)
-        except Exception:  # noqa: BLE001 - a failing job is logged, the next tick runs again
+        except Exception:  # a failing job is logged, the next tick runs again
             log.exception("job %s failed", name)
 
     def stop(self, timeout: float = 10.0) -> None:

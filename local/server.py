@@ -29,10 +29,11 @@ import traceback
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local import lambdas
@@ -108,7 +109,7 @@ def _match_template(template: str, segments: list[str]) -> tuple[tuple[int, ...]
         return None
     params: dict[str, str] = {}
     rank: list[int] = []
-    for part, seg in zip(parts, segments):
+    for part, seg in zip(parts, segments, strict=True):
         m = _PARAM.match(part)
         if m:
             if seg == "":
@@ -163,7 +164,7 @@ def build_event(
     """The API Gateway REST API Lambda proxy event (payload format 1.0) for one request."""
     split = urlsplit(raw_path)
     path = unquote(split.path) or "/"
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     request_id = request_id or str(uuid.uuid4())
 
     single_headers: dict[str, str] = {}
@@ -204,7 +205,8 @@ def build_event(
         "requestContext": {
             "accountId": lambdas.ACCOUNT_ID,
             "apiId": API_ID,
-            "domainName": single_headers.get("Host") or next((v for k, v in headers if k.lower() == "host"), "localhost"),
+            "domainName": single_headers.get("Host")
+            or next((v for k, v in headers if k.lower() == "host"), "localhost"),
             "domainPrefix": API_ID,
             "extendedRequestId": request_id,
             "httpMethod": method.upper(),

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from incentives.subscriptions import FANOUT_BATCH_SIZE, FANOUT_FUNCTION, STREAM_FILTER, matches
 
@@ -58,7 +59,7 @@ class StreamPump:
         while not self._stop.is_set():
             try:
                 read = self.poll()
-            except Exception:  # noqa: BLE001 - DynamoDB Local busy or stopping: try again on the next tick
+            except Exception:  # DynamoDB Local busy or stopping: try again on the next tick
                 log.exception("reading the table's stream failed")
                 read = 0
             if not read:
@@ -92,7 +93,7 @@ class StreamPump:
             try:
                 answer = self.invoke(FANOUT_FUNCTION, {"Records": batch}) or {}
                 failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
-            except Exception:  # noqa: BLE001 - a function error: the whole batch again, like Lambda
+            except Exception:  # a function error: the whole batch again, like Lambda
                 log.exception("event fan-out failed")
                 failed = {r["dynamodb"]["SequenceNumber"] for r in batch}
             if not failed:

@@ -68,7 +68,7 @@ def issue_codes(req: Request) -> Response:
         _Deps.jobs.start("bulk-codes", {"job_id": out.job["job_id"], "start_chunk": 0})
         metrics.add_metric("BulkJobStarted", MetricUnit.Count, 1)
         return Response(202, out.body)
-    metrics.add_metric("CodesIssued", MetricUnit.Count, len(out.codes))
+    metrics.add_metric("CodesIssued", MetricUnit.Count, len(out.codes or []))  # set when no job
     return Response(201, out.body)
 
 

@@ -107,6 +107,8 @@ def reject_conversion(req: Request) -> Response:
 
 
 class CsvResponse(Response):
+    body: dict  # {"csv": the text}, never None
+
     def to_proxy(self) -> dict:
         return {"statusCode": self.status, "headers": {"Content-Type": "text/csv; charset=utf-8", **self.headers},
                 "body": self.body["csv"]}

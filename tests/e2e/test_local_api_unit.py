@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,8 @@ from local.server import LocalApi, build_event, match_route, to_response
 from tests.e2e.localrun import write_fake_functions
 
 DATA = Path(__file__).parent / "data"
-SAMPLE = json.loads((DATA / "sam_apigateway_aws_proxy.json").read_text())  # `sam local generate-event apigateway aws-proxy`
+# `sam local generate-event apigateway aws-proxy`
+SAMPLE = json.loads((DATA / "sam_apigateway_aws_proxy.json").read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -85,7 +86,7 @@ def _keys(d: dict) -> set[str]:
 
 def test_event_has_the_rest_proxy_shape():
     route = next(r for r in ROUTES if r.name == "get_code")
-    now = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     event = build_event(
         route, "GET", "/v1/codes/AB%20C?x=1&x=2&y=", [("Host", "127.0.0.1:3000"), ("User-Agent", "ua"),
                                                         ("x-api-key", "k"), ("Accept", "a"), ("Accept", "b")],
@@ -153,7 +154,8 @@ def test_api_keys_errors_and_handler_invocation(api, monkeypatch):
     monkeypatch.setenv("OPERATOR_API_KEY_IDS", "local-operator")
     assert _call(api, "GET", "/v1/health") == (200, {"status": "ok"})
     status, body = _call(api, "GET", "/v1/codes/X")
-    assert status == 401 and body["error"] == {"code": "unauthorized", "message": body["error"]["message"], "details": {}}
+    assert status == 401
+    assert body["error"] == {"code": "unauthorized", "message": body["error"]["message"], "details": {}}
     assert _call(api, "GET", "/v1/codes/X", key="wrong")[0] == 401
     assert _call(api, "GET", "/v1/campaigns", key="sk") [1]["error"]["code"] == "forbidden"
     assert _call(api, "GET", "/v1/campaigns", key="ok") == (200, {"resource": "/v1/campaigns"})
@@ -167,7 +169,8 @@ def test_api_keys_errors_and_handler_invocation(api, monkeypatch):
     assert 0 < body["context"]["remaining"] <= 29_000 and body["context"]["memory_limit_in_mb"] == 256
     assert body["service"] == "storefront"
     # the operator key also passes storefront routes
-    assert _call(api, "GET", "/v1/codes/X", key="ok")[1]["event"]["requestContext"]["identity"]["apiKeyId"] == "local-operator"
+    identity = _call(api, "GET", "/v1/codes/X", key="ok")[1]["event"]["requestContext"]["identity"]
+    assert identity["apiKeyId"] == "local-operator"
     # public routes need no key and get none in the identity
     assert _call(api, "POST", "/v1/public/campaigns/c1/claims", body=b"{}") == (201, {"campaign_id": "c1"})
 
@@ -192,32 +195,33 @@ def test_missing_function_is_a_502_not_a_crash(tmp_path):
 def test_handlers_load_under_unique_module_names(tmp_path):
     base = write_fake_functions(tmp_path / "fns")
     mod = lambdas.load_module("storefront", base)
-    assert mod.__name__ == "fn_storefront_handler" and Path(mod.__file__) == base / "storefront" / "storefront_handler.py"
+    assert mod.__name__ == "fn_storefront_handler"
+    assert Path(mod.__file__) == base / "storefront" / "storefront_handler.py"
     assert str(base / "storefront") in __import__("sys").path
 
 
 # ---------------------------------------------------------------- schedules
 
 def test_every_job_schedule_in_routes_parses():
-    for name, (folder, expr) in JOBS.items():
+    for _folder, expr in JOBS.values():
         if expr:
             parse_schedule(expr)
 
 
 def test_rate_and_cron_next_fire_times():
-    t0 = datetime(2026, 12, 1, 10, 0, 30, tzinfo=timezone.utc)
+    t0 = datetime(2026, 12, 1, 10, 0, 30, tzinfo=UTC)
     assert parse_schedule("rate(1 minute)").next_after(t0) == t0 + timedelta(minutes=1)
     assert parse_schedule("rate(2 hours)").next_after(t0 + timedelta(hours=3), t0) == t0 + timedelta(hours=4)
     daily = parse_schedule("cron(0 3 * * ? *)")
-    assert daily.next_after(t0) == datetime(2026, 12, 2, 3, 0, tzinfo=timezone.utc)
+    assert daily.next_after(t0) == datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
     every15 = parse_schedule("cron(0/15 * * * ? *)")
-    assert every15.next_after(t0) == datetime(2026, 12, 1, 10, 15, tzinfo=timezone.utc)
+    assert every15.next_after(t0) == datetime(2026, 12, 1, 10, 15, tzinfo=UTC)
     mondays = parse_schedule("cron(30 8 ? * MON *)")  # 2026-12-01 is a Tuesday
-    assert mondays.next_after(t0) == datetime(2026, 12, 7, 8, 30, tzinfo=timezone.utc)
+    assert mondays.next_after(t0) == datetime(2026, 12, 7, 8, 30, tzinfo=UTC)
     weekdays = parse_schedule("cron(0 9 ? * 2-6 *)")
-    assert weekdays.next_after(datetime(2026, 12, 5, 12, tzinfo=timezone.utc)) == datetime(2026, 12, 7, 9, tzinfo=timezone.utc)
+    assert weekdays.next_after(datetime(2026, 12, 5, 12, tzinfo=UTC)) == datetime(2026, 12, 7, 9, tzinfo=UTC)
     first = parse_schedule("cron(0 0 1 JAN,JUL ? *)")
-    assert first.next_after(t0) == datetime(2027, 1, 1, tzinfo=timezone.utc)
+    assert first.next_after(t0) == datetime(2027, 1, 1, tzinfo=UTC)
     for bad in ("rate(0 minutes)", "rate(5 weeks)", "cron(0 0 * *)", "cron(0 0 L * ? *)", "at(2026-01-01T00:00:00)"):
         with pytest.raises(ValueError):
             parse_schedule(bad)
@@ -225,7 +229,7 @@ def test_rate_and_cron_next_fire_times():
 
 def test_scheduled_event_matches_an_eventbridge_scheduled_event():
     sample = json.loads((DATA / "sam_scheduled_event.json").read_text())
-    event = scheduled_event("campaign-activation", datetime(2026, 12, 1, 10, 1, tzinfo=timezone.utc))
+    event = scheduled_event("campaign-activation", datetime(2026, 12, 1, 10, 1, tzinfo=UTC))
     assert set(sample) <= set(event)
     assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
     assert event["time"] == "2026-12-01T10:01:00Z" and event["resources"][0].endswith("campaign-activation")
@@ -234,7 +238,7 @@ def test_scheduled_event_matches_an_eventbridge_scheduled_event():
 def test_scheduler_fires_due_jobs_with_scheduled_events():
     import threading
 
-    clock = {"t": datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)}
+    clock = {"t": datetime(2026, 12, 1, 10, 0, tzinfo=UTC)}
     lock = threading.Lock()
     calls = []
 

@@ -6,7 +6,8 @@ import re
 
 from incentives.adapters import schema
 from incentives.http.routes import JOBS, PUBLIC, ROUTES, api_functions
-from incentives.subscriptions import FANOUT_BATCH_SIZE, FANOUT_FUNCTION, STREAM_FILTER, SUBSCRIPTIONS, consumer_functions
+from incentives.subscriptions import (FANOUT_BATCH_SIZE, FANOUT_FUNCTION, STREAM_FILTER, SUBSCRIPTIONS,
+                                      consumer_functions)
 
 from infra import REPO_ROOT
 

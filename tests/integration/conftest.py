@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 
-from tests.support import OPERATOR_KEY_ID, ROOT, HandlerClient  # noqa: F401
+from tests.support import OPERATOR_KEY_ID, ROOT, HandlerClient
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import yaml
@@ -15,7 +15,7 @@ from incentives.subscriptions import CUSTOMERS, ENGINE, SUBSCRIPTIONS
 from local import lambdas
 from tests.support import OPERATOR_KEY_ID, ROOT, campaign
 
-UTC = timezone.utc
+UTC = UTC
 ENGINE_TYPES = {t for s in SUBSCRIPTIONS for t in s.engine_types}
 PROGRAM_ID = "club"
 BASE = "/v1/loyalty-programs/{program_id}/members/{customer_id}"
@@ -23,7 +23,8 @@ BASE = "/v1/loyalty-programs/{program_id}/members/{customer_id}"
 
 def program_config(**overrides) -> dict:
     base = {"id": PROGRAM_ID, "name": "Club", "enabled": True, "timezone": "Europe/Berlin",
-            "earning": [{"event": "order.paid", "points_per_unit": 1, "unit_amount": {"amount": 100, "currency": "EUR"}},
+            "earning": [{"event": "order.paid", "points_per_unit": 1,
+                         "unit_amount": {"amount": 100, "currency": "EUR"}},
                         {"event": "review.submitted", "points": 50, "max_per_day": 1, "max_per_month": 2},
                         {"event": "customer.created", "points": 100},
                         {"event": "referral.converted", "points": 200}],

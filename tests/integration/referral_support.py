@@ -3,7 +3,7 @@ recorded like POST /v1/events and handed to the referral_events consumer as Even
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import yaml
 
@@ -57,7 +57,7 @@ def write_config(config_dir, *programs: dict):
 
 
 def at(days: float = 0, minutes: float = 0) -> datetime:
-    return datetime.now(timezone.utc) + timedelta(days=days, minutes=minutes)
+    return datetime.now(UTC) + timedelta(days=days, minutes=minutes)
 
 
 def stamp(dt: datetime) -> str:

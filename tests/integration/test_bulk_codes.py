@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 
@@ -13,7 +13,7 @@ from incentives.domain.codespace import CodeSpace
 from incentives.services.issuance import CHUNK, Issuance
 from tests.support import OPERATOR_KEY_ID, campaign, scan_all
 
-NOW = datetime(2026, 12, 10, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
 PATTERN = "BULK-####-####"
 
 

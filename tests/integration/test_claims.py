@@ -103,7 +103,7 @@ def test_a_client_is_throttled_per_minute(handlers, config_dir):
     statuses = [claim(handlers, f"t{i}@example.com", ip="192.0.2.1")[0] for i in range(5)]
     assert statuses[:3] == [201, 201, 201]
     assert statuses[3:] == [429, 429]
-    status, out, headers = claim(handlers, "t9@example.com", ip="192.0.2.1")
+    _, out, headers = claim(handlers, "t9@example.com", ip="192.0.2.1")
     assert out["error"]["code"] == "rate_limited" and int(headers["Retry-After"]) >= 1
     assert claim(handlers, "t9@example.com", ip="192.0.2.2")[0] == 201  # another client is not affected
 

@@ -3,7 +3,7 @@ delivers it (against DynamoDB Local: moto's transactions over-admit)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 
@@ -16,7 +16,7 @@ from local import lambdas
 from local.bus import eventbridge_event
 from tests.support import ROOT, campaign
 
-NOW = datetime(2026, 12, 2, 10, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 2, 10, tzinfo=UTC)
 ORDER = {"id": "o-1", "currency": "EUR", "amount": 5_000}
 
 

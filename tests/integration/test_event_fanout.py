@@ -35,7 +35,7 @@ class RecordingBus:
         first = sum(len(r) for r in self.requests)
         self.requests.append(entries)
         errors = ["InternalException: try again" if self.fail(first + i) else None for i in range(len(entries))]
-        self.accepted.extend(e for e, err in zip(entries, errors) if not err)
+        self.accepted.extend(e for e, err in zip(entries, errors, strict=True) if not err)
         return errors
 
     @property

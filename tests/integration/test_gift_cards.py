@@ -3,7 +3,7 @@ spent at once from many checkouts; a rollback gives the amount back."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 
@@ -15,7 +15,7 @@ from incentives.services.checkout import Checkout, CheckoutRequest
 from incentives.services.issuance import Issuance
 from tests.support import campaign
 
-NOW = datetime(2026, 12, 10, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
 
 
 def card_campaign(cid="gift", balance=5_000, **kw):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from tests.support import OPERATOR_KEY_ID, campaign
 
@@ -53,11 +52,11 @@ def test_switching_enabled_off_deactivates(handlers, config_dir, tmp_path):
     config_dir(campaign("flip"))
     run_activation(handlers, "2026-12-02T10:00:00Z")
     config_dir(campaign("flip", enabled=False))
-    status, out, _ = run_activation(handlers, "2026-12-02T10:01:00Z")
+    _, out, _ = run_activation(handlers, "2026-12-02T10:01:00Z")
     assert out["result"]["changes"][0] | {"at": None} == {
         "campaign_id": "flip", "status": "disabled", "previous_status": "active", "at": None,
         "event": "campaign.deactivated"}
-    status, body, _ = handlers.call("storefront", "POST", "/v1/validations", body={
+    _, body, _ = handlers.call("storefront", "POST", "/v1/validations", body={
         "code": "FLIP-2222-2222", "customer": {"id": "c"}, "order": {"currency": "EUR", "amount": 100}})
     assert body["valid"] is False
 

@@ -3,7 +3,7 @@ rejection, rollback restoring every counter."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 
@@ -16,7 +16,7 @@ from incentives.domain.schema import parse
 from incentives.services.checkout import Checkout, CheckoutRequest
 from incentives.services.issuance import Issuance
 
-NOW = datetime(2026, 12, 10, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
 EUR = {"currency": "EUR"}
 
 
@@ -224,7 +224,7 @@ def test_per_customer_limit_per_period_resets_at_the_shops_midnight(setup, table
                  schedule={"timezone": "Europe/Berlin"},
                  limits={"per_customer_per_period": {"count": 1, "period": "day"}})
     checkout, _ = setup(c)
-    evening = datetime(2026, 12, 10, 22, 30, tzinfo=timezone.utc)  # 23:30 in Berlin
+    evening = datetime(2026, 12, 10, 22, 30, tzinfo=UTC)  # 23:30 in Berlin
     results = hammer(checkout, [req("DAILYDEAL", customer="same") for _ in range(8)])
     assert results.count("ok") == 1 and set(results) == {"ok", "customer_limit_reached"}
     first = checkout.redeem(req("DAILYDEAL", customer="night"), evening)

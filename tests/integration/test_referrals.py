@@ -133,7 +133,7 @@ def test_a_customer_with_a_paid_order_cannot_be_referred_and_unknown_codes_are_4
 def test_idempotency_key_replays_the_first_answer(shop):
     code = shop.enroll("ann")["referral_code"]
     headers = {"Idempotency-Key": "signup-bob-1"}
-    status, first, h1 = shop.request("POST", "/referrals", {"referral_code": code, "referee": {"id": "bob"}},
+    status, first, _ = shop.request("POST", "/referrals", {"referral_code": code, "referee": {"id": "bob"}},
                                      headers=headers)
     status2, second, h2 = shop.request("POST", "/referrals", {"referral_code": code, "referee": {"id": "bob"}},
                                        headers=headers)

@@ -110,7 +110,7 @@ def test_concurrent_conversions_of_one_referrer_get_consecutive_tiers(shop, conf
 
 def test_first_order_only_minimum_and_window(shop, config_dir):
     configure(config_dir)
-    small, late, ok = (shop.referred("ann", r) for r in ("small", "late", "ok"))
+    small, _late, ok = (shop.referred("ann", r) for r in ("small", "late", "ok"))
     # the first order is below the minimum: the referral is closed, a bigger second order changes nothing
     assert shop.paid("s1", "small", 2999)[0] == {"referral_id": small["id"], "outcome": "disqualified",
                                                  "reason": "order_below_minimum"}
@@ -181,7 +181,7 @@ def test_suspicious_conversions_are_held_for_review_then_approved_or_rejected(sh
 
 def test_a_refund_within_the_return_window_reverses_an_unpaid_conversion(shop, config_dir):
     configure(config_dir)
-    full, partial, late = (shop.referred("ann", r) for r in ("full", "partial", "late"))
+    full, _partial, late = (shop.referred("ann", r) for r in ("full", "partial", "late"))
     shop.paid("f1", "full", 5000, order_id="of")
     shop.paid("p1", "partial", 5000, order_id="op", when=at(minutes=2))
     assert shop.referrer("ann")["converted"] == 2

@@ -14,7 +14,7 @@ class FakeClient:
         self.requests: list[int] = []
         self.written: list[dict] = []
 
-    def batch_write_item(self, RequestItems):  # noqa: N803 - botocore's parameter name
+    def batch_write_item(self, RequestItems):
         (name, reqs), = RequestItems.items()
         self.requests.append(len(reqs))
         keep, left = reqs[:len(reqs) - self.stuck], reqs[len(reqs) - self.stuck:]
@@ -43,7 +43,7 @@ def test_items_left_unprocessed_after_the_retries_raise():
 
 def test_items_processed_on_a_retry_do_not_raise():
     class Once(FakeClient):
-        def batch_write_item(self, RequestItems):  # noqa: N803
+        def batch_write_item(self, RequestItems):
             out = super().batch_write_item(RequestItems)
             self.stuck = 0
             return out

@@ -169,7 +169,7 @@ def test_deployed_toggle_uploads_the_edited_document_and_deploys_it(config_dir, 
     document = load_config_dir(ROOT / "config").to_document()
     document["campaigns"]["welcome10"]["enabled"] = False
     client = boto3.client("appconfig", region_name="eu-central-1", aws_access_key_id="x",
-                          aws_secret_access_key="x")  # noqa: S106  (Stubber: never sent)
+                          aws_secret_access_key="x")  # Stubber: never sent
     monkeypatch.setattr(cli_module, "_appconfig_client", lambda: client)
     monkeypatch.setenv("INCENTIVES_APPCONFIG_APPLICATION", "IncentivesEngine")
     with Stubber(client) as stub:

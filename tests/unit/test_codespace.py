@@ -95,7 +95,7 @@ def test_same_key_same_sequence_other_key_other_sequence():
     first = space.codes(KEY, 1000, 2000)
     assert space.codes(bytearray(KEY), 1000, 2000) == first
     other = space.codes(OTHER_KEY, 1000, 2000)
-    assert sum(a == b for a, b in zip(first, other)) <= 2  # ~0 expected in a space of 852 million codes
+    assert sum(a == b for a, b in zip(first, other, strict=True)) <= 2  # ~0 expected in a space of 852 million codes
 
 
 def test_same_key_in_another_space_gives_an_unrelated_permutation():

@@ -1,7 +1,7 @@
 """Campaign config validation: a broken file is rejected with a message naming the file and the field."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 import yaml
@@ -29,7 +29,8 @@ def test_the_shipped_config_is_valid():
 
 @pytest.mark.parametrize("patch,field", [
     ({"reward": {"type": "percent_off", "percent": 120}}, "reward.percent_off.percent"),
-    ({"reward": {"type": "amount_off", "amount": {"amount": 5, "currency": "EURO"}}}, "reward.amount_off.amount.currency"),
+    ({"reward": {"type": "amount_off", "amount": {"amount": 5, "currency": "EURO"}}},
+     "reward.amount_off.amount.currency"),
     ({"limits": {"per_code": 0}}, "limits.per_code"),
     ({"limits": {"per_code": "1"}}, "limits.per_code"),
     ({"schedule": {"timezone": "Mars/Olympus"}}, "schedule.timezone"),
@@ -75,7 +76,7 @@ def test_schedule_is_read_in_the_campaign_time_zone():
     c = validate(Campaign, campaign("tz", schedule={"starts_at": "2026-12-01T00:00:00",
                                                           "ends_at": "2026-12-02T00:00:00",
                                                           "timezone": "America/New_York"}))
-    at = lambda s: datetime.fromisoformat(s).replace(tzinfo=timezone.utc)  # noqa: E731
+    at = lambda s: datetime.fromisoformat(s).replace(tzinfo=UTC)  # noqa: E731
     assert effective_status(c, at("2026-12-01T04:59:59")) == "scheduled"  # 23:59:59 in New York
     assert effective_status(c, at("2026-12-01T05:00:00")) == "active"
     assert effective_status(c, at("2026-12-02T05:00:00")) == "ended"

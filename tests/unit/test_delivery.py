@@ -10,7 +10,7 @@ import struct
 import subprocess
 import sys
 import zlib
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from email import policy
 
 import numpy as np
@@ -29,7 +29,7 @@ REGION = "eu-central-1"
 FROM = "Example Shop <hello@shop.example>"
 CODE = "BDAY-2345-6789"
 UNSUBSCRIBE = "https://api.shop.example/v1/public/unsubscribe/Zm9vYmFyYmF6cXV4cXV1eA"
-NOW = datetime(2027, 6, 15, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2027, 6, 15, 8, 0, tzinfo=UTC)
 
 
 def email_message(**kw) -> Message:

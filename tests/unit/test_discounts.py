@@ -66,7 +66,7 @@ def test_buy_a_get_b_gives_the_cheapest_b_free():
     c = bxgy({"sku": "console", "quantity": 1}, {"category": "games", "quantity": 1})
     items = (LineItem("console", 1, 30_000), LineItem("g1", 1, 6_000, "games"), LineItem("g2", 1, 4_000, "games"))
     assert discount_for(c, Order("EUR", 40_000, items)) == 4_000
-    two = (LineItem("console", 2, 30_000),) + items[1:]
+    two = (LineItem("console", 2, 30_000), *items[1:])
     assert discount_for(c, Order("EUR", 70_000, two)) == 10_000
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 
@@ -11,8 +11,8 @@ from incentives.domain.consent import (
     statements_from_event, token_key, unsubscribe_url, well_formed_token, withdrawal,
 )
 
-T1 = datetime(2027, 1, 10, 9, 0, tzinfo=timezone.utc)
-T2 = datetime(2027, 2, 1, 9, 0, tzinfo=timezone.utc)
+T1 = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
+T2 = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
 
 
 def test_an_event_states_consent_per_channel_with_its_source_and_wording():

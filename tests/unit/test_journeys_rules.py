@@ -2,7 +2,7 @@
 the rest of that local day, quiet hours, DST), the due-date bucket, the frequency cap and the message text."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +17,7 @@ from incentives.domain.journeys import (
 )
 from tests.support import ROOT
 
-UTC = timezone.utc
+UTC = UTC
 TOKYO, NEW_YORK, BERLIN = ZoneInfo("Asia/Tokyo"), ZoneInfo("America/New_York"), ZoneInfo("Europe/Berlin")
 
 

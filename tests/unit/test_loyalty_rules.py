@@ -2,7 +2,7 @@
 multipliers, which lots a spend or a refund draws from, partial refunds, tier review moments, debts."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from decimal import Decimal
 
 import pytest
@@ -11,12 +11,13 @@ from incentives.domain import loyalty as L
 from incentives.domain.programs import LoyaltyProgram
 from incentives.domain.schema import parse
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def program(**overrides) -> LoyaltyProgram:
     base = {"id": "rewards", "timezone": "Europe/Berlin",
-            "earning": [{"event": "order.paid", "points_per_unit": 1, "unit_amount": {"amount": 100, "currency": "EUR"}},
+            "earning": [{"event": "order.paid", "points_per_unit": 1,
+                         "unit_amount": {"amount": 100, "currency": "EUR"}},
                         {"event": "review.submitted", "points": 50, "max_per_day": 1, "max_per_month": 2}],
             "pending_days": 14, "expiry": {"after_days": 365}, "expiry_warning_days": 7, "tier_window_days": 30,
             "tiers": [{"id": "silver", "min_points": 0}, {"id": "gold", "min_points": 1000, "multiplier": 1.5}],

@@ -64,7 +64,7 @@ def test_a_broken_program_names_the_file_or_program_and_the_field(config, kind, 
 
 def test_both_validators_reject_a_broken_program():
     with pytest.raises(SchemaError):
-        parse(ReferralProgram, {"id": "f", "link_template": "https://s.example/{code}", "referrer_rewards": [{"from": 0,
-                                                                                                       "campaign": "c"}]})
+        parse(ReferralProgram, {"id": "f", "link_template": "https://s.example/{code}",
+                                "referrer_rewards": [{"from": 0, "campaign": "c"}]})
     with pytest.raises(SchemaError):
         parse(LoyaltyProgram, {"id": "l", "earning": [{"event": "order.paid", "points": 1, "max_per_day": 0}]})

@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Mapping
+from collections.abc import Mapping
 
 # What a function may need; each stands for the variables below.
 TABLE = "TABLE_NAME"

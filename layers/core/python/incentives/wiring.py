@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 
 _bus: EventBus | None = None
 _dispatcher: JobDispatcher | None = None
-_delivery: Callable[[str], Delivery] | None = None
 
 
 def use_bus(bus: EventBus | None) -> None:
@@ -59,16 +58,16 @@ def dispatcher() -> JobDispatcher:
 # ---- journey message delivery (adapters/delivery.py) -------------------------------------------------------
 # factory(channel, from_email) -> Delivery. Deployed: SES for e-mail (SES_CONFIGURATION_SET), SNS for SMS. The
 # local run installs the outbox of .eml/.json files; tests install moto-backed or failing ones.
-_delivery = None
+_delivery: Callable[[str, str], Delivery] | None = None
 
 
-def use_delivery(factory) -> None:
+def use_delivery(factory: Callable[[str, str], Delivery] | None) -> None:
     """Deliver journey messages with ``factory(channel, from_email)`` (None: back to SES / SNS)."""
     global _delivery
     _delivery = factory
 
 
-def delivery(channel: str, from_email: str):
+def delivery(channel: str, from_email: str) -> Delivery:
     if _delivery is not None:
         return _delivery(channel, from_email)
     import os
@@ -81,6 +80,6 @@ def delivery(channel: str, from_email: str):
                        os.environ.get("SES_CONFIGURATION_SET") or None)
 
 
-def email_delivery(from_email: str):
+def email_delivery(from_email: str) -> Delivery:
     """The e-mail port (landing-page claims delivered by e-mail): SES, or what use_delivery installed."""
     return delivery("email", from_email)

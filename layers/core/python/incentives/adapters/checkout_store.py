@@ -155,24 +155,25 @@ class CheckoutStore:
         `period_<...>` count per calendar period, each limit a condition in the same update."""
         pk, sk = keys.customer_usage(campaign.id, customer_id)
         lim = campaign.limits
+        per = lim.per_customer_per_period  # set whenever period_attr is (usage_period_attr)
         update, cond, names = "ADD redeemed :one", [], {}
         vals = values(one=1, now=now_iso)
         if lim.per_customer is not None:
             cond.append("(attribute_not_exists(redeemed) OR redeemed < :lim)")
             vals.update(values(lim=lim.per_customer))
-        if period_attr is not None:
+        if period_attr is not None and per is not None:
             update += ", #per :one"
             names["#per"] = period_attr
             cond.append("(attribute_not_exists(#per) OR #per < :plim)")
-            vals.update(values(plim=lim.per_customer_per_period.count))
+            vals.update(values(plim=per.count))
 
         def explain(old: dict | None) -> Exception:
-            if lim.per_customer is not None and (old or {}).get("redeemed", 0) >= lim.per_customer:
+            if per is None or (lim.per_customer is not None and (old or {}).get("redeemed", 0) >= lim.per_customer):
                 return errors.CustomerLimitReached(details={"limit": lim.per_customer})
-            per = lim.per_customer_per_period
             return errors.CustomerLimitReached(details={"limit": per.count, "period": per.period})
-        uow.update((pk, sk), update + " SET updated_at = :now", " AND ".join(cond) or None, names or None, vals,
-                   explain)
+        # A DynamoDB update expression of constant fragments and placeholders, not SQL.
+        uow.update((pk, sk), update + " SET updated_at = :now", " AND ".join(cond) or None,  # noqa: S608
+                   names or None, vals, explain)
 
     def _code_write(self, uow: UnitOfWork, line: Line, holders: list[str], now_iso: str) -> None:
         code, campaign, public, balance, discount = line.code, line.campaign, line.public, line.balance, line.discount

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Literal, NoReturn, overload
+from collections.abc import Iterable
 
 from botocore.exceptions import ClientError
 
@@ -85,6 +86,12 @@ def to_item(d: dict) -> dict:
     return {k: to_av(v) for k, v in d.items() if v is not None}
 
 
+@overload
+def from_item(item: dict) -> dict: ...
+@overload
+def from_item(item: None) -> None: ...
+@overload
+def from_item(item: dict | None) -> dict | None: ...
 def from_item(item: dict | None) -> dict | None:
     return None if item is None else {k: from_av(v) for k, v in item.items()}
 
@@ -200,8 +207,15 @@ class Table:
         try:
             self.client.put_item(**kwargs)
         except ClientError as e:
-            raise self._condition_failed(e)
+            self._raise_condition_failed(e)
 
+    # ReturnValues=ALL_NEW: an update that succeeded always has an item to return.
+    @overload
+    def update(self, pk: str, sk: str, update: str, condition: str | None = None, names: dict | None = None,
+               vals: dict | None = None, *, return_new: Literal[True]) -> dict: ...
+    @overload
+    def update(self, pk: str, sk: str, update: str, condition: str | None = None, names: dict | None = None,
+               vals: dict | None = None, return_new: bool = False) -> dict | None: ...
     def update(self, pk: str, sk: str, update: str, condition: str | None = None, names: dict | None = None,
                vals: dict | None = None, return_new: bool = False) -> dict | None:
         kwargs: dict[str, Any] = {"TableName": self.name, "Key": key(pk, sk), "UpdateExpression": update}
@@ -211,7 +225,7 @@ class Table:
         try:
             r = self.client.update_item(**kwargs)
         except ClientError as e:
-            raise self._condition_failed(e)
+            self._raise_condition_failed(e)
         return from_item(r.get("Attributes"))
 
     def delete(self, pk: str, sk: str, condition: str | None = None, names: dict | None = None,
@@ -221,7 +235,7 @@ class Table:
         try:
             self.client.delete_item(**kwargs)
         except ClientError as e:
-            raise self._condition_failed(e)
+            self._raise_condition_failed(e)
 
     @staticmethod
     def _conditional(kwargs: dict, condition: str | None, names: dict | None, vals: dict | None) -> None:
@@ -234,10 +248,12 @@ class Table:
             kwargs["ExpressionAttributeValues"] = vals
 
     @staticmethod
-    def _condition_failed(e: ClientError) -> Exception:
+    def _raise_condition_failed(e: ClientError) -> NoReturn:
+        """A failed condition as ConditionFailed with the old item (caused by the ClientError); any other
+        error as is."""
         if e.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return ConditionFailed(from_item(e.response.get("Item")))
-        return e
+            raise ConditionFailed(from_item(e.response.get("Item"))) from e
+        raise e
 
     # --- transactions --------------------------------------------------------------------------------
 
@@ -267,7 +283,7 @@ class Table:
         try:
             call[kind](**body)
         except ClientError as e:
-            raise self._condition_failed(e)
+            self._raise_condition_failed(e)
 
     def transact(self, ops: list[dict], token: str | None = None, retry: RetryPolicy | None = None) -> None:
         """TransactWriteItems; retried with jittered backoff while the cancellation is only a conflict with
@@ -293,7 +309,8 @@ class Table:
                 if "ConditionalCheckFailed" not in reasons and any(r in _RETRYABLE for r in reasons):
                     continue
                 raise cancelled from None
-        assert cancelled is not None
+        if cancelled is None:  # unreachable: the first attempt always runs and every retry sets it
+            raise RuntimeError("transact: the retry policy made no attempt")
         raise cancelled from None
 
     def batch_write(self, items: Iterable[dict]) -> None:

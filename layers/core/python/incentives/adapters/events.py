@@ -3,7 +3,7 @@ engine's EventBridge bus when deployed (EventBridgeBus); the local run and the t
 (incentives.wiring.use_bus). Nothing else in the engine publishes: events are outbox items (services/outbox.py)."""
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class EventBus(Protocol):
@@ -16,7 +16,7 @@ class EventBus(Protocol):
 class EventBridgeBus:
     def __init__(self, name: str):
         self.name = name
-        self._client = None
+        self._client: Any = None  # botocore's events client, created on the first put
 
     def put_events(self, entries: list[dict]) -> list[str | None]:
         if self._client is None:

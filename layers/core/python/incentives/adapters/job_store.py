@@ -47,7 +47,8 @@ class JobStore:
 
     def fail(self, job_id: str, message: str, now_iso: str) -> None:
         self.table.update(*keys.job(job_id), "SET #st = :failed, finished_at = :now, #err = :msg",
-                          names={**STATUS, "#err": "error"}, vals=values(failed="failed", now=now_iso, msg=message[:500]))
+                          names={**STATUS, "#err": "error"},
+                          vals=values(failed="failed", now=now_iso, msg=message[:500]))
 
     def chunk_counted(self, job_id: str, n: int) -> bool:
         return self.table.get(*keys.job_chunk(job_id, n), consistent=True) is not None

@@ -259,9 +259,7 @@ def loyalty_tier_review(program_id: str, shard: int) -> str:
 
 
 # ---- journeys (sending side) -------------------------------------------------------------------------------
-
-def unsubscribe(token_hash: str) -> tuple[str, str]:
-    return f"UNSUB#{token_hash}", "UNSUB"
+# (the unsubscribe token's key is `unsubscribe` above, next to the consent ledger)
 
 
 def journey_due(journey_id: str, bucket: str) -> str:

@@ -99,11 +99,13 @@ class LoyaltyStore:
             "ExpressionAttributeValues": values(pk=keys.loyalty_ledger(member_id), tx=ENTRY_PREFIX),
             "ScanIndexForward": False, "Limit": limit}
         if cursor:
-            kwargs["ExclusiveStartKey"] = {"pk": to_av(keys.loyalty_ledger(member_id)), "sk": to_av(decode_cursor(cursor))}
+            kwargs["ExclusiveStartKey"] = {"pk": to_av(keys.loyalty_ledger(member_id)),
+                                           "sk": to_av(decode_cursor(cursor))}
         items, last = self._query(pages=1, **kwargs)
         return items, encode_cursor(last)
 
-    def due(self, partition: str, before: str, start: dict | None = None, limit: int = 100) -> tuple[list[dict], dict | None]:
+    def due(self, partition: str, before: str, start: dict | None = None,
+            limit: int = 100) -> tuple[list[dict], dict | None]:
         """One page of a due partition of gsi1: items whose gsi1sk (a UTC time first) sorts before ``before``."""
         kwargs: dict[str, Any] = {
             "IndexName": schema.GSI1, "KeyConditionExpression": "gsi1pk = :p AND gsi1sk < :b",

@@ -14,7 +14,8 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
+from collections.abc import Callable, Iterator
 
 T = TypeVar("T")
 
@@ -58,7 +59,8 @@ class RetryPolicy:
                 return fn()
             except retry_on as e:
                 last = e
-        assert last is not None
+        if last is None:  # unreachable: the first attempt always runs and either returns or sets it
+            raise RuntimeError("RetryPolicy.run: no attempt was made")
         if give_up is not None:
             raise give_up(last) from None
         raise last

@@ -17,7 +17,8 @@ of one item are refused, never silently merged.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .dynamo import ConditionFailed, Table, TransactionCancelled, key, to_av, values
 
@@ -26,7 +27,7 @@ Explain = Callable[[Any], Exception | None]  # old item (dict | None) -> the dom
 
 
 class _Item:
-    __slots__ = ("set", "add", "remove", "expression", "cond", "names", "vals", "explain", "op")
+    __slots__ = ("add", "cond", "explain", "expression", "names", "op", "remove", "set", "vals")
 
     def __init__(self) -> None:
         self.set: dict[str, Any] = {}
@@ -66,7 +67,7 @@ class UnitOfWork:
     def __init__(self, table: Table):
         self.table = table
         self._items: dict[Key, _Item] = {}
-        self._hooks: list[Callable[["UnitOfWork"], None]] = []
+        self._hooks: list[Callable[[UnitOfWork], None]] = []
         self._after: list[Callable[[], None]] = []
         self.result: Any = None  # the use case's answer, for hooks that store it (the Idempotency-Key)
 
@@ -91,14 +92,14 @@ class UnitOfWork:
             raise ValueError(f"two writes to {k} that cannot be merged")
         return it
 
-    def set(self, k: Key, **fields: Any) -> "UnitOfWork":
+    def set(self, k: Key, **fields: Any) -> UnitOfWork:
         it = self._item(k)
         if it.op is not None or it.expression is not None:
             raise ValueError(f"two writes to {k} that cannot be merged")
         it.set.update({f: v for f, v in fields.items() if v is not None})
         return self
 
-    def add(self, k: Key, **fields: int) -> "UnitOfWork":
+    def add(self, k: Key, **fields: int) -> UnitOfWork:
         it = self._item(k)
         if it.op is not None or it.expression is not None:
             raise ValueError(f"two writes to {k} that cannot be merged")
@@ -107,7 +108,7 @@ class UnitOfWork:
                 it.add[f] = it.add.get(f, 0) + v
         return self
 
-    def remove(self, k: Key, *fields: str) -> "UnitOfWork":
+    def remove(self, k: Key, *fields: str) -> UnitOfWork:
         it = self._item(k)
         if it.op is not None or it.expression is not None:
             raise ValueError(f"two writes to {k} that cannot be merged")
@@ -115,12 +116,12 @@ class UnitOfWork:
         return self
 
     def cond(self, k: Key, expression: str, names: dict | None = None, explain: Explain | None = None,
-             **vals: Any) -> "UnitOfWork":
+             **vals: Any) -> UnitOfWork:
         """A condition on the item, ANDed with the item's other conditions (placeholders ``:c_...``)."""
         return self.check(k, expression, names, values(**vals) if vals else None, explain)
 
     def check(self, k: Key, condition: str, names: dict | None = None, vals: dict | None = None,
-              explain: Explain | None = None) -> "UnitOfWork":
+              explain: Explain | None = None) -> UnitOfWork:
         """Like cond, with attribute-value placeholders already encoded (``values(...)``)."""
         it = self._item(k)
         if it.op is not None:
@@ -132,7 +133,7 @@ class UnitOfWork:
         return self
 
     def update(self, k: Key, expression: str, condition: str | None = None, names: dict | None = None,
-               vals: dict | None = None, explain: Explain | None = None) -> "UnitOfWork":
+               vals: dict | None = None, explain: Explain | None = None) -> UnitOfWork:
         """A whole update expression for the item (for what SET/ADD/REMOVE of plain values cannot say, e.g.
         if_not_exists). Conditions added by ``cond``/``check`` still merge with it."""
         it = self._item(k)
@@ -147,16 +148,16 @@ class UnitOfWork:
         return self
 
     def put(self, item: dict, condition: str | None = "attribute_not_exists(pk)", names: dict | None = None,
-            vals: dict | None = None, explain: Explain | None = None, first: bool = False) -> "UnitOfWork":
+            vals: dict | None = None, explain: Explain | None = None, first: bool = False) -> UnitOfWork:
         return self.op(self.table.put_op(item, condition, names, vals), explain, first)
 
     def delete(self, k: Key, condition: str | None = "attribute_exists(pk)", names: dict | None = None,
-               vals: dict | None = None, explain: Explain | None = None) -> "UnitOfWork":
+               vals: dict | None = None, explain: Explain | None = None) -> UnitOfWork:
         body: dict[str, Any] = {"TableName": self.table.name, "Key": key(*k)}
         self.table._conditional(body, condition, names, vals)
         return self.op({"Delete": body}, explain)
 
-    def op(self, op: dict, explain: Explain | None = None, first: bool = False) -> "UnitOfWork":
+    def op(self, op: dict, explain: Explain | None = None, first: bool = False) -> UnitOfWork:
         """A transaction item built elsewhere (an outbox event's put, the Idempotency-Key completion).
         ``first``: its failure is explained before the others' (e.g. a consumer's marker: a duplicate event)."""
         k = op_key(op)
@@ -170,18 +171,18 @@ class UnitOfWork:
             self._items = {k: it, **{o: v for o, v in self._items.items() if o != k}}
         return self
 
-    def on_commit(self, hook: Callable[["UnitOfWork"], None]) -> "UnitOfWork":
+    def on_commit(self, hook: Callable[[UnitOfWork], None]) -> UnitOfWork:
         """``hook(self)`` runs at each commit, e.g. to add the Idempotency-Key completion that stores
         ``self.result``. A hook adds items of its own (they are dropped after the commit, so a decided-again
         attempt gets them afresh); it does not change items the use case wrote."""
         self._hooks.append(hook)
         return self
 
-    def after_commit(self, fn: Callable[[], None]) -> "UnitOfWork":
+    def after_commit(self, fn: Callable[[], None]) -> UnitOfWork:
         self._after.append(fn)
         return self
 
-    def clear(self) -> "UnitOfWork":
+    def clear(self) -> UnitOfWork:
         """Forget the collected writes (not the hooks): the use case decides again after a stale read."""
         self._items.clear()
         self.result = None

@@ -118,7 +118,7 @@ class Generator:
         self.definitions: dict[str, dict] = {}
         self.classes: dict[str, type] = {}  # definition name -> its class
 
-    def schema(self, hint: Any) -> dict:  # noqa: C901 - one branch per kind of annotation, as schema._build
+    def schema(self, hint: Any) -> dict:
         if hint is Any:  # free-form (error details, a job's result): response declarations only
             return {}
         origin = typing.get_origin(hint)

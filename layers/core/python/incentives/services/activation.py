@@ -56,7 +56,7 @@ class Activation:
                 uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
             except _Recorded:
                 continue
-            if status == ACTIVE and campaign.codes.type == "public":
+            if status == ACTIVE and campaign.codes.type == "public" and campaign.codes.code:  # always set if public
                 self._ensure_public_code(campaign.codes.code, campaign.id, now)
             changes.append(detail | {"event": kind})
         return {"checked": len(bundle.campaigns), "changes": changes, "now": iso(now)}

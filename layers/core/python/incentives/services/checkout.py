@@ -14,6 +14,7 @@ from ..domain.checkout import CODE_ACTIVE, CODE_DISABLED, CodeState, check_profi
     needs_profile, usage_period_attr
 from ..domain.clock import iso, iso_ms
 from ..domain.codes import normalize
+from ..domain.config import Campaign, ConfigBundle
 from ..domain.customers import holders
 from ..domain.ids import new_id
 from ..domain.orders import Customer, Order
@@ -88,26 +89,13 @@ class Checkout:
         if len(set(codes)) != len(codes):
             raise errors.InvalidRequest("a code appears twice", {"field": "codes"})
         bundle = self.config.bundle()
-        campaign_ids = {}
-        for code in codes:
-            cid = bundle.campaign_for_code(code)
-            if cid is None:  # no pattern names it: one read to learn the campaign
-                item = self.store.get_code(code)
-                if item is None:
-                    raise errors.CodeNotFound(details={"code": code} if len(codes) > 1 else None)
-                cid = item["campaign_id"]
-            campaign_ids[code] = cid
+        campaign_ids = self._campaign_ids(bundle, codes)
         for _ in DECISIONS.attempts():
             campaigns = {code: bundle.campaign(cid) for code, cid in campaign_ids.items()}
             if len(codes) > 1 and (not all(c.combinable for c in campaigns.values())
                                    or len({c.id for c in campaigns.values()}) < len(codes)):
                 raise errors.NotCombinable(details={"codes": codes})
-            profile = None
-            if any(needs_profile(c) for c in campaigns.values()):  # one read, re-checked in the write
-                profile = self.store.get_profile(customer.id)
-                for c in campaigns.values():
-                    if needs_profile(c):
-                        check_profile(c, profile, now, bundle.segments)
+            profile = self._checked_profile(bundle, campaigns, customer, now)
             lines, responses, remaining = [], [], order.amount
             created = iso_ms(now)
             # Discounts first, cards last, each capped by what is left of the order: never over-discount.
@@ -146,6 +134,30 @@ class Checkout:
                 pass  # the profile or a card's balance changed meanwhile: decide again, after a jittered pause
         raise errors.Contention()
 
+    def _campaign_ids(self, bundle: ConfigBundle, codes: list[str]) -> dict[str, str]:
+        """Each code's campaign: by the pattern that names it, else one read of the code."""
+        campaign_ids = {}
+        for code in codes:
+            cid = bundle.campaign_for_code(code)
+            if cid is None:  # no pattern names it: one read to learn the campaign
+                item = self.store.get_code(code)
+                if item is None:
+                    raise errors.CodeNotFound(details={"code": code} if len(codes) > 1 else None)
+                cid = item["campaign_id"]
+            campaign_ids[code] = cid
+        return campaign_ids
+
+    def _checked_profile(self, bundle: ConfigBundle, campaigns: dict[str, Campaign], customer: Customer,
+                         now: datetime) -> dict | None:
+        """The profile when a campaign's rules need it (one read, re-checked in the write), those rules checked."""
+        if not any(needs_profile(c) for c in campaigns.values()):
+            return None
+        profile = self.store.get_profile(customer.id)
+        for c in campaigns.values():
+            if needs_profile(c):
+                check_profile(c, profile, now, bundle.segments)
+        return profile
+
     def rollback(self, redemption_id: str, reason: str | None, now: datetime,
                  uow: UnitOfWork | None = None) -> dict:
         record = self.store.get_redemption(redemption_id)
@@ -174,7 +186,7 @@ class Checkout:
             return {"qualifications": [], "order_amount": order.amount}
         usages = self.store.read_usages([c for _, c in candidates], customer.id,
                                         {c.id: usage_period_attr(c, now) for _, c in candidates})
-        found = []
+        found: list[dict] = []
         for state, campaign in candidates:
             try:
                 discount = evaluate(state, campaign, customer, order, usages[campaign.id], now, bundle.segments)

@@ -23,6 +23,7 @@ from ..domain import errors
 from ..domain.campaigns import ACTIVE, SCHEDULED, effective_status
 from ..domain.clock import iso
 from ..domain.config import Campaign
+from ..domain.config import Claims as ClaimsOffer
 from ..domain.customers import email_hash, holder_for_email, valid_email
 from ..domain.ids import new_id
 from .code_issuer import CodeIssuer, CodeSpaceCollision
@@ -37,6 +38,13 @@ MAX_CODE_DRAWS = 5
 class ClaimResult:
     body: dict
     created: bool  # False: the code this e-mail claimed before
+
+
+def offer(campaign: Campaign) -> ClaimsOffer:
+    """The campaign's claims settings (ClaimsNotOffered when it has none: what Claims.campaign() checks)."""
+    if campaign.claims is None:
+        raise errors.ClaimsNotOffered(details={"campaign_id": campaign.id})
+    return campaign.claims
 
 
 class Claims:
@@ -55,7 +63,7 @@ class Claims:
     @staticmethod
     def origin_allowed(campaign: Campaign, origin: str | None) -> bool:
         """Server-to-server calls carry no Origin; browsers must come from an allowed origin."""
-        return origin is None or origin in campaign.claims.allowed_origins
+        return origin is None or origin in offer(campaign).allowed_origins
 
     def claim(self, campaign_id: str, email: str, country: str | None, consent: bool | None, client_id: str,
               origin: str | None, now: datetime, uow: UnitOfWork | None = None,
@@ -67,7 +75,8 @@ class Claims:
             raise errors.Forbidden("this origin may not claim codes of this campaign", {"origin": origin})
         status = effective_status(campaign, now)
         if status == SCHEDULED:
-            raise errors.CodeNotActiveYet(details={"starts_at": iso(campaign.schedule.starts_at_utc)})
+            starts = campaign.schedule.starts_at_utc if campaign.schedule is not None else None  # set when SCHEDULED
+            raise errors.CodeNotActiveYet(details={"starts_at": starts and iso(starts)})
         if status != ACTIVE:
             raise errors.CampaignInactive(details={"status": status})
         if not valid_email(email):
@@ -77,7 +86,7 @@ class Claims:
             raise errors.CountryNotEligible(details={"countries": countries})
         if not campaign.eligibility.locale_allowed(locale):
             raise errors.LocaleNotEligible(details={"locales": campaign.eligibility.locales})
-        rl = campaign.claims.rate_limit
+        rl, max_claims = offer(campaign).rate_limit, offer(campaign).max_claims
         self.limiter.hit(f"claims#{campaign.id}#client#{client_id}", rl.per_client_per_minute, 60, now)
         self.limiter.hit(f"claims#{campaign.id}", rl.per_campaign_per_second, 1, now)
 
@@ -96,19 +105,19 @@ class Claims:
                      "code": code.code, "country": country, "created_at": created, "expires_at": code.expires_at,
                      "consent": consent_record}, explain=lambda old: _Repeat(old))
             uow.add(counters, claims=1).set(counters, updated_at=created)
-            if campaign.claims.max_claims is not None:
+            if max_claims is not None:
                 uow.cond(counters, "attribute_not_exists(claims) OR claims < :c_max",
                          explain=always(lambda: errors.ClaimsExhausted(
-                             details={"max_claims": campaign.claims.max_claims})),
-                         c_max=campaign.claims.max_claims)
+                             details={"max_claims": max_claims})),
+                         c_max=max_claims)
             self.issuer.write(uow, [code], now)
             uow.result = self._answer(campaign, code.code, code.expires_at)
             try:
                 uow.commit(otherwise=lambda e: errors.RequestInProgress())
             except _Repeat as r:  # this e-mail claimed before: the same code again
                 old = r.old or self.table.get(*claim_key, consistent=True)
-                if old is None:  # erased in between: let the client try again
-                    raise errors.Contention("the claim changed; retry") from None
+                if old is None:  # that claim was erased in between: this e-mail may claim anew
+                    continue
                 self._mail(campaign, email, old["code"], old.get("expires_at"), now)
                 return ClaimResult(self._answer(campaign, old["code"], old.get("expires_at")), created=False)
             except CodeSpaceCollision:

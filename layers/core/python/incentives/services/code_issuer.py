@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from ..adapters import keys
 from ..adapters.code_store import code_item
@@ -23,7 +24,7 @@ from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.clock import iso
 from ..domain.codespace import CodeSpace
-from ..domain.config import Campaign
+from ..domain.config import Campaign, GiftCard, StoreCredit
 
 _spaces: dict[tuple[str, str], CodeSpace] = {}
 _DEFAULT = object()
@@ -39,9 +40,10 @@ def space_for(campaign: Campaign) -> CodeSpace:
 
 def card_fields(campaign: Campaign) -> dict:
     """A gift card or store credit code starts with the campaign's balance."""
-    if not campaign.has_balance:
+    reward = campaign.reward
+    if not isinstance(reward, GiftCard | StoreCredit):  # campaign.has_balance, narrowed for the type checker
         return {}
-    return {"balance": campaign.reward.balance.amount, "currency": campaign.reward.balance.currency}
+    return {"balance": reward.balance.amount, "currency": reward.balance.currency}
 
 
 class CodeSpaceCollision(RuntimeError):
@@ -60,7 +62,7 @@ class IssuedCode:
 
     def view(self) -> dict:
         """The code as the API shows it."""
-        out = {"code": self.code, "campaign_id": self.campaign_id, "expires_at": self.expires_at}
+        out: dict[str, Any] = {"code": self.code, "campaign_id": self.campaign_id, "expires_at": self.expires_at}
         if self.balance is not None:
             out["balance"] = {"amount": self.balance, "currency": self.currency}
         return out
@@ -77,7 +79,7 @@ class CodeIssuer:
         return iso(at) if at else None
 
     def draw(self, campaign: Campaign, now: datetime, count: int = 1, holder: str | None = None,
-             expires_at: str | None | object = _DEFAULT) -> list[IssuedCode]:
+             expires_at: str | object | None = _DEFAULT) -> list[IssuedCode]:
         """``count`` new codes of the campaign (one UpdateItem reserves their counters). Nothing is written yet."""
         if campaign.codes.type != "unique":
             raise errors.CodesNotIssuable(details={"campaign_id": campaign.id})
@@ -102,7 +104,7 @@ class CodeIssuer:
         uow.add(keys.campaign_issued_shard(campaign_id, shard), issued=n)
 
     def issue(self, uow: UnitOfWork, campaign: Campaign, now: datetime, count: int = 1, holder: str | None = None,
-              expires_at: str | None | object = _DEFAULT) -> list[IssuedCode]:
+              expires_at: str | object | None = _DEFAULT) -> list[IssuedCode]:
         """draw + write: the codes exist exactly when ``uow`` commits."""
         codes = self.draw(campaign, now, count, holder, expires_at)
         self.write(uow, codes, now)

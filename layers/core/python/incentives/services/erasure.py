@@ -83,13 +83,8 @@ class Erasure:
                  else (marker or {}).get("email_hash"))
 
         # Everything that names the customer, found by key or gsi1 (never a scan).
-        history = [i for i in self._gsi(keys.customer_gsi(customer_id)) if i.get("customer_id") == customer_id]
-        # unsubscribe links serve only the person: deleted with the consent ledger (their links then 404)
-        links = [i for i in history if i.get("sk") == keys.unsubscribe("")[1]]
-        history = [i for i in history if i not in links]
-        # journey message records serve only the person: deleted, with the frequency item (services/journeys.py)
-        messages = [i for i in history if i["pk"].startswith("MSG#")]
-        history = [i for i in history if not i["pk"].startswith("MSG#")]
+        history, links, messages = _split_history(
+            [i for i in self._gsi(keys.customer_gsi(customer_id)) if i.get("customer_id") == customer_id])
         id_holder = holder_for_id(customer_id)
         old_holders = [id_holder] + ([_email_holder(ehash)] if ehash else [])
         codes = [c for h in old_holders for c in self._gsi(keys.holder_gsi(h)) if c.get("holder") in old_holders]
@@ -130,12 +125,7 @@ class Erasure:
                     counts[kind] = counts.get(kind, 0) + 1
             # After the redemptions: a rollback of an anonymised redemption decrements the anonymised counter
             # (ADD, so the move below still sums up right); the move carries the rest over in one transaction.
-            for item in messages:
-                self._tick(deadline)
-                self.table.delete(item["pk"], item["sk"])
-                counts["messages"] += 1
-            if messages:
-                self.table.delete(*keys.frequency(customer_id))
+            self._delete_messages(messages, customer_id, deadline, counts)
             for campaign_id, item in usage:
                 self._tick(deadline)
                 counts["usage"] += self._move_usage(campaign_id, customer_id, anon, item, iso(now))
@@ -162,6 +152,15 @@ class Erasure:
         self._record(anon, counts, now, done=True)
         self.table.delete(*keys.erasure_marker(customer_id))
         return {"status": "erased", "erased": counts}
+
+    def _delete_messages(self, messages: list[dict], customer_id: str, deadline: float, counts: dict) -> None:
+        """Journey message records and the frequency item serve only the person (services/journeys.py)."""
+        for item in messages:
+            self._tick(deadline)
+            self.table.delete(item["pk"], item["sk"])
+            counts["messages"] += 1
+        if messages:
+            self.table.delete(*keys.frequency(customer_id))
 
     @staticmethod
     def _tick(deadline: float) -> None:
@@ -269,3 +268,11 @@ class Erasure:
         if done:
             update += ", erased_at = if_not_exists(erased_at, :now)"
         self.table.update(pk, sk, update, names=names, vals=vals)
+
+
+def _split_history(items: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    """The customer's gsi1 items as (history to anonymise, unsubscribe links, journey message records): links
+    are deleted with the consent ledger (they then 404), message records with the frequency item."""
+    links = [i for i in items if i.get("sk") == keys.unsubscribe("")[1]]
+    messages = [i for i in items if i["pk"].startswith("MSG#")]
+    return [i for i in items if i not in links and i not in messages], links, messages

@@ -59,6 +59,6 @@ class Fanout:
             if first is not None:
                 result.error = errors[first]
                 result.failed = [(r["dynamodb"]["SequenceNumber"], i["id"])
-                                 for r, i in zip(new[start + first:], images[start + first:])]
+                                 for r, i in zip(new[start + first:], images[start + first:], strict=True)]
                 break
         return result

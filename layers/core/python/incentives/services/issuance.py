@@ -69,8 +69,8 @@ class Issuance:
             if at <= now:
                 raise errors.InvalidRequest("expires_at must be in the future", {"field": "expires_at"})
             return iso(at)
-        at = campaign.codes.expiry_for(now)
-        return iso(at) if at else None
+        default = campaign.codes.expiry_for(now)
+        return iso(default) if default else None
 
     def issue(self, campaign_id: str, count: int, customer: dict | None, expires_at: str | None,
               now: datetime) -> IssueResult:
@@ -87,7 +87,7 @@ class Issuance:
         uow = UnitOfWork(self.table)
         codes = self.issuer.issue(uow, campaign, now, count, holder, expiry)
         uow.commit()
-        out = [{"code": c.code, "campaign_id": c.campaign_id, "expires_at": c.expires_at} for c in codes]
+        out: list[dict] = [{"code": c.code, "campaign_id": c.campaign_id, "expires_at": c.expires_at} for c in codes]
         if customer:  # echo whom the code is bound to; the e-mail itself is stored only as a hash
             bound = {"id": customer["id"]} if customer.get("id") else {"email": customer["email"]}
             for o in out:
@@ -133,10 +133,11 @@ class Issuance:
         done_upto = start_chunk
         completed: set[int] = set()
 
-        def write_chunk(n: int) -> None:
+        def write_chunk(n: int) -> int:
+            """Writes and counts chunk n; returns n."""
             size = min(CHUNK, total - n * CHUNK)
             if not fresh and self.jobs.chunk_counted(job_id, n):
-                return  # written and counted by an earlier attempt: its codes may be handed out already
+                return n  # written and counted by an earlier attempt: its codes may be handed out already
             items = list(self.issuer.chunk_items(campaign, key, first + n * CHUNK, size, created,
                                                  meta.get("expires_at"), job_id))
             # An earlier attempt may have written part of this chunk: then never put a code item over one that
@@ -150,6 +151,7 @@ class Issuance:
                 uow.commit()
             except ChunkCounted:
                 pass  # the marker exists: this chunk was counted by an earlier attempt
+            return n
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             pending: set = set()
@@ -157,7 +159,7 @@ class Issuance:
             while True:
                 # Always take at least one chunk, so even a late invocation makes progress.
                 while n < chunks and len(pending) < workers * 2 and (time.monotonic() < deadline or n == start_chunk):
-                    pending.add(pool.submit(lambda i=n: (write_chunk(i), i)[1]))
+                    pending.add(pool.submit(write_chunk, n))
                     n += 1
                 if not pending:
                     break

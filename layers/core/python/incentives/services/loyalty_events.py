@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from ..adapters import keys
 from ..adapters.config_source import ConfigSource
@@ -86,7 +87,7 @@ class LoyaltyEvents:
         bundle = self.config.bundle()
         out = []
         for program in bundle.loyalty_programs.values():
-            outcome = CONFLICTS.run(lambda p=program: self._program(bundle, p, event, now), retry_on=_Retry,
+            outcome = CONFLICTS.run(partial(self._program, bundle, program, event, now), retry_on=_Retry,
                                     give_up=lambda _: errors.Contention("the loyalty member kept changing; retry"))
             if outcome is not None:
                 out.append({"program_id": program.id, **outcome})
@@ -96,7 +97,7 @@ class LoyaltyEvents:
         if ev.type == ORDER_REFUNDED:
             # taken back also while the program is switched off: points earned before must not outlive the order
             if ev.order_id and ev.order_amount and any(r.event == ORDER_PAID for r in program.earning):
-                return self._refund(program, ev, now)
+                return self._refund(program, ev, ev.order_id, ev.order_amount, now)
             return None
         if not program.enabled:
             return None  # a switched-off program earns nothing
@@ -138,8 +139,9 @@ class LoyaltyEvents:
         today = local_date(now, program.timezone)
         tier = tier_by_id(program, state["tier"])
         multiplier = tier.multiplier if tier and fixed is None else Decimal(1)
+        capped: tuple[int, ...] = ()
         if fixed is not None:
-            points, base, rules, caps, capped = fixed, fixed, [], None, ()
+            points, base, rules, caps = fixed, fixed, [], None
         else:
             amount = ev.order_amount
             if order is not None and amount is not None:  # refunded before its order.paid arrived
@@ -175,25 +177,15 @@ class LoyaltyEvents:
         if lot:
             uow.put(lot)
         details = {"source": ev.type, "event_id": ev.id, "order_id": ev.order_id if is_order else None,
-                   "base": base, "multiplier": str(multiplier), "tier": tier.id if tier else None, "rules": rules or None,
+                   "base": base, "multiplier": str(multiplier), "tier": tier.id if tier else None,
+                   "rules": rules or None,
                    "lot_id": lot["lot_id"] if lot else None, "expires_at": lot["expires_at"] if lot else None,
                    "available_at": lot["available_at"] if lot else None, "debt_paid": c.debt_paid or None}
         if ev.type == REFERRAL_REWARD_POINTS:
             details.update(reward_id=ev.data.get("reward_id"), referral_program_id=ev.data.get("referral_program_id"))
         uow.put(self.store.entry_item(member_id, program.id, "earn", points, now, **details))
-        if is_order:
-            opk, osk = keys.loyalty_order(program.id, ev.order_id)
-            order_item = {"pk": opk, "sk": osk, "program_id": program.id, "order_id": ev.order_id,
-                          "member_id": member_id, "points": points, "lot_sk": lot["sk"] if lot else None,
-                          "order_amount": ev.order_amount or 0, "currency": ev.currency,
-                          "earned_day": local_date(ev.occurred_at, program.timezone).isoformat(),
-                          "refunded_amount": (order or {}).get("refunded_amount", 0), "reversed_points": 0,
-                          "event_id": ev.id, "earned_at": iso(ev.occurred_at)}
-            if order is None:
-                uow.put(order_item, explain=_retry)
-            else:
-                uow.put(order_item, "attribute_not_exists(points) AND refunded_amount = :r",
-                        vals=values(r=order.get("refunded_amount", 0)), explain=_retry)
+        if is_order and ev.order_id is not None:  # (is_order says so)
+            self._order_write(uow, program, ev, ev.order_id, order, member_id, points, lot)
         self._milestones(uow, bundle, program, c, member_id, ev.customer_id, now)
         if c.upgraded:
             uow.op(tier_changed(self.table, program, member_id, item["version"], ev.customer_id,
@@ -202,6 +194,23 @@ class LoyaltyEvents:
             return {"status": "duplicate", "points": 0}
         return {"status": "joined" if member is None else "earned", "points": points, "member_id": member_id,
                 "tier": c.member["tier"], "milestones": [m.points for m in c.milestones]}
+
+    def _order_write(self, uow: UnitOfWork, program: LoyaltyProgram, ev: LoyaltyEvent, order_id: str,
+                     order: dict | None, member_id: str, points: int, lot: dict | None) -> None:
+        """The order's points as earned, so a refund takes back what it earned; conditional on the order
+        item read (a refund recorded before order.paid arrived)."""
+        opk, osk = keys.loyalty_order(program.id, order_id)
+        order_item = {"pk": opk, "sk": osk, "program_id": program.id, "order_id": order_id,
+                      "member_id": member_id, "points": points, "lot_sk": lot["sk"] if lot else None,
+                      "order_amount": ev.order_amount or 0, "currency": ev.currency,
+                      "earned_day": local_date(ev.occurred_at, program.timezone).isoformat(),
+                      "refunded_amount": (order or {}).get("refunded_amount", 0), "reversed_points": 0,
+                      "event_id": ev.id, "earned_at": iso(ev.occurred_at)}
+        if order is None:
+            uow.put(order_item, explain=_retry)
+        else:
+            uow.put(order_item, "attribute_not_exists(points) AND refunded_amount = :r",
+                    vals=values(r=order.get("refunded_amount", 0)), explain=_retry)
 
     def _milestones(self, uow: UnitOfWork, bundle: ConfigBundle, program: LoyaltyProgram, c, member_id: str,
                     customer_id: str, now: datetime) -> None:
@@ -214,7 +223,7 @@ class LoyaltyEvents:
             if reward is not None:
                 campaign = bundle.campaigns.get(reward.campaign)
                 status = effective_status(campaign, now) if campaign else "missing"
-                if status == ACTIVE:
+                if campaign is not None and status == ACTIVE:
                     code = self.issuer.draw(campaign, now, holder=holder_for_id(customer_id))[0]
                     drawn.append(code)
                 else:
@@ -232,24 +241,24 @@ class LoyaltyEvents:
 
     # --- refunds ---------------------------------------------------------------------------------------------
 
-    def _refund(self, program: LoyaltyProgram, ev: LoyaltyEvent, now: datetime) -> dict:
+    def _refund(self, program: LoyaltyProgram, ev: LoyaltyEvent, order_id: str, amount: int, now: datetime) -> dict:
         """Takes back the points of the refunded part of the order (see domain.loyalty.reversal and
         plan_clawback): from the order's own lot first (pending during the return window), then from the
         member's other lots; the rest is debt (allow_negative_balance) or a recorded shortfall."""
-        member, order, seen = self.store.member_and_order(program.id, ev.customer_id, ev.order_id,
+        member, order, seen = self.store.member_and_order(program.id, ev.customer_id, order_id,
                                                           self._marker(program, ev))
         if seen:
             return {"status": "duplicate", "points": 0}
-        opk, osk = keys.loyalty_order(program.id, ev.order_id)
+        opk, osk = keys.loyalty_order(program.id, order_id)
         if order is None or order.get("points") is None:
             # Nothing earned on it (yet): keep the refunded amount, so an order.paid arriving later earns only on
             # what was not refunded.
             uow = UnitOfWork(self.table)
             if order is None:
-                uow.put({"pk": opk, "sk": osk, "program_id": program.id, "order_id": ev.order_id,
-                         "refunded_amount": ev.order_amount, "created_at": iso(now)}, explain=_retry)
+                uow.put({"pk": opk, "sk": osk, "program_id": program.id, "order_id": order_id,
+                         "refunded_amount": amount, "created_at": iso(now)}, explain=_retry)
             else:
-                uow.add((opk, osk), refunded_amount=ev.order_amount)
+                uow.add((opk, osk), refunded_amount=amount)
                 uow.cond((opk, osk), "attribute_not_exists(points)", explain=_retry)
             if not self._commit(program, ev, uow, now):
                 return {"status": "duplicate", "points": 0}
@@ -257,7 +266,7 @@ class LoyaltyEvents:
         if member is None or member.get("member_id") != order["member_id"]:
             return {"status": "member_gone", "points": 0}  # erased: its anonymised ledger is not touched again
         take_back, refunded = reversal(order["points"], order["order_amount"], order.get("refunded_amount", 0),
-                                       ev.order_amount, order.get("reversed_points", 0))
+                                       amount, order.get("reversed_points", 0))
         uow = UnitOfWork(self.table)
         uow.set((opk, osk), refunded_amount=refunded, reversed_points=order.get("reversed_points", 0) + take_back)
         uow.cond((opk, osk), "refunded_amount = :c_ra0 AND reversed_points = :c_rp0", explain=_retry,
@@ -298,8 +307,8 @@ class LoyaltyEvents:
         for lot, take in plan.takes:
             self.store.take_from_lot(uow, lot, take, _retry)
         uow.put(self.store.entry_item(
-            member_id, program.id, "refund", -take_back, now, source=ev.type, event_id=ev.id, order_id=ev.order_id,
-            refunded_amount=ev.order_amount, lots=[{"lot_id": lot["lot_id"], "points": t} for lot, t in plan.takes],
+            member_id, program.id, "refund", -take_back, now, source=ev.type, event_id=ev.id, order_id=order_id,
+            refunded_amount=amount, lots=[{"lot_id": lot["lot_id"], "points": t} for lot, t in plan.takes],
             debt_added=plan.debt or None, shortfall=plan.shortfall or None))
         if not self._commit(program, ev, uow, now):
             return {"status": "duplicate", "points": 0}

@@ -14,7 +14,7 @@ once.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable
+from collections.abc import Callable
 
 from ..adapters import keys
 from ..adapters.config_source import ConfigSource
@@ -24,7 +24,8 @@ from ..adapters.unit_of_work import ReadAgain, UnitOfWork, always
 from ..adapters.loyalty_store import EXPIRE, SHARDS, WARN, LoyaltyStore, member_item
 from ..domain import errors
 from ..domain.clock import iso
-from ..domain.loyalty import local_date, member_state, prune_window, rank, review_at, tier_by_id, tier_for, window_points
+from ..domain.loyalty import local_date, member_state, prune_window, rank, review_at, tier_by_id, tier_for, \
+    window_points
 from ..domain.programs import LoyaltyProgram
 from .loyalty_events import tier_changed
 from .outbox import event_put

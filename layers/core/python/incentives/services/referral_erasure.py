@@ -55,7 +55,7 @@ class ReferralErasure:
     def erase(self, found: Found, customer_id: str, anon: str, tick) -> int:
         """Items changed. ``tick()`` raises when the erasure's time budget is spent (the repeat resumes)."""
         changed = 0
-        for program_id, lock, referral in found.as_referee:
+        for program_id, _lock, referral in found.as_referee:
             tick()
             if referral is not None:
                 if referral.get("mailbox_hash"):

@@ -13,6 +13,7 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..adapters import keys
 from ..adapters.codespace_store import CodeSpaceStore
@@ -164,13 +165,14 @@ class Referrals:
                     "signals": signals or None, "mailbox_hash": mailbox,
                     "gsi1pk": keys.referrals_gsi(program.id, owner["referrer_id"]),
                     "gsi1sk": f"{at}#{referral_id}"}
-        body = {"id": referral_id, "status": rules.PENDING, "program_id": program.id}
+        body: dict[str, Any] = {"id": referral_id, "status": rules.PENDING, "program_id": program.id}
         pc = keys.referral_program(program.id)
         w.add(pc, referrals=1, pending=1)
         rk = keys.referrer(program.id, owner["referrer_id"])
         # the referrer was erased in the meantime
-        w.add(rk, referrals=1, pending=1).cond(rk, "attribute_exists(pk)", explain=lambda _old: errors.ReferralCodeNotFound(
-            details={"referral_code": code}))
+        w.add(rk, referrals=1, pending=1).cond(
+            rk, "attribute_exists(pk)",
+            explain=lambda _old: errors.ReferralCodeNotFound(details={"referral_code": code}))
         if program.referee_reward is not None:
             reward = self._referee_reward(w, program.referee_reward.campaign, referee.id, now)
             referral["referee_reward"] = reward
