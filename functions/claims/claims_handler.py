@@ -35,7 +35,7 @@ def _cors(req: Request) -> dict:
         campaign = claims().campaign(req.path_params["campaign_id"])
     except errors.IncentiveError:
         return headers
-    if origin and origin in campaign.claims.allowed_origins:
+    if origin and claims().origin_allowed(campaign, origin):
         headers.update({"Access-Control-Allow-Origin": origin,
                         "Access-Control-Allow-Methods": "POST, OPTIONS",
                         "Access-Control-Allow-Headers": "Content-Type, Idempotency-Key",

@@ -152,6 +152,7 @@ class ClaimedCode:
     code: str
     campaign_id: str
     expires_at: Time | None
+    qr_svg: Annotated[str, Doc("the code as a QR code, an SVG document (the landing page shows it as an image)")]
 
 
 # ---- operators -----------------------------------------------------------------------------------------------
