@@ -180,6 +180,13 @@ class CampaignList:
 
 
 @_Out
+class DaySpend:
+    date: Annotated[str, Doc("YYYY-MM-DD (UTC)")]
+    amount: Annotated[int, Doc("minor units")]
+    currency: str
+
+
+@_Out
 class CampaignStats:
     issued: int
     redeemed: int
@@ -187,6 +194,8 @@ class CampaignStats:
     discount_total: MoneyAnyCurrency
     discount_by_currency: list[Money]
     remaining: Annotated[int | None, Doc("total_redemptions - redeemed; null without that limit")]
+    spend_by_day: Annotated[list[DaySpend], Doc("discount per UTC day of redemption and currency, oldest first; "
+                                                "a rollback counts back on its redemption's day")]
     budget_remaining: Money = absent()
     claims_remaining: int = absent()
 
