@@ -13,7 +13,7 @@ PY_STAMP := $(VENV)/.requirements.stamp
 # npm writes node_modules/.package-lock.json on every install: it is the stamp.
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: help setup run lint test bench clean-local
+.PHONY: help setup run lint test bench clean-local browser
 
 ## help: list the targets
 help:
@@ -54,11 +54,15 @@ lint: $(PY_STAMP)
 	echo "mypy (layers/core/python/incentives, functions)"; $(VENV)/bin/mypy || rc=1; \
 	exit $$rc
 
-## test: lint, then the whole test suite (pytest; extra arguments in PYTEST_ARGS, e.g. PYTEST_ARGS="-n0 -k redeem")
-test: setup lint
+## test: lint, the browser for the browser tests, then the whole test suite (pytest; extra arguments in PYTEST_ARGS, e.g. PYTEST_ARGS="-n0 -k redeem")
+test: setup browser lint
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc
+
+## browser: Debian's chromium + chromium-driver for the browser tests (apt-get, only when missing)
+browser:
+	sh make/browser.sh
 
 ## bench: the benchmarks (python -m bench; see docs/benchmarks.md)
 bench: setup

@@ -79,6 +79,8 @@ def main() -> int:
     storefront_key = os.environ.get("STOREFRONT_API_KEY") or DEFAULT_STOREFRONT_KEY
     operator_key = os.environ.get("OPERATOR_API_KEY") or DEFAULT_OPERATOR_KEY
 
+    # The engine's own pages (/claim/, /dashboard/) are served from this origin: they may always claim.
+    os.environ["ENGINE_ORIGINS"] = f"http://127.0.0.1:{port},http://localhost:{port}"
     stop = threading.Event()
 
     def on_signal(signum, _frame):

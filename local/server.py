@@ -60,7 +60,11 @@ _ROOT = Path(__file__).resolve().parent.parent
 STATIC: dict[str, Path] = {
     "/docs/": _ROOT / "local" / "docs",  # Swagger UI over GET /v1/openapi.json
     "/docs/swagger-ui/": _ROOT / "node_modules" / "swagger-ui-dist",  # npm package (package.json)
+    "/claim/": _ROOT / "web" / "claim",  # the landing page: /claim/{campaign_id} (STATIC_PAGES)
+    "/dashboard/": _ROOT / "web" / "dashboard",  # the read-only operator dashboard
 }
+# Prefixes whose paths without a file answer the prefix's index.html: the page reads its argument from the path.
+STATIC_PAGES: frozenset[str] = frozenset({"/claim/"})
 
 
 def static_response(method: str, path: str, static: dict[str, Path]) -> Response | None:
@@ -76,6 +80,8 @@ def static_response(method: str, path: str, static: dict[str, Path]) -> Response
                             error_body("method_not_allowed", f"{method} is not allowed on {path}"))
         root = static[prefix].resolve()
         target = (root / (path[len(prefix):] or "index.html")).resolve()
+        if prefix in STATIC_PAGES and "/" not in path[len(prefix):] and not target.is_file():
+            target = root / "index.html"
         if not target.is_relative_to(root) or not target.is_file():
             return Response(404, [("Content-Type", "application/json")],
                             error_body("not_found", f"no file at {path}"))

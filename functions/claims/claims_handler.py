@@ -12,7 +12,7 @@ from incentives.domain import errors
 from incentives.http.api import Api, Request, Response, idempotent
 from incentives.http.function import Observability
 from incentives.http.schemas import ClaimIn
-from incentives.services.claims import Claims, offer
+from incentives.services.claims import Claims
 from incentives.settings import check
 
 check("claims")  # cold start: fails at init, naming any setting this function lacks
@@ -35,7 +35,7 @@ def _cors(req: Request) -> dict:
         campaign = claims().campaign(req.path_params["campaign_id"])
     except errors.IncentiveError:
         return headers
-    if origin and origin in offer(campaign).allowed_origins:
+    if origin and claims().origin_allowed(campaign, origin):
         headers.update({"Access-Control-Allow-Origin": origin,
                         "Access-Control-Allow-Methods": "POST, OPTIONS",
                         "Access-Control-Allow-Headers": "Content-Type, Idempotency-Key",

@@ -4,6 +4,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import zxingcpp
+
+from incentives import settings
 
 from tests.support import campaign, scan_all
 
@@ -33,7 +36,9 @@ def claim(api, email, country="DE", origin="https://shop.example", ip="198.51.10
 
 def test_one_code_per_email_and_the_same_code_on_repeat(api, table):
     status, first, headers = claim(api, "ann@example.com", consent=True)
-    assert status == 201 and set(first) == {"code", "campaign_id", "expires_at"}
+    assert status == 201 and set(first) == {"code", "campaign_id", "expires_at", "qr_svg"}
+    decoded = zxingcpp.read_barcodes(_svg_image(first["qr_svg"]))
+    assert [d.text for d in decoded] == [first["code"]]
     assert first["code"].startswith("WELC-") and headers["Access-Control-Allow-Origin"] == "https://shop.example"
     status, again, _ = claim(api, "  ANN@example.com ".strip().upper())
     assert status == 200 and again == first
@@ -116,3 +121,38 @@ def test_claims_honour_idempotency_key(api, table):
                  "country": "DE"}, headers=h)
     assert a[0] == b[0] == 201 and a[1] == b[1]
     assert len([i for i in scan_all(table) if i["sk"] == "CODE"]) == 1
+
+
+def _svg_image(svg: str):
+    """The segno SVG (one path of horizontal runs, ``h`` and ``m`` moves) drawn back as a PIL-free pixel grid."""
+    import re
+
+    import numpy as np
+
+    scale = int(re.search(r'scale\((\d+)\)', svg).group(1))
+    size = int(re.search(r'width="(\d+)"', svg).group(1)) // scale
+    grid = np.full((size, size), 255, dtype=np.uint8)
+    x = y = 0.0
+    for op, a, b in re.findall(r'([Mmh])(-?[\d.]+)(?: (-?[\d.]+))?', re.search(r' d="([^"]+)"', svg).group(1)):
+        if op == "M":
+            x, y = float(a), float(b)
+        elif op == "m":
+            x, y = x + float(a), y + float(b)
+        else:
+            n = float(a)
+            grid[int(y), int(x):int(x + n)] = 0
+            x += n
+    return np.kron(grid, np.ones((4, 4), dtype=np.uint8))
+
+
+def test_the_engines_own_pages_may_always_claim(api, monkeypatch):
+    monkeypatch.setenv("ENGINE_ORIGINS", "http://127.0.0.1:3000, http://localhost:3000")
+    settings.get_settings.cache_clear()
+    try:
+        status, out, headers = claim(api, "own@example.com", origin="http://127.0.0.1:3000")
+        assert status == 201 and out["code"].startswith("WELC-")
+        assert headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:3000"
+        status, out, _ = claim(api, "other@example.com", origin="http://127.0.0.1:4000")  # not the engine's
+        assert status == 403 and out["error"]["code"] == "forbidden"
+    finally:
+        settings.get_settings.cache_clear()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 
 from tests.support import OPERATOR_KEY_ID, campaign
@@ -102,3 +103,19 @@ def test_support_issues_a_sorry_code_bound_to_a_customer(handlers, config_dir):
     status, out, _ = handlers.call("operators", "POST", "/v1/campaigns/{campaign_id}/codes",
                                    path_params={"campaign_id": "sorry"}, body={"count": 0}, **OP)
     assert status == 422
+
+
+def test_campaign_stats_give_the_spend_per_day_net_of_rollbacks(handlers, config_dir):
+    config_dir(campaign("daily", codes={"type": "public", "code": "DAILY"},
+                        reward={"type": "amount_off", "amount": {"amount": 500, "currency": "EUR"}}))
+    order = {"currency": "EUR", "amount": 5_000}
+    ids = [handlers.call("storefront", "POST", "/v1/redemptions", body={
+        "code": "DAILY", "customer": {"id": f"d{i}"}, "order": {**order, "id": f"o{i}"}})[1]["id"]
+        for i in range(3)]
+    assert handlers.call("storefront", "POST", "/v1/redemptions/{redemption_id}/rollback",
+                         {"redemption_id": ids[0]}, body={})[0] == 200
+    _, out, _ = handlers.call("operators", "GET", "/v1/campaigns/{campaign_id}",
+                              path_params={"campaign_id": "daily"}, **OP)
+    today = datetime.now(UTC).date().isoformat()
+    assert out["stats"]["spend_by_day"] == [{"date": today, "amount": 1_000, "currency": "EUR"}]
+    assert out["stats"]["discount_total"] == {"amount": 1_000, "currency": "EUR"}

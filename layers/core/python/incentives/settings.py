@@ -67,6 +67,9 @@ class Settings:
     operator_api_key_ids: frozenset[str]
     job_functions: dict = field(default_factory=dict)  # job name -> Lambda function name
     dynamodb_endpoint: str | None = None  # DynamoDB Local (local run, tests); deployed: the regional endpoint
+    # ENGINE_ORIGINS (optional, comma-separated): the origins of the engine's own pages (/claim/...), which may
+    # always claim without an entry in a campaign's claims.allowed_origins; local/run.py sets its own origin.
+    engine_origins: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=1)
@@ -84,6 +87,7 @@ def get_settings() -> Settings:
         operator_api_key_ids=frozenset(k for k in env.get(OPERATOR_KEYS, "").split(",") if k),
         job_functions=_json_object(env.get(DISPATCH)) or {},
         dynamodb_endpoint=env.get("DYNAMODB_ENDPOINT") or None,
+        engine_origins=frozenset(o.strip().rstrip("/") for o in env.get("ENGINE_ORIGINS", "").split(",") if o.strip()),
     )
 
 

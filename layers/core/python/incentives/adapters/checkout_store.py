@@ -227,8 +227,10 @@ class CheckoutStore:
             if lim.total_redemptions is not None and (old or {}).get("redeemed", 0) >= lim.total_redemptions:
                 return errors.RedemptionLimitReached(details={"limit": lim.total_redemptions, "scope": "campaign"})
             return errors.BudgetExhausted()
-        uow.update((pk, sk), "ADD redeemed :one, discount_total :d, #dc :d SET updated_at = :now",
-                   " AND ".join(cond) or None, {"#dc": f"discount_{currency}"}, vals, explain)
+        # spend_<YYYY-MM-DD>_<CUR>: the day's discount (UTC), the dashboard's spend over time; same item, same write.
+        uow.update((pk, sk), "ADD redeemed :one, discount_total :d, #dc :d, #day :d SET updated_at = :now",
+                   " AND ".join(cond) or None, {"#dc": f"discount_{currency}", "#day": spend_day(now_iso, currency)},
+                   vals, explain)
 
     @staticmethod
     def _code_error(old: dict | None, line: Line, holders: list[str], now_iso: str) -> Exception:
@@ -265,8 +267,9 @@ class CheckoutStore:
         else:
             uow.update(code_key, "ADD redemptions :minus", "redemptions > :zero", vals=values(minus=-1, zero=0))
         uow.update(keys.campaign_counters(record["campaign_id"]),
-                   "ADD redeemed :minus, discount_total :neg, #dc :neg SET updated_at = :now",
-                   names={"#dc": f"discount_{record['currency']}"},
+                   "ADD redeemed :minus, discount_total :neg, #dc :neg, #day :neg SET updated_at = :now",
+                   names={"#dc": f"discount_{record['currency']}",
+                          "#day": spend_day(record["created_at"], record["currency"])},  # the redemption's day
                    vals=values(minus=-1, neg=-record["discount_amount"], now=now_iso))
         if record.get("counted_customer"):
             usage_key = keys.customer_usage(record["campaign_id"], record["customer_id"])
@@ -286,3 +289,11 @@ def _in_progress_or_contention(e: TransactionCancelled) -> Exception:
     if any(r == "ConditionalCheckFailed" for r in e.reasons):
         return errors.RequestInProgress()
     return errors.Contention(details={"reasons": e.reasons})
+
+
+SPEND_DAY_PREFIX = "spend_"
+
+
+def spend_day(iso_time: str, currency: str) -> str:
+    """The campaign counter of one UTC day's discount in one currency: ``spend_<YYYY-MM-DD>_<CUR>``."""
+    return f"{SPEND_DAY_PREFIX}{iso_time[:10]}_{currency}"

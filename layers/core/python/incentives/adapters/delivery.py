@@ -89,6 +89,18 @@ def qr_png(data: str, scale: int = 6) -> bytes:
     return buf.getvalue()
 
 
+def qr_svg(data: str, scale: int = 6) -> str:
+    """`data` as a QR code SVG document (error correction M, 4-module quiet zone), for the landing page."""
+    import io
+
+    import segno
+
+    buf = io.BytesIO()
+    segno.make(data, error="m", micro=False).save(buf, kind="svg", scale=scale, border=4, xmldecl=False,
+                                                  svgclass=None, lineclass=None)
+    return buf.getvalue().decode("utf-8")
+
+
 def compose(journey: Journey, channel: Literal["email", "sms", "event"], address: str, profile: dict, *,
             message_id: str, zone: ZoneInfo,
             code: str | None = None, campaign: Campaign | None = None, expires_at: datetime | str | None = None,

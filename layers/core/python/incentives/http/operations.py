@@ -130,7 +130,9 @@ OPERATIONS: dict[str, Operation] = {
         errors=("campaign_not_found", "claims_not_offered", "forbidden", "code_not_active_yet", "campaign_inactive",
          "country_not_eligible", "claims_exhausted", "contention"), idempotent=True,
         description="201 with a new code, 200 with the same code for an e-mail that claimed before. A browser "
-                    "`Origin` the campaign does not allow is 403. Throttled per client and per campaign (429)."),
+                    "`Origin` the campaign does not allow is 403 (the engine's own pages, ENGINE_ORIGINS, may "
+                    "always claim). "
+                    "`qr_svg` is the code as a QR code. Throttled per client and per campaign (429)."),
     "claim_preflight": Operation(
         "CORS preflight of the claim", {204: None},
         description="`Access-Control-Allow-Origin` only for an origin in the campaign's `claims.allowed_origins`.",

@@ -152,6 +152,7 @@ class ClaimedCode:
     code: str
     campaign_id: str
     expires_at: Time | None
+    qr_svg: Annotated[str, Doc("the code as a QR code, an SVG document (the landing page shows it as an image)")]
 
 
 # ---- operators -----------------------------------------------------------------------------------------------
@@ -179,6 +180,13 @@ class CampaignList:
 
 
 @_Out
+class DaySpend:
+    date: Annotated[str, Doc("YYYY-MM-DD (UTC)")]
+    amount: Annotated[int, Doc("minor units")]
+    currency: str
+
+
+@_Out
 class CampaignStats:
     issued: int
     redeemed: int
@@ -186,6 +194,8 @@ class CampaignStats:
     discount_total: MoneyAnyCurrency
     discount_by_currency: list[Money]
     remaining: Annotated[int | None, Doc("total_redemptions - redeemed; null without that limit")]
+    spend_by_day: Annotated[list[DaySpend], Doc("discount per UTC day of redemption and currency, oldest first; "
+                                                "a rollback counts back on its redemption's day")]
     budget_remaining: Money = absent()
     claims_remaining: int = absent()
 

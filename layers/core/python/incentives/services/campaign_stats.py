@@ -24,8 +24,14 @@ class CampaignViews:
         discount_total = counters.get("discount_total", 0)
         by_currency = [{"amount": v, "currency": k[len("discount_"):]} for k, v in sorted(counters.items())
                        if k.startswith("discount_") and k != "discount_total"]
+        spend_by_day = []
+        for k, v in sorted(counters.items()):
+            if k.startswith("spend_"):  # spend_<YYYY-MM-DD>_<CUR> (adapters/checkout_store.spend_day)
+                day, _, currency = k[len("spend_"):].partition("_")
+                spend_by_day.append({"date": day, "amount": v, "currency": currency})
         lim = campaign.limits
-        out = {"issued": issued, "redeemed": redeemed, "claims": counters.get("claims", 0),
+        out = {"spend_by_day": spend_by_day,
+               "issued": issued, "redeemed": redeemed, "claims": counters.get("claims", 0),
                "discount_total": by_currency[0] if len(by_currency) == 1 else
                {"amount": discount_total, "currency": campaign.currency},
                "discount_by_currency": by_currency,

@@ -62,8 +62,12 @@ class Claims:
 
     @staticmethod
     def origin_allowed(campaign: Campaign, origin: str | None) -> bool:
-        """Server-to-server calls carry no Origin; browsers must come from an allowed origin."""
-        return origin is None or origin in offer(campaign).allowed_origins
+        """Server-to-server calls carry no Origin; browsers must come from an allowed origin or from the
+        engine's own pages (settings ENGINE_ORIGINS), which need no entry in ``allowed_origins``."""
+        from ..settings import get_settings
+
+        return (origin is None or origin in offer(campaign).allowed_origins
+                or origin in get_settings().engine_origins)
 
     def claim(self, campaign_id: str, email: str, country: str | None, consent: bool | None, client_id: str,
               origin: str | None, now: datetime, uow: UnitOfWork | None = None,
@@ -130,7 +134,9 @@ class Claims:
     def _answer(campaign: Campaign, code: str, expires_at: str | None) -> dict:
         if _mailed(campaign):
             return {"campaign_id": campaign.id, "expires_at": expires_at, "delivery": "email"}
-        return {"code": code, "campaign_id": campaign.id, "expires_at": expires_at}
+        from ..adapters.delivery import qr_svg
+
+        return {"code": code, "campaign_id": campaign.id, "expires_at": expires_at, "qr_svg": qr_svg(code)}
 
     def _mail(self, campaign: Campaign, email: str, code: str, expires_at: str | None, now: datetime) -> None:
         """Mails the claim's code (delivery: email) after its transaction committed. A delivery that did not go
