@@ -122,3 +122,55 @@ def test_a_journey_for_another_program_ignores_the_warning(jx):
     assert warn(jx, "c1", "2027-06-24T09:05:00Z", program="rewards")["status"] == "no_journeys"
     assert warn(jx, "c1", "2027-06-24T09:06:00Z", lot="lot-9", program="vip")["status"] == "indexed"
     assert jx.run("points-expiring", "2027-06-24T09:08:00Z")["sent"] == {"email": 1}
+
+
+def test_over_http_the_points_expiring_job_runs_as_of_now_and_the_message_is_listed(jx, handlers):
+    from tests.integration.test_journeys import OP
+
+    jx.configure(points_journey())
+    jx.event("h1", "customer.created", "2027-05-01T00:00:00Z", tz="Europe/Berlin")
+    warn(jx, "h1", "2027-06-24T09:05:00Z")
+    status, out, _ = handlers.call("operators", "POST", "/v1/jobs/{job}/run", path_params={"job": "points-expiring"},
+                                   body={"now": "2027-06-24T09:08:00Z"}, **OP)
+    assert status == 200 and out["result"]["sent"] == {"email": 1}, out
+    status, out, _ = handlers.call("operators", "GET", "/v1/customers/{customer_id}/messages",
+                                   path_params={"customer_id": "h1"}, **OP)
+    (m,) = out["messages"]
+    assert (m["journey_id"], m["status"]) == ("points-warning", "sent") and "code" not in m
+
+
+def test_end_to_end_loyaltys_expiry_job_warns_and_the_points_expiring_job_mails_it(jx, handlers, fan_out, tmp_path):
+    """points-expiry's warning (an outbox item) -> the stream -> the fan-out -> the journey_events consumer (its
+    subscription) -> the points-expiring job over HTTP -> an .eml with the lot's points and expiry date."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from incentives.domain.journeys import local_instant
+    from tests.integration.loyalty_support import PROGRAM_ID, make_loyalty
+    from tests.integration.test_journeys import OP
+
+    jx.configure(points_journey())
+    loyalty = make_loyalty(handlers, jx.table, jx.config_dir)
+    loyalty.configure(pending_days=0, expiry={"after_days": 30}, expiry_warning_days=7)
+    now = datetime.now(UTC).replace(microsecond=0)
+    jx.event("w1", "customer.created", iso(now - timedelta(days=25)), iso(now), tz="Europe/Berlin")
+    loyalty.points("w1", 40_000, occurred_at=now - timedelta(days=25))  # 400 points, expiring in ~5 days
+    fan_out()  # the profile's events reach their consumers (loyalty_events: the sign-up's 100 points, too)
+    assert loyalty.run_job(now)["programs"][PROGRAM_ID]["warned"] == 2  # both lots expire within 7 days
+    fan_out()  # the warnings -> the bus -> journey_events
+    lots = loyalty.lots("w1")
+    berlin = ZoneInfo("Europe/Berlin")
+    start = max(now, local_instant(now.astimezone(berlin).date(), datetime.strptime("10:00", "%H:%M").time(), berlin))
+    status, out, _ = handlers.call("operators", "POST", "/v1/jobs/{job}/run", path_params={"job": "points-expiring"},
+                                   body={"now": iso(start + timedelta(minutes=1))}, **OP)
+    assert status == 200 and out["result"]["sent"] == {"email": 2}, out  # one message per warning
+    assert {(m["journey_id"], m["status"]) for m in jx.messages("w1")} == {("points-warning", "sent")}
+    texts = sorted(body(p) for p in tmp_path.rglob("*.eml"))
+    expected = sorted(f"{lot['remaining']} points expire on "
+                      f"{datetime.fromisoformat(lot['expires_at'].replace('Z', '+00:00')).astimezone(berlin).date()}."
+                      for lot in lots)
+    assert [t.split(" Spend")[0] for t in texts] == expected and sorted(lot["remaining"] for lot in lots) == [100, 400]
+    fan_out()  # nothing new; a run again sends nothing
+    again = handlers.call("operators", "POST", "/v1/jobs/{job}/run", path_params={"job": "points-expiring"},
+                          body={"now": iso(start + timedelta(minutes=2))}, **OP)[1]
+    assert again["result"]["sent"] == {}
