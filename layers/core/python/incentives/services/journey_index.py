@@ -7,6 +7,9 @@ Each event is applied once (the consumer's marker in the same transaction as the
 computed from the stored profile, which the event's own ingest transaction updated before the event was
 published. A stale item (a newer order moved the win-back date) is harmless: the run recomputes the occurrence
 from the profile, finds it no longer current and deletes the item.
+
+Loyalty's points.expiring warnings (an engine event) are indexed too, one item per points_expiring journey and
+warning (handle_warning), for the `points-expiring` job.
 """
 from __future__ import annotations
 
