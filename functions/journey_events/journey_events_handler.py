@@ -1,5 +1,6 @@
 """Journeys' due-date index: customer events keep each customer's next occurrence of every date-driven journey in
-the bucket of its send hour (services/journey_index.py), each event once (EventBridge rule from
+the bucket of its send hour (services/journey_index.py), and loyalty's points.expiring warnings for the
+points_expiring journeys (sent by the points-expiring job), each event once (EventBridge rules from
 incentives/subscriptions.py)."""
 from __future__ import annotations
 

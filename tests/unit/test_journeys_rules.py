@@ -147,9 +147,18 @@ def test_post_purchase_days_after_the_first_order():
     assert due_now(j, profile, at("2027-05-15T03:00:00Z"))[0] == []
 
 
-def test_points_expiring_is_due_the_local_day_of_the_warning():
-    occ = points_expiring_occurrence("rewards", "2027-07-01T00:00:00Z", at("2027-06-23T20:00:00Z"), TOKYO)
-    assert occ == Occurrence("points-expiring-rewards-2027-07-01T00:00:00Z", date(2027, 6, 24))
+def test_points_expiring_is_due_the_local_day_of_the_warning_once_per_warning():
+    occ = points_expiring_occurrence("rewards", "lot-1", at("2027-06-23T20:00:00Z"), TOKYO)
+    assert occ == Occurrence("points-expiring-rewards-lot-1", date(2027, 6, 24))
+    assert points_expiring_occurrence("rewards", "lot-2", at("2027-06-23T20:00:00Z"), TOKYO).key != occ.key
+
+
+def test_points_expiring_waits_for_send_at_on_the_day_of_the_warning_or_goes_out_when_it_came_later():
+    from incentives.domain.journeys import points_expiring_start
+
+    j = make({"type": "points_expiring"})  # send_at 10:00
+    assert points_expiring_start(j, TOKYO, at("2027-06-23T20:00:00Z")) == at("2027-06-24T01:00:00Z")  # 05:00 -> 10:00
+    assert points_expiring_start(j, TOKYO, at("2027-06-24T05:00:00Z")) == at("2027-06-24T05:00:00Z")  # 14:00
 
 
 # ---- quiet hours -------------------------------------------------------------------------------------------

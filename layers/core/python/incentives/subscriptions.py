@@ -93,8 +93,10 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("loyalty_events", ("customer.created", "order.paid", "order.refunded", "review.submitted",
                                     "social.shared", "survey.completed", "store.checked_in"),
                  engine_types=("referral.converted", "referral.reward_points")),
-    # journeys: the due-date index of each customer's next birthday, anniversary, win-back ... (journey_index.py)
-    Subscription("journey_events", ("customer.created", "customer.updated", "order.paid", "order.refunded")),
+    # journeys: the due-date index of each customer's next birthday, anniversary, win-back ... (journey_index.py),
+    # and loyalty's points.expiring warnings for points_expiring journeys (sent by the points-expiring job)
+    Subscription("journey_events", ("customer.created", "customer.updated", "order.paid", "order.refunded"),
+                 engine_types=("points.expiring",)),
 )
 
 

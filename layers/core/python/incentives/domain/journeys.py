@@ -579,9 +579,17 @@ def points_expiring_values(detail: dict, zone: ZoneInfo) -> dict:
     return {"points": detail["points"], "expires_on": local_date(detail["expires_at"], zone).isoformat()}
 
 
-def points_expiring_occurrence(program_id: str, expires_at: str, warned_at: datetime, zone: ZoneInfo) -> Occurrence:
-    """A points.expiring warning: due the local day it was raised; one per program and expiry moment."""
-    return Occurrence(f"points-expiring-{program_id}-{expires_at}", local_date(warned_at, zone))
+def points_expiring_occurrence(program_id: str, warning_id: str, warned_at: datetime, zone: ZoneInfo) -> Occurrence:
+    """A points.expiring warning: due the local day it was raised; one per warning (a redelivered warning is the
+    same occurrence, so it is sent once)."""
+    return Occurrence(f"points-expiring-{program_id}-{warning_id}", local_date(warned_at, zone))
+
+
+def points_expiring_start(journey: Journey, zone: ZoneInfo, warned_at: datetime) -> datetime:
+    """The earliest a warning's message may go out: send_at local time on the day of the warning, or the warning
+    itself when it came later that day. From then on it is sent by the first run outside quiet hours (never
+    `missed`: the points still expire)."""
+    return max(warned_at, send_instant(journey, zone, local_date(warned_at, zone)))
 
 
 # ---- when to send ------------------------------------------------------------------------------------------

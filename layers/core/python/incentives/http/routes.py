@@ -92,11 +92,13 @@ JOBS: dict[str, tuple[str, str | None]] = {
     "anniversaries": ("journeys", "cron(3 * * * ? *)"),
     "replenishment": ("journeys", "cron(4 * * * ? *)"),
     "post-purchase": ("journeys", "cron(6 * * * ? *)"),
+    # points_expiring journeys: loyalty's warnings, indexed by journey_events (after points-expiry's run at :05)
+    "points-expiring": ("journeys", "cron(8 * * * ? *)"),
 }
 
 # Jobs an operator may run on demand with POST /v1/jobs/{job_name}/run.
 RUNNABLE_JOBS = ("campaign-activation", "referral-rewards", "points-expiry", "win-back", "birthdays", "anniversaries",
-                 "replenishment", "post-purchase")
+                 "replenishment", "post-purchase", "points-expiring")
 
 
 def api_functions() -> list[str]:

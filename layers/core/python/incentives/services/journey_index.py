@@ -7,6 +7,9 @@ Each event is applied once (the consumer's marker in the same transaction as the
 computed from the stored profile, which the event's own ingest transaction updated before the event was
 published. A stale item (a newer order moved the win-back date) is harmless: the run recomputes the occurrence
 from the profile, finds it no longer current and deletes the item.
+
+Loyalty's points.expiring warnings (an engine event) are indexed too, one item per points_expiring journey and
+warning (handle_warning), for the `points-expiring` job.
 """
 from __future__ import annotations
 
@@ -17,11 +20,16 @@ from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
 from ..adapters.unit_of_work import UnitOfWork
 from ..domain import journeys as J
-from ..domain.clock import parse_rfc3339
+from ..domain.clock import iso, parse_rfc3339
 from .consumers import Consumer
 
 # What the consumer subscribes to: whatever changes a profile field a journey's due date depends on.
 EVENT_TYPES = ("customer.created", "customer.updated", "order.paid", "order.refunded")
+# ... and, from the engine, loyalty's warnings (services/points_expiry.py) for points_expiring journeys
+POINTS_EXPIRING = "points.expiring"
+ENGINE_TYPES = (POINTS_EXPIRING,)
+# what a points_expiring index item carries to the send (the profile has none of it): the warning's values
+WARNING_FIELDS = ("points", "points_expires_at", "program_id")
 MAX_ITEMS_PER_EVENT = 90  # one transaction (100 items) with the marker
 
 
@@ -72,13 +80,24 @@ def next_occurrences(journey: J.Journey, profile: dict, zone, today: date) -> li
 
 
 def index_item(journey: J.Journey, customer_id: str, occurrence: J.Occurrence, zone, not_before: str | None = None,
-               bucket_hour: datetime | None = None) -> dict:
+               bucket_hour: datetime | None = None, warning: dict | None = None) -> dict:
+    """The index item of one occurrence: sk = the customer id (one current occurrence per customer and journey);
+    a points_expiring item (``warning``: WARNING_FIELDS) is keyed by customer and occurrence, since one customer may
+    have several warnings due in the same hour."""
     hour = bucket_hour or J.due_hour(journey, zone, occurrence.due_on)
-    item = {"pk": keys.journey_due(journey.id, J.bucket_key(hour)), "sk": customer_id, "customer_id": customer_id,
+    sk = f"{customer_id}#{occurrence.key}" if warning is not None else customer_id
+    item = {"pk": keys.journey_due(journey.id, J.bucket_key(hour)), "sk": sk, "customer_id": customer_id,
             "journey_id": journey.id, "occurrence": occurrence.key, "due_date": occurrence.due_on.isoformat()}
     if not_before:
         item["not_before"] = not_before
+    if warning is not None:
+        item.update({k: v for k, v in warning.items() if k in WARNING_FIELDS and v is not None})
     return item
+
+
+def warning_of(item: dict) -> dict | None:
+    """The warning values an index item (or message record) carries, None for a date-driven one."""
+    return {k: item[k] for k in WARNING_FIELDS if k in item} if "points" in item else None
 
 
 def dated(journey: J.Journey) -> bool:
@@ -104,6 +123,8 @@ class JourneyIndex:
 
     def handle(self, detail: dict, now: datetime) -> dict:
         """One customer event: put the index items of the customer's next occurrences, once per event."""
+        if detail.get("type") == POINTS_EXPIRING:
+            return self.handle_warning(detail, now)
         if not any(dated(j) for j in self.config.bundle().journeys.values()):
             return {"status": "no_journeys", "indexed": 0}
         profile = self.table.get(*keys.customer_profile(detail["customer_id"]), consistent=True)
@@ -117,3 +138,33 @@ class JourneyIndex:
         if not self.consumer.apply_once(detail["id"], uow, now):
             return {"status": "duplicate", "indexed": 0}
         return {"status": "indexed", "indexed": len(items)}
+
+    def handle_warning(self, detail: dict, now: datetime) -> dict:
+        """A points.expiring warning: for each enabled points_expiring journey (of its program, if the journey
+        names one) an index item in the bucket of the hour it may go out (points_expiring_start), sent by the
+        `points-expiring` job's first run at or after it, like any journey's (services/journeys.py). Occurrence =
+        the warning: a redelivered event puts the same item, and the message record is made once."""
+        data = detail.get("data") or {}
+        journeys = [j for j in self.config.bundle().journeys.values()
+                    if j.enabled and isinstance(j.trigger, J.PointsExpiring)
+                    and j.trigger.program in (None, data.get("program_id"))]
+        if not journeys:
+            return {"status": "no_journeys", "indexed": 0}
+        profile = self.table.get(*keys.customer_profile(detail["customer_id"]), consistent=True)
+        if profile is None:
+            return {"status": "no_profile", "indexed": 0}
+        warned_at = parse_rfc3339(detail["occurred_at"]) if detail.get("occurred_at") else now
+        warning = {"points": int(data["points"]), "points_expires_at": data["expires_at"],
+                   "program_id": data["program_id"]}
+        uow = UnitOfWork(self.table)
+        for journey in journeys:
+            zone = J.customer_zone(profile, journey)
+            occurrence = J.points_expiring_occurrence(data["program_id"], str(data.get("warning_id") or detail["id"]),
+                                                      warned_at, zone)
+            start = J.points_expiring_start(journey, zone, warned_at)
+            uow.put(index_item(journey, detail["customer_id"], occurrence, zone, not_before=iso(start),
+                               bucket_hour=start.replace(minute=0, second=0, microsecond=0), warning=warning),
+                    condition=None)
+        if not self.consumer.apply_once(detail["id"], uow, now):
+            return {"status": "duplicate", "indexed": 0}
+        return {"status": "indexed", "indexed": len(journeys)}

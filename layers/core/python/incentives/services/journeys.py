@@ -33,12 +33,14 @@ from ..domain.clock import iso, parse_rfc3339, utcnow
 from ..domain.customers import holder_for_id
 from ..domain.ids import new_id
 from .code_issuer import CodeIssuer
-from .journey_index import index_item, journey_profile, next_occurrences
+from .journey_index import WARNING_FIELDS, index_item, journey_profile, next_occurrences, warning_of
 from .outbox import event_put
 
 # job name -> the trigger type its journeys have
 JOB_TRIGGERS = {"win-back": "win_back", "birthdays": "birthday", "anniversaries": "signup_anniversary",
-                "replenishment": "replenishment", "post-purchase": "post_purchase"}
+                "replenishment": "replenishment", "post-purchase": "post_purchase",
+                # loyalty's points.expiring warnings, indexed by the journey_events consumer (journey_index.py)
+                "points-expiring": "points_expiring"}
 MESSAGE_REQUESTED = "message.requested"
 LEASE_SECONDS = 90  # longer than a scheduled job's timeout (60 s): a crashed run frees the job after this
 FREQ_KEEP = 100  # send instants kept per customer (the cap needs at most max_messages of them in its window)
@@ -129,11 +131,11 @@ class JourneyRuns:
     def _batch(self, bundle, journey: J.Journey, items: list[dict], now: datetime, counts: RunCounts) -> None:
         wanted = []
         for it in items:
-            cid = it["sk"]
+            cid = it["customer_id"]
             wanted += [keys.customer_profile(cid), keys.frequency(cid), keys.message(cid, journey.id, it["occurrence"])]
         found = self.table.batch_get_many(wanted, consistent=True)
         for it in items:
-            cid = it["sk"]
+            cid = it["customer_id"]
             profile = found.get(keys.customer_profile(cid))
             freq = found.get(keys.frequency(cid))
             record = found.get(keys.message(cid, journey.id, it["occurrence"]))
@@ -152,7 +154,7 @@ class JourneyRuns:
     def _decide(self, bundle, journey: J.Journey, it: dict, profile: dict | None, freq: dict | None,
                 record: dict | None, now: datetime, counts: RunCounts) -> None:
         idx = (it["pk"], it["sk"])
-        cid = it["sk"]
+        cid = it["customer_id"]
         uow = UnitOfWork(self.table)
         if profile is None:  # erased meanwhile
             uow.delete(idx, condition=None)
@@ -168,6 +170,8 @@ class JourneyRuns:
             return
         if record is not None:
             timing = J.deferred_timing(journey, zone, now, parse_rfc3339(record["not_before"]))
+        elif isinstance(journey.trigger, J.PointsExpiring):  # a warning: from its start on, outside quiet hours
+            timing = J.deferred_timing(journey, zone, now, parse_rfc3339(it["not_before"]))
         else:
             if occurrence.key not in {o.key for o in J.occurrences_due(journey, profile, zone, due_on)}:
                 uow.delete(idx, condition=None)  # no longer current (e.g. a newer order)
@@ -187,7 +191,8 @@ class JourneyRuns:
             self._put_record(uow, msg_key, {**base, "status": "deferred", "not_before": at}, record)
             uow.delete(idx, condition=None)
             uow.put(index_item(journey, cid, occurrence, zone, not_before=at,
-                               bucket_hour=timing.at.replace(minute=0, second=0, microsecond=0)), condition=None)
+                               bucket_hour=timing.at.replace(minute=0, second=0, microsecond=0),
+                               warning=warning_of(it)), condition=None)
             if self._commit(uow, msg_key):
                 counts.deferred += 1
             return
@@ -197,7 +202,7 @@ class JourneyRuns:
                       record: dict | None, zone, occurrence: J.Occurrence, base: dict, now: datetime,
                       counts: RunCounts) -> None:
         idx = (it["pk"], it["sk"])
-        cid = it["sk"]
+        cid = it["customer_id"]
         msg_key = keys.message(cid, journey.id, occurrence.key)
         uow = UnitOfWork(self.table)
         if not J.in_audience(journey, profile, now, bundle.segments):
@@ -236,7 +241,8 @@ class JourneyRuns:
                      "journey_id": journey.id, "created_at": iso(now)})
         fields = {**base, "channel": channel, "status": "sent" if channel == "event" else "pending",
                   "code": code.code if code else None, "campaign_id": code.campaign_id if code else None,
-                  "code_expires_at": code.expires_at if code else None}
+                  "code_expires_at": code.expires_at if code else None,
+                  **{k: it.get(k) for k in WARNING_FIELDS}}  # a warning's values, for its text (and a retry's)
         self._put_record(uow, msg_key, fields, record)
         # the frequency item: over the version read, so two journeys sending at once cannot both pass the cap
         fpk, fsk = keys.frequency(cid)
@@ -320,9 +326,11 @@ class JourneyRuns:
     def _compose(journey, channel, address, profile, fields, zone, campaign, unsubscribe):
         from ..adapters.delivery import compose
 
+        # {expires_on}: the points' expiry for a warning, else the code's
         return compose(journey, channel, address, profile, message_id=fields["id"], zone=zone,
-                       code=fields.get("code"), campaign=campaign, expires_at=fields.get("code_expires_at"),
-                       unsubscribe_url=unsubscribe)
+                       code=fields.get("code"), campaign=campaign,
+                       expires_at=fields.get("points_expires_at") or fields.get("code_expires_at"),
+                       unsubscribe_url=unsubscribe, points=fields.get("points"))
 
     def _deliver(self, bundle, journey, profile, fields, address, zone, campaign, unsubscribe, now, counts) -> None:
         channel = fields["channel"]
