@@ -95,6 +95,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
                  engine_types=("referral.converted", "referral.reward_points")),
     # journeys: the due-date index of each customer's next birthday, anniversary, win-back ... (journey_index.py)
     Subscription("journey_events", ("customer.created", "customer.updated", "order.paid", "order.refunded")),
+    # retention metrics: the order items and the day index of paid orders, refunds (services/retention.py)
+    Subscription("metrics_events", ("order.paid", "order.refunded")),
 )
 
 
