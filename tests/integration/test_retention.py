@@ -180,3 +180,22 @@ def test_events_posted_to_the_api_reach_the_metrics_through_the_stream(handlers,
     fan_out()
     out = get({"from": "2026-11-21", "to": "2026-11-21"})[1]
     assert out["currencies"]["EUR"]["revenue"] == 20_000 and out["currencies"]["EUR"]["orders"] == 1
+
+
+def test_campaign_stats_carry_revenue_per_currency_less_rolled_back_redemptions(handlers, config_dir):
+    config_dir(campaign("rev", codes={"type": "public", "code": "REV"}))
+    ids = []
+    for i, (currency, amount) in enumerate((("EUR", 5_000), ("EUR", 7_000), ("USD", 3_000), ("EUR", 2_500))):
+        status, out, _ = handlers.call("storefront", "POST", "/v1/redemptions", body={
+            "code": "REV", "customer": {"id": f"c{i}"}, "order": {"id": f"o{i}", "currency": currency,
+                                                                  "amount": amount}})
+        assert status == 201, out
+        ids.append(out["id"])
+    status, out, _ = handlers.call("storefront", "POST", "/v1/redemptions/{redemption_id}/rollback",
+                                   path_params={"redemption_id": ids[1]}, body={"reason": "refund"})
+    assert status == 200, out
+    status, view, _ = handlers.call("operators", "GET", "/v1/campaigns/{campaign_id}",
+                                    path_params={"campaign_id": "rev"}, key_id=OPERATOR_KEY_ID)
+    assert status == 200
+    # before the 10 % discount; the 7000 rolled back
+    assert view["stats"]["revenue"] == [{"amount": 7_500, "currency": "EUR"}, {"amount": 3_000, "currency": "USD"}]

@@ -185,6 +185,8 @@ class CampaignStats:
     claims: int
     discount_total: MoneyAnyCurrency
     discount_by_currency: list[Money]
+    revenue: Annotated[list[Money], Doc("per currency: the order amounts sent with the redemptions, before the "
+                                        "discount, less rolled-back ones")]
     remaining: Annotated[int | None, Doc("total_redemptions - redeemed; null without that limit")]
     budget_remaining: Money = absent()
     claims_remaining: int = absent()
