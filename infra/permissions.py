@@ -49,6 +49,9 @@ TABLE_ACTIONS: dict[str, list[str]] = {
                       "dynamodb:UpdateItem"],
     # Journey index: the profile (GetItem), one transaction of index puts and the consumer's marker.
     "journey_events": ["dynamodb:GetItem", "dynamodb:PutItem"],
+    # Retention metrics consumer: the order item (GetItem), one transaction of puts (order, day index, marker)
+    # and the day index item's update on a refund.
+    "metrics_events": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
     # Journey jobs: index buckets and pending deliveries (Query), profiles, frequency and message items
     # (BatchGetItem), the lease, the code-space reservation, one transaction per send (puts, updates, deletes).
     "journeys": [*_READ, *_WRITE],
@@ -59,7 +62,7 @@ STREAM_READERS = frozenset({FANOUT_FUNCTION})
 _STREAM_READ = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
 
 # Function folders that never read campaign config: no AppConfig rights.
-WITHOUT_CONFIG = frozenset({"events", FANOUT_FUNCTION})
+WITHOUT_CONFIG = frozenset({"events", FANOUT_FUNCTION, "metrics_events"})
 
 # Function folder -> job names (routes.JOBS) whose functions it may invoke: operators start bulk runs and run
 # jobs on demand; bulk_codes re-invokes itself to continue a long run.

@@ -176,4 +176,17 @@ def export_codes(req: Request) -> Response:
     return Response(200, page.body)
 
 
+# --- retention metrics ----------------------------------------------------------------------------------------
+
+@api.route("retention_metrics")
+def retention_metrics(req: Request) -> Response:
+    """Repeat purchase rate, purchase frequency, AOV and customer value of the window, per currency."""
+    from incentives.services.retention import RetentionMetrics, Window
+
+    window = Window.parse(req.query.get("from"), req.query.get("to"), req.query.get("granularity"),
+                          req.query.get("campaign_id"))
+    out = RetentionMetrics(_Deps.table, _Deps.config.bundle().campaigns).get(window)
+    return Response(200, out)
+
+
 lambda_handler = obs.entry(api)

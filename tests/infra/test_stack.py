@@ -325,6 +325,7 @@ def test_table_permissions_are_per_function(synth):
         "loyalty_events": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem"},
         "points_expiry": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem"},
         "journey_events": {"GetItem", "PutItem"},
+        "metrics_events": {"GetItem", "PutItem", "UpdateItem"},
         "journeys": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
     }
     assert sorted(expected) == sorted(ALL_FUNCTIONS)
@@ -334,7 +335,7 @@ def test_table_permissions_are_per_function(synth):
         table = {a.removeprefix("dynamodb:") for a in actions if a.startswith("dynamodb:")} - stream_actions
         assert table == allowed, folder
         appconfig = {"appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration"}
-        if folder in ("events", "event_fanout"):  # they never read campaign config
+        if folder in ("events", "event_fanout", "metrics_events"):  # they never read campaign config
             assert not appconfig & set(actions), folder
         else:
             assert appconfig <= set(actions), folder

@@ -185,6 +185,26 @@ def test_operator_answers_match_the_document(api, config_dir):
     assert api.call("DELETE", "/v1/customers/{customer_id}", customer_id="x" * 129, **op)[0] == 422
 
 
+def test_retention_answers_match_the_document(api, table, config_dir):
+    from incentives.services.consumers import Consumer
+    from incentives.services.retention import RetentionEvents
+
+    config_dir(campaign("pub", codes={"type": "public", "code": "PUBCODE"}))
+    consumer = RetentionEvents(table, Consumer("metrics_events", table))
+    for i, (kind, amount) in enumerate((("order.paid", 9_000), ("order.refunded", 1_000))):
+        consumer.handle({"id": f"e{i}", "type": kind, "customer_id": "c1", "occurred_at": "2026-11-10T10:00:00Z",
+                         "order_id": "o1", "order_amount": amount, "currency": "EUR"}, datetime.now(UTC))
+    op = {"key": OPERATOR_KEY_ID}
+    window = {"from": "2026-11-01", "to": "2026-11-30"}
+    status, out = api.call("GET", "/v1/metrics/retention", query={**window, "granularity": "week"}, **op)
+    assert status == 200 and out["currencies"]["EUR"]["revenue"] == 8_000 and len(out["series"]) == 6  # 11-01: Sunday
+    status, out = api.call("GET", "/v1/metrics/retention", query={**window, "campaign_id": "pub"}, **op)
+    assert status == 200 and out["currencies"] == {}  # c1 redeemed nothing
+    assert api.call("GET", "/v1/metrics/retention", query={**window, "campaign_id": "nope"}, **op)[0] == 404
+    assert api.call("GET", "/v1/metrics/retention", query={"from": "2026-11-30", "to": "2026-11-01"}, **op)[0] == 422
+    assert api.call("GET", "/v1/metrics/retention", query=window)[0] == 403
+
+
 def test_the_served_document_is_the_generated_one_with_the_stage_url_deployed(api):
     status, doc = api.call("GET", "/v1/openapi.json", key=None)
     assert status == 200 and doc == DOC

@@ -42,6 +42,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "points_expiry": (TABLE, CONFIG),
     "journeys": (TABLE, CONFIG),
     "journey_events": (TABLE, CONFIG),
+    "metrics_events": (TABLE,),
 }
 
 

@@ -97,6 +97,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     # and loyalty's points.expiring warnings for points_expiring journeys (sent by the points-expiring job)
     Subscription("journey_events", ("customer.created", "customer.updated", "order.paid", "order.refunded"),
                  engine_types=("points.expiring",)),
+    # retention metrics: the order items and the day index of paid orders, refunds (services/retention.py)
+    Subscription("metrics_events", ("order.paid", "order.refunded")),
 )
 
 

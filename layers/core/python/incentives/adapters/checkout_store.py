@@ -141,7 +141,8 @@ class CheckoutStore:
                 uow.check(k, "version = :v", vals=values(v=profile["version"]), explain=always(ProfileChanged))
         for ln in lines:
             self._code_write(uow, ln, holders, now_iso)
-            self._counters_write(uow, ln.campaign, ln.discount, ln.record["currency"], now_iso)
+            self._counters_write(uow, ln.campaign, ln.discount, ln.record["currency"], now_iso,
+                                 ln.record.get("order_amount") or 0)
             if ln.campaign.counts_customer:
                 self._usage_write(uow, ln.campaign, customer_id, ln.record.get("usage_period"), now_iso)
         for ln in lines:
@@ -209,10 +210,10 @@ class CheckoutStore:
                    lambda old: self._code_error(old, line, holders, now_iso))
 
     def _counters_write(self, uow: UnitOfWork, campaign: Campaign, discount: int, currency: str,
-                        now_iso: str) -> None:
+                        now_iso: str, order_amount: int = 0) -> None:
         pk, sk = keys.campaign_counters(campaign.id)
         lim = campaign.limits
-        vals = values(one=1, d=discount, now=now_iso)
+        vals = values(one=1, d=discount, now=now_iso, rv=order_amount)
         cond = []
         if lim.total_redemptions is not None:
             vals.update(values(max=lim.total_redemptions))
@@ -227,9 +228,11 @@ class CheckoutStore:
             if lim.total_redemptions is not None and (old or {}).get("redeemed", 0) >= lim.total_redemptions:
                 return errors.RedemptionLimitReached(details={"limit": lim.total_redemptions, "scope": "campaign"})
             return errors.BudgetExhausted()
-        # spend_<YYYY-MM-DD>_<CUR>: the day's discount (UTC), the dashboard's spend over time; same item, same write.
-        uow.update((pk, sk), "ADD redeemed :one, discount_total :d, #dc :d, #day :d SET updated_at = :now",
-                   " AND ".join(cond) or None, {"#dc": f"discount_{currency}", "#day": spend_day(now_iso, currency)},
+        # spend_<YYYY-MM-DD>_<CUR>: the day's discount (UTC), the dashboard's spend over time; revenue_<CUR>: the
+        # order amounts sent with the redemptions, before the discount (campaign stats); same item, same write.
+        uow.update((pk, sk), "ADD redeemed :one, discount_total :d, #dc :d, #day :d, #rv :rv SET updated_at = :now",
+                   " AND ".join(cond) or None, {"#dc": f"discount_{currency}", "#day": spend_day(now_iso, currency),
+                                                "#rv": f"revenue_{currency}"},
                    vals, explain)
 
     @staticmethod
@@ -267,10 +270,12 @@ class CheckoutStore:
         else:
             uow.update(code_key, "ADD redemptions :minus", "redemptions > :zero", vals=values(minus=-1, zero=0))
         uow.update(keys.campaign_counters(record["campaign_id"]),
-                   "ADD redeemed :minus, discount_total :neg, #dc :neg, #day :neg SET updated_at = :now",
+                   "ADD redeemed :minus, discount_total :neg, #dc :neg, #day :neg, #rv :rv SET updated_at = :now",
                    names={"#dc": f"discount_{record['currency']}",
-                          "#day": spend_day(record["created_at"], record["currency"])},  # the redemption's day
-                   vals=values(minus=-1, neg=-record["discount_amount"], now=now_iso))
+                          "#day": spend_day(record["created_at"], record["currency"]),  # the redemption's day
+                          "#rv": f"revenue_{record['currency']}"},
+                   vals=values(minus=-1, neg=-record["discount_amount"], now=now_iso,
+                               rv=-(record.get("order_amount") or 0)))
         if record.get("counted_customer"):
             usage_key = keys.customer_usage(record["campaign_id"], record["customer_id"])
             if record.get("usage_period"):

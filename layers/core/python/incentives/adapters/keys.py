@@ -287,3 +287,19 @@ def frequency(customer_id: str) -> tuple[str, str]:
 def job_lease(job: str) -> tuple[str, str]:
     """Held by the run of a job that may not overlap another run of it (conditional put with an expiry)."""
     return f"JOBLEASE#{job}", "LEASE"
+
+
+# --- retention metrics (services/retention.py) ----------------------------------------------------------------
+
+def retention_order(order_id: str) -> tuple[str, str]:
+    """An order as the metrics consumer knows it: amount, currency, customer, UTC day, refunded so far, version."""
+    return f"RORDER#{order_id}", "RORDER"
+
+
+def retention_day(day: str) -> str:
+    """The partition of the orders paid on one UTC day (``YYYY-MM-DD``), sk ``<customer id>#<order id>``."""
+    return f"RDAY#{day}"
+
+
+def retention_day_order(day: str, customer_id: str, order_id: str) -> tuple[str, str]:
+    return retention_day(day), f"{customer_id}#{order_id}"

@@ -11,10 +11,10 @@ Imported only by http/openapi.py (the document's generator), never by a handler 
 from __future__ import annotations
 
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from ..domain.json_schema import Doc
-from ..domain.schema import Int, Text
+from ..domain.json_schema import Doc, Format
+from ..domain.schema import Int, Text, keyword_alias
 from . import responses as r
 from .loyalty_schemas import AdjustmentIn, RewardRedemptionIn
 from .referral_schemas import PayoutPaidIn, ReferralIn, ReferrerIn
@@ -68,6 +68,17 @@ class CodesExportQuery:
                                       "the engine did not hand out is 422 invalid_request")] = None
     format: Literal["json", "csv"] = "json"
     job_id: Annotated[str | None, Doc("only the codes of this bulk job (extension; docs/api.md)")] = None
+
+
+@_Query
+class RetentionQuery:
+    __pydantic_config__: ClassVar[dict] = {"alias_generator": keyword_alias}  # `from_` is written `from`
+    from_: Annotated[str, Format("date"), Doc("first UTC day of the window (YYYY-MM-DD), required")]
+    to: Annotated[str, Format("date"), Doc("last UTC day of the window (YYYY-MM-DD, inclusive), required; "
+                                           "from <= to, at most 3660 days")]
+    granularity: Annotated[Literal["day", "week", "month"] | None,
+                           Doc("adds `series`: days, ISO weeks (Monday first) or calendar months")] = None
+    campaign_id: Annotated[str | None, Doc("only the customers who redeemed a code of this campaign")] = None
 
 
 @_Query
@@ -161,6 +172,13 @@ OPERATIONS: dict[str, Operation] = {
         description="Unique codes only (a public code is in the campaign's config). `format=csv` answers the same "
                     "page as text/csv with a header row `code,status,customer_id,customer_email_hash,expires_at,"
                     "redemptions`."),
+    "retention_metrics": Operation(
+        "Retention numbers of a window of UTC days, per currency", {200: r.RetentionMetrics}, query=RetentionQuery,
+        errors=("campaign_not_found",),
+        description="Orders are the order.paid events whose occurred_at falls in the window, less orders refunded "
+                    "in full (whenever the refund arrived); revenue is their amounts less what was refunded of "
+                    "them. Rates are between 0 and 1; average_order_value and customer_value are minor units, "
+                    "rounded down."),
     "get_consents": Operation(
         "A customer's consent per channel and the ledger of statements (proof)", {200: r.Consents},
         errors=("invalid_request",)),

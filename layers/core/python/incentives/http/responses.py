@@ -193,6 +193,8 @@ class CampaignStats:
     claims: int
     discount_total: MoneyAnyCurrency
     discount_by_currency: list[Money]
+    revenue: Annotated[list[Money], Doc("per currency: the order amounts sent with the redemptions, before the "
+                                        "discount, less rolled-back ones")]
     remaining: Annotated[int | None, Doc("total_redemptions - redeemed; null without that limit")]
     spend_by_day: Annotated[list[DaySpend], Doc("discount per UTC day of redemption and currency, oldest first; "
                                                 "a rollback counts back on its redemption's day")]
@@ -550,6 +552,40 @@ class ReferralMetrics:
     reward_per_conversion: MoneyAnyCurrency | None
     ltv: Ltv | None
     roi: float | None
+
+
+# ---- retention metrics ---------------------------------------------------------------------------------------
+
+Rate = Annotated[float, Doc("between 0 and 1")]
+
+
+@_Out
+class RetentionFigures:
+    customers: Annotated[int, Doc("distinct customers with an order in the window")]
+    repeat_customers: Annotated[int, Doc("customers with two or more orders")]
+    orders: Annotated[int, Doc("order.paid events in the window, less orders refunded in full")]
+    revenue: Annotated[int, Doc("minor units: the orders' amounts less what was refunded of them")]
+    repeat_purchase_rate: Rate
+    purchase_frequency: Annotated[float, Doc("orders / customers")]
+    average_order_value: Annotated[int, Doc("revenue / orders, minor units, rounded down")]
+    customer_value: Annotated[int, Doc("revenue / customers, minor units, rounded down")]
+
+
+@_Out
+class RetentionPeriod:
+    period: Annotated[str, Format("date"), Doc("the first date of the part inside the window")]
+    currencies: dict[str, RetentionFigures]
+
+
+@_Out
+class RetentionMetrics:
+    __pydantic_config__ = _FROM
+    from_: Annotated[str, Format("date")]
+    to: Annotated[str, Format("date")]
+    currencies: Annotated[dict[str, RetentionFigures], Doc("currency -> figures; a currency without orders "
+                                                           "in the window is absent")]
+    campaign_id: str = absent()
+    series: Annotated[list[RetentionPeriod], Doc("with granularity: one entry per part of the window")] = absent()
 
 
 # ---- loyalty programs ----------------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/campaigns/{campaign_id}/codes", "operators", OPERATOR, "issue_codes"),
     Route("GET", "/v1/campaigns/{campaign_id}/codes", "operators", OPERATOR, "export_codes"),
     Route("GET", "/v1/jobs/{job}", "operators", OPERATOR, "get_job"),
+    # retention numbers over a window of UTC days, per currency (services/retention.py)
+    Route("GET", "/v1/metrics/retention", "operators", OPERATOR, "retention_metrics"),
     Route("POST", "/v1/jobs/{job}/run", "operators", OPERATOR, "run_job"),
     # this API's OpenAPI 3.1 document, generated from this table and the declarations (http/openapi.py)
     Route("GET", "/v1/openapi.json", "operators", PUBLIC, "openapi"),

@@ -35,6 +35,8 @@ class CampaignViews:
                "discount_total": by_currency[0] if len(by_currency) == 1 else
                {"amount": discount_total, "currency": campaign.currency},
                "discount_by_currency": by_currency,
+               "revenue": [{"amount": v, "currency": k[len("revenue_"):]} for k, v in sorted(counters.items())
+                           if k.startswith("revenue_")],
                "remaining": (lim.total_redemptions - redeemed) if lim.total_redemptions is not None else None}
         if lim.budget is not None:
             out["budget_remaining"] = {"amount": lim.budget.amount - discount_total, "currency": lim.budget.currency}
