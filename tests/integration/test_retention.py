@@ -199,3 +199,25 @@ def test_campaign_stats_carry_revenue_per_currency_less_rolled_back_redemptions(
     assert status == 200
     # before the 10 % discount; the 7000 rolled back
     assert view["stats"]["revenue"] == [{"amount": 7_500, "currency": "EUR"}, {"amount": 3_000, "currency": "USD"}]
+
+
+def test_erasure_leaves_no_retention_item_naming_the_customer_and_the_figures_unchanged(handlers, config_dir,
+                                                                                        fan_out, table):
+    config_dir(campaign("spring"))
+    for i, day in enumerate(("2026-11-21", "2026-11-23")):
+        body = {"id": f"e{i}", "type": "order.paid", "occurred_at": f"{day}T10:00:00Z", "customer": {"id": "gone"},
+                "order": {"id": f"eo-{i}", "currency": "EUR", "amount": 10_000}}
+        assert handlers.call("events", "POST", "/v1/events", body=body)[0] == 202
+    fan_out()
+    window = {"from": "2026-11-20", "to": "2026-11-30"}
+    before = get(window)[1]
+    assert before["currencies"]["EUR"]["repeat_customers"] == 1
+    status, out, _ = handlers.call("operators", "DELETE", "/v1/customers/{customer_id}",
+                                   path_params={"customer_id": "gone"}, key_id=OPERATOR_KEY_ID)
+    assert status == 200 and out["erased"]["orders"] == 2
+    assert get(window)[1] == before  # still one repeat customer: now an anonymised one
+    for order in ("eo-0", "eo-1"):
+        item = table.get(*keys.retention_order(order))
+        assert item["customer_id"].startswith("anon")
+    days = [i for d in ("2026-11-21", "2026-11-23") for i in table.query(keys.retention_day(d))]
+    assert len(days) == 2 and all("gone" not in i["sk"] and i["customer_id"].startswith("anon") for i in days)

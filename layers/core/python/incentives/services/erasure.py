@@ -85,6 +85,7 @@ class Erasure:
         # Everything that names the customer, found by key or gsi1 (never a scan).
         history, links, messages = _split_history(
             [i for i in self._gsi(keys.customer_gsi(customer_id)) if i.get("customer_id") == customer_id])
+        orders = self._retention_orders(history, customer_id)
         id_holder = holder_for_id(customer_id)
         old_holders = [id_holder] + ([_email_holder(ehash)] if ehash else [])
         codes = [c for h in old_holders for c in self._gsi(keys.holder_gsi(h)) if c.get("holder") in old_holders]
@@ -112,12 +113,18 @@ class Erasure:
             counts["loyalty"] = 0
         if messages:
             counts["messages"] = 0
+        if orders:
+            counts["orders"] = 0
         if not (profile or marker or history or codes or usage or claims or referral_data or members or ledger
-                or messages):
+                or messages or orders):
             return {"status": "erased", "erased": counts}  # nothing stored (or erased before): nothing to write
         anon = marker["anonymised_id"] if marker else self._begin(customer_id, ehash, now)
 
         try:
+            # before the events are anonymised: their order ids find the retention items (services/retention.py)
+            for order in orders:
+                self._tick(deadline)
+                counts["orders"] += self._move_retention_order(order, anon)
             for item in history:
                 self._tick(deadline)
                 if self._anonymise_history(item, customer_id, anon):
@@ -152,6 +159,30 @@ class Erasure:
         self._record(anon, counts, now, done=True)
         self.table.delete(*keys.erasure_marker(customer_id))
         return {"status": "erased", "erased": counts}
+
+    def _retention_orders(self, history: list[dict], customer_id: str) -> list[dict]:
+        """The retention metrics' order items of the customer's paid orders (found by the order ids of their
+        order.paid events: the order items have no index by customer)."""
+        ids = sorted({i["order_id"] for i in history if i.get("type") == "order.paid" and i.get("order_id")})
+        found = self._batch_get([keys.retention_order(o) for o in ids])
+        return [o for o in found.values() if o.get("customer_id") == customer_id]
+
+    def _move_retention_order(self, order: dict, anon: str) -> int:
+        """The order item and its day item name the anonymised id instead (the figures stay exact: still one
+        distinct customer). Conditional on the order item's version, so a refund the metrics consumer records
+        meanwhile is decided again by one side."""
+        uow = UnitOfWork(self.table)
+        uow.update((order["pk"], order["sk"]), "SET customer_id = :c_anon, version = :c_next", "version = :c_v",
+                   vals=values(c_anon=anon, c_next=order["version"] + 1, c_v=order["version"]))
+        if "day" in order:
+            old = keys.retention_day_order(order["day"], order["customer_id"], order["order_id"])
+            day_item = self.table.get(*old, consistent=True)
+            if day_item is not None:
+                new = keys.retention_day_order(order["day"], anon, order["order_id"])
+                uow.delete(old)
+                uow.put({**day_item, "pk": new[0], "sk": new[1], "customer_id": anon})
+        uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
+        return 1
 
     def _delete_messages(self, messages: list[dict], customer_id: str, deadline: float, counts: dict) -> None:
         """Journey message records and the frequency item serve only the person (services/journeys.py)."""
