@@ -104,17 +104,14 @@ class Erasure:
         claims = [k for k in claim_keys if k in found]
 
         referral_data = self.referrals.find(customer_id)
-        if self.config.bundle().referral_programs:
-            counts["referrals"] = 0
         # the consent ledger lives in the profile's partition and names the customer: it goes with them
         ledger = self.table.query(profile_key[0], keys.CONSENT_PREFIX) + links
         members = loyalty_members(self.table, self.config.bundle(), customer_id)
-        if self.config.bundle().loyalty_programs:
-            counts["loyalty"] = 0
-        if messages:
-            counts["messages"] = 0
-        if orders:
-            counts["orders"] = 0
+        # kinds the answer names only where they exist (configured programs, journeys' messages, orders)
+        bundle = self.config.bundle()
+        counts.update((kind, 0) for kind, there in (("referrals", bundle.referral_programs),
+                                                    ("loyalty", bundle.loyalty_programs),
+                                                    ("messages", messages), ("orders", orders)) if there)
         if not (profile or marker or history or codes or usage or claims or referral_data or members or ledger
                 or messages or orders):
             return {"status": "erased", "erased": counts}  # nothing stored (or erased before): nothing to write
