@@ -1,6 +1,7 @@
 """Landing-page claims against DynamoDB Local through the real claims handler."""
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -105,6 +106,8 @@ def test_cors_follows_the_campaign_allowed_origins(api):
 
 def test_a_client_is_throttled_per_minute(handlers, config_dir):
     config_dir(welcome(rate_limit={"per_client_per_minute": 3, "per_campaign_per_second": 1000}))
+    if time.time() % 60 > 45:  # the limit counts per calendar minute: start where all six claims fit in one
+        time.sleep(61 - time.time() % 60)
     statuses = [claim(handlers, f"t{i}@example.com", ip="192.0.2.1")[0] for i in range(5)]
     assert statuses[:3] == [201, 201, 201]
     assert statuses[3:] == [429, 429]
