@@ -149,17 +149,22 @@ class QuietHours(_Model):
         return t >= start or t < end  # wraps midnight
 
 
+def _check_placeholders(text: LocalizedText | MessageTemplate) -> None:
+    """Subject and text use only known placeholders (a message's own text and each locale's)."""
+    for name in ("subject", "text"):
+        try:
+            placeholders(getattr(text, name))
+        except ValueError as e:
+            raise FieldInvalid(name, str(e)) from None
+
+
 @model
 class LocalizedText(_Model):
     subject: Annotated[str, Text(min_length=1, max_length=500)]
     text: Annotated[str, Text(min_length=1, max_length=10_000)]
 
     def __post_init__(self) -> None:
-        for name in ("subject", "text"):
-            try:
-                placeholders(getattr(self, name))
-            except ValueError as e:
-                raise FieldInvalid(name, str(e)) from None
+        _check_placeholders(self)
 
 
 @model
@@ -169,11 +174,7 @@ class MessageTemplate(_Model):
     locales: dict[str, LocalizedText] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("subject", "text"):
-            try:
-                placeholders(getattr(self, name))
-            except ValueError as e:
-                raise FieldInvalid(name, str(e)) from None
+        _check_placeholders(self)
         for loc in self.locales:
             if not re.fullmatch(LOCALE, loc):
                 raise FieldInvalid("locales", f"{loc!r} is not a locale (e.g. de or de-AT)")

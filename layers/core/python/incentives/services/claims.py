@@ -90,7 +90,8 @@ class Claims:
             raise errors.CountryNotEligible(details={"countries": countries})
         if not campaign.eligibility.locale_allowed(locale):
             raise errors.LocaleNotEligible(details={"locales": campaign.eligibility.locales})
-        rl, max_claims = offer(campaign).rate_limit, offer(campaign).max_claims
+        claims_offer = offer(campaign)
+        rl, max_claims = claims_offer.rate_limit, claims_offer.max_claims
         self.limiter.hit(f"claims#{campaign.id}#client#{client_id}", rl.per_client_per_minute, 60, now)
         self.limiter.hit(f"claims#{campaign.id}", rl.per_campaign_per_second, 1, now)
 
