@@ -3,6 +3,7 @@ Only inserts of event items are published, with the event type as detail-type an
 reported with every later record, so the retry publishes everything and loses nothing."""
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 
@@ -158,25 +159,34 @@ def test_an_unreachable_bus_fails_the_whole_batch_for_a_retry(handlers, fanout, 
         "batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
 
 
-def test_eventbridge_gets_the_entries_on_the_engine_bus_and_routes_them_by_the_subscriptions(monkeypatch):
-    """The deployed adapter against moto's EventBridge: the rule pattern of a consumer (as CDK deploys it)
-    receives the published event, detail intact."""
+@contextlib.contextmanager
+def _consumer_rules_on_moto(monkeypatch, rules: dict[str, dict]):
+    """moto's EventBridge with the engine's bus and ``rules`` (name -> event pattern, as CDK deploys a consumer's
+    rules) targeting one SQS queue; yields (sqs client, queue url)."""
     moto = pytest.importorskip("moto")
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                  "AWS_DEFAULT_REGION": "eu-central-1"}.items():
         monkeypatch.setenv(k, v)
     import boto3
 
-    from incentives.adapters.events import EventBridgeBus
-
     with moto.mock_aws():
         events, sqs = boto3.client("events"), boto3.client("sqs")
         events.create_event_bus(Name="engine")
         queue_url = sqs.create_queue(QueueName="consumer")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        (refunds,) = [s for s in SUBSCRIPTIONS if s.function == "refunds"]
-        events.put_rule(Name="refunds", EventBusName="engine", EventPattern=json.dumps(refunds.patterns()[CUSTOMERS]))
-        events.put_targets(Rule="refunds", EventBusName="engine", Targets=[{"Id": "q", "Arn": queue_arn}])
+        for name, pattern in rules.items():
+            events.put_rule(Name=name, EventBusName="engine", EventPattern=json.dumps(pattern))
+            events.put_targets(Rule=name, EventBusName="engine", Targets=[{"Id": "q", "Arn": queue_arn}])
+        yield sqs, queue_url
+
+
+def test_eventbridge_gets_the_entries_on_the_engine_bus_and_routes_them_by_the_subscriptions(monkeypatch):
+    """The deployed adapter against moto's EventBridge: the rule pattern of a consumer (as CDK deploys it)
+    receives the published event, detail intact."""
+    from incentives.adapters.events import EventBridgeBus
+
+    (refunds,) = [s for s in SUBSCRIPTIONS if s.function == "refunds"]
+    with _consumer_rules_on_moto(monkeypatch, {"refunds": refunds.patterns()[CUSTOMERS]}) as (sqs, queue_url):
 
         event = CustomerEvent(id="e1", type="order.refunded", customer_id="c1", occurred_at="2026-12-01T10:00:00Z",
                               received_at="2026-12-01T10:00:01.000Z", order_id="o-1", order_amount=500,
@@ -279,25 +289,12 @@ def test_put_events_failing_during_the_expiry_job_loses_no_warning_and_sends_non
 def test_eventbridge_routes_engine_events_by_their_source(monkeypatch):
     """The loyalty consumer's two rules (as CDK deploys them) against moto's EventBridge: referral.converted from
     the engine reaches it; the same type posted by the shop (source incentives.customers) does not."""
-    moto = pytest.importorskip("moto")
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_DEFAULT_REGION": "eu-central-1"}.items():
-        monkeypatch.setenv(k, v)
-    import boto3
-
     from incentives.adapters.events import EventBridgeBus
     from incentives.services.fanout import entry_of
     from incentives.subscriptions import ENGINE, detail_of
 
-    with moto.mock_aws():
-        events, sqs = boto3.client("events"), boto3.client("sqs")
-        events.create_event_bus(Name="engine")
-        queue_url = sqs.create_queue(QueueName="loyalty")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        (loyalty,) = [s for s in SUBSCRIPTIONS if s.function == "loyalty_events"]
-        for source, pattern in loyalty.patterns().items():
-            events.put_rule(Name=source, EventBusName="engine", EventPattern=json.dumps(pattern))
-            events.put_targets(Rule=source, EventBusName="engine", Targets=[{"Id": "q", "Arn": queue_arn}])
+    (loyalty,) = [s for s in SUBSCRIPTIONS if s.function == "loyalty_events"]
+    with _consumer_rules_on_moto(monkeypatch, loyalty.patterns()) as (sqs, queue_url):
 
         item = {"pk": "EVENT#r1.converted", "sk": "EVENT", "id": "r1.converted", "type": "referral.converted",
                 "customer_id": "ann", "occurred_at": "2026-12-01T10:00:00Z", "received_at": "2026-12-01T10:00:01.000Z",
