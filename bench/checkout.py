@@ -22,7 +22,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import Context, Figure, RequestRecorder, say, verdict
+from . import Context, Figure, RequestRecorder, median, say, verdict
 from .dynamo import (Capacity, LambdaContext, alternate, clients, copy_table, engine_env, item_lookup,
                      latency_figures, load_handler, proxy_event, record, requests_and_attempts, reset_engine_state,
                      shapes)
@@ -96,6 +96,42 @@ class _Scenario:
         return out
 
 
+STUB_CALLS = int(os.environ.get("BENCH_CHECKOUT_STUB_CALLS", "4000"))
+
+
+def _engine_cpu(handler, lctx, engine_client, validation_code: str, redemption_code: str) -> dict[str, float]:
+    """What the engine itself spends per call, without DynamoDB: the shared client's `_make_api_call` answers
+    every request with the response a real call got (one real call per path first). The handler-over-floor
+    ratio above moves with the machine's load by more than this whole figure; this one does not wait on
+    DynamoDB Local's JVM, so it compares across commits (run it on two checkouts, alternating)."""
+    real = engine_client._make_api_call
+    out = {}
+    try:
+        for label, resource, code, status in (("validation", "/v1/validations", validation_code, 200),
+                                              ("redemption", "/v1/redemptions", redemption_code, 201)):
+            ev = _event(resource, _checkout_body(code, "cust-stub", "order-stub"))
+            recorded: dict = {}
+
+            def keep(op, params, recorded=recorded):
+                recorded[op] = real(op, params)
+                return recorded[op]
+            engine_client._make_api_call = keep
+            first = handler(ev, lctx)
+            engine_client._make_api_call = lambda op, params, recorded=recorded: recorded[op]
+            lat = []
+            for i in range(WARMUP + STUB_CALLS):
+                t = time.perf_counter()
+                got = handler(ev, lctx)
+                if i >= WARMUP:
+                    lat.append(time.perf_counter() - t)
+            if first["statusCode"] != status or got["statusCode"] != status:
+                raise RuntimeError(f"stubbed {label}: {first['statusCode']}, {got['statusCode']}")
+            out[label] = median(lat)
+    finally:
+        engine_client._make_api_call = real
+    return out
+
+
 def run(ctx: Context) -> list[Figure]:
     endpoint = ctx.ddb()
     table_name = ctx.fresh_table("bench-checkout")
@@ -117,7 +153,7 @@ def run(ctx: Context) -> list[Figure]:
         n_pass = WARMUP + CALLS
 
         t0 = time.perf_counter()
-        codes = _preissue(Table(table_name, engine_client), default_source(), VALIDATION_CODES + 4 * n_pass)
+        codes = _preissue(Table(table_name, engine_client), default_source(), VALIDATION_CODES + 4 * n_pass + 1)
         copied = copy_table(bare, table_name, floor_name)
         print(f"  issued {len(codes)} codes with Issuance.issue and copied {copied} items to the floor table "
               f"({time.perf_counter() - t0:.1f} s)", flush=True)
@@ -209,6 +245,10 @@ def run(ctx: Context) -> list[Figure]:
             if floor_errors:
                 figures.append(say(Figure(NAME, f"{label}: floor replay errors", str(dict(floor_errors)),
                                           "none", "MISS")))
+        with contextlib.redirect_stdout(emf_sink):
+            cpu = _engine_cpu(handler, lctx, engine_client, validation_codes[0], codes[-1])
+        for label, p50 in cpu.items():
+            figures.append(say(Figure(NAME, f"{label}: engine CPU/call, client stubbed (p50)", f"{p50 * 1e6:.0f} us")))
         reset_engine_state()
         emf_sink.close()
     ctx.drop_table(table_name)
