@@ -395,13 +395,19 @@ def test_sms_goes_through_sns_with_the_code_in_the_text(jx):
     assert m["channel"] == "sms" and number == "+4915112345678" and m["code"] in text
 
 
-def test_erasure_deletes_the_customers_message_records_and_frequency_item(jx, handlers):
+def test_erasure_deletes_the_customers_message_records_frequency_item_and_unsubscribe_links(jx, handlers):
     jx.configure(journey("bday", {"type": "birthday"}), cap={"max_messages": 3, "per_days": 7})
     jx.event("gone", "customer.created", "2027-05-01T00:00:00Z", tz="Europe/Berlin", birthday="1990-06-15")
     assert jx.run("birthdays", "2027-06-15T08:30:00Z")["sent"] == {"email": 1}
     assert jx.table.get(*keys.frequency("gone")) is not None
+    (path,) = jx.eml_files()
+    url = email.message_from_bytes(path.read_bytes(), policy=policy.default)["List-Unsubscribe"].strip("<>")
+    link = {"path_params": {"token": url.rsplit("/", 1)[1]}, "key_id": None}
+    assert handlers.call("events", "GET", "/v1/public/unsubscribe/{token}", **link)[0] == 200
     status, out, _ = handlers.call("operators", "DELETE", "/v1/customers/{customer_id}",
                                    path_params={"customer_id": "gone"}, **OP)
     assert status == 200 and out["erased"]["messages"] == 1, out
     assert jx.messages("gone") == [] and jx.table.query("MSG#gone") == []
     assert jx.table.get(*keys.frequency("gone")) is None
+    # the link named the customer: it goes with the rest (it was kept, and kept working, before)
+    assert handlers.call("events", "GET", "/v1/public/unsubscribe/{token}", **link)[0] == 404

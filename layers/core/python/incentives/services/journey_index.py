@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from ..adapters import keys
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
+from ..adapters.journey_store import JourneyStore, due_item
 from ..adapters.unit_of_work import UnitOfWork
 from ..domain import journeys as J
 from ..domain.clock import iso, parse_rfc3339
@@ -28,8 +29,6 @@ EVENT_TYPES = ("customer.created", "customer.updated", "order.paid", "order.refu
 # ... and, from the engine, loyalty's warnings (services/points_expiry.py) for points_expiring journeys
 POINTS_EXPIRING = "points.expiring"
 ENGINE_TYPES = (POINTS_EXPIRING,)
-# what a points_expiring index item carries to the send (the profile has none of it): the warning's values
-WARNING_FIELDS = ("points", "points_expires_at", "program_id")
 MAX_ITEMS_PER_EVENT = 90  # one transaction (100 items) with the marker
 
 
@@ -81,23 +80,10 @@ def next_occurrences(journey: J.Journey, profile: dict, zone, today: date) -> li
 
 def index_item(journey: J.Journey, customer_id: str, occurrence: J.Occurrence, zone, not_before: str | None = None,
                bucket_hour: datetime | None = None, warning: dict | None = None) -> dict:
-    """The index item of one occurrence: sk = the customer id (one current occurrence per customer and journey);
-    a points_expiring item (``warning``: WARNING_FIELDS) is keyed by customer and occurrence, since one customer may
-    have several warnings due in the same hour."""
+    """The index item of one occurrence, in the bucket of the UTC hour it is due (adapters/journey_store.py)."""
     hour = bucket_hour or J.due_hour(journey, zone, occurrence.due_on)
-    sk = f"{customer_id}#{occurrence.key}" if warning is not None else customer_id
-    item = {"pk": keys.journey_due(journey.id, J.bucket_key(hour)), "sk": sk, "customer_id": customer_id,
-            "journey_id": journey.id, "occurrence": occurrence.key, "due_date": occurrence.due_on.isoformat()}
-    if not_before:
-        item["not_before"] = not_before
-    if warning is not None:
-        item.update({k: v for k, v in warning.items() if k in WARNING_FIELDS and v is not None})
-    return item
-
-
-def warning_of(item: dict) -> dict | None:
-    """The warning values an index item (or message record) carries, None for a date-driven one."""
-    return {k: item[k] for k in WARNING_FIELDS if k in item} if "points" in item else None
+    return due_item(journey.id, J.bucket_key(hour), customer_id, occurrence.key, occurrence.due_on.isoformat(),
+                    not_before, warning)
 
 
 def dated(journey: J.Journey) -> bool:
@@ -134,7 +120,7 @@ class JourneyIndex:
         items = self.items_for(profile, max(now, occurred))
         uow = UnitOfWork(self.table)
         for item in items:
-            uow.put(item, condition=None)  # the same occurrence again: the same item
+            JourneyStore.put_due(uow, item)
         if not self.consumer.apply_once(detail["id"], uow, now):
             return {"status": "duplicate", "indexed": 0}
         return {"status": "indexed", "indexed": len(items)}
@@ -162,9 +148,10 @@ class JourneyIndex:
             occurrence = J.points_expiring_occurrence(data["program_id"], str(data.get("warning_id") or detail["id"]),
                                                       warned_at, zone)
             start = J.points_expiring_start(journey, zone, warned_at)
-            uow.put(index_item(journey, detail["customer_id"], occurrence, zone, not_before=iso(start),
-                               bucket_hour=start.replace(minute=0, second=0, microsecond=0), warning=warning),
-                    condition=None)
+            JourneyStore.put_due(uow, index_item(journey, detail["customer_id"], occurrence, zone,
+                                                 not_before=iso(start),
+                                                 bucket_hour=start.replace(minute=0, second=0, microsecond=0),
+                                                 warning=warning))
         if not self.consumer.apply_once(detail["id"], uow, now):
             return {"status": "duplicate", "indexed": 0}
         return {"status": "indexed", "indexed": len(journeys)}
