@@ -173,6 +173,52 @@ class LoyaltyStore:
             uow.remove(k, "gsi1pk", "gsi1sk")
         uow.cond(k, "remaining = :c_read", explain=explain, c_read=lot["remaining"])
 
+    # --- the expiry job's index (sparse gsi1 partitions per program, phase and shard) ----------------------
+
+    def due_lots(self, phase: str, program_id: str, shard: int, before: str,
+                 start: dict | None = None) -> tuple[list[dict], dict | None]:
+        """One page of the lots whose warning (WARN) or expiry (EXPIRE) moment sorts before ``before``."""
+        return self.due(keys.loyalty_lots_due(phase, program_id, shard), before, start)
+
+    def due_reviews(self, program_id: str, shard: int, before: str,
+                    start: dict | None = None) -> tuple[list[dict], dict | None]:
+        """One page of the members whose tier review moment sorts before ``before``."""
+        return self.due(keys.loyalty_tier_review(program_id, shard), before, start)
+
+    def customers_of(self, member_ids: list[str]) -> dict[str, str]:
+        """member id -> customer id, from the balance items (which name the customer)."""
+        found = self.get_many([keys.loyalty_balance(m) for m in member_ids]) if member_ids else {}
+        return {m: found[keys.loyalty_balance(m)]["customer_id"] for m in member_ids
+                if found.get(keys.loyalty_balance(m), {}).get("customer_id")}
+
+    def member_item_again(self, indexed: dict) -> dict | None:
+        """The member item an index page named, read consistently."""
+        return self.table.get(indexed["pk"], indexed["sk"], consistent=True)
+
+    @staticmethod
+    def waiting_in(lot: dict, phase: str, program_id: str, shard: int) -> bool:
+        return lot.get("gsi1pk") == keys.loyalty_lots_due(phase, program_id, shard)
+
+    @staticmethod
+    def move_to_expiry(uow: UnitOfWork, lot: dict, program_id: str, shard: int, now_iso: str,
+                       explain: Explain | None = None) -> None:
+        """A warned lot moves from the warning partition to the expiry partition, on condition that it is still
+        waiting for its warning (exactly one run moves it on)."""
+        uow.update((lot["pk"], lot["sk"]), "SET gsi1pk = :e, gsi1sk = :s, warned_at = :now", "gsi1pk = :w",
+                   vals=values(e=keys.loyalty_lots_due(EXPIRE, program_id, shard),
+                               s=f"{lot['expires_at']}#{lot['member_id']}#{lot['lot_id']}", now=now_iso,
+                               w=keys.loyalty_lots_due(WARN, program_id, shard)), explain=explain)
+
+    @staticmethod
+    def expire_lot(uow: UnitOfWork, lot: dict, phase: str, program_id: str, shard: int, now_iso: str,
+                   explain: Explain | None = None) -> None:
+        """The lot's unspent points go and it leaves the index, on condition that its remaining points are as
+        read and it still waits in the partition it was read from."""
+        uow.update((lot["pk"], lot["sk"]), "SET remaining = :zero, expired_points = :left, expired_at = :now "
+                   "REMOVE gsi1pk, gsi1sk", "remaining = :left AND gsi1pk = :p",
+                   vals=values(zero=0, left=lot["remaining"], now=now_iso,
+                               p=keys.loyalty_lots_due(phase, program_id, shard)), explain=explain)
+
     # --- the same as single transaction items, for callers not yet on a unit of work (points_expiry.py) ----
 
     @staticmethod

@@ -14,11 +14,11 @@ once.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from collections.abc import Callable
 
-from ..adapters import keys
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import Table, values
+from ..adapters.dynamo import Table
 from ..adapters.retry import CONFLICTS
 from ..adapters.unit_of_work import ReadAgain, UnitOfWork, always
 from ..adapters.loyalty_store import EXPIRE, SHARDS, WARN, LoyaltyStore, member_item
@@ -66,12 +66,13 @@ class PointsExpiry:
             out["more"] = True
         return out
 
-    def _pages(self, partition: str, now: datetime, time_left: Callable[[], float]):
+    def _pages(self, read: Callable[[dict | None], tuple[list[dict], dict | None]],
+               time_left: Callable[[], float]):
         start = None
         while True:
             if time_left() < RESERVE_S:
                 raise _OutOfTime()
-            items, start = self.store.due(partition, iso(now), start)
+            items, start = read(start)
             yield items
             if not start:
                 return
@@ -82,23 +83,19 @@ class PointsExpiry:
                   time_left: Callable[[], float]) -> None:
         now_iso = iso(now)
         for shard in range(SHARDS):
-            partition = keys.loyalty_lots_due(WARN, program.id, shard)
-            for lots in self._pages(partition, now, time_left):
-                balances = self.store.get_many([keys.loyalty_balance(lot["member_id"]) for lot in lots]) if lots else {}
+            pages = self._pages(partial(self.store.due_lots, WARN, program.id, shard, now_iso), time_left)
+            for lots in pages:
+                customers = self.store.customers_of([lot["member_id"] for lot in lots])
                 for lot in lots:
                     if lot["expires_at"] < now_iso:  # the warning was missed (job down): expire it now
-                        self._expire(program, lot, partition, now, counts)
+                        self._expire(program, lot, WARN, shard, now, counts)
                         continue
-                    expire_pk = keys.loyalty_lots_due(EXPIRE, program.id, shard)
-                    customer_id = (balances.get(keys.loyalty_balance(lot["member_id"])) or {}).get("customer_id")
+                    customer_id = customers.get(lot["member_id"])
                     warn = program.enabled and bool(customer_id)  # a switched-off program sends no warnings
                     # claims the warning: exactly one run moves the lot on, and only that run puts the warning, in
                     # the same transaction (an outbox event: the fan-out publishes it, however often PutEvents fails)
-                    update = "SET gsi1pk = :e, gsi1sk = :s, warned_at = :now"
-                    vals = values(e=expire_pk, s=f"{lot['expires_at']}#{lot['member_id']}#{lot['lot_id']}",
-                                  now=now_iso, w=partition)
-                    uow = UnitOfWork(self.table).update((lot["pk"], lot["sk"]), update, "gsi1pk = :w", vals=vals,
-                                                        explain=always(_Handled))
+                    uow = UnitOfWork(self.table)
+                    self.store.move_to_expiry(uow, lot, program.id, shard, now_iso, explain=always(_Handled))
                     if warn:
                         uow.op(event_put(self.table, warning_id(lot), POINTS_EXPIRING, customer_id, now, now, {
                             "program_id": program.id, "member_id": lot["member_id"], "lot_id": lot["lot_id"],
@@ -116,25 +113,24 @@ class PointsExpiry:
 
     def _expiries(self, program: LoyaltyProgram, now: datetime, counts: dict, time_left: Callable[[], float]) -> None:
         for shard in range(SHARDS):
-            partition = keys.loyalty_lots_due(EXPIRE, program.id, shard)
-            for lots in self._pages(partition, now, time_left):
+            pages = self._pages(partial(self.store.due_lots, EXPIRE, program.id, shard, iso(now)), time_left)
+            for lots in pages:
                 for lot in lots:
-                    self._expire(program, lot, partition, now, counts)
+                    self._expire(program, lot, EXPIRE, shard, now, counts)
 
-    def _expire(self, program: LoyaltyProgram, lot: dict, partition: str, now: datetime, counts: dict) -> None:
+    def _expire(self, program: LoyaltyProgram, lot: dict, phase: str, shard: int, now: datetime,
+                counts: dict) -> None:
         """The lot's unspent points go, in one transaction with the balance and the ledger entry; conditional on
         the remaining points read and on the lot still waiting in this partition (the index image may be a moment
         old: a failed condition hands back the current lot, which is tried again)."""
         for _ in CONFLICTS.attempts():
-            if lot is None or lot.get("gsi1pk") != partition or lot.get("remaining", 0) <= 0:
+            if lot is None or not self.store.waiting_in(lot, phase, program.id, shard) or lot.get("remaining", 0) <= 0:
                 return  # expired by another run, or spent to zero
             left = lot["remaining"]
             entry = self.store.entry_item(lot["member_id"], program.id, "expiry", -left, now, lot_id=lot["lot_id"],
                                           expires_at=lot["expires_at"], lot_points=lot["points"])
             uow = UnitOfWork(self.table)
-            uow.update((lot["pk"], lot["sk"]), "SET remaining = :zero, expired_points = :left, expired_at = :now "
-                       "REMOVE gsi1pk, gsi1sk", "remaining = :left AND gsi1pk = :p",
-                       vals=values(zero=0, left=left, now=iso(now), p=partition), explain=ReadAgain)
+            self.store.expire_lot(uow, lot, phase, program.id, shard, iso(now), explain=ReadAgain)
             self.store.add_to_balance(uow, lot["member_id"], -left)
             uow.put(entry)
             try:
@@ -151,7 +147,8 @@ class PointsExpiry:
 
     def _reviews(self, program: LoyaltyProgram, now: datetime, counts: dict, time_left: Callable[[], float]) -> None:
         for shard in range(SHARDS):
-            for members in self._pages(keys.loyalty_tier_review(program.id, shard), now, time_left):
+            pages = self._pages(partial(self.store.due_reviews, program.id, shard, iso(now)), time_left)
+            for members in pages:
                 for indexed in members:
                     self._review(program, indexed, now, counts)
 
@@ -159,7 +156,7 @@ class PointsExpiry:
         """The tier the window's points hold now (down as well as up), and the next review moment."""
         now_iso = iso(now)
         for _ in CONFLICTS.attempts():
-            member = self.table.get(indexed["pk"], indexed["sk"], consistent=True)
+            member = self.store.member_item_again(indexed)
             if member is None or (member.get("review_at") or "~") >= now_iso:
                 return  # moved (erased) or not due any more (an earning moved the review)
             state = member_state(member)
