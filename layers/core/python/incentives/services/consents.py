@@ -1,5 +1,5 @@
 """The consent ledger: every statement a customer made per channel (domain/consent.py), as items under the
-customer's profile partition (keys.consent_statement), and the profile's current state per channel.
+customer's profile partition (adapters/profile_store.py), and the profile's current state per channel.
 
 Statements are written in the transaction of the profile update they cause: the event ingest
 (services/events.py) and the one-click unsubscribe (services/unsubscribe.py, ``withdraw`` below). Reading the
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..adapters import keys
-from ..adapters.dynamo import Table, values
+from ..adapters.dynamo import Table
+from ..adapters.profile_store import ProfileChanged, ProfileStore
 from ..adapters.retry import CONFLICTS
-from ..adapters.unit_of_work import UnitOfWork, always
+from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.clock import iso
 from ..domain.consent import ONE_CLICK_UNSUBSCRIBE, Statement, consents_view
@@ -20,19 +20,19 @@ from ..domain.ids import new_id
 from ..domain.profiles import apply_consent, new_profile
 
 
-def ledger_item(customer_id: str, statement: Statement, statement_id: str) -> dict:
-    """The ledger item of one statement; ``statement_id``: the event id that made it (or the withdrawal's id)."""
-    pk, sk = keys.consent_statement(customer_id, statement.at, statement.channel, statement_id)
-    return {"pk": pk, "sk": sk, **statement.to_dict(), "statement_id": statement_id}
+def add_statement(uow: UnitOfWork, customer_id: str, statement: Statement, statement_id: str) -> None:
+    """One statement of the ledger, in the caller's unit of work; ``statement_id``: the event id that made it (or
+    the withdrawal's id)."""
+    ProfileStore.add_statement(uow, customer_id, statement.to_dict(), statement.at, statement.channel, statement_id)
 
 
 class Consents:
     def __init__(self, table: Table):
         self.table = table
+        self.profiles = ProfileStore(table)
 
     def ledger(self, customer_id: str) -> list[Statement]:
-        pk = keys.customer_profile(customer_id)[0]
-        return [Statement.from_dict(i) for i in self.table.query(pk, keys.CONSENT_PREFIX)]
+        return [Statement.from_dict(i) for i in self.profiles.ledger(customer_id)]
 
     def view(self, customer_id: str) -> dict:
         """GET /v1/customers/{id}/consents: the current state per stated channel, the history oldest first. A
@@ -45,31 +45,19 @@ class Consents:
         transaction. False (and nothing written) when the channel is withdrawn already, so a repeat is harmless.
         The withdrawal is dated now, or at the current statement's time when that is later (a clock-skewed
         grant), so it always becomes the current state."""
-        ppk, psk = keys.customer_profile(customer_id)
         for _ in CONFLICTS.attempts():
-            old = self.table.get(ppk, psk, consistent=True)
-            profile = {k: v for k, v in (old or {}).items() if k not in ("pk", "sk")} or new_profile(customer_id)
+            read = self.profiles.read(customer_id)
+            profile = read.profile or new_profile(customer_id)
             current = (profile.get("consents") or {}).get(channel)
             if current is not None and not current["given"]:
                 return False
             at = max(iso(now), current["at"]) if current else iso(now)
-            statement = Statement(channel, False, at, source)
-            profile = apply_consent(profile, channel, False, at, source)
-            version = (old or {}).get("version", 0)
-            profile.update(pk=ppk, sk=psk, version=version + 1, updated_at=iso(now))
             uow = UnitOfWork(self.table)
-            if old is None:
-                uow.put(profile, explain=always(_ProfileChanged))
-            else:
-                uow.put(profile, "version = :v", vals=values(v=version), explain=always(_ProfileChanged))
-            uow.put(ledger_item(customer_id, statement, new_id("wdr")), condition=None)
+            self.profiles.replace(uow, read, apply_consent(profile, channel, False, at, source), iso(now))
+            add_statement(uow, customer_id, Statement(channel, False, at, source), new_id("wdr"))
             try:
                 uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
                 return True
-            except _ProfileChanged:
+            except ProfileChanged:
                 continue
         raise errors.Contention("the customer's profile kept changing; retry")
-
-
-class _ProfileChanged(Exception):
-    """An event of the customer changed the profile after it was read."""

@@ -16,63 +16,48 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 
-from ..adapters import keys
-from ..adapters.dynamo import Table, values
+from ..adapters.dynamo import Table
+from ..adapters.profile_store import EventSeen, ProfileChanged, ProfileStore
 from ..adapters.retry import CONFLICTS
-from ..adapters.unit_of_work import UnitOfWork, always
+from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.clock import iso, iso_ms
 from ..domain.consent import statements_from_event
 from ..domain.profiles import Event, apply_event
 from ..subscriptions import CUSTOMERS, CustomerEvent
-from .consents import ledger_item
+from .consents import add_statement
 
 
 class Events:
     def __init__(self, table: Table):
         self.table = table
+        self.profiles = ProfileStore(table)
 
     def ingest(self, event: Event, now: datetime) -> dict:
-        epk, esk = keys.event(event.id)
-        ppk, psk = keys.customer_profile(event.customer["id"])
+        customer_id = event.customer["id"]
         order = event.order or {}
-        published = CustomerEvent(id=event.id, type=event.type, customer_id=event.customer["id"],
+        published = CustomerEvent(id=event.id, type=event.type, customer_id=customer_id,
                                   occurred_at=iso(event.occurred_at), received_at=iso_ms(now),
                                   order_id=order.get("id"), order_amount=order.get("amount"),
                                   currency=order.get("currency"))
-        record = {"pk": epk, "sk": esk, **asdict(published), "source": CUSTOMERS,  # published with this source
-                  # a customer's events, newest last, for erasure and consumers that replay history
-                  "gsi1pk": keys.customer_gsi(event.customer["id"]),
-                  "gsi1sk": f"EVENT#{iso(event.occurred_at)}#{event.id}"}
+        record = {**asdict(published), "source": CUSTOMERS}  # published with this source
         statements = statements_from_event(event.data, event.occurred_at, event.type)
         for _ in CONFLICTS.attempts():
-            old = self.table.get(ppk, psk, consistent=True)
-            profile = apply_event({k: v for k, v in (old or {}).items() if k not in ("pk", "sk")} or None, event)
-            version = (old or {}).get("version", 0)
-            profile.update(pk=ppk, sk=psk, version=version + 1, updated_at=iso(now))
-            uow = UnitOfWork(self.table).put(record, explain=always(_Duplicate))
-            if old is None:
-                uow.put(profile, explain=always(_ProfileChanged))
-            else:
-                uow.put(profile, "version = :v", vals=values(v=version), explain=always(_ProfileChanged))
+            read = self.profiles.read(customer_id)
+            uow = UnitOfWork(self.table)
+            # a customer's events, newest last, for erasure and consumers that replay history
+            self.profiles.store_event(uow, record, customer_id, f"EVENT#{iso(event.occurred_at)}#{event.id}")
+            self.profiles.replace(uow, read, apply_event(read.profile, event), iso(now))
             for statement in statements:
-                uow.put(ledger_item(event.customer["id"], statement, event.id), condition=None)
+                add_statement(uow, customer_id, statement, event.id)
             try:
                 uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
                 return {"id": event.id, "status": "accepted"}
-            except _Duplicate:
+            except EventSeen:
                 return {"id": event.id, "status": "duplicate"}
-            except _ProfileChanged:
+            except ProfileChanged:
                 continue  # another event for this customer landed first: fold ours into the new profile
         raise errors.Contention("the customer's profile kept changing; retry")
 
     def profile(self, customer_id: str) -> dict | None:
-        return self.table.get(*keys.customer_profile(customer_id), consistent=True)
-
-
-class _Duplicate(Exception):
-    """The event's id was ingested before."""
-
-
-class _ProfileChanged(Exception):
-    """Another event of the customer changed the profile after it was read."""
+        return self.profiles.get(customer_id)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import html
 from datetime import datetime
 
-from ..adapters import keys
 from ..adapters.dynamo import Table
+from ..adapters.profile_store import ProfileStore
 from ..domain import errors
 from ..domain.clock import iso
 from ..domain.consent import new_unsubscribe_token, token_key, well_formed_token
@@ -27,12 +27,7 @@ def unsubscribe_token_item(customer_id: str, channel: str, journey_id: str, now:
     collision that 192 random bits make impossible in practice), and put
     ``consent.unsubscribe_url(base_url, token)`` in the message. The token itself is stored nowhere."""
     token = new_unsubscribe_token()
-    pk, sk = keys.unsubscribe(token_key(token))
-    created = iso(now)
-    return token, {"pk": pk, "sk": sk, "customer_id": customer_id, "channel": channel, "journey_id": journey_id,
-                   "created_at": created,
-                   # erasure finds (and deletes) a customer's links on gsi1 with their other items
-                   "gsi1pk": keys.customer_gsi(customer_id), "gsi1sk": f"UNSUB#{created}"}
+    return token, ProfileStore.unsubscribe_item(token_key(token), customer_id, channel, journey_id, iso(now))
 
 
 class Unsubscribe:
@@ -41,7 +36,7 @@ class Unsubscribe:
         self.consents = Consents(table)
 
     def _target(self, token: str) -> dict:
-        item = self.table.get(*keys.unsubscribe(token_key(token))) if well_formed_token(token) else None
+        item = ProfileStore(self.table).unsubscribe_target(token_key(token)) if well_formed_token(token) else None
         if item is None:
             raise errors.NotFound("no such unsubscribe link")
         return item
