@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from ..adapters import keys
-from ..adapters.dynamo import Table, TransactionCancelled, values
+from ..adapters.dynamo import Table, TransactionCancelled
+from ..adapters.retention_store import OrderMoved, RetentionStore
 from ..adapters.retry import CONFLICTS
 from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
@@ -41,71 +41,42 @@ MAX_DAYS = 3660  # about ten years: one Query per day (extension: a longer windo
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-class _Retry(Exception):
-    """The order item changed between the read and the write: decide again."""
-
-
 # --- the consumer -------------------------------------------------------------------------------------------
 
 class RetentionEvents:
     def __init__(self, table: Table, consumer: Consumer):
         self.table = table
+        self.store = RetentionStore(table)
         self.consumer = consumer
 
     def handle(self, detail: dict, now: datetime) -> dict:
         kind, order_id, amount = detail.get("type"), detail.get("order_id"), detail.get("order_amount")
         if kind not in EVENT_TYPES or not order_id or type(amount) is not int or amount < 0:
             return {"status": "ignored"}
-        return CONFLICTS.run(lambda: self._apply(detail, now), retry_on=_Retry,
+        return CONFLICTS.run(lambda: self._apply(detail, now), retry_on=OrderMoved,
                              give_up=lambda _: errors.Contention("the order kept changing; retry"))
 
     def _apply(self, d: dict, now: datetime) -> dict:
-        pk, sk = keys.retention_order(d["order_id"])
-        order = self.table.get(pk, sk, consistent=True)
-        version = order["version"] if order else 0
+        order = self.store.order(d["order_id"])
         uow = UnitOfWork(self.table)
         amount: int = d["order_amount"]
         if d["type"] == ORDER_PAID:
-            if order is not None and "amount" in order:
+            if order.paid:
                 status = "order_seen_before"  # the same order under another event id: counted once
             else:
-                refunded = order.get("refunded", 0) if order else 0
                 day = parse_rfc3339(d["occurred_at"]).date().isoformat()  # aware -> UTC by parse_rfc3339
-                new = {"pk": pk, "sk": sk, "order_id": d["order_id"], "customer_id": d["customer_id"],
-                       "currency": d.get("currency"), "amount": amount, "day": day, "refunded": refunded,
-                       "version": version + 1}
-                self._put_over(uow, new, order)
-                dpk, dsk = keys.retention_day_order(day, d["customer_id"], d["order_id"])
-                uow.put({"pk": dpk, "sk": dsk, "customer_id": d["customer_id"], "order_id": d["order_id"],
-                         "currency": d.get("currency"), "amount": amount, "refunded": min(refunded, amount)},
-                        condition=None)
+                self.store.save(uow, order.with_(customer_id=d["customer_id"], currency=d.get("currency"),
+                                                 amount=amount, day=day), order)
                 status = "order_recorded"
         else:
-            refunded = (order.get("refunded", 0) if order else 0) + amount
-            new = {**(order or {"pk": pk, "sk": sk, "order_id": d["order_id"]}), "refunded": refunded,
-                   "version": version + 1}
-            self._put_over(uow, new, order)
-            if order is not None and "amount" in order:
-                dpk, dsk = keys.retention_day_order(order["day"], order["customer_id"], order["order_id"])
-                uow.update((dpk, dsk), "SET refunded = :r", condition="attribute_exists(pk)",
-                           vals=values(r=min(refunded, order["amount"])))
-                status = "refund_recorded"
-            else:
-                status = "refund_before_order"  # kept on the order item; the order.paid takes it into account
+            self.store.save(uow, order.with_(refunded=order.refunded + amount), order)
+            # before the order.paid, the refund waits on the order item; the order.paid takes it into account
+            status = "refund_recorded" if order.paid else "refund_before_order"
         try:
             applied = self.consumer.apply_once(d["id"], uow, now)
         except TransactionCancelled as e:
-            if (pk, sk) in e.failed_keys():
-                raise _Retry() from None
             raise errors.Contention(details={"reasons": e.reasons}) from None
         return {"status": status if applied else "duplicate"}
-
-    @staticmethod
-    def _put_over(uow: UnitOfWork, new: dict, old: dict | None) -> None:
-        if old is None:
-            uow.put(new)
-        else:
-            uow.put(new, condition="version = :v", vals=values(v=old["version"]))
 
 
 # --- the query ----------------------------------------------------------------------------------------------
@@ -184,6 +155,7 @@ def figures(rows: Iterable[dict]) -> dict[str, dict]:
 class RetentionMetrics:
     def __init__(self, table: Table, campaigns: Iterable[str] | None = None):
         self.table = table
+        self.store = RetentionStore(table)
         self.campaigns = None if campaigns is None else set(campaigns)
 
     def get(self, window: Window) -> dict:
@@ -191,8 +163,7 @@ class RetentionMetrics:
             raise errors.CampaignNotFound(details={"campaign_id": window.campaign_id})
         days = window.days()
         with ThreadPoolExecutor(max_workers=min(READERS, len(days))) as pool:  # one Query per day, in parallel
-            by_day = dict(zip(days, pool.map(lambda d: self.table.query(keys.retention_day(d.isoformat())), days),
-                              strict=True))
+            by_day = dict(zip(days, pool.map(lambda d: self.store.day_rows(d.isoformat()), days), strict=True))
         if window.campaign_id is not None:
             cohort = self._cohort(window.campaign_id, {r["customer_id"] for rows in by_day.values() for r in rows})
             by_day = {day: [r for r in rows if r["customer_id"] in cohort] for day, rows in by_day.items()}
@@ -210,7 +181,7 @@ class RetentionMetrics:
     def _cohort(self, campaign_id: str, customers: set[str]) -> set[str]:
         """The active customers with a succeeded redemption of the campaign (gsi1, one Query per customer)."""
         def redeemed(customer: str) -> bool:
-            redemptions = self.table.query(keys.customer_gsi(customer), "REDEMPTION#", index="gsi1")
+            redemptions = self.store.redemptions_of(customer)
             return any(r.get("campaign_id") == campaign_id and r.get("status") == "succeeded" for r in redemptions)
 
         if not customers:
