@@ -7,6 +7,7 @@ import pytest
 
 from incentives.domain import variants as ab
 from tests.integration.referral_support import Shop, amount, program, write_config
+from tests.integration.test_openapi_responses import check as declared
 
 ARMS = [{"id": "control", "weight": 1},
         {"id": "cash", "weight": 1, "referee_reward": {"campaign": "thanks-ten"},
@@ -43,6 +44,7 @@ def test_a_referral_follows_its_referrers_variant_and_gets_its_rewards(shop):
     by_arm = referrers(1)
     for arm, (rid,) in by_arm.items():
         ref = shop.referred(rid, f"friend-of-{rid}")
+        declared("POST", "/v1/referral-programs/{program_id}/referrals", 201, ref, {})
         assert ref["variant"] == arm
         assert ref["referee_reward"]["campaign_id"] == ("thanks-ten" if arm == "cash" else "friend-welcome")
         assert shop.referral(ref["id"])["variant"] == arm
@@ -71,6 +73,7 @@ def test_referral_metrics_per_variant_with_a_reversed_conversion(shop):
     assert outcome["outcome"] == "reversed"
     status, m = shop.call("GET", "/v1/metrics/referrals/{program_id}", operator=True)
     assert status == 200
+    declared("GET", "/v1/metrics/referrals/{program_id}", status, m, {})
     # rewards cost: each referral's referee code at face value (friend-welcome 15 EUR, thanks-ten 10 EUR) plus
     # each standing conversion's referrer reward (control 10 EUR, cash 25 EUR)
     assert m["variants"] == [

@@ -11,6 +11,7 @@ from incentives.adapters import keys
 from incentives.domain import variants as ab
 from incentives.domain.variants import subject_for_email, subject_for_id
 from incentives.services.issuance import Issuance
+from tests.integration.test_openapi_responses import check as declared
 from tests.support import OPERATOR_KEY_ID, campaign, scan_all
 
 OP = {"key_id": OPERATOR_KEY_ID}
@@ -41,12 +42,14 @@ def issue(handlers, customer: dict) -> dict:
     status, out, _ = handlers.call("operators", "POST", "/v1/campaigns/{campaign_id}/codes",
                                    path_params={"campaign_id": "spring"}, body={"customer": customer}, **OP)
     assert status == 201, out
+    declared("POST", "/v1/campaigns/{campaign_id}/codes", status, out, {})
     return out["codes"][0]
 
 
 def checkout(handlers, what: str, code: str, customer_id: str, order: dict | None = None) -> tuple[int, dict]:
     status, out, _ = handlers.call("storefront", "POST", f"/v1/{what}",
                                    body={"code": code, "customer": {"id": customer_id}, "order": order or ORDER})
+    declared("POST", f"/v1/{what}", status, out, {})  # as the OpenAPI document declares it
     return status, out
 
 
@@ -54,6 +57,7 @@ def stats(handlers, campaign_id: str = "spring") -> dict:
     status, out, _ = handlers.call("operators", "GET", "/v1/campaigns/{campaign_id}",
                                    path_params={"campaign_id": campaign_id}, **OP)
     assert status == 200, out
+    declared("GET", "/v1/campaigns/{campaign_id}", status, out, {})
     return out["stats"]
 
 
