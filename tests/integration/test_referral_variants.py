@@ -63,12 +63,11 @@ def test_referral_metrics_per_variant_with_a_reversed_conversion(shop):
             for k in range(2):
                 refs[(arm, rid, k)] = shop.referred(rid, f"{rid}-f{k}")
     # control: 3 of its 4 referees convert, then one refunds in full within the window -> 2; cash: 1 of 4
-    converting = [(a, r, k) for (a, r, k) in refs if a == "control"][:3] + \
-        [(a, r, k) for (a, r, k) in refs if a == "cash"][:1]
-    for a, rid, k in converting:
+    converting = [key for key in refs if key[0] == "control"][:3] + [key for key in refs if key[0] == "cash"][:1]
+    for _, rid, k in converting:
         (outcome,) = shop.paid(f"pay-{rid}-{k}", f"{rid}-f{k}", 5000, order_id=f"o-{rid}-{k}")
         assert outcome["outcome"] == "converted", outcome
-    a, rid, k = converting[0]
+    _, rid, k = converting[0]
     (outcome,) = shop.refunded(f"refund-{rid}-{k}", f"{rid}-f{k}", f"o-{rid}-{k}", 5000)
     assert outcome["outcome"] == "reversed"
     status, m = shop.call("GET", "/v1/metrics/referrals/{program_id}", operator=True)

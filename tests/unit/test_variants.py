@@ -19,8 +19,8 @@ from tests.support import ROOT, campaign
 
 
 class Arm:
-    def __init__(self, id: str, weight: int):
-        self.id, self.weight = id, weight
+    def __init__(self, arm_id: str, weight: int):
+        self.id, self.weight = arm_id, weight
 
 
 def shares(arms: list[Arm], n: int = 10_000, owner: str = "spring-test") -> dict[str, float]:
@@ -89,7 +89,7 @@ def test_more_than_two_variants_compare_the_control_with_the_farthest_arm_at_a_c
     assert cmp["variants"] == ["control", "far"]
     # p = 0.0124: below 0.05 / 2 with three arms; not below 0.05 / 5 with six
     assert cmp["significant"] is True
-    six = variants.comparison("redemption_rate", rows + [("x", 30, 200), ("y", 31, 200), ("z", 29, 200)])
+    six = variants.comparison("redemption_rate", [*rows, ("x", 30, 200), ("y", 31, 200), ("z", 29, 200)])
     assert six["p_value"] == cmp["p_value"] and six["significant"] is False
 
 

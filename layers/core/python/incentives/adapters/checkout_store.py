@@ -55,8 +55,8 @@ def redemption_record(rid: str, code: str, campaign: Campaign, customer_id: str,
     """The redemption as stored: what a rollback undoes (counted_customer, usage_period, balance_spent, variant)
     and the customer's gsi1 entry."""
     pk, sk = keys.redemption(rid)
-    return {"variant": variant,"pk": pk, "sk": sk, "id": rid, "code": code, "campaign_id": campaign.id, "customer_id": customer_id,
-            "order_id": order.id, "discount_amount": discount, "currency": order.currency,
+    return {"pk": pk, "sk": sk, "id": rid, "code": code, "campaign_id": campaign.id, "customer_id": customer_id,
+            "variant": variant, "order_id": order.id, "discount_amount": discount, "currency": order.currency,
             "order_amount": order.amount, "status": "succeeded", "created_at": created,
             "counted_customer": campaign.counts_customer, "usage_period": usage_period,
             "balance_spent": balance_spent, "gsi1pk": keys.customer_gsi(customer_id),
@@ -249,7 +249,8 @@ class CheckoutStore:
         names = {"#dc": f"discount_{currency}", "#day": spend_day(now_iso, currency), "#rv": f"revenue_{currency}",
                  **variant_names(variant, currency)}
         adds = ", #vr :one, #vd :d, #vv :rv" if variant is not None else ""
-        uow.update((pk, sk), f"ADD redeemed :one, discount_total :d, #dc :d, #day :d, #rv :rv{adds} SET updated_at = :now",
+        uow.update((pk, sk),
+                   f"ADD redeemed :one, discount_total :d, #dc :d, #day :d, #rv :rv{adds} SET updated_at = :now",
                    " AND ".join(cond) or None, names, vals, explain)
 
     @staticmethod
@@ -291,7 +292,8 @@ class CheckoutStore:
         variant = record.get("variant")
         adds = ", #vr :minus, #vd :neg, #vv :rv" if variant is not None else ""
         uow.update(keys.campaign_counters(record["campaign_id"]),
-                   f"ADD redeemed :minus, discount_total :neg, #dc :neg, #day :neg, #rv :rv{adds} SET updated_at = :now",
+                   f"ADD redeemed :minus, discount_total :neg, #dc :neg, #day :neg, #rv :rv{adds} "
+                   "SET updated_at = :now",
                    names={"#dc": f"discount_{record['currency']}",
                           "#day": spend_day(record["created_at"], record["currency"]),  # the redemption's day
                           "#rv": f"revenue_{record['currency']}", **variant_names(variant, record["currency"])},

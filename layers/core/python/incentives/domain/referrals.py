@@ -264,7 +264,8 @@ def variant_metrics(program: ReferralProgram, counters: dict) -> dict:
     if not program.variants:
         return {"variants": []}
     totals = sum_counters([counters])
-    rows = []
+    rows: list[dict] = []
+    trials: list[tuple[str, int, int]] = []
     for v in program.variants:
         mine = totals.get(v.id, {})
         cost: dict[str, int] = {}
@@ -273,9 +274,10 @@ def variant_metrics(program: ReferralProgram, counters: dict) -> dict:
                 if name.startswith(prefix):
                     cost[name[len(prefix):]] = cost.get(name[len(prefix):], 0) + n
         referrals, converted = mine.get("referrals", 0), mine.get("conversions", 0)
+        trials.append((v.id, converted, referrals))
         rows.append({"id": v.id, "weight": v.weight, "referrals": referrals, "converted": converted,
                      "conversion_rate": rate(converted, referrals),
                      "rewards_cost": [{"amount": n, "currency": c} for c, n in sorted(cost.items())]})
     return {"variants": rows,
-            "comparison": comparison("conversion_rate", [(r["id"], r["converted"], r["referrals"]) for r in rows])}
+            "comparison": comparison("conversion_rate", trials)}
 

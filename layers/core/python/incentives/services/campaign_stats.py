@@ -16,12 +16,14 @@ def variant_stats(campaign: Campaign, items: list[dict]) -> tuple[list[dict], di
     """Each variant's numbers and the comparison of their redemption rates, from the campaign's items (the
     counter item, however many shards it has, and the issued shards: every ``v_<id>_<name>`` summed)."""
     totals = sum_counters(items)
-    rows = []
+    rows: list[dict] = []
+    trials: list[tuple[str, int, int]] = []
     for v in campaign.variants or ():
         mine = totals.get(v.id, {})
         by_currency = [{"amount": n, "currency": k[len("discount_"):]} for k, n in sorted(mine.items())
                        if k.startswith("discount_")]
         issued, redeemed = mine.get("issued", 0), mine.get("redeemed", 0)
+        trials.append((v.id, redeemed, issued))
         rows.append({"id": v.id, "weight": v.weight, "issued": issued, "redeemed": redeemed,
                      "redemption_rate": rate(redeemed, issued),
                      "discount_total": by_currency[0] if len(by_currency) == 1 else
@@ -29,7 +31,7 @@ def variant_stats(campaign: Campaign, items: list[dict]) -> tuple[list[dict], di
                      "discount_by_currency": by_currency,
                      "revenue": [{"amount": n, "currency": k[len("revenue_"):]} for k, n in sorted(mine.items())
                                  if k.startswith("revenue_")]})
-    return rows, comparison("redemption_rate", [(r["id"], r["redeemed"], r["issued"]) for r in rows])
+    return rows, comparison("redemption_rate", trials)
 
 
 class CampaignViews:
