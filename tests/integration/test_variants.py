@@ -68,6 +68,9 @@ def test_codes_and_claims_record_the_variant_of_their_customer(handlers, config_
         assert code["variant"] == arm("spring", subject_for_id(cid))
         item = table.get(*keys.code(code["code"]), consistent=True)
         assert item["variant"] == code["variant"]
+    status, view, _ = handlers.call("storefront", "GET", "/v1/codes/{code}", path_params={"code": code["code"]})
+    declared("GET", "/v1/codes/{code}", status, view, {})
+    assert status == 200 and view["variant"] == code["variant"]
     assert {c["variant"] for c in issued.values()} == {"ten-pct", "five-eur"}  # 12 customers: both arms
     by_mail = issue(handlers, {"email": "Mia.Lee+news@gmail.com"})
     assert by_mail["variant"] == arm("spring", subject_for_email("mialee@gmail.com"))
@@ -200,3 +203,25 @@ def test_bulk_codes_are_assigned_by_the_code_and_counted_per_variant(table, conf
     issued = ab.sum_counters([i for i in scan_all(table) if i["pk"] == keys.campaign_prefix("spring")])
     assert {k: v["issued"] for k, v in issued.items()} == {
         a: sum(i["variant"] == a for i in codes) for a in ("ten-pct", "five-eur")}
+
+
+@pytest.mark.parametrize("with_variants", [False, True])
+def test_variants_add_no_request_and_no_item_to_the_checkout(handlers, config_dir, ddb_endpoint, with_variants):
+    """Validation stays one BatchGetItem and a redemption one TransactWriteItems of the same four items (code,
+    campaign counters, customer usage, record): the variant's counters ride on the counter update."""
+    from bench import RequestRecorder
+    from incentives.adapters.dynamo import dynamodb_client
+
+    limits = {"per_code": 1, "per_customer": 1, "total_redemptions": 1000,
+              "budget": {"amount": 10**9, "currency": "EUR"}}
+    config_dir(spring(limits=limits, **({} if with_variants else {"variants": None})))
+    code = issue(handlers, {"id": "k1"})["code"]
+    with RequestRecorder(dynamodb_client(ddb_endpoint), consumed=False) as rec:
+        status, valid = checkout(handlers, "validations", code, "k1")
+        assert valid["valid"] is True and ("variant" in valid) is with_variants
+    assert [c["op"] for c in rec.calls] == ["BatchGetItem"]
+    with RequestRecorder(dynamodb_client(ddb_endpoint), consumed=False) as rec:
+        status, done = checkout(handlers, "redemptions", code, "k1")
+        assert status == 201
+    assert [c["op"] for c in rec.calls] == ["TransactWriteItems"]
+    assert len(rec.calls[0]["params"]["TransactItems"]) == 4

@@ -126,6 +126,7 @@ class CodeView:
     redemptions: CodeRedemptions
     expires_at: Time | None
     balance: Annotated[Money, Doc("gift cards and store credit")] = absent()
+    variant: Annotated[str, Doc("the A/B variant the code was issued in")] = absent()
 
 
 @_Out

@@ -241,4 +241,6 @@ class Checkout:
                "redemptions": {"count": state.redemptions, "limit": limit}, "expires_at": state.expires_at}
         if state.balance is not None:
             out["balance"] = {"amount": state.balance, "currency": item.get("currency")}
+        if item.get("variant"):
+            out["variant"] = item["variant"]
         return out
