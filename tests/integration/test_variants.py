@@ -225,3 +225,30 @@ def test_variants_add_no_request_and_no_item_to_the_checkout(handlers, config_di
         assert status == 201
     assert [c["op"] for c in rec.calls] == ["TransactWriteItems"]
     assert len(rec.calls[0]["params"]["TransactItems"]) == 4
+
+
+def test_a_journeys_message_names_the_reward_of_its_codes_variant(table, config_dir, tmp_path, monkeypatch):
+    import email
+    from email import policy
+
+    from tests.integration import test_journeys as tj
+
+    arms = [{"id": "fifteen", "weight": 1},
+            {"id": "five-eur", "weight": 1, "reward": {"type": "amount_off", "amount": {"amount": 500,
+                                                                                         "currency": "EUR"}}}]
+    monkeypatch.setattr(tj, "CAMPAIGN", {**tj.CAMPAIGN, "variants": arms})
+    jx = tj.Journeys(table, config_dir, tmp_path).configure(tj.journey("bday", {"type": "birthday"}))
+    pick = {}
+    for i in range(50):
+        pick.setdefault(ab.assign("gift", subject_for_id(f"b{i}"), [Arm(a) for a in arms]), f"b{i}")
+    for cid in pick.values():
+        jx.event(cid, "customer.created", "2027-05-01T00:00:00Z", tz="Europe/Berlin", birthday="1990-06-15")
+    jx.run("birthdays", "2027-06-15T08:05:00Z")
+    subjects = {}
+    for path in jx.eml_files():
+        msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        subjects[msg["To"].split("@")[0]] = msg["Subject"]
+    assert subjects == {pick["fifteen"]: "For you: 15% off", pick["five-eur"]: "For you: 5.00 EUR off"}
+    for variant, cid in pick.items():
+        (m,) = jx.messages(cid)
+        assert table.get(*keys.code(m["code"]), consistent=True)["variant"] == variant

@@ -242,6 +242,7 @@ class JourneyRuns:
         fields = {**base, "channel": channel, "status": "sent" if channel == "event" else "pending",
                   "code": code.code if code else None, "campaign_id": code.campaign_id if code else None,
                   "code_expires_at": code.expires_at if code else None,
+                  "code_variant": code.variant if code else None,  # {discount}: the code's A/B variant's reward
                   **{k: it.get(k) for k in WARNING_FIELDS}}  # a warning's values, for its text (and a retry's)
         self._put_record(uow, msg_key, fields, record)
         # the frequency item: over the version read, so two journeys sending at once cannot both pass the cap
@@ -328,7 +329,8 @@ class JourneyRuns:
 
         # {expires_on}: the points' expiry for a warning, else the code's
         return compose(journey, channel, address, profile, message_id=fields["id"], zone=zone,
-                       code=fields.get("code"), campaign=campaign,
+                       code=fields.get("code"),
+                       campaign=campaign.for_variant(fields.get("code_variant")) if campaign is not None else None,
                        expires_at=fields.get("points_expires_at") or fields.get("code_expires_at"),
                        unsubscribe_url=unsubscribe, points=fields.get("points"))
 
