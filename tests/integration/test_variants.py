@@ -252,3 +252,18 @@ def test_a_journeys_message_names_the_reward_of_its_codes_variant(table, config_
     for variant, cid in pick.items():
         (m,) = jx.messages(cid)
         assert table.get(*keys.code(m["code"]), consistent=True)["variant"] == variant
+
+
+def test_a_stack_of_codes_gives_each_line_its_variant(handlers, config_dir, table):
+    config_dir(campaign("open", combinable=True, codes={"type": "public", "code": "OPENAB"}, variants=ARMS),
+               campaign("flat", combinable=True, codes={"type": "public", "code": "FLAT1"},
+                        reward={"type": "amount_off", "amount": {"amount": 100, "currency": "EUR"}}))
+    status, out, _ = handlers.call("storefront", "POST", "/v1/redemptions",
+                                   body={"codes": ["OPENAB", "FLAT1"], "customer": {"id": "st1"}, "order": ORDER})
+    assert status == 201, out
+    declared("POST", "/v1/redemptions", status, out, {})
+    lines = {ln["code"]: ln for ln in out["redemptions"]}
+    expected = arm("open", subject_for_id("st1"))
+    assert lines["OPENAB"]["variant"] == expected and "variant" not in lines["FLAT1"]
+    assert lines["OPENAB"]["discount"]["amount"] == DISCOUNT[expected]
+    assert table.get(*keys.redemption(lines["OPENAB"]["id"]), consistent=True)["variant"] == expected
