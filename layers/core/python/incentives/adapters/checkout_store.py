@@ -14,6 +14,7 @@ from ..domain.checkout import CODE_ACTIVE, CodeState, Usage, needs_profile
 from ..domain.config import Campaign
 from ..domain.ids import new_id
 from ..domain.orders import Order
+from ..domain.variants import counter
 from . import keys
 from .dynamo import Table, TransactionCancelled, values
 from .unit_of_work import UnitOfWork, always
@@ -28,6 +29,14 @@ class CodeCampaignMismatch(Exception):
 
 
 @dataclass
+class CodeVariantMismatch(Exception):
+    """The code was issued in another A/B variant than the one assumed; retry in that one."""
+
+    variant: str
+    code: str = ""
+
+
+@dataclass
 class Line:
     """One code of a redemption: its campaign, the discount it gives and the record that documents it."""
 
@@ -37,15 +46,17 @@ class Line:
     discount: int
     record: dict
     balance: int | None = None  # the card balance the discount was computed from (gift cards, store credit)
+    variant: str | None = None  # the campaign's A/B variant this redemption runs in
 
 
 def redemption_record(rid: str, code: str, campaign: Campaign, customer_id: str, order: Order, discount: int,
-                      created: str, usage_period: str | None, balance_spent: bool) -> dict:
-    """The redemption as stored: what a rollback undoes (counted_customer, usage_period, balance_spent) and the
-    customer's gsi1 entry."""
+                      created: str, usage_period: str | None, balance_spent: bool,
+                      variant: str | None = None) -> dict:
+    """The redemption as stored: what a rollback undoes (counted_customer, usage_period, balance_spent, variant)
+    and the customer's gsi1 entry."""
     pk, sk = keys.redemption(rid)
     return {"pk": pk, "sk": sk, "id": rid, "code": code, "campaign_id": campaign.id, "customer_id": customer_id,
-            "order_id": order.id, "discount_amount": discount, "currency": order.currency,
+            "variant": variant, "order_id": order.id, "discount_amount": discount, "currency": order.currency,
             "order_amount": order.amount, "status": "succeeded", "created_at": created,
             "counted_customer": campaign.counts_customer, "usage_period": usage_period,
             "balance_spent": balance_spent, "gsi1pk": keys.customer_gsi(customer_id),
@@ -142,7 +153,7 @@ class CheckoutStore:
         for ln in lines:
             self._code_write(uow, ln, holders, now_iso)
             self._counters_write(uow, ln.campaign, ln.discount, ln.record["currency"], now_iso,
-                                 ln.record.get("order_amount") or 0)
+                                 ln.record.get("order_amount") or 0, ln.variant)
             if ln.campaign.counts_customer:
                 self._usage_write(uow, ln.campaign, customer_id, ln.record.get("usage_period"), now_iso)
         for ln in lines:
@@ -190,6 +201,9 @@ class CheckoutStore:
         if campaign.limits.per_code is not None:
             vals.update(values(per_code=campaign.limits.per_code))
             cond.append("(attribute_not_exists(redemptions) OR redemptions < :per_code)")
+        if line.variant is not None:  # the reward given is the variant's: the code must be of that variant
+            vals.update(values(variant=line.variant))
+            cond.append("(attribute_not_exists(variant) OR variant = :variant)")
         update = "ADD redemptions :one SET last_redeemed_at = :now"
         if balance is not None:
             # Spend exactly from the balance that was read: the card never goes below zero, and balance_after
@@ -210,7 +224,7 @@ class CheckoutStore:
                    lambda old: self._code_error(old, line, holders, now_iso))
 
     def _counters_write(self, uow: UnitOfWork, campaign: Campaign, discount: int, currency: str,
-                        now_iso: str, order_amount: int = 0) -> None:
+                        now_iso: str, order_amount: int = 0, variant: str | None = None) -> None:
         pk, sk = keys.campaign_counters(campaign.id)
         lim = campaign.limits
         vals = values(one=1, d=discount, now=now_iso, rv=order_amount)
@@ -230,10 +244,14 @@ class CheckoutStore:
             return errors.BudgetExhausted()
         # spend_<YYYY-MM-DD>_<CUR>: the day's discount (UTC), the dashboard's spend over time; revenue_<CUR>: the
         # order amounts sent with the redemptions, before the discount (campaign stats); same item, same write.
-        uow.update((pk, sk), "ADD redeemed :one, discount_total :d, #dc :d, #day :d, #rv :rv SET updated_at = :now",
-                   " AND ".join(cond) or None, {"#dc": f"discount_{currency}", "#day": spend_day(now_iso, currency),
-                                                "#rv": f"revenue_{currency}"},
-                   vals, explain)
+        # v_<id>_redeemed, v_<id>_discount_<CUR>, v_<id>_revenue_<CUR>: the A/B variant's numbers, same item, same
+        # write (plain ADDs, summed over the items by services/campaign_stats.py).
+        names = {"#dc": f"discount_{currency}", "#day": spend_day(now_iso, currency), "#rv": f"revenue_{currency}",
+                 **variant_names(variant, currency)}
+        adds = ", #vr :one, #vd :d, #vv :rv" if variant is not None else ""
+        uow.update((pk, sk),
+                   f"ADD redeemed :one, discount_total :d, #dc :d, #day :d, #rv :rv{adds} SET updated_at = :now",
+                   " AND ".join(cond) or None, names, vals, explain)
 
     @staticmethod
     def _code_error(old: dict | None, line: Line, holders: list[str], now_iso: str) -> Exception:
@@ -252,6 +270,8 @@ class CheckoutStore:
             return errors.CodeAssignedToOtherCustomer()
         if line.balance is not None and state.balance != line.balance:
             return BalanceChanged()
+        if line.variant is not None and old.get("variant") not in (None, line.variant):
+            return CodeVariantMismatch(old["variant"], line.code)
         return errors.RedemptionLimitReached(details={"limit": campaign.limits.per_code, "scope": "code"})
 
     # --- rollback -----------------------------------------------------------------------------------------
@@ -269,11 +289,14 @@ class CheckoutStore:
                        vals=values(minus=-1, zero=0, back=record["discount_amount"]))
         else:
             uow.update(code_key, "ADD redemptions :minus", "redemptions > :zero", vals=values(minus=-1, zero=0))
+        variant = record.get("variant")
+        adds = ", #vr :minus, #vd :neg, #vv :rv" if variant is not None else ""
         uow.update(keys.campaign_counters(record["campaign_id"]),
-                   "ADD redeemed :minus, discount_total :neg, #dc :neg, #day :neg, #rv :rv SET updated_at = :now",
+                   f"ADD redeemed :minus, discount_total :neg, #dc :neg, #day :neg, #rv :rv{adds} "
+                   "SET updated_at = :now",
                    names={"#dc": f"discount_{record['currency']}",
                           "#day": spend_day(record["created_at"], record["currency"]),  # the redemption's day
-                          "#rv": f"revenue_{record['currency']}"},
+                          "#rv": f"revenue_{record['currency']}", **variant_names(variant, record["currency"])},
                    vals=values(minus=-1, neg=-record["discount_amount"], now=now_iso,
                                rv=-(record.get("order_amount") or 0)))
         if record.get("counted_customer"):
@@ -294,6 +317,14 @@ def _in_progress_or_contention(e: TransactionCancelled) -> Exception:
     if any(r == "ConditionalCheckFailed" for r in e.reasons):
         return errors.RequestInProgress()
     return errors.Contention(details={"reasons": e.reasons})
+
+
+def variant_names(variant: str | None, currency: str) -> dict[str, str]:
+    """The placeholders of a variant's counters on the campaign's counter item (none without a variant)."""
+    if variant is None:
+        return {}
+    return {"#vr": counter(variant, "redeemed"), "#vd": counter(variant, f"discount_{currency}"),
+            "#vv": counter(variant, f"revenue_{currency}")}
 
 
 SPEND_DAY_PREFIX = "spend_"

@@ -97,6 +97,7 @@ class Message:
     code: str | None = None
     campaign_id: str | None = None
     code_expires_at: str | None = None
+    code_variant: str | None = None  # the issued code's A/B variant: its reward is the message's {discount}
     provider_id: str | None = None
     sent_at: str | None = None
     points: int | None = None

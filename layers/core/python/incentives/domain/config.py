@@ -7,6 +7,7 @@ invariants without importing pydantic (cold start).
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from .codespace import CodeSpace
 from .errors import CampaignNotFound, ConfigError
 from .money import CURRENCIES, MAX_AMOUNT, Money
 from .schema import Dec, FieldInvalid, Int, SchemaError, StrictBool, Tag, Text, dump, model, parse
+from .variants import VARIANT_ID_PATTERN
 
 if TYPE_CHECKING:
     from .journeys import Journey, Messaging
@@ -185,6 +187,28 @@ Reward = Annotated[PercentOff | AmountOff | FreeShipping | BuyXGetY | GiftCard |
 BALANCE_REWARDS = ("gift_card", "store_credit")
 
 
+VariantId = Annotated[str, Text(pattern=VARIANT_ID_PATTERN)]
+Weight = Annotated[int, Int(ge=1, le=1_000_000)]
+
+
+@model
+class Variant(_Model):
+    """One arm of a campaign's experiment: its relative weight and, optionally, its own reward."""
+
+    id: VariantId
+    weight: Weight
+    reward: Reward | None = None  # None: the campaign's reward
+
+
+def check_variant_ids(variants: list) -> None:
+    """What every experiment needs: at least two arms, each id once (raises FieldInvalid at `variants`)."""
+    if len(variants) < 2:
+        raise FieldInvalid("variants", "an experiment needs at least 2 variants")
+    ids = [v.id for v in variants]
+    if len(set(ids)) != len(ids):
+        raise FieldInvalid("variants", f"variant ids must be unique, found {ids}")
+
+
 @model
 class PeriodLimit(_Model):
     count: Count
@@ -278,8 +302,22 @@ class Campaign(_Model):
     auto_apply: StrictBool = False
     # May this campaign's code be redeemed together with codes of other campaigns in one order (stacking)?
     combinable: StrictBool = False
+    # A/B variants (domain/variants.py): each customer is assigned one, by a hash; absent = no experiment.
+    variants: list[Variant] | None = None
 
     def __post_init__(self) -> None:
+        if self.variants is not None:
+            check_variant_ids(self.variants)
+            for i, v in enumerate(self.variants):
+                if v.reward is not None and (v.reward.type in BALANCE_REWARDS or self.reward.type in BALANCE_REWARDS) \
+                        and v.reward.type != self.reward.type:
+                    raise FieldInvalid(f"variants.{i}.reward", f"a {self.reward.type} campaign's variant cannot give "
+                                       f"{v.reward.type}: cards and discounts are kept differently")
+                mine = {a.currency for a in _reward_amounts(v.reward)}
+                base = {a.currency for a in self._amounts(with_variants=False)}
+                if len(mine | base) > 1:
+                    raise FieldInvalid(f"variants.{i}.reward", "all amounts of a campaign use one currency, found "
+                                       f"{sorted(mine | base)}")
         currencies = {a.currency for a in self._amounts()}
         if len(currencies) > 1:
             raise ValueError(f"all amounts of a campaign use one currency, found {sorted(currencies)}")
@@ -290,11 +328,22 @@ class Campaign(_Model):
         if self.reward.type in BALANCE_REWARDS and self.codes.type != "unique":
             raise ValueError(f"{self.reward.type}: each card has its own balance, so codes.type must be unique")
 
-    def _amounts(self) -> list[Amount]:
-        r = self.reward
-        found = [self.limits.budget, self.eligibility.min_order_amount,
-                 getattr(r, "max_amount", None), getattr(r, "amount", None), getattr(r, "balance", None)]
+    def _amounts(self, with_variants: bool = True) -> list[Amount]:
+        found = [self.limits.budget, self.eligibility.min_order_amount, *_reward_amounts(self.reward)]
+        for v in (self.variants or ()) if with_variants else ():
+            found += _reward_amounts(v.reward)
         return [a for a in found if isinstance(a, Amount)]
+
+    def variant_ids(self) -> list[str]:
+        return [v.id for v in self.variants or ()]
+
+    def for_variant(self, variant_id: str | None) -> Campaign:
+        """The campaign as a customer of this variant sees it: the variant's reward in place of the campaign's
+        (itself when the variant has none, or is unknown: a code of an arm that was removed keeps the default)."""
+        v = next((v for v in self.variants or () if v.id == variant_id), None)
+        if v is None or v.reward is None:
+            return self
+        return dataclasses.replace(self, reward=v.reward)
 
     @property
     def counts_customer(self) -> bool:
@@ -314,6 +363,11 @@ class Campaign(_Model):
         """The campaign's currency when any amount fixes one (percent-only campaigns take any currency)."""
         amounts = self._amounts()
         return amounts[0].currency if amounts else None
+
+
+def _reward_amounts(reward: Reward | None) -> list[Amount]:
+    found = [getattr(reward, name, None) for name in ("max_amount", "amount", "balance")]
+    return [a for a in found if isinstance(a, Amount)]
 
 
 @model

@@ -12,7 +12,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .codespace import CodeSpace
-from .config import DEFAULT_CHARSET, Amount, Count, Id, StrictBool, _Model, model
+from .config import DEFAULT_CHARSET, Amount, Count, Id, StrictBool, VariantId, Weight, _Model, check_variant_ids, \
+    model
 from .profiles import EVENT_TYPES
 from .schema import Dec, FieldInvalid, Int, Text, keyword_alias
 
@@ -69,6 +70,22 @@ class ReferralLimits(_Model):
     over_limit: Literal["hold", "reject"] = "hold"
 
 
+def _check_tiers(tiers: list[ReferrerReward], where: str) -> None:
+    froms = [t.from_ for t in tiers]
+    if froms != sorted(set(froms)):
+        raise FieldInvalid(where, "tiers must be in ascending order of `from`, each once")
+
+
+@model
+class ReferralVariant(_Model):
+    """One arm of a program's experiment; a reward left out is the program's."""
+
+    id: VariantId
+    weight: Weight
+    referee_reward: CampaignRef | None = None
+    referrer_rewards: list[ReferrerReward] | None = None
+
+
 @model
 class ReferralProgram(_Model):
     id: Id
@@ -81,11 +98,16 @@ class ReferralProgram(_Model):
     conversion: Conversion = field(default_factory=Conversion)
     limits: ReferralLimits = field(default_factory=ReferralLimits)
     average_order_value: Amount | None = None  # for ROI when the engine's own order data is too thin
+    # A/B variants (domain/variants.py): a referrer is assigned one by a hash; their referrals follow it.
+    variants: list[ReferralVariant] | None = None
 
     def __post_init__(self) -> None:
-        froms = [t.from_ for t in self.referrer_rewards]
-        if froms != sorted(set(froms)):
-            raise FieldInvalid("referrer_rewards", "tiers must be in ascending order of `from`, each once")
+        _check_tiers(self.referrer_rewards, "referrer_rewards")
+        if self.variants is not None:
+            check_variant_ids(self.variants)
+            for i, v in enumerate(self.variants):
+                if v.referrer_rewards is not None:
+                    _check_tiers(v.referrer_rewards, f"variants.{i}.referrer_rewards")
         if not re.fullmatch(r"[A-Z0-9-]*#[A-Z0-9#-]*", self.code_pattern):
             raise FieldInvalid("code_pattern", "upper-case letters, digits, '-' and at least one '#'")
         try:  # referral codes come from a code space like campaign codes (domain/codespace.py)
@@ -93,10 +115,22 @@ class ReferralProgram(_Model):
         except ValueError as e:
             raise FieldInvalid("code_pattern", str(e)) from None
 
-    def tier_for(self, converted: int) -> ReferrerReward | None:
+    def _variant(self, variant_id: str | None) -> ReferralVariant | None:
+        return next((v for v in self.variants or () if v.id == variant_id), None)
+
+    def referee_reward_for(self, variant_id: str | None) -> CampaignRef | None:
+        """What a referee of this variant gets: the variant's referee_reward, else the program's."""
+        v = self._variant(variant_id)
+        return v.referee_reward if v is not None and v.referee_reward is not None else self.referee_reward
+
+    def referrer_rewards_for(self, variant_id: str | None) -> list[ReferrerReward]:
+        v = self._variant(variant_id)
+        return v.referrer_rewards if v is not None and v.referrer_rewards is not None else self.referrer_rewards
+
+    def tier_for(self, converted: int, variant_id: str | None = None) -> ReferrerReward | None:
         """The tier that pays the `converted`-th conversion (None below the first tier)."""
         tier = None
-        for t in self.referrer_rewards:
+        for t in self.referrer_rewards_for(variant_id):
             if converted >= t.from_:
                 tier = t
         return tier
@@ -199,14 +233,17 @@ def check_references(bundle) -> None:
             raise ConfigError(f"{owner}: campaign {cid!r} has one public code; a reward needs unique codes")
 
     for p in bundle.referral_programs.values():
-        if p.referee_reward is not None:
-            need_unique(f"referral program {p.id}: referee_reward", p.referee_reward.campaign)
-        for t in p.referrer_rewards:
-            if t.campaign is not None:
-                need_unique(f"referral program {p.id}: referrer_rewards from {t.from_}", t.campaign)
-            if t.points is not None and t.points.program not in bundle.loyalty_programs:
-                raise ConfigError(f"referral program {p.id}: referrer_rewards from {t.from_}: loyalty program "
-                                  f"{t.points.program!r} does not exist (config/loyalty-programs)")
+        arms = [("", p.referee_reward, p.referrer_rewards)] + [
+            (f"variants.{i}.", v.referee_reward, v.referrer_rewards or []) for i, v in enumerate(p.variants or ())]
+        for where, referee_reward, referrer_rewards in arms:
+            if referee_reward is not None:
+                need_unique(f"referral program {p.id}: {where}referee_reward", referee_reward.campaign)
+            for t in referrer_rewards:
+                if t.campaign is not None:
+                    need_unique(f"referral program {p.id}: {where}referrer_rewards from {t.from_}", t.campaign)
+                if t.points is not None and t.points.program not in bundle.loyalty_programs:
+                    raise ConfigError(f"referral program {p.id}: {where}referrer_rewards from {t.from_}: loyalty "
+                                      f"program {t.points.program!r} does not exist (config/loyalty-programs)")
     for lp in bundle.loyalty_programs.values():
         for r in lp.rewards:
             need_campaign(f"loyalty program {lp.id}: reward {r.id}", r.campaign)

@@ -21,6 +21,7 @@ from .clock import iso, parse_rfc3339
 from .config import ConfigBundle
 from .money import Money
 from .programs import ReferralProgram, ReferrerReward
+from .variants import comparison, rate, sum_counters
 
 PENDING, CONVERTED, HELD, REJECTED, REVERSED, DISQUALIFIED, EXPIRED = (
     "pending", "converted", "held", "rejected", "reversed", "disqualified", "expired")
@@ -180,8 +181,8 @@ def tier_view(tier: ReferrerReward | None, bundle: ConfigBundle) -> dict | None:
     return {"from": tier.from_, "reward": {k: v for k, v in reward.items() if k != "tier_from"}}
 
 
-def next_tier(program: ReferralProgram, converted: int) -> dict | None:
-    later = [t for t in program.referrer_rewards if t.from_ > converted]
+def next_tier(program: ReferralProgram, converted: int, variant: str | None = None) -> dict | None:
+    later = [t for t in program.referrer_rewards_for(variant) if t.from_ > converted]
     return {"from": later[0].from_, "conversions_needed": later[0].from_ - converted} if later else None
 
 
@@ -253,5 +254,30 @@ def metrics(program: ReferralProgram, counters: dict, currency: str | None) -> d
         "reward_per_conversion": {"amount": round(reward), "currency": currency} if reward is not None else None,
         "ltv": {"amount": round(ltv), "currency": currency, "source": source} if ltv is not None else None,
         "roi": roi,
+        **variant_metrics(program, counters),
     }
+
+
+def variant_metrics(program: ReferralProgram, counters: dict) -> dict:
+    """Per A/B variant: referrals, conversions, their rate and the rewards' cost (referrer and referee, at face
+    value, per currency), and the z-test of the conversion rates. Empty `variants` without an experiment."""
+    if not program.variants:
+        return {"variants": []}
+    totals = sum_counters([counters])
+    rows: list[dict] = []
+    trials: list[tuple[str, int, int]] = []
+    for v in program.variants:
+        mine = totals.get(v.id, {})
+        cost: dict[str, int] = {}
+        for name, n in mine.items():
+            for prefix in ("referrer_cost_", "referee_cost_"):
+                if name.startswith(prefix):
+                    cost[name[len(prefix):]] = cost.get(name[len(prefix):], 0) + n
+        referrals, converted = mine.get("referrals", 0), mine.get("conversions", 0)
+        trials.append((v.id, converted, referrals))
+        rows.append({"id": v.id, "weight": v.weight, "referrals": referrals, "converted": converted,
+                     "conversion_rate": rate(converted, referrals),
+                     "rewards_cost": [{"amount": n, "currency": c} for c, n in sorted(cost.items())]})
+    return {"variants": rows,
+            "comparison": comparison("conversion_rate", trials)}
 

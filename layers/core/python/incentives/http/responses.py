@@ -68,6 +68,7 @@ class ValidationValid:
     campaign_id: str
     discount: Money
     order_amount_after: int
+    variant: Annotated[str, Doc("the A/B variant it ran in, when the campaign has variants")] = absent()
 
 
 @_Out
@@ -87,6 +88,7 @@ class RedemptionLine:
     campaign_id: str
     discount: Money
     balance_after: Annotated[Money, Doc("gift cards and store credit")] = absent()
+    variant: Annotated[str, Doc("the A/B variant it ran in, when the campaign has variants")] = absent()
 
 
 @_Out
@@ -101,6 +103,7 @@ class Redemption:
     created_at: Time
     balance_after: Annotated[Money, Doc("gift cards and store credit")] = absent()
     redemptions: Annotated[list[RedemptionLine], Doc("a stack of codes: one line per code")] = absent()
+    variant: Annotated[str, Doc("the A/B variant it ran in, when the campaign has variants")] = absent()
 
 
 @_Out
@@ -123,6 +126,7 @@ class CodeView:
     redemptions: CodeRedemptions
     expires_at: Time | None
     balance: Annotated[Money, Doc("gift cards and store credit")] = absent()
+    variant: Annotated[str, Doc("the A/B variant the code was issued in")] = absent()
 
 
 @_Out
@@ -187,6 +191,29 @@ class DaySpend:
 
 
 @_Out
+class VariantStats:
+    id: str
+    weight: int
+    issued: Annotated[int, Doc("codes issued in this variant")]
+    redeemed: Annotated[int, Doc("redemptions in this variant, less rolled-back ones")]
+    redemption_rate: Annotated[float | None, Doc("redeemed / issued; null while none is issued (public codes)")]
+    discount_total: MoneyAnyCurrency
+    discount_by_currency: list[Money]
+    revenue: Annotated[list[Money], Doc("per currency: the order amounts sent with its redemptions")]
+
+
+@_Out
+class Comparison:
+    """The two-sided two-proportion z-test (pooled proportion) of the first variant (the control) against the
+    other, or with more variants the one whose rate differs most, at 95 % (Bonferroni-corrected beyond two)."""
+
+    metric: Literal["redemption_rate", "conversion_rate"]
+    variants: Annotated[list[str], Doc("the two variants compared: the control first")]
+    p_value: Annotated[float | None, Doc("null when not computable (no trials in a variant, no variance)")]
+    significant: bool
+
+
+@_Out
 class CampaignStats:
     issued: int
     redeemed: int
@@ -198,8 +225,10 @@ class CampaignStats:
     remaining: Annotated[int | None, Doc("total_redemptions - redeemed; null without that limit")]
     spend_by_day: Annotated[list[DaySpend], Doc("discount per UTC day of redemption and currency, oldest first; "
                                                 "a rollback counts back on its redemption's day")]
+    variants: Annotated[list[VariantStats], Doc("the A/B variants' numbers; empty without variants")]
     budget_remaining: Money = absent()
     claims_remaining: int = absent()
+    comparison: Annotated[Comparison, Doc("with variants: their redemption rates compared")] = absent()
 
 
 @_Out
@@ -223,6 +252,7 @@ class IssuedCode:
     campaign_id: str
     expires_at: Time | None
     customer: BoundTo = absent()
+    variant: Annotated[str, Doc("the A/B variant it ran in, when the campaign has variants")] = absent()
 
 
 @_Out
@@ -358,6 +388,7 @@ class RewardCode:
     code: str
     campaign_id: str
     expires_at: Time | None
+    variant: Annotated[str, Doc("the A/B variant it ran in, when the campaign has variants")] = absent()
 
 
 @_Out
@@ -366,6 +397,7 @@ class ReferralCreated:
     status: Literal["pending"]
     program_id: str
     referee_reward: RewardCode = absent()
+    variant: Annotated[str, Doc("the referrer's A/B variant, when the program has variants")] = absent()
 
 
 RewardType = Literal["code", "gift_card", "store_credit", "points", "cash"]
@@ -531,6 +563,16 @@ class Ltv:
 
 
 @_Out
+class ReferralVariantStats:
+    id: str
+    weight: int
+    referrals: int
+    converted: Annotated[int, Doc("conversions standing (reversed ones subtracted)")]
+    conversion_rate: Annotated[float | None, Doc("converted / referrals; null without referrals")]
+    rewards_cost: Annotated[list[Money], Doc("referrer and referee rewards at face value, per currency")]
+
+
+@_Out
 class ReferralMetrics:
     program_id: str
     enabled: bool
@@ -552,6 +594,8 @@ class ReferralMetrics:
     reward_per_conversion: MoneyAnyCurrency | None
     ltv: Ltv | None
     roi: float | None
+    variants: Annotated[list[ReferralVariantStats], Doc("the A/B variants' numbers; empty without variants")]
+    comparison: Annotated[Comparison, Doc("with variants: their conversion rates compared")] = absent()
 
 
 # ---- retention metrics ---------------------------------------------------------------------------------------

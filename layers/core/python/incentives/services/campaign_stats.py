@@ -9,6 +9,29 @@ from ..adapters.dynamo import Table
 from ..domain.campaigns import effective_status
 from ..domain.config import Campaign
 from ..domain.schema import dump
+from ..domain.variants import comparison, rate, sum_counters
+
+
+def variant_stats(campaign: Campaign, items: list[dict]) -> tuple[list[dict], dict]:
+    """Each variant's numbers and the comparison of their redemption rates, from the campaign's items (the
+    counter item, however many shards it has, and the issued shards: every ``v_<id>_<name>`` summed)."""
+    totals = sum_counters(items)
+    rows: list[dict] = []
+    trials: list[tuple[str, int, int]] = []
+    for v in campaign.variants or ():
+        mine = totals.get(v.id, {})
+        by_currency = [{"amount": n, "currency": k[len("discount_"):]} for k, n in sorted(mine.items())
+                       if k.startswith("discount_")]
+        issued, redeemed = mine.get("issued", 0), mine.get("redeemed", 0)
+        trials.append((v.id, redeemed, issued))
+        rows.append({"id": v.id, "weight": v.weight, "issued": issued, "redeemed": redeemed,
+                     "redemption_rate": rate(redeemed, issued),
+                     "discount_total": by_currency[0] if len(by_currency) == 1 else
+                     {"amount": sum(d["amount"] for d in by_currency), "currency": campaign.currency},
+                     "discount_by_currency": by_currency,
+                     "revenue": [{"amount": n, "currency": k[len("revenue_"):]} for k, n in sorted(mine.items())
+                                 if k.startswith("revenue_")]})
+    return rows, comparison("redemption_rate", trials)
 
 
 class CampaignViews:
@@ -42,6 +65,9 @@ class CampaignViews:
             out["budget_remaining"] = {"amount": lim.budget.amount - discount_total, "currency": lim.budget.currency}
         if campaign.claims is not None and campaign.claims.max_claims is not None:
             out["claims_remaining"] = campaign.claims.max_claims - out["claims"]
+        out["variants"] = []  # an experiment's arms (empty without one) and, with one, their comparison
+        if campaign.variants:
+            out["variants"], out["comparison"] = variant_stats(campaign, items)
         return out
 
     def view(self, campaign: Campaign, now: datetime, with_stats: bool = True) -> dict:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..adapters.checkout_store import BalanceChanged, CheckoutStore, CodeCampaignMismatch, Line, ProfileChanged, \
-    redemption_record
+from ..adapters.checkout_store import BalanceChanged, CheckoutStore, CodeCampaignMismatch, CodeVariantMismatch, Line, \
+    ProfileChanged, redemption_record
 from ..adapters.config_source import ConfigSource
 from ..adapters.retry import RetryPolicy
 from ..adapters.unit_of_work import UnitOfWork
@@ -18,6 +18,7 @@ from ..domain.config import Campaign, ConfigBundle
 from ..domain.customers import holders
 from ..domain.ids import new_id
 from ..domain.orders import Customer, Order
+from ..domain.variants import assign, subject_for_id
 
 
 # re-decide after a concurrent change of campaign guess, profile or card balance
@@ -29,6 +30,14 @@ class CheckoutRequest:
     code: str
     customer: Customer
     order: Order
+
+
+def variant_for(campaign: Campaign, customer: Customer, code_variant: str | None = None) -> str | None:
+    """The variant a checkout runs in: the one recorded on the code (what its holder was promised), else the
+    customer's by id (public codes, codes issued before the experiment). None without variants."""
+    if not campaign.variants:
+        return None
+    return code_variant or assign(campaign.id, subject_for_id(customer.id), campaign.variants)
 
 
 class Checkout:
@@ -53,13 +62,17 @@ class Checkout:
             if campaign is None or item["campaign_id"] != campaign.id:
                 campaign = bundle.campaign(item["campaign_id"])
                 usage = self.store.read_usage(campaign, req.customer.id, usage_period_attr(campaign, now))
-            discount = evaluate(CodeState.from_item(item), campaign, req.customer, req.order, usage, now,
-                                bundle.segments)
+            variant = variant_for(campaign, req.customer, item.get("variant"))
+            discount = evaluate(CodeState.from_item(item), campaign.for_variant(variant), req.customer, req.order,
+                                usage, now, bundle.segments)
         except errors.IncentiveError as e:
             return {"valid": False, "reason": e.code, "message": e.message}
-        return {"valid": True, "code": code, "campaign_id": campaign.id,
-                "discount": {"amount": discount, "currency": req.order.currency},
-                "order_amount_after": req.order.amount - discount}
+        out = {"valid": True, "code": code, "campaign_id": campaign.id,
+               "discount": {"amount": discount, "currency": req.order.currency},
+               "order_amount_after": req.order.amount - discount}
+        if variant is not None:
+            out["variant"] = variant
+        return out
 
     # --- redemption: one TransactWriteItems --------------------------------------------------------------
 
@@ -79,8 +92,8 @@ class Checkout:
                     "customer_id": customer.id, "order_id": order.id,
                     "discount": {"amount": sum(ln["discount"]["amount"] for ln in lines), "currency": order.currency},
                     "status": "succeeded", "created_at": first["created_at"],
-                    "redemptions": [{k: ln[k] for k in ("id", "code", "campaign_id", "discount", "balance_after")
-                                     if k in ln} for ln in lines]}
+                    "redemptions": [{k: ln[k] for k in ("id", "code", "campaign_id", "discount", "balance_after",
+                                                        "variant") if k in ln} for ln in lines]}
         return self._redeem(codes, customer, order, now, self._uow(uow), answer)
 
     def _redeem(self, raw_codes: list[str], customer: Customer, order: Order, now: datetime,
@@ -90,6 +103,7 @@ class Checkout:
             raise errors.InvalidRequest("a code appears twice", {"field": "codes"})
         bundle = self.config.bundle()
         campaign_ids = self._campaign_ids(bundle, codes)
+        code_variants: dict[str, str] = {}  # learnt from a code whose recorded variant is not the customer's
         for _ in DECISIONS.attempts():
             campaigns = {code: bundle.campaign(cid) for code, cid in campaign_ids.items()}
             if len(codes) > 1 and (not all(c.combinable for c in campaigns.values())
@@ -100,7 +114,8 @@ class Checkout:
             created = iso_ms(now)
             # Discounts first, cards last, each capped by what is left of the order: never over-discount.
             for code in sorted(codes, key=lambda c: campaigns[c].has_balance):
-                campaign = campaigns[code]
+                variant = variant_for(campaigns[code], customer, code_variants.get(code))
+                campaign = campaigns[code].for_variant(variant)  # the variant's reward, if it has one
                 balance = None
                 if campaign.has_balance:  # a card pays what its balance allows: read it, spend exactly from it
                     card = self.store.get_code(code, consistent=True)
@@ -117,9 +132,11 @@ class Checkout:
                             "status": "succeeded", "created_at": created}
                 if balance is not None:
                     response["balance_after"] = {"amount": balance - discount, "currency": order.currency}
+                if variant is not None:
+                    response["variant"] = variant
                 record = redemption_record(rid, code, campaign, customer.id, order, discount, created,
-                                           usage_period_attr(campaign, now), balance is not None)
-                lines.append(Line(code, campaign, code in bundle.public_codes, discount, record, balance))
+                                           usage_period_attr(campaign, now), balance is not None, variant)
+                lines.append(Line(code, campaign, code in bundle.public_codes, discount, record, balance, variant))
                 responses.append(response)
             if len(lines) > 1:
                 for ln in lines:
@@ -130,6 +147,8 @@ class Checkout:
                 return uow.result
             except CodeCampaignMismatch as m:
                 campaign_ids[m.code] = m.campaign_id
+            except CodeVariantMismatch as m:  # the code was issued in another variant: redeem it in that one
+                code_variants[m.code] = m.variant
             except (ProfileChanged, BalanceChanged):
                 pass  # the profile or a card's balance changed meanwhile: decide again, after a jittered pause
         raise errors.Contention()
@@ -181,7 +200,8 @@ class Checkout:
         for item in items:
             campaign = bundle.campaigns.get(item["campaign_id"])
             if campaign is not None and campaign.auto_apply:
-                candidates.append((CodeState.from_item(item), campaign))
+                variant = variant_for(campaign, customer, item.get("variant"))
+                candidates.append((CodeState.from_item(item), campaign.for_variant(variant)))
         if not candidates:
             return {"qualifications": [], "order_amount": order.amount}
         usages = self.store.read_usages([c for _, c in candidates], customer.id,
@@ -221,4 +241,6 @@ class Checkout:
                "redemptions": {"count": state.redemptions, "limit": limit}, "expires_at": state.expires_at}
         if state.balance is not None:
             out["balance"] = {"amount": state.balance, "currency": item.get("currency")}
+        if item.get("variant"):
+            out["variant"] = item["variant"]
         return out

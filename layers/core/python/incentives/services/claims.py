@@ -26,6 +26,7 @@ from ..domain.config import Campaign
 from ..domain.config import Claims as ClaimsOffer
 from ..domain.customers import email_hash, holder_for_email, valid_email
 from ..domain.ids import new_id
+from ..domain.variants import subject_for_email
 from .code_issuer import CodeIssuer, CodeSpaceCollision
 
 if TYPE_CHECKING:  # adapters/delivery.py (MIME, QR) is imported only when a claim is mailed
@@ -105,10 +106,11 @@ class Claims:
         uow = uow if uow is not None else UnitOfWork(self.table)
         for _ in range(MAX_CODE_DRAWS):
             uow.clear()
-            code = self.issuer.draw(campaign, now, holder=holder)[0]
+            # a claim has no customer id: its variant is the normalised e-mail's (domain/variants.py)
+            code = self.issuer.draw(campaign, now, holder=holder, subject=subject_for_email(email))[0]
             uow.put({"pk": claim_key[0], "sk": claim_key[1], "campaign_id": campaign.id, "email_hash": ehash,
                      "code": code.code, "country": country, "created_at": created, "expires_at": code.expires_at,
-                     "consent": consent_record}, explain=lambda old: _Repeat(old))
+                     "consent": consent_record, "variant": code.variant}, explain=lambda old: _Repeat(old))
             uow.add(counters, claims=1).set(counters, updated_at=created)
             if max_claims is not None:
                 uow.cond(counters, "attribute_not_exists(claims) OR claims < :c_max",

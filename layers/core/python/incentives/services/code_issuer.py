@@ -25,6 +25,7 @@ from ..domain import errors
 from ..domain.clock import iso
 from ..domain.codespace import CodeSpace
 from ..domain.config import Campaign, GiftCard, StoreCredit
+from ..domain.variants import assign, counter, subject_for_code
 
 _spaces: dict[tuple[str, str], CodeSpace] = {}
 _DEFAULT = object()
@@ -46,6 +47,11 @@ def card_fields(campaign: Campaign) -> dict:
     return {"balance": reward.balance.amount, "currency": reward.balance.currency}
 
 
+def variant_of(campaign: Campaign, subject: str) -> str | None:
+    """The subject's variant of the campaign (None without an experiment)."""
+    return assign(campaign.id, subject, campaign.variants) if campaign.variants else None
+
+
 class CodeSpaceCollision(RuntimeError):
     """A new code exists already: impossible unless the code space's counter was reset (e.g. a restored
     table). Refusing is right: overwriting would hand out someone else's code."""
@@ -59,6 +65,7 @@ class IssuedCode:
     holder: str | None = None
     balance: int | None = None  # gift cards and store credit
     currency: str | None = None
+    variant: str | None = None  # the A/B variant of the campaign this code belongs to
 
     def view(self) -> dict:
         """The code as the API shows it."""
@@ -79,34 +86,43 @@ class CodeIssuer:
         return iso(at) if at else None
 
     def draw(self, campaign: Campaign, now: datetime, count: int = 1, holder: str | None = None,
-             expires_at: str | object | None = _DEFAULT) -> list[IssuedCode]:
-        """``count`` new codes of the campaign (one UpdateItem reserves their counters). Nothing is written yet."""
+             expires_at: str | object | None = _DEFAULT, subject: str | None = None) -> list[IssuedCode]:
+        """``count`` new codes of the campaign (one UpdateItem reserves their counters). Nothing is written yet.
+        With variants, each code gets the variant of ``subject`` (domain/variants.py), else of its holder, else
+        of the code itself, and that variant's card balance."""
         if campaign.codes.type != "unique":
             raise errors.CodesNotIssuable(details={"campaign_id": campaign.id})
         space = space_for(campaign)
         r = self.spaces.reserve(space, count)
         expiry = self.expiry(campaign, now) if expires_at is _DEFAULT else expires_at
-        card = card_fields(campaign)
-        return [IssuedCode(c, campaign.id, expiry, holder, card.get("balance"), card.get("currency"))  # type: ignore[arg-type]
-                for c in space.codes(r.key, r.start, count)]
+        out = []
+        for c in space.codes(r.key, r.start, count):
+            variant = variant_of(campaign, subject or holder or subject_for_code(c))
+            card = card_fields(campaign.for_variant(variant))
+            out.append(IssuedCode(c, campaign.id, expiry, holder, card.get("balance"), card.get("currency"),  # type: ignore[arg-type]
+                                  variant))
+        return out
 
     def write(self, uow: UnitOfWork, codes: list[IssuedCode], now: datetime) -> None:
         """Each code's item (conditional: the code is new) and one issued count per campaign (shard 0)."""
         created = iso(now)
         for c in codes:
             uow.put(code_item(c.code, c.campaign_id, created, c.expires_at, c.holder, balance=c.balance,
-                              currency=c.currency), explain=_collision(c.code))
-            self.count_issued(uow, c.campaign_id, 1)
+                              currency=c.currency, variant=c.variant), explain=_collision(c.code))
+            self.count_issued(uow, c.campaign_id, 1, by_variant={c.variant: 1} if c.variant else None)
 
     @staticmethod
-    def count_issued(uow: UnitOfWork, campaign_id: str, n: int, shard: int = 0) -> None:
-        """Issued counts are sharded: shard 0 for codes issued one by one, 1.. for the bulk writers."""
-        uow.add(keys.campaign_issued_shard(campaign_id, shard), issued=n)
+    def count_issued(uow: UnitOfWork, campaign_id: str, n: int, shard: int = 0,
+                     by_variant: dict[str, int] | None = None) -> None:
+        """Issued counts are sharded: shard 0 for codes issued one by one, 1.. for the bulk writers. The
+        per-variant counts (``v_<id>_issued``) ride on the same item and the same ADD."""
+        uow.add(keys.campaign_issued_shard(campaign_id, shard), issued=n,
+                **{counter(v, "issued"): k for v, k in (by_variant or {}).items()})
 
     def issue(self, uow: UnitOfWork, campaign: Campaign, now: datetime, count: int = 1, holder: str | None = None,
-              expires_at: str | object | None = _DEFAULT) -> list[IssuedCode]:
+              expires_at: str | object | None = _DEFAULT, subject: str | None = None) -> list[IssuedCode]:
         """draw + write: the codes exist exactly when ``uow`` commits."""
-        codes = self.draw(campaign, now, count, holder, expires_at)
+        codes = self.draw(campaign, now, count, holder, expires_at, subject)
         self.write(uow, codes, now)
         return codes
 
@@ -122,9 +138,10 @@ class CodeIssuer:
     def chunk_items(campaign: Campaign, key: bytes, first: int, size: int, created: str, expires_at: str | None,
                     job_id: str) -> Iterator[dict]:
         """The items of counters first..first+size-1 of a bulk job's reservation (counted by the caller)."""
-        card = card_fields(campaign)
         for c in space_for(campaign).codes(key, first, size):
-            yield code_item(c, campaign.id, created, expires_at, job_id=job_id, **card)
+            variant = variant_of(campaign, subject_for_code(c))
+            yield code_item(c, campaign.id, created, expires_at, job_id=job_id, variant=variant,
+                            **card_fields(campaign.for_variant(variant)))
 
     def put_chunk(self, items: list[dict], skip_existing: bool) -> None:
         """BatchWriteItem of a chunk's code items (it raises when items stay unprocessed). ``skip_existing``:

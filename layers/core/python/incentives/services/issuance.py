@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime
@@ -29,6 +30,7 @@ from ..domain.clock import iso, parse_rfc3339
 from ..domain.config import Campaign
 from ..domain.customers import holder_for_email, holder_for_id
 from ..domain.ids import new_id
+from ..domain.variants import subject_for_email
 from .code_issuer import CodeIssuer, CodeSpaceCollision, card_fields, space_for  # noqa: F401 - re-exported
 
 SYNC_MAX = 50  # up to this many codes are answered at once; more become a bulk job
@@ -77,17 +79,19 @@ class Issuance:
         """Codes for a few holders at once, or a bulk job (more than SYNC_MAX)."""
         campaign = self._unique_campaign(campaign_id)
         expiry = self._expiry(campaign, expires_at, now)
-        holder = None
+        holder = subject = None
         if customer:
             holder = holder_for_id(customer["id"]) if customer.get("id") else holder_for_email(customer["email"])
+            subject = None if customer.get("id") else subject_for_email(customer["email"])  # else the holder
             if count != 1:
                 raise errors.InvalidRequest("a code bound to a customer is issued one at a time", {"field": "count"})
         if count > SYNC_MAX:
             return IssueResult(job=self.start_bulk(campaign, count, expiry, now))
         uow = UnitOfWork(self.table)
-        codes = self.issuer.issue(uow, campaign, now, count, holder, expiry)
+        codes = self.issuer.issue(uow, campaign, now, count, holder, expiry, subject=subject)
         uow.commit()
-        out: list[dict] = [{"code": c.code, "campaign_id": c.campaign_id, "expires_at": c.expires_at} for c in codes]
+        out: list[dict] = [{"code": c.code, "campaign_id": c.campaign_id, "expires_at": c.expires_at,
+                            **({"variant": c.variant} if c.variant else {})} for c in codes]
         if customer:  # echo whom the code is bound to; the e-mail itself is stored only as a hash
             bound = {"id": customer["id"]} if customer.get("id") else {"email": customer["email"]}
             for o in out:
@@ -146,7 +150,8 @@ class Issuance:
             shard = n % WORKERS
             uow = UnitOfWork(self.table)
             self.jobs.count_chunk(uow, job_id, n, size, shard)
-            self.issuer.count_issued(uow, campaign.id, size, shard + 1)
+            self.issuer.count_issued(uow, campaign.id, size, shard + 1,
+                                     by_variant=Counter(i["variant"] for i in items if i.get("variant")))
             try:
                 uow.commit()
             except ChunkCounted:

@@ -214,6 +214,7 @@ class JourneyRuns:
         message = base.with_(channel=channel, status="sent" if channel == "event" else "pending",
                              code=code.code if code else None, campaign_id=code.campaign_id if code else None,
                              code_expires_at=code.expires_at if code else None,
+                             code_variant=code.variant if code else None,  # {discount}: its A/B variant's reward
                              # a warning's values, for its text (and a retry's)
                              points=warning.get("points"), points_expires_at=warning.get("points_expires_at"),
                              program_id=warning.get("program_id"))
@@ -280,7 +281,8 @@ class JourneyRuns:
 
         # {expires_on}: the points' expiry for a warning, else the code's
         return compose(journey, channel, address, profile, message_id=message.id, zone=zone,
-                       code=message.code, campaign=campaign,
+                       code=message.code,
+                       campaign=campaign.for_variant(message.code_variant) if campaign is not None else None,
                        expires_at=message.points_expires_at or message.code_expires_at,
                        unsubscribe_url=unsubscribe, points=message.points)
 

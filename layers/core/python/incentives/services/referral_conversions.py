@@ -29,6 +29,7 @@ from ..domain.clock import iso
 from ..domain.config import ConfigBundle
 from ..domain.customers import holder_for_id
 from ..domain.programs import ReferralProgram
+from ..domain.variants import counter
 from ..subscriptions import CustomerEvent
 from .consumers import Consumer
 from .code_issuer import CodeIssuer
@@ -168,7 +169,8 @@ class Conversions:
         rk, fk, pc = (keys.referral(referral["id"]), keys.referrer(program.id, referral["referrer_id"]),
                       keys.referral_program(program.id))
         n = int(referrer.get("converted", 0)) + 1
-        reward = rules.reward_of(program.tier_for(n), bundle)
+        variant = referral.get("variant")  # the referrer's A/B variant, recorded at attribution
+        reward = rules.reward_of(program.tier_for(n, variant), bundle)
         release = rules.release_at(program, order["order_at"])
         period_start, in_period = rules.period_after(referrer, order["order_at"], program.limits.period_days)
         w.set(rk, status=rules.CONVERTED, converted_at=iso(now), conversion_number=n, reward=reward,
@@ -177,8 +179,9 @@ class Conversions:
         self._referrer_count(w, fk, referrer, n, now, period_start=period_start, period_conversions=in_period + 1)
         w.add(fk, **{from_status: -1})
         revenue = order["order_amount"] - (order.get("refunded_amount") or 0)
-        w.add(pc, conversions=1, **{from_status: -1, f"revenue_{order['currency']}": revenue})
-        self._count_reward(w, pc, reward, 1)
+        w.add(pc, conversions=1, **{from_status: -1, f"revenue_{order['currency']}": revenue},
+              **({counter(variant, "conversions"): 1} if variant else {}))
+        self._count_reward(w, pc, reward, 1, variant)
         converted = {**referral, "status": rules.CONVERTED, "reward": reward, "conversion_number": n}
         if release <= iso(now):
             self._payout(w, program, converted, now, bundle)
@@ -204,15 +207,20 @@ class Conversions:
         w.cond(fk, "version = :c_version", c_version=version)
 
     @staticmethod
-    def _count_reward(w: UnitOfWork, pc: tuple[str, str], reward: dict | None, sign: int) -> None:
-        """The referrer reward a conversion commits, at face value where it has one (metrics: rewards cost)."""
+    def _count_reward(w: UnitOfWork, pc: tuple[str, str], reward: dict | None, sign: int,
+                      variant: str | None = None) -> None:
+        """The referrer reward a conversion commits, at face value where it has one (metrics: rewards cost, also
+        per A/B variant)."""
         if reward is None:
             return
         w.add(pc, referrer_rewards=sign)
         if reward["type"] == "points":
             w.add(pc, referrer_points=sign * reward["points"])
         elif reward.get("value") is not None:
-            w.add(pc, **{f"referrer_cost_{reward['currency']}": sign * reward["value"]})
+            cost = {f"referrer_cost_{reward['currency']}": sign * reward["value"]}
+            if variant is not None:
+                cost[counter(variant, f"referrer_cost_{reward['currency']}")] = sign * reward["value"]
+            w.add(pc, **cost)
         else:
             w.add(pc, referrer_unpriced=sign)
 
@@ -300,9 +308,11 @@ class Conversions:
         w.add(fk, reversed=1)
         w.set(rk, payout_status=rules.CANCELLED).cond(rk, "payout_status = :c_sched", c_sched=rules.SCHEDULED)
         w.delete(keys.referral_due(program.id, referral["release_at"], referral["id"]))
+        variant = referral.get("variant")
         w.add(pc, conversions=-1, reversed=1,
-              **{f"revenue_{currency}": -(int(referral["order_amount"]) - int(referral.get("refunded_amount", 0)))})
-        self._count_reward(w, pc, referral.get("reward"), -1)
+              **{f"revenue_{currency}": -(int(referral["order_amount"]) - int(referral.get("refunded_amount", 0)))},
+              **({counter(variant, "conversions"): -1} if variant else {}))
+        self._count_reward(w, pc, referral.get("reward"), -1, variant)
         return w, {"outcome": rules.REVERSED}
 
     # --- review of held conversions (operators) -------------------------------------------------------------

@@ -30,6 +30,7 @@ from ..domain.customers import holder_for_id
 from ..domain.ids import new_id
 from ..domain.orders import Customer
 from ..domain.programs import ReferralProgram
+from ..domain.variants import assign, counter, subject_for_id
 from .code_issuer import CodeIssuer, CodeSpaceCollision
 
 _spaces: dict[str, CodeSpace] = {}
@@ -52,6 +53,11 @@ def program_of(config: ConfigSource, program_id: str, active: bool = False) -> R
     if active and not program.enabled:
         raise errors.ReferralProgramInactive(details={"program_id": program_id})
     return program
+
+
+def referrer_variant(program: ReferralProgram, referrer_id: str) -> str | None:
+    """The referrer's A/B variant of the program (their referrals follow it); None without variants."""
+    return assign(program.id, subject_for_id(referrer_id), program.variants) if program.variants else None
 
 
 def reward_view(referral: dict) -> dict:
@@ -160,27 +166,34 @@ class Referrals:
             w.put({"pk": mkey[0], "sk": mkey[1], "referral_id": referral_id, "created_at": at},
                   explain=lambda _old: errors.AlreadyReferred("this e-mail address has been referred already",
                                                               {"program_id": program.id, "matched": "email"}))
+        variant = referrer_variant(program, owner["referrer_id"])
         referral = {"id": referral_id, "program_id": program.id, "referrer_id": owner["referrer_id"],
                     "referee_id": referee.id, "referral_code": code, "status": rules.PENDING, "attributed_at": at,
-                    "signals": signals or None, "mailbox_hash": mailbox,
+                    "signals": signals or None, "mailbox_hash": mailbox, "variant": variant,
                     "gsi1pk": keys.referrals_gsi(program.id, owner["referrer_id"]),
                     "gsi1sk": f"{at}#{referral_id}"}
         body: dict[str, Any] = {"id": referral_id, "status": rules.PENDING, "program_id": program.id}
+        if variant is not None:
+            body["variant"] = variant
         pc = keys.referral_program(program.id)
-        w.add(pc, referrals=1, pending=1)
+        w.add(pc, referrals=1, pending=1, **({counter(variant, "referrals"): 1} if variant else {}))
         rk = keys.referrer(program.id, owner["referrer_id"])
         # the referrer was erased in the meantime
         w.add(rk, referrals=1, pending=1).cond(
             rk, "attribute_exists(pk)",
             explain=lambda _old: errors.ReferralCodeNotFound(details={"referral_code": code}))
-        if program.referee_reward is not None:
-            reward = self._referee_reward(w, program.referee_reward.campaign, referee.id, now)
+        referee_reward = program.referee_reward_for(variant)
+        if referee_reward is not None:
+            reward = self._referee_reward(w, referee_reward.campaign, referee.id, now)
             referral["referee_reward"] = reward
             body["referee_reward"] = reward
-            campaign = self.config.bundle().campaign(program.referee_reward.campaign)
-            value = rules.campaign_value(campaign)
+            campaign = self.config.bundle().campaign(referee_reward.campaign)
+            value = rules.campaign_value(campaign.for_variant(reward.get("variant")))
             if value is not None:
-                w.add(pc, referee_rewards=1, **{f"referee_cost_{value.currency}": value.amount})
+                cost = {f"referee_cost_{value.currency}": value.amount}
+                if variant is not None:
+                    cost[counter(variant, f"referee_cost_{value.currency}")] = value.amount
+                w.add(pc, referee_rewards=1, **cost)
             else:
                 w.add(pc, referee_rewards=1, referee_unpriced=1)
         rpk, rsk = keys.referral(referral_id)
@@ -193,7 +206,8 @@ class Referrals:
         """A code of the referee campaign bound to the referee, written in the attribution's transaction."""
         campaign = self.config.bundle().campaign(campaign_id)
         code = self.issuer.issue(w, campaign, now, holder=holder_for_id(referee_id))[0]
-        return {"code": code.code, "campaign_id": code.campaign_id, "expires_at": code.expires_at}
+        out = {"code": code.code, "campaign_id": code.campaign_id, "expires_at": code.expires_at}
+        return {**out, "variant": code.variant} if code.variant else out  # the reward campaign's own experiment
 
     def _signals(self, program: ReferralProgram, owner: dict, ip: str | None, device_id: str | None,
                  now: datetime) -> list[str]:
@@ -230,12 +244,13 @@ class Referrals:
                                   {"program_id": program.id, "customer_id": customer_id})
         bundle = self.config.bundle()
         converted = int(item.get("converted", 0))
+        variant = referrer_variant(program, customer_id)
         rewards = [reward_view(r) for r in self.store.referrals_of(program.id, customer_id, REWARDS_LISTED)
                    if r.get("reward")]
         return {**self._enrolment(program, item), "referrals": int(item.get("referrals", 0)),
                 "pending": int(item.get("pending", 0)), "converted": converted, "held": int(item.get("held", 0)),
-                "tier": rules.tier_view(program.tier_for(converted), bundle),
-                "next_tier": rules.next_tier(program, converted),
+                "tier": rules.tier_view(program.tier_for(converted, variant), bundle),
+                "next_tier": rules.next_tier(program, converted, variant),
                 "rewards_paid": int(item.get("rewards_paid", 0)), "rewards": rewards}
 
     def leaderboard(self, program_id: str, limit: int) -> dict:
