@@ -14,6 +14,7 @@ from . import permissions
 from .api import Api, ApiKeys
 from .config_store import ConfigStore
 from .customer_events import CustomerEvents
+from .dashboard import OperationsDashboard
 from .data import Data
 from .jobs import Jobs, job_function_names
 from .lambda_factory import LambdaFactory, camel, function_arn
@@ -116,12 +117,24 @@ class IncentivesStack(Stack):
             alarm_email=settings.alarm_email,
         )
 
+        dashboard = OperationsDashboard(
+            self,
+            "Dashboard",
+            dashboard_name=f"{self.stack_name}-operations",
+            functions=functions,
+            job_functions=list(jobs.functions),
+            rest_api=api.rest_api,
+            table=data.table,
+            dead_letter_queues=failure_queues,
+        )
+
         self.data = data
         self.config = config
         self.api = api
         self.jobs = jobs
         self.customer_events = customer_events
         self.monitoring = monitoring
+        self.dashboard = dashboard
         self.functions = functions  # by folder under functions/
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url, description="base URL; paths start with /v1")
@@ -132,6 +145,7 @@ class IncentivesStack(Stack):
         CfnOutput(self, "TableName", value=data.table.table_name)
         CfnOutput(self, "EventBusName", value=data.event_bus.event_bus_name)
         CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
+        CfnOutput(self, "DashboardUrl", value=dashboard.url, description="the operations dashboard (CloudWatch)")
         CfnOutput(self, "AppConfigApplicationId", value=config.application.attr_application_id)
         for folder, queue in failure_queues.items():
             CfnOutput(self, f"{camel(folder)}DeadLetterQueueUrl", value=queue.queue_url)
