@@ -20,6 +20,7 @@ from .jobs import Jobs, job_function_names
 from .lambda_factory import LambdaFactory, camel, function_arn
 from .layers import Layers
 from .monitoring import Monitoring
+from .pages import Pages
 from .settings import InfraSettings
 
 API_TIMEOUT = Duration.seconds(10)  # API Gateway gives up at 29 s; checkout calls must be fast anyway
@@ -128,6 +129,12 @@ class IncentivesStack(Stack):
             dead_letter_queues=failure_queues,
         )
 
+        # optional: the landing page and dashboard on S3 + CloudFront (docs/runbook.md, "Hosted pages")
+        pages = None
+        if settings.host_pages:
+            pages = Pages(self, "Pages", rest_api=api.rest_api, stage_name=settings.stage_name,
+                          claims_function=functions["claims"])
+
         self.data = data
         self.config = config
         self.api = api
@@ -135,6 +142,7 @@ class IncentivesStack(Stack):
         self.customer_events = customer_events
         self.monitoring = monitoring
         self.dashboard = dashboard
+        self.pages = pages
         self.functions = functions  # by folder under functions/
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url, description="base URL; paths start with /v1")
@@ -147,6 +155,9 @@ class IncentivesStack(Stack):
         CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
         CfnOutput(self, "DashboardUrl", value=dashboard.url, description="the operations dashboard (CloudWatch)")
         CfnOutput(self, "AppConfigApplicationId", value=config.application.attr_application_id)
+        if pages:
+            CfnOutput(self, "PagesUrl", value=pages.url,
+                      description="the hosted pages: <url>/claim/<campaign_id>, <url>/dashboard/")
         for folder, queue in failure_queues.items():
             CfnOutput(self, f"{camel(folder)}DeadLetterQueueUrl", value=queue.queue_url)
 
