@@ -22,6 +22,9 @@ def api(handlers, config_dir, monkeypatch):
     config_dir(campaign("pub", codes={"type": "public", "code": "PUBCODE"}, limits={"per_code": 100},
                         eligibility={"min_order_amount": {"amount": 5000, "currency": "EUR"}}))
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    from aws_lambda_powertools import Metrics
+
+    Metrics(namespace="Incentives").clear_metrics()  # one metric set shared by every instance: earlier tests' counts
     return handlers
 
 
