@@ -29,6 +29,8 @@ class InfraSettings:
     ses_configuration_set: str = ""
     ses_from_email: str = ""
     sms_sender_id: str = ""
+    # Host web/claim and web/dashboard on S3 + CloudFront (infra/pages.py); off by default.
+    host_pages: bool = False
 
     @classmethod
     def from_context(cls, node: Node) -> InfraSettings:
@@ -38,5 +40,19 @@ class InfraSettings:
             if raw is None:
                 continue
             # Context given on the command line (-c key=value) always arrives as a string.
-            values[f.name] = int(raw) if f.type in (int, "int") else str(raw)
+            if f.type in (bool, "bool"):
+                values[f.name] = _flag(f.name, raw)
+            else:
+                values[f.name] = int(raw) if f.type in (int, "int") else str(raw)
         return cls(**values)
+
+
+def _flag(name: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise ValueError(f"{PREFIX}{name} must be true or false, not {raw!r}")

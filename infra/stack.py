@@ -14,11 +14,13 @@ from . import permissions
 from .api import Api, ApiKeys
 from .config_store import ConfigStore
 from .customer_events import CustomerEvents
+from .dashboard import OperationsDashboard
 from .data import Data
 from .jobs import Jobs, job_function_names
 from .lambda_factory import LambdaFactory, camel, function_arn
 from .layers import Layers
 from .monitoring import Monitoring
+from .pages import Pages
 from .settings import InfraSettings
 
 API_TIMEOUT = Duration.seconds(10)  # API Gateway gives up at 29 s; checkout calls must be fast anyway
@@ -116,12 +118,31 @@ class IncentivesStack(Stack):
             alarm_email=settings.alarm_email,
         )
 
+        dashboard = OperationsDashboard(
+            self,
+            "Dashboard",
+            dashboard_name=f"{self.stack_name}-operations",
+            functions=functions,
+            job_functions=list(jobs.functions),
+            rest_api=api.rest_api,
+            table=data.table,
+            dead_letter_queues=failure_queues,
+        )
+
+        # optional: the landing page and dashboard on S3 + CloudFront (docs/runbook.md, "Hosted pages")
+        pages = None
+        if settings.host_pages:
+            pages = Pages(self, "Pages", rest_api=api.rest_api, stage_name=settings.stage_name,
+                          claims_function=functions["claims"])
+
         self.data = data
         self.config = config
         self.api = api
         self.jobs = jobs
         self.customer_events = customer_events
         self.monitoring = monitoring
+        self.dashboard = dashboard
+        self.pages = pages
         self.functions = functions  # by folder under functions/
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url, description="base URL; paths start with /v1")
@@ -132,7 +153,11 @@ class IncentivesStack(Stack):
         CfnOutput(self, "TableName", value=data.table.table_name)
         CfnOutput(self, "EventBusName", value=data.event_bus.event_bus_name)
         CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
+        CfnOutput(self, "DashboardUrl", value=dashboard.url, description="the operations dashboard (CloudWatch)")
         CfnOutput(self, "AppConfigApplicationId", value=config.application.attr_application_id)
+        if pages:
+            CfnOutput(self, "PagesUrl", value=pages.url,
+                      description="the hosted pages: <url>/claim/<campaign_id>, <url>/dashboard/")
         for folder, queue in failure_queues.items():
             CfnOutput(self, f"{camel(folder)}DeadLetterQueueUrl", value=queue.queue_url)
 

@@ -26,7 +26,7 @@ CORE = ROOT / "layers" / "core" / "python"
 if str(CORE) not in sys.path:
     sys.path.insert(0, str(CORE))
 
-from local import lambdas, wiring  # noqa: E402
+from local import lambdas, tryit, wiring  # noqa: E402
 from local.dynamodb_local import DynamoDBLocal, ensure_table, is_loopback, local_env  # noqa: E402
 from local.scheduler import Scheduler  # noqa: E402
 from local.stream import StreamPump  # noqa: E402
@@ -153,6 +153,9 @@ def main() -> int:
             f"  events         : stream -> {FANOUT_FUNCTION} -> "
             + ", ".join(f"{s.function} ({', '.join((*s.detail_types, *s.engine_types))})" for s in SUBSCRIPTIONS),
             "Ctrl-C to stop.",
+            "",
+            "Try it (the sample config in config/; the same block is in README.md, \"Try it\"):",
+            tryit.render(base=f"localhost:{port}", keys={"storefront": storefront_key, "operator": operator_key}),
         ]
         print("\n".join(lines), flush=True)
         while not stop.wait(0.5):

@@ -8,6 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from incentives.adapters.checkout_store import CheckoutStore
 from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
+from incentives.domain.errors import IncentiveError, rejection_reason
 from incentives.http.api import Api, Request, Response, idempotent
 from incentives.http.function import Observability
 from incentives.http.schemas import CheckoutIn, QualificationIn, RollbackIn, StackedCheckoutIn
@@ -34,6 +35,8 @@ def _request(body: CheckoutIn) -> CheckoutRequest:
 def validate(req: Request) -> Response:
     result = checkout().validate(_request(req.parse(CheckoutIn)), req.now())
     metrics.add_metric("ValidationValid" if result["valid"] else "ValidationInvalid", MetricUnit.Count, 1)
+    if not result["valid"]:  # by reason too: the dashboard's rejections by reason (infra/dashboard.py)
+        metrics.add_metric(f"ValidationInvalid_{rejection_reason(result.get('reason'))}", MetricUnit.Count, 1)
     return Response(200, result)
 
 
@@ -55,8 +58,10 @@ def redeem(req: Request) -> Response:
     def run(uow) -> Response:
         try:
             result = call(uow)
-        except Exception:
+        except Exception as e:
             metrics.add_metric("RedemptionRejected", MetricUnit.Count, 1)
+            code = e.code if isinstance(e, IncentiveError) else None
+            metrics.add_metric(f"RedemptionRejected_{rejection_reason(code)}", MetricUnit.Count, 1)
             raise
         metrics.add_metric("RedemptionSucceeded", MetricUnit.Count, 1)
         return Response(201, result)

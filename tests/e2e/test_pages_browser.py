@@ -4,7 +4,6 @@ static HTML + JS over the HTTP API of `python -m local.run`. Each test saves a s
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,6 @@ import zxingcpp
 from tests.e2e.localrun import OPERATOR_KEY, STOREFRONT_KEY, start_local_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 TABLE = f"e2e-pages-{uuid.uuid4().hex[:8]}"
 WAIT = 20
 
@@ -44,22 +42,6 @@ def run(tmp_path_factory, ddb_endpoint):
                         DYNAMODB_ENDPOINT=ddb_endpoint, TABLE_NAME=TABLE)
     yield r
     assert r.stop() == 0, r.log()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("chromium and chromium-driver are missing: make test installs them (make/browser.sh)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    yield driver
-    driver.quit()
 
 
 def _wait(driver, condition):

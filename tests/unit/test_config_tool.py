@@ -15,6 +15,7 @@ from tests.support import ROOT
 from tools.config import EXIT_AWS, EXIT_INVALID, main, render
 
 APP, ENV, PROFILE, STRATEGY = "app1234", "env1234", "prof123", "strat12"
+SHIPPED_CAMPAIGNS = len(list((ROOT / "config" / "campaigns").glob("*.yaml")))  # one file per campaign
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@
   var form = document.getElementById("claim-form");
   var button = document.getElementById("submit");
   var message = document.getElementById("message");
+  // the API's URL when it is not this page's origin (the hosted pages: /claim/config.js), without a trailing slash
+  var apiBase = String(window.INCENTIVES_API_URL || "").replace(/\/+$/, "");
   document.getElementById("campaign").textContent = campaignId || "(none)";
 
   var REASONS = {
@@ -58,7 +60,7 @@
     if (country) { body.country = country; }
     button.disabled = true;
     say("", false);
-    fetch("/v1/public/campaigns/" + encodeURIComponent(campaignId) + "/claims", {
+    fetch(apiBase + "/v1/public/campaigns/" + encodeURIComponent(campaignId) + "/claims", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
     }).then(function (resp) {
       return resp.json().catch(function () { return {}; }).then(function (data) {

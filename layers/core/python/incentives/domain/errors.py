@@ -67,6 +67,20 @@ DeliveryFailed = _error("delivery_failed", "the e-mail with the code could not b
 Contention = _error("contention", "too many concurrent writes to the same campaign or code; retry")
 JobRunning = _error("job_running", "another run of this job is under way; try again when it has finished")
 
+# What a validation or a redemption can be refused for: each is a metric of its own (RedemptionRejected_<code>,
+# ValidationInvalid_<code>) and a line on the CloudWatch dashboard; any other refusal is counted as `other`.
+CHECKOUT_REJECTIONS: tuple[str, ...] = tuple(e.code for e in (
+    CodeNotFound, CodeExpired, CodeNotActiveYet, CodeDisabled, CampaignNotFound, CampaignInactive,
+    RedemptionLimitReached, CustomerLimitReached, BudgetExhausted, CodeAssignedToOtherCustomer, OrderBelowMinimum,
+    NoEligibleItems, CountryNotEligible, LocaleNotEligible, NotFirstOrder, SegmentNotEligible, BalanceExhausted,
+    NotCombinable, CurrencyMismatch, RateLimited, Contention, InvalidRequest,
+))
+
+
+def rejection_reason(code: str | None) -> str:
+    """The bounded metric suffix for a refusal's error code."""
+    return code if code in CHECKOUT_REJECTIONS else "other"
+
 
 class ConfigError(IncentiveError):
     """A config file that does not validate; the message names the file and the field."""

@@ -40,6 +40,9 @@ Clock = Annotated[str, Text(pattern=HHMM)]
 Days = Annotated[int, Int(ge=1, le=3650)]
 CHANNELS = ("email", "sms", "event")
 Channel = Literal["email", "sms", "event"]
+# Why a due send is skipped (a message record's `reason`; the journeys function's MessagesSkipped_<reason> metric,
+# one line each on the CloudWatch dashboard): choose_channel's two, then the frequency cap and an ended offer.
+SKIP_REASONS = ("no_consent", "no_address", "frequency_capped", "offer_unavailable")
 PLACEHOLDERS = ("code", "discount", "expires_on", "first_name", "points")
 OFFER_PLACEHOLDERS = ("code", "discount", "expires_on")
 # points_expiring journeys: {points} expiring and {expires_on} = when they expire (no offer needed for either)
