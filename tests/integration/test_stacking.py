@@ -79,3 +79,52 @@ def test_stacked_redemption_honours_idempotency_key(handlers, config_dir, table)
     again = handlers.call(*REDEEM, body=body(["TENPCT", "FIVER"]), headers=h)
     assert first[0] == again[0] == 201 and first[1] == again[1]
     assert len([i for i in scan_all(table) if i["sk"] == "REDEMPTION"]) == 2
+
+
+SHOES_ONLY = {"include": {"categories": ["shoes"]}}
+CART = {"id": "o2", "currency": "EUR", "shipping_amount": 500,
+        "items": [{"sku": "sneaker", "category": "shoes", "quantity": 1, "unit_price": 6_000},
+                  {"sku": "tv", "category": "tv", "quantity": 1, "unit_price": 50_000}]}
+
+
+def shoes_config(config_dir):
+    config_dir(
+        campaign("shoes-a", combinable=True, codes={"type": "public", "code": "SHOESA"}, eligibility=SHOES_ONLY,
+                 reward={"type": "amount_off", "amount": eur(5_000)}),
+        campaign("shoes-b", combinable=True, codes={"type": "public", "code": "SHOESB"}, eligibility=SHOES_ONLY,
+                 reward={"type": "amount_off", "amount": eur(5_000)}),
+        campaign("ship", combinable=True, codes={"type": "public", "code": "FREESHIP"},
+                 reward={"type": "free_shipping"}),
+        campaign("pct", combinable=True, codes={"type": "public", "code": "PCT10"},
+                 reward={"type": "percent_off", "percent": 10}))
+
+
+def test_two_codes_limited_to_shoes_never_discount_the_tv(handlers, config_dir, table):
+    shoes_config(config_dir)
+    status, out, _ = handlers.call(*REDEEM, body={"codes": ["SHOESA", "SHOESB"], "customer": {"id": "c1"},
+                                                  "order": CART})
+    assert status == 201
+    assert [r["discount"]["amount"] for r in out["redemptions"]] == [5_000, 1_000]  # what is left of the shoes
+    assert out["discount"] == eur(6_000)
+    counters = table.get(*keys.campaign_counters("shoes-b"), consistent=True)
+    assert counters["discount_total"] == 1_000
+
+
+def test_free_shipping_and_a_percentage_take_the_shipping_once(handlers, config_dir, table):
+    shoes_config(config_dir)
+    status, out, _ = handlers.call(*REDEEM, body={"codes": ["PCT10", "FREESHIP"], "customer": {"id": "c1"},
+                                                  "order": CART})
+    assert status == 201  # the amount is the items plus the shipping: 56,500
+    assert [r["discount"]["amount"] for r in out["redemptions"]] == [5_650, 450]  # 10 % took 50 of the shipping
+    assert out["discount"] == eur(6_100)
+
+
+def test_an_order_without_items_does_not_pass_include_rules(handlers, config_dir, table):
+    shoes_config(config_dir)
+    order = {"id": "o3", "currency": "EUR", "amount": 56_000}
+    status, out, _ = handlers.call("storefront", "POST", "/v1/validations",
+                                   body={"code": "SHOESA", "customer": {"id": "c1"}, "order": order})
+    assert status == 200 and out["valid"] is False and out["reason"] == "no_eligible_items"
+    status, out, _ = handlers.call(*REDEEM, body={"code": "SHOESA", "customer": {"id": "c1"}, "order": order})
+    assert status == 422 and out["error"]["code"] == "no_eligible_items"
+    assert [i for i in scan_all(table) if i["sk"] == "REDEMPTION"] == []

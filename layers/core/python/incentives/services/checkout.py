@@ -16,6 +16,7 @@ from ..domain.clock import iso, iso_ms
 from ..domain.codes import normalize
 from ..domain.config import Campaign, ConfigBundle
 from ..domain.customers import holders
+from ..domain.discounts import Basket
 from ..domain.ids import new_id
 from ..domain.orders import Customer, Order
 
@@ -96,9 +97,10 @@ class Checkout:
                                    or len({c.id for c in campaigns.values()}) < len(codes)):
                 raise errors.NotCombinable(details={"codes": codes})
             profile = self._checked_profile(bundle, campaigns, customer, now)
-            lines, responses, remaining = [], [], order.amount
+            lines, responses, basket = [], [], Basket(order)
             created = iso_ms(now)
-            # Discounts first, cards last, each capped by what is left of the order: never over-discount.
+            # Discounts first, cards last, each on what the codes before it left of its own eligible parts of
+            # the order (items, shipping): never over-discount.
             for code in sorted(codes, key=lambda c: campaigns[c].has_balance):
                 campaign = campaigns[code]
                 balance = None
@@ -107,10 +109,14 @@ class Checkout:
                     if card is None:
                         raise errors.CodeNotFound()
                     balance = card.get("balance", 0)
-                discount = min(check_request(campaign, customer, order, now, balance), remaining)
+                try:
+                    discount = check_request(campaign, customer, order, now, balance, basket)
+                except errors.NoEligibleItems as e:
+                    if len(codes) == 1:
+                        raise
+                    raise errors.NoEligibleItems(e.message, {**(e.details or {}), "code": code}) from None
                 if discount <= 0:
                     raise errors.NoEligibleItems("nothing of the order is left to discount", {"code": code})
-                remaining -= discount
                 rid = new_id("rdm")
                 response = {"id": rid, "code": code, "campaign_id": campaign.id, "customer_id": customer.id,
                             "order_id": order.id, "discount": {"amount": discount, "currency": order.currency},
