@@ -220,6 +220,6 @@ def test_a_stack_never_exceeds_the_eligible_amounts_nor_the_order(items, shippin
         assert d <= sum(value[p] for p in _parts_of(c, order))
     touched = set().union(*(_parts_of(c, order) for c in campaigns))
     assert sum(discounts) <= sum(value[p] for p in touched)
-    for c, d in zip(campaigns, discounts, strict=True):  # the codes of one filter share that filter's items
-        same = [d2 for c2, d2 in zip(campaigns, discounts, strict=True) if _parts_of(c2, order) <= _parts_of(c, order)]
-        assert sum(same) <= sum(value[p] for p in _parts_of(c, order))
+    for c in campaigns:  # the codes whose parts lie within this code's share what those parts are worth
+        within = [d for c2, d in zip(campaigns, discounts, strict=True) if _parts_of(c2, order) <= _parts_of(c, order)]
+        assert sum(within) <= sum(value[p] for p in _parts_of(c, order))
