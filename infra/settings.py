@@ -29,6 +29,10 @@ class InfraSettings:
     ses_configuration_set: str = ""
     ses_from_email: str = ""
     sms_sender_id: str = ""
+    # May `POST /v1/jobs/{name}/run` take `now` (run a job as of another moment)? Off: an operator key could
+    # otherwise expire point lots or release held referral rewards ahead of time. A test or staging stack turns it
+    # on with `-c incentives:jobs_allow_now=true` (docs/runbook.md).
+    jobs_allow_now: bool = False
 
     @classmethod
     def from_context(cls, node: Node) -> InfraSettings:
@@ -38,5 +42,8 @@ class InfraSettings:
             if raw is None:
                 continue
             # Context given on the command line (-c key=value) always arrives as a string.
-            values[f.name] = int(raw) if f.type in (int, "int") else str(raw)
+            if f.type in (bool, "bool"):
+                values[f.name] = raw if isinstance(raw, bool) else str(raw).strip().lower() == "true"
+            else:
+                values[f.name] = int(raw) if f.type in (int, "int") else str(raw)
         return cls(**values)
