@@ -31,6 +31,10 @@ class InfraSettings:
     sms_sender_id: str = ""
     # Host web/claim and web/dashboard on S3 + CloudFront (infra/pages.py); off by default.
     host_pages: bool = False
+    # May `POST /v1/jobs/{name}/run` take `now` (run a job as of another moment)? Off: an operator key could
+    # otherwise expire point lots or release held referral rewards ahead of time. A test or staging stack turns it
+    # on with `-c incentives:jobs_allow_now=true` (docs/runbook.md).
+    jobs_allow_now: bool = False
 
     @classmethod
     def from_context(cls, node: Node) -> InfraSettings:

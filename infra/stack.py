@@ -51,7 +51,8 @@ class IncentivesStack(Stack):
         # incentives/settings.py NEEDS: what each function checks at cold start (tests/infra asserts it is set)
         dispatch = {"JOB_FUNCTIONS": json.dumps(job_names, sort_keys=True)}
         extra_environment = {
-            "operators": {**dispatch, "OPERATOR_API_KEY_IDS": keys.operator.key_id},
+            "operators": {**dispatch, "OPERATOR_API_KEY_IDS": keys.operator.key_id,
+                          "JOBS_ALLOW_NOW": "true" if settings.jobs_allow_now else "false"},
             "referrals": {"OPERATOR_API_KEY_IDS": keys.operator.key_id},  # review, payouts, metrics
             "loyalty": {"OPERATOR_API_KEY_IDS": keys.operator.key_id},  # point adjustments
             "bulk_codes": dispatch,  # self-continuation

@@ -8,7 +8,7 @@ foreground until SIGINT/SIGTERM, then stops the server, the scheduler, the strea
 
 Environment: PORT (3000), INCENTIVES_CONFIG_DIR (config/), INCENTIVES_DATA_DIR (.local/), STOREFRONT_API_KEY,
 OPERATOR_API_KEY, DYNAMODB_ENDPOINT, TABLE_NAME (incentives), FUNCTIONS_DIR (functions/),
-LOCAL_SCHEDULES (on; "off" disables the scheduler), CONFIG_MAX_AGE_SECONDS (5), LOG_LEVEL (INFO),
+LOCAL_SCHEDULES (on; "off" disables the scheduler), CONFIG_MAX_AGE_SECONDS (5), JOBS_ALLOW_NOW (true), LOG_LEVEL (INFO),
 LOCAL_API_THREADS (32 workers) and LOCAL_API_QUEUE (512 requests waiting for one; beyond: 503 + Retry-After).
 """
 from __future__ import annotations
@@ -64,6 +64,8 @@ def configure_env(endpoint: str, data_dir: str) -> dict[str, str]:
         "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "false"),
         # Deployed, AppConfig is cached 30 s; locally a config edit should show quickly.
         "CONFIG_MAX_AGE_SECONDS": os.environ.get("CONFIG_MAX_AGE_SECONDS") or "5",
+        # Locally a job may run as of another moment (`now` in POST /v1/jobs/{name}/run); deployed it is off.
+        "JOBS_ALLOW_NOW": os.environ.get("JOBS_ALLOW_NOW") or "true",
     }
     os.environ.update(env)
     os.makedirs(env["LOCAL_OUTBOX_DIR"], exist_ok=True)

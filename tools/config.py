@@ -156,6 +156,10 @@ def main(argv: list[str] | None = None, client: Any = None) -> int:
     except ConfigError as e:
         print(f"config is invalid, nothing was uploaded: {e.message}", file=sys.stderr)
         return EXIT_INVALID
+    from incentives.domain.config import ConfigBundle
+
+    for warning in ConfigBundle.from_document(document).warnings():  # valid, but maybe not what was meant
+        print(f"warning: {warning}", file=sys.stderr)
     content = render(document)
     if args.command == "check":
         print(f"config is valid: {summary(document)} ({len(content.encode())} bytes)")

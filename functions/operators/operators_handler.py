@@ -19,7 +19,7 @@ from incentives.services.campaign_stats import CampaignViews
 from incentives.services.consents import Consents
 from incentives.services.erasure import Erasure
 from incentives.services.issuance import Issuance
-from incentives.settings import check
+from incentives.settings import check, get_settings
 
 check("operators")  # cold start: fails at init, naming any setting this function lacks
 
@@ -83,6 +83,8 @@ def run_job(req: Request) -> Response:
     if name not in RUNNABLE_JOBS:
         raise errors.NotFound(f"no runnable job {name}", {"jobs": list(RUNNABLE_JOBS)})
     body = req.parse(RunJobIn)
+    if body.now and not get_settings().jobs_allow_now:
+        raise errors.JobNowNotAllowed(details={"field": "now"})
     now = parse_time(body.now, "now") if body.now else req.now()
     result = _Deps.jobs.run(name, {"now": now.isoformat(), "job": name})
     if isinstance(result, dict) and result.get("status") == "busy":  # another run holds the job (journeys)

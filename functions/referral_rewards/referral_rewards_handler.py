@@ -29,7 +29,11 @@ def handle(event: dict, context) -> dict:
     now = parse_rfc3339(event["now"]) if isinstance(event, dict) and event.get("now") else utcnow()
     result = conversions().release_due(now)
     metrics.add_metric("ReferralRewardsPaidOut", MetricUnit.Count, result["released"])
-    logger.info("referral rewards released", extra={"released": result["released"], "skipped": result["skipped"]})
+    metrics.add_metric("ReferralRewardsFailed", MetricUnit.Count, len(result["skipped"]))
+    metrics.add_metric("ReferralRewardsParked", MetricUnit.Count, len(result["parked"]))
+    log = logger.warning if result["skipped"] else logger.info
+    log("referral rewards released", extra={"released": result["released"], "skipped": result["skipped"],
+                                            "parked": result["parked"], "failures": result["failures"]})
     return result
 
 

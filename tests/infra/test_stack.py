@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from incentives.adapters import schema
 from incentives.http.routes import JOBS, PUBLIC, ROUTES, api_functions
 from incentives.subscriptions import (FANOUT_BATCH_SIZE, FANOUT_FUNCTION, STREAM_FILTER, SUBSCRIPTIONS,
@@ -159,9 +161,24 @@ def test_environment_matches_incentives_settings(synth):
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Incentives"
     operators = functions["operators"][1]["Environment"]["Variables"]
     assert operators["OPERATOR_API_KEY_IDS"] == {"Ref": operator_key}
+    # deployed, POST /v1/jobs/{name}/run refuses `now` unless the stack was told otherwise (jobs_allow_now)
+    assert operators["JOBS_ALLOW_NOW"] == "false"
+    assert [f for f, (_, p) in functions.items() if "JOBS_ALLOW_NOW" in p["Environment"]["Variables"]] == ["operators"]
     for folder in ("operators", "bulk_codes"):
         env = functions[folder][1]["Environment"]["Variables"]
         assert json.loads(env["JOB_FUNCTIONS"]) == {job: job_names[f] for job, (f, _) in JOBS.items()}
+
+
+@pytest.mark.parametrize("given,allowed", [(None, False), (False, False), ("false", False), (True, True),
+                                           ("true", True), ("TRUE", True)])
+def test_jobs_allow_now_is_off_unless_the_context_turns_it_on(given, allowed):
+    from aws_cdk import App
+
+    from infra.settings import InfraSettings
+
+    app = App(context={} if given is None else {"incentives:jobs_allow_now": given})
+    assert InfraSettings.from_context(app.node).jobs_allow_now is allowed
+    assert json.loads((REPO_ROOT / "cdk.json").read_text())["context"]["incentives:jobs_allow_now"] is False
 
 
 def test_every_function_gets_each_setting_it_checks_at_cold_start(synth, monkeypatch):

@@ -46,6 +46,7 @@ def handlers(table_name, config_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     monkeypatch.setenv("CONFIG_MAX_AGE_SECONDS", "0")
+    monkeypatch.setenv("JOBS_ALLOW_NOW", "true")  # as make run: tests run jobs as of another moment
     from incentives.adapters import config_source
     from incentives.settings import get_settings
 

@@ -5,6 +5,7 @@ import json
 from datetime import UTC, datetime
 
 
+from incentives.adapters import keys
 from tests.support import OPERATOR_KEY_ID, campaign
 
 OP = {"key_id": OPERATOR_KEY_ID}
@@ -69,6 +70,24 @@ def test_unknown_job_is_404_and_bad_now_is_422(handlers, config_dir):
     assert status == 404 and out["error"]["code"] == "not_found"
     status, out, _ = run_activation(handlers, "yesterday")
     assert status == 422 and out["error"]["code"] == "invalid_request"
+
+
+def test_now_is_refused_unless_the_stack_allows_it(handlers, config_dir, monkeypatch, table):
+    from incentives.settings import get_settings
+
+    config_dir(scheduled())
+    monkeypatch.setenv("JOBS_ALLOW_NOW", "false")  # what a deployed stack has unless told otherwise
+    get_settings.cache_clear()
+    status, out, _ = run_activation(handlers, "2026-11-30T23:30:00Z")
+    assert status == 422 and out["error"]["code"] == "job_now_not_allowed"
+    assert out["error"]["details"] == {"field": "now"} and "JOBS_ALLOW_NOW" in out["error"]["message"]
+    assert table.get(*keys.campaign_status("xmas"), consistent=True) is None  # the job did not run
+    status, out, _ = handlers.call("operators", "POST", "/v1/jobs/{job}/run",
+                                   path_params={"job": "campaign-activation"}, body={}, **OP)
+    assert status == 200 and out["result"]["changes"][0]["campaign_id"] == "xmas"  # as of the current time: runs
+    monkeypatch.setenv("JOBS_ALLOW_NOW", "true")
+    get_settings.cache_clear()
+    assert run_activation(handlers, "2026-11-30T23:30:00Z")[0] == 200
 
 
 def test_campaign_view_shows_config_status_and_stats(handlers, config_dir):

@@ -30,9 +30,6 @@ def _break(config_dir):
     f.write_text(f.read_text() + "limits:\n  per_customer: once\n")
 
 
-SHIPPED_CAMPAIGNS = len(list((ROOT / "config" / "campaigns").glob("*.yaml")))  # the sample config's, however many
-
-
 def test_check_accepts_the_shipped_config(capsys):
     assert main(["check"]) == 0
     assert f"config is valid: {SHIPPED_CAMPAIGNS} campaigns, 1 segments" in capsys.readouterr().out
@@ -154,3 +151,27 @@ def test_an_unknown_application_names_what_exists(capsys):
         stub.add_response("list_applications", {"Items": [{"Id": APP, "Name": "IncentivesEngine"}]}, {})
         assert main(["deploy", "--application", "Nope"], client=client) == EXIT_AWS
     assert "no application 'Nope'; found ['IncentivesEngine']" in capsys.readouterr().err
+
+
+def test_a_unique_campaign_without_per_code_is_valid_but_warned_about(config_dir, capsys):
+    """Each of its codes could be redeemed any number of times: said before anything is uploaded, not refused
+    (a personal reusable code is legitimate); gift cards and store credit (limited by their balance) are not
+    warned about."""
+    for name, extra in (("reusable", ""), ("bound", "  bind_to_customer: true\n"), ("single", "")):
+        limits = "limits:\n  per_code: 1\n" if name == "single" else ""
+        (config_dir / "campaigns" / f"{name}.yaml").write_text(
+            f"id: {name}\nname: {name}\ncodes:\n  type: unique\n  pattern: \"{name[:3].upper()}-####-####\"\n"
+            f"{extra}reward:\n  type: percent_off\n  percent: 10\n{limits}")
+    (config_dir / "campaigns" / "card.yaml").write_text(
+        "id: card\nname: card\ncodes:\n  type: unique\n  pattern: \"CRD-####-####\"\nreward:\n  type: gift_card\n"
+        "  balance: {amount: 5000, currency: EUR}\n")
+    assert main(["check", "--config-dir", str(config_dir)]) == 0
+    out = capsys.readouterr()
+    assert f"config is valid: {SHIPPED_CAMPAIGNS + 4} campaigns" in out.out
+    warnings = [line for line in out.err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("warning: campaign bound: unique codes without limits.per_code: each code may be "
+                                  "redeemed any number of times by its holder")
+    assert warnings[1].startswith("warning: campaign reusable: unique codes without limits.per_code")
+    assert "by anyone who has it" in warnings[1] and "Set limits.per_code: 1 for single-use codes" in warnings[1]
+    assert main(["check"]) == 0 and "warning" not in capsys.readouterr().err  # the shipped config says what it means

@@ -55,6 +55,12 @@ def test_the_shipped_programs_load_and_read_back_from_the_deployed_document():
     ("loyalty-programs", "rewards", {"milestones": [{"points": 10, "reward": "free-car"}]}, "free-car"),
     ("loyalty-programs", "rewards", {"rewards": [{"id": "x", "points": 5, "campaign": "nope"}], "milestones": []},
      "campaign 'nope' does not exist"),
+    ("loyalty-programs", "rewards", {"milestones": [{"points": 1000, "reward": "five-off"}, {"points": 500},
+                                                    {"points": 1000}]},
+     r"milestones.*each points threshold once; repeated: \[1000\]"),
+    ("loyalty-programs", "rewards", {"pending_days": 30, "expiry": {"after_days": 30}},
+     r"pending_days.*30 days pending is not below expiry.after_days \(30\)"),
+    ("loyalty-programs", "rewards", {"pending_days": 60, "expiry": {"after_days": 30}}, "before its points could"),
 ])
 def test_a_broken_program_names_the_file_or_program_and_the_field(config, kind, pid, changes, message):
     edit(config, kind, pid, **changes)
@@ -68,3 +74,10 @@ def test_both_validators_reject_a_broken_program():
                                 "referrer_rewards": [{"from": 0, "campaign": "c"}]})
     with pytest.raises(SchemaError):
         parse(LoyaltyProgram, {"id": "l", "earning": [{"event": "order.paid", "points": 1, "max_per_day": 0}]})
+
+
+def test_pending_days_just_below_the_expiry_and_distinct_milestones_are_accepted(config):
+    edit(config, "loyalty-programs", "rewards", pending_days=29, expiry={"after_days": 30},
+         milestones=[{"points": 500}, {"points": 1000, "reward": "five-off"}])
+    program = load_config_dir(config).loyalty_programs["rewards"]
+    assert program.pending_days == 29 and [m.points for m in program.milestones] == [500, 1000]

@@ -71,6 +71,10 @@ class Settings:
     # ENGINE_ORIGINS (optional, comma-separated): the origins of the engine's own pages (/claim/...), which may
     # always claim without an entry in a campaign's claims.allowed_origins; local/run.py sets its own origin.
     engine_origins: frozenset[str] = frozenset()
+    # JOBS_ALLOW_NOW ("true" | "false", default false): may POST /v1/jobs/{name}/run take `now` (run a job as of
+    # another moment)? Off when deployed unless the stack is told otherwise (a test or staging stack): an operator
+    # key could otherwise expire every point lot or pay every held reward early. make run and the tests turn it on.
+    jobs_allow_now: bool = False
 
 
 @lru_cache(maxsize=1)
@@ -89,6 +93,7 @@ def get_settings() -> Settings:
         job_functions=_json_object(env.get(DISPATCH)) or {},
         dynamodb_endpoint=env.get("DYNAMODB_ENDPOINT") or None,
         engine_origins=frozenset(o.strip().rstrip("/") for o in env.get("ENGINE_ORIGINS", "").split(",") if o.strip()),
+        jobs_allow_now=env.get("JOBS_ALLOW_NOW", "").strip().lower() == "true",
     )
 
 

@@ -12,7 +12,7 @@ from .campaigns import ACTIVE, SCHEDULED, effective_status
 from .clock import iso
 from .config import Campaign
 from .customers import holders
-from .discounts import discount_for
+from .discounts import Basket
 from .orders import Customer, Order
 from .profiles import segments_of
 from .schema import dump
@@ -50,8 +50,9 @@ class Usage:
 
 
 def check_request(campaign: Campaign, customer: Customer, order: Order, now: datetime,
-                  balance: int | None = None) -> int:
-    """Rules that depend only on config, the request (and a card's balance). Returns the discount."""
+                  balance: int | None = None, basket: Basket | None = None) -> int:
+    """Rules that depend only on config, the request (and a card's balance). Returns the discount, taken off
+    ``basket`` when given (a stack: what the codes before it left of the order), else off the whole order."""
     status = effective_status(campaign, now)
     if status == SCHEDULED:
         starts = campaign.schedule.starts_at_utc if campaign.schedule is not None else None  # set when SCHEDULED
@@ -67,7 +68,7 @@ def check_request(campaign: Campaign, customer: Customer, order: Order, now: dat
         raise errors.LocaleNotEligible(details={"locales": e.locales})
     if e.min_order_amount is not None and order.amount < e.min_order_amount.amount:
         raise errors.OrderBelowMinimum(details={"min_order_amount": dump(e.min_order_amount)})
-    discount = discount_for(campaign, order, balance)
+    discount = (basket if basket is not None else Basket(order)).take(campaign, balance)
     budget = campaign.limits.budget
     if budget is not None and discount > budget.amount:
         raise errors.BudgetExhausted()

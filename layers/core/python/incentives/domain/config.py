@@ -497,6 +497,22 @@ class ConfigBundle:
         hits = [cid for rx, cid in self.patterns if rx.fullmatch(code)]
         return hits[0] if len(hits) == 1 else None
 
+    def warnings(self) -> list[str]:
+        """What validates but may not be what the operator meant (tools.config prints them before any upload).
+
+        A unique campaign without limits.per_code is valid: a customer's personal "10 % on every order" code is
+        meant to be used again. But most unique codes are single-use, and without per_code each one is
+        redeemable any number of times, so a leaked one acts like a public code. It warns rather than refuses:
+        gift cards and store credit are limited by their balance and are never warned about."""
+        out = []
+        for c in sorted(self.campaigns.values(), key=lambda c: c.id):
+            if c.codes.type == "unique" and c.limits.per_code is None and not c.has_balance:
+                who = "its holder" if c.codes.bind_to_customer else "anyone who has it"
+                out.append(f"campaign {c.id}: unique codes without limits.per_code: each code may be redeemed any "
+                           f"number of times by {who} until per_customer, total_redemptions, budget or its expiry "
+                           "stop it. Set limits.per_code: 1 for single-use codes (or the number of uses you mean)")
+        return out
+
     def to_document(self) -> dict:
         """The JSON document deployed to AppConfig (what `from_document` reads)."""
         return {"campaigns": dump(dict(sorted(self.campaigns.items()))),

@@ -66,6 +66,8 @@ AlreadyRolledBack = _error("already_rolled_back", "the redemption was rolled bac
 DeliveryFailed = _error("delivery_failed", "the e-mail with the code could not be sent; retry to have it sent again")
 Contention = _error("contention", "too many concurrent writes to the same campaign or code; retry")
 JobRunning = _error("job_running", "another run of this job is under way; try again when it has finished")
+JobNowNotAllowed = _error("job_now_not_allowed", "this stack runs jobs as of the current time only: `now` is not "
+                           "allowed (set JOBS_ALLOW_NOW=true on the operators function to allow it)")
 
 # What a validation or a redemption can be refused for: each is a metric of its own (RedemptionRejected_<code>,
 # ValidationInvalid_<code>) and a line on the CloudWatch dashboard; any other refusal is counted as `other`.

@@ -32,3 +32,12 @@ class Order:
     items: tuple[LineItem, ...] = ()
     id: str | None = None
     shipping_amount: int = 0  # part of amount; what free_shipping takes off
+
+    @classmethod
+    def of(cls, currency: str, items: tuple[LineItem, ...], amount: int | None = None, order_id: str | None = None,
+           shipping_amount: int = 0) -> Order:
+        """The order as the contract reads it: `amount` is the items' sum plus the shipping unless given, so the
+        shipping is part of the amount either way and counts the same for every rule."""
+        if amount is None:
+            amount = sum(it.total for it in items) + shipping_amount
+        return cls(currency, amount, items, order_id, shipping_amount)

@@ -214,6 +214,15 @@ class LoyaltyProgram(_Model):
         for m in self.milestones:
             if m.reward is not None and m.reward not in ids:
                 raise FieldInvalid("milestones", f"reward {m.reward!r} is not in rewards")
+        thresholds = [m.points for m in self.milestones]
+        repeated = sorted({t for t in thresholds if thresholds.count(t) > 1})
+        if repeated:  # one member crossing it would record one milestone twice in one write: the earning fails
+            raise FieldInvalid("milestones", f"each points threshold once; repeated: {repeated} (give one "
+                                             "milestone per threshold, with the reward it grants)")
+        if self.pending_days >= self.expiry.after_days:
+            raise FieldInvalid("pending_days", f"{self.pending_days} days pending is not below expiry.after_days "
+                                               f"({self.expiry.after_days}): a lot expires (counted from the "
+                                               "earning) before its points could ever be spent")
 
     def reward(self, reward_id: str) -> CatalogReward | None:
         return next((r for r in self.rewards if r.id == reward_id), None)

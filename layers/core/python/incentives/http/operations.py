@@ -159,8 +159,9 @@ OPERATIONS: dict[str, Operation] = {
         description="Up to 50 codes answer 201 with the codes; more (up to 1,000,000) start a job (202)."),
     "get_job": Operation("A bulk job's progress", {200: r.Job}, errors=("not_found",)),
     "run_job": Operation(
-        "Run a scheduled job now", {200: r.JobRun}, body=(RunJobIn,), errors=("not_found",),
-        description="`now` runs the job as of that moment."),
+        "Run a scheduled job now", {200: r.JobRun}, body=(RunJobIn,), errors=("not_found", "job_now_not_allowed"),
+        description="`now` runs the job as of that moment, where the stack allows it (JOBS_ALLOW_NOW, off by "
+                    "default when deployed): elsewhere a `now` is 422 `job_now_not_allowed`."),
     "erase_customer": Operation(
         "Erase a customer (GDPR)", {200: r.Erasure, 202: r.Erasure}, errors=("invalid_request", "contention"),
         description="200: complete (also for a customer with nothing stored). 202: the time budget ran out; "

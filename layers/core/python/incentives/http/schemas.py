@@ -57,15 +57,15 @@ class OrderIn:
             raise FieldInvalid("currency", "unknown currency (ISO 4217, upper case)")
         if self.amount is None and not self.items:
             raise ValueError("give amount or items")
-        if sum(i.quantity * i.unit_price for i in self.items) > MAX_AMOUNT:
+        shipping = (self.shipping_amount or 0) if self.amount is None else 0  # part of a summed amount
+        if sum(i.quantity * i.unit_price for i in self.items) + shipping > MAX_AMOUNT:
             raise ValueError("the items add up to more than the largest accepted amount")
         if self.shipping_amount and self.shipping_amount > self.to_domain().amount:
             raise ValueError("shipping_amount is part of amount and cannot exceed it")
 
     def to_domain(self) -> Order:
         items = tuple(LineItem(i.sku, i.quantity, i.unit_price, i.category) for i in self.items)
-        amount = self.amount if self.amount is not None else sum(i.total for i in items)
-        return Order(self.currency, amount, items, self.id, self.shipping_amount or 0)
+        return Order.of(self.currency, items, self.amount, self.id, self.shipping_amount or 0)
 
 
 CodeText = Annotated[str, Text(min_length=1, max_length=64, pattern=r"^\s*[A-Za-z0-9-]+\s*$")]

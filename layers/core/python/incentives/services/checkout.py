@@ -16,6 +16,7 @@ from ..domain.clock import iso, iso_ms
 from ..domain.codes import normalize
 from ..domain.config import Campaign, ConfigBundle
 from ..domain.customers import holders
+from ..domain.discounts import Basket
 from ..domain.ids import new_id
 from ..domain.orders import Customer, Order
 from ..domain.variants import assign, subject_for_id
@@ -110,33 +111,14 @@ class Checkout:
                                    or len({c.id for c in campaigns.values()}) < len(codes)):
                 raise errors.NotCombinable(details={"codes": codes})
             profile = self._checked_profile(bundle, campaigns, customer, now)
-            lines, responses, remaining = [], [], order.amount
+            lines, responses, basket = [], [], Basket(order)
             created = iso_ms(now)
-            # Discounts first, cards last, each capped by what is left of the order: never over-discount.
+            # Discounts first, cards last, each on what the codes before it left of its own eligible parts of
+            # the order (items, shipping): never over-discount.
             for code in sorted(codes, key=lambda c: campaigns[c].has_balance):
-                variant = variant_for(campaigns[code], customer, code_variants.get(code))
-                campaign = campaigns[code].for_variant(variant)  # the variant's reward, if it has one
-                balance = None
-                if campaign.has_balance:  # a card pays what its balance allows: read it, spend exactly from it
-                    card = self.store.get_code(code, consistent=True)
-                    if card is None:
-                        raise errors.CodeNotFound()
-                    balance = card.get("balance", 0)
-                discount = min(check_request(campaign, customer, order, now, balance), remaining)
-                if discount <= 0:
-                    raise errors.NoEligibleItems("nothing of the order is left to discount", {"code": code})
-                remaining -= discount
-                rid = new_id("rdm")
-                response = {"id": rid, "code": code, "campaign_id": campaign.id, "customer_id": customer.id,
-                            "order_id": order.id, "discount": {"amount": discount, "currency": order.currency},
-                            "status": "succeeded", "created_at": created}
-                if balance is not None:
-                    response["balance_after"] = {"amount": balance - discount, "currency": order.currency}
-                if variant is not None:
-                    response["variant"] = variant
-                record = redemption_record(rid, code, campaign, customer.id, order, discount, created,
-                                           usage_period_attr(campaign, now), balance is not None, variant)
-                lines.append(Line(code, campaign, code in bundle.public_codes, discount, record, balance, variant))
+                line, response = self._line(code, campaigns[code], code_variants.get(code), len(codes) > 1,
+                                            code in bundle.public_codes, customer, order, now, basket, created)
+                lines.append(line)
                 responses.append(response)
             if len(lines) > 1:
                 for ln in lines:
@@ -152,6 +134,38 @@ class Checkout:
             except (ProfileChanged, BalanceChanged):
                 pass  # the profile or a card's balance changed meanwhile: decide again, after a jittered pause
         raise errors.Contention()
+
+    def _line(self, code: str, campaign: Campaign, known_variant: str | None, stacked: bool, public: bool,
+              customer: Customer, order: Order, now: datetime, basket: Basket, created: str) -> tuple[Line, dict]:
+        """One code of the redemption: its variant's reward on what the codes before it left of its own
+        eligible parts of the order (``basket``), its answer and its record."""
+        variant = variant_for(campaign, customer, known_variant)
+        campaign = campaign.for_variant(variant)  # the variant's reward, if it has one
+        balance = None
+        if campaign.has_balance:  # a card pays what its balance allows: read it, spend exactly from it
+            card = self.store.get_code(code, consistent=True)
+            if card is None:
+                raise errors.CodeNotFound()
+            balance = card.get("balance", 0)
+        try:
+            discount = check_request(campaign, customer, order, now, balance, basket)
+        except errors.NoEligibleItems as e:
+            if not stacked:
+                raise
+            raise errors.NoEligibleItems(e.message, {**(e.details or {}), "code": code}) from None
+        if discount <= 0:
+            raise errors.NoEligibleItems("nothing of the order is left to discount", {"code": code})
+        rid = new_id("rdm")
+        response = {"id": rid, "code": code, "campaign_id": campaign.id, "customer_id": customer.id,
+                    "order_id": order.id, "discount": {"amount": discount, "currency": order.currency},
+                    "status": "succeeded", "created_at": created}
+        if balance is not None:
+            response["balance_after"] = {"amount": balance - discount, "currency": order.currency}
+        if variant is not None:
+            response["variant"] = variant
+        record = redemption_record(rid, code, campaign, customer.id, order, discount, created,
+                                   usage_period_attr(campaign, now), balance is not None, variant)
+        return Line(code, campaign, public, discount, record, balance, variant), response
 
     def _campaign_ids(self, bundle: ConfigBundle, codes: list[str]) -> dict[str, str]:
         """Each code's campaign: by the pattern that names it, else one read of the code."""

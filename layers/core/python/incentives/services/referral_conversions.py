@@ -15,9 +15,11 @@ consumer (loyalty) never has to take it back.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from ..adapters import keys
+from ..adapters.codespace_store import CodeSpaceExhausted
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table, TransactionCancelled
 from ..adapters.referral_store import STATUS, ReferralStore
@@ -32,13 +34,25 @@ from ..domain.programs import ReferralProgram
 from ..domain.variants import counter
 from ..subscriptions import CustomerEvent
 from .consumers import Consumer
-from .code_issuer import CodeIssuer
+from .code_issuer import CodeIssuer, CodeSpaceCollision
 from .outbox import event_put
 from .referrals import program_of
 
 RELEASE_BATCH = 100
+# A payout that fails is retried after 10 minutes (the job's period), then 20, 40, ... up to a day; after
+# PARK_AFTER failures it is parked: retried once a day only, and reported in each run's result.
+RETRY_FIRST, RETRY_CAP, PARKED_RETRY = timedelta(minutes=10), timedelta(days=1), timedelta(days=1)
+PARK_AFTER = 6
 CONVERTED_EVENT, POINTS_EVENT = "referral.converted", "referral.reward_points"
 LEADERBOARD_EPOCH_MS = 10**13  # sort key part: earlier achievers of an equal count rank first
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A due reward whose payout failed this run: why, and whether it is parked now."""
+
+    reason: str
+    parked: bool
 
 
 def _effect(program_id: str) -> str:
@@ -307,7 +321,8 @@ class Conversions:
         self._referrer_count(w, fk, referrer, n, now, **fields)
         w.add(fk, reversed=1)
         w.set(rk, payout_status=rules.CANCELLED).cond(rk, "payout_status = :c_sched", c_sched=rules.SCHEDULED)
-        w.delete(keys.referral_due(program.id, referral["release_at"], referral["id"]))
+        # where the due item is now: a payout that failed moved it (due_at)
+        w.delete(keys.referral_due(program.id, referral.get("due_at") or referral["release_at"], referral["id"]))
         variant = referral.get("variant")
         w.add(pc, conversions=-1, reversed=1,
               **{f"revenue_{currency}": -(int(referral["order_amount"]) - int(referral.get("refunded_amount", 0)))},
@@ -359,26 +374,37 @@ class Conversions:
 
     def release_due(self, now: datetime) -> dict:
         """Pay out every conversion whose return window has closed by ``now`` (only due items are read: a Query
-        of each program's REFDUE partition up to now). Programs switched off still pay what was earned."""
+        of each program's REFDUE partition up to now). Programs switched off still pay what was earned.
+
+        A payout that fails (its tier's campaign gone from config, an exhausted code space, a failed condition)
+        never holds up the others: its due item moves behind them, retried with backoff (10 minutes, doubling),
+        and after PARK_AFTER failures it is parked: retried once a day, listed in ``parked`` until it pays."""
         bundle = self.config.bundle()
-        released, skipped = 0, []
+        released, skipped, parked = 0, [], []
+        failures: dict[str, int] = {}
         for program in bundle.referral_programs.values():
             while True:
                 due = self.store.until(keys.referral_due(program.id, "", "")[0], f"{iso(now)}#~", RELEASE_BATCH)
-                done_now = 0
+                moved = 0  # due items that left this run's window: paid, deleted, or moved behind it
                 for item in due:
-                    ok = self._release(program, item, now, bundle)
-                    done_now += bool(ok)
-                    if ok is False:
+                    outcome = self._release(program, item, now, bundle)
+                    if outcome is True:
+                        released += 1
+                    elif isinstance(outcome, Deferred):
                         skipped.append(item["referral_id"])
-                released += done_now
-                if len(due) < RELEASE_BATCH or not done_now:
+                        failures[outcome.reason] = failures.get(outcome.reason, 0) + 1
+                        if outcome.parked:
+                            parked.append(item["referral_id"])
+                    moved += outcome is not False
+                if len(due) < RELEASE_BATCH or not moved:
                     break
-        return {"released": released, "skipped": skipped, "now": iso(now)}
+        return {"released": released, "skipped": skipped, "parked": parked, "failures": failures, "now": iso(now)}
 
-    def _release(self, program: ReferralProgram, due: dict, now: datetime, bundle: ConfigBundle) -> bool | None:
+    def _release(self, program: ReferralProgram, due: dict, now: datetime,
+                 bundle: ConfigBundle) -> bool | Deferred | None:
         """True: paid now; None: nothing to pay (another run paid it, or a refund reversed it: both delete the due
-        item in their own transaction); False: the payout failed and stays due (e.g. its campaign was removed)."""
+        item in their own transaction); Deferred: the payout failed and its due item moved behind the others;
+        False: left where it is (a concurrent transaction on it: the next run decides)."""
         referral = self.store.get(keys.referral(due["referral_id"]))
         dk = (due["pk"], due["sk"])
         if referral is None or referral["status"] != rules.CONVERTED or \
@@ -392,13 +418,44 @@ class Conversions:
                c_sched=rules.SCHEDULED)
         try:
             self._payout(w, program, referral, now, bundle)
-        except errors.IncentiveError:  # the tier's campaign is gone from config: fix config, the next run pays
-            return False
-        try:
             w.commit()
+        except errors.IncentiveError as e:  # e.g. the tier's campaign is gone from config: fix config, a retry pays
+            return self._defer(program, due, e.code, now)
+        except CodeSpaceExhausted:  # the reward campaign's pattern has no unused codes left: widen it
+            return self._defer(program, due, "code_space_exhausted", now)
+        except CodeSpaceCollision:
+            return self._defer(program, due, "code_space_collision", now)
         except TransactionCancelled as e:
             if {dk, rk} & e.failed_keys():
                 return None  # another run released it, or a refund reversed it a moment ago
-            return False
+            if not e.failed_keys():
+                return False  # a conflict with a concurrent write, no rule said no
+            return self._defer(program, due, "condition_failed", now)  # e.g. the referrer was erased meanwhile
+        except Exception as e:  # noqa: BLE001 - one item's unforeseen failure must not stop every payout after it;
+            # it is deferred with its type as the reason (the run's result and log name it), never swallowed
+            return self._defer(program, due, f"error_{type(e).__name__}", now)
         return True
 
+    def _defer(self, program: ReferralProgram, due: dict, reason: str, now: datetime) -> Deferred | None:
+        """Moves a due reward whose payout failed behind the others, with its failure recorded (on the due item
+        and the referral, whose ``due_at`` tells a refund where it is now). None: another run or a refund got
+        to it first."""
+        attempts = int(due.get("attempts", 0)) + 1
+        parked = attempts >= PARK_AFTER
+        delay = PARKED_RETRY if parked else min(RETRY_FIRST * 2 ** (attempts - 1), RETRY_CAP)
+        retry_at = iso(now + delay)
+        rid = due["referral_id"]
+        npk, nsk = keys.referral_due(program.id, retry_at, rid)
+        rk = keys.referral(rid)
+        w = UnitOfWork(self.table)
+        w.delete((due["pk"], due["sk"]))
+        w.put({**due, "pk": npk, "sk": nsk, "attempts": attempts, "last_error": reason, "failed_at": iso(now),
+               "retry_at": retry_at, "parked": parked})
+        w.set(rk, due_at=retry_at, payout_error=reason, payout_attempts=attempts)
+        w.cond(rk, "#st = :c_conv AND payout_status = :c_sched", STATUS, c_conv=rules.CONVERTED,
+               c_sched=rules.SCHEDULED)
+        try:
+            w.commit()
+        except TransactionCancelled:
+            return None
+        return Deferred(reason, parked)
