@@ -199,7 +199,7 @@ class LocalWorkQueue:
                               "eventSource": "aws:sqs"}]}
         try:
             failed = bool((invoke(self.folder, event, self.base, self.timeout_seconds) or {}).get("batchItemFailures"))
-        except BaseException:  # noqa: BLE001 - a worker that died: SQS delivers the message again
+        except BaseException:
             log.exception("local bulk worker died on %s", body)
             failed = True
         if not failed:

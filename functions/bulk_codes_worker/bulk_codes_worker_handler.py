@@ -36,7 +36,7 @@ def handle(event: dict, context) -> dict:
             logger.info("bulk slice waits for chunks held by another attempt",
                         extra={"job_id": job_id, "first_chunk": first})
             failures.append({"itemIdentifier": record["messageId"]})
-        except Exception as e:  # noqa: BLE001 - reported as this message's failure: SQS delivers it again
+        except Exception as e:
             logger.exception("bulk slice failed", extra={"job_id": job_id, "first_chunk": first, "receives": receives})
             metrics.add_metric("BulkSliceFailed", MetricUnit.Count, 1)
             if receives >= WORKER_MAX_RECEIVES:  # the last delivery: the message goes to the dead-letter queue

@@ -87,7 +87,7 @@ def test_parallel_workers_write_20000_distinct_codes_with_visible_progress(handl
     assert all(space.matches(c) for c in codes)
     status, view, _ = handlers.call("operators", "GET", "/v1/campaigns/{campaign_id}",
                                     path_params={"campaign_id": "bulk"}, key_id=OPERATOR_KEY_ID)
-    assert view["stats"]["issued"] == 20_000
+    assert status == 200 and view["stats"]["issued"] == 20_000
     assert queue.dead_letters == []
 
 
