@@ -12,8 +12,8 @@ from incentives.subscriptions import (FANOUT_BATCH_SIZE, FANOUT_FUNCTION, STREAM
 from infra import REPO_ROOT
 
 ALL_FUNCTIONS = list(dict.fromkeys([*api_functions(), *(folder for folder, _ in JOBS.values()), FANOUT_FUNCTION,
-                                    *consumer_functions(),
-                                    "bulk_codes_worker"]))  # the bulk queue's worker (infra/bulk.py)  # several jobs may share one function (journeys)
+                                    *consumer_functions(),  # and the bulk queue's worker (infra/bulk.py):
+                                    "bulk_codes_worker"]))  # several jobs may share one function (journeys)
 
 
 # --- data ------------------------------------------------------------------------------------------------
