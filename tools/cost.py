@@ -122,9 +122,12 @@ def order_paid_consumers() -> int:
 # ---- the calls -------------------------------------------------------------------------------------------------
 
 # Estimates where the benchmarks measure nothing (docs/cost.md, "Assumptions"):
-CLAIM = Call("claim (landing page, code e-mailed)", rru=1.0, wru=2 * 6 + 1, lambda_ms=15.0, emails=1.0)
-SEND = Call("journey send (e-mail with code)", rru=1.0, wru=2 * 8 + 2 * 2 + 1, lambda_ms=40.0, api_request=False,
-            emails=1.0)
+# claim (docs/data-model.md pattern 5): 2 rate-window updates + the code-space reservation (1 WRU each), a 4-item
+# transaction (2 WRU per item), the code's gsi2 entry
+CLAIM = Call("claim (landing page, code e-mailed)", rru=1.0, wru=3 + 2 * 4 + 1, lambda_ms=15.0, emails=1.0)
+# send (docs/benchmarks.md "Journeys"): the reservation, an 8-item and a 2-item transaction, the code's gsi2 entry
+SEND = Call("journey send (e-mail with code)", rru=1.0, wru=1 + 2 * 8 + 2 * 2 + 1, lambda_ms=40.0,
+            api_request=False, emails=1.0)
 CONSUMER_MS = 20.0  # an order.paid consumer (loyalty earning measured at ~21 ms p50; the others assumed alike)
 CONSUMER_WRU = 6.0  # its transaction (loyalty earning: 6 items; assumed for each consumer, 1 KB items, x2 written)
 # The recorded checkout run predates gsi2 (the code export's index, which projects `redemptions`): a redemption
