@@ -241,3 +241,4 @@ def test_an_export_is_found_only_under_its_campaign_and_public_code_campaigns_ha
     assert _call(handlers, "GET", get, campaign_id="exp", export_id="exp_nope")[0] == 404
     assert _call(handlers, "GET", get, campaign_id="exp", export_id=issued["job_id"])[0] == 404  # a bulk job's id
     assert _finished(handlers, "exp", started["export_id"])["status"] == "succeeded"
+    assert _call(handlers, "GET", "/v1/jobs/{job}", job=started["export_id"])[0] == 404  # not a bulk job

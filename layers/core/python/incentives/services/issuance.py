@@ -119,7 +119,7 @@ class Issuance:
 
     def get_job(self, job_id: str) -> dict:
         meta, done = self.jobs.with_progress(job_id)
-        if meta is None:
+        if meta is None or meta.get("type") != "bulk-codes":  # an export has its own route
             raise errors.NotFound(f"no job {job_id}", {"job_id": job_id})
         return {"job_id": job_id, "type": meta["type"], "campaign_id": meta.get("campaign_id"),
                 "status": meta["status"], "done": done, "total": meta["total"], "created_at": meta["created_at"],
