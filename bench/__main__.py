@@ -3,11 +3,14 @@
 Names: imports, codegen, checkout, events, qualify, referrals, loyalty, journeys, bulk, export, retention,
 localserver (run in this order by default: the CPU-bound ones before DynamoDB Local starts; localserver last:
 `make run`'s table has the stream on). One DynamoDB Local in memory serves the whole run; each benchmark makes
-its own fresh tables.
+its own fresh tables. BENCH_JSON=FILE also writes the figures as JSON (tools/cost.py reads them).
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import json
+import os
 import platform
 import sys
 import time
@@ -61,6 +64,9 @@ def main(argv: list[str]) -> int:
     finally:
         ctx.close()
     print("\n== summary\n" + summary(figures))
+    if os.environ.get("BENCH_JSON"):  # the figures for tools (tools/cost.py reads them)
+        with open(os.environ["BENCH_JSON"], "w", encoding="utf-8") as f:
+            json.dump([dataclasses.asdict(fig) for fig in figures], f, indent=1)
     return 1 if errors else 0
 
 

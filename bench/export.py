@@ -1,7 +1,7 @@
 """Code export: codes per second through GET /v1/campaigns/{id}/codes's service (services/code_export.py), page by
 page with the largest page (1,000), as JSON and as CSV, next to bare Queries of the same index pages.
 
-A bulk job (Issuance.run_bulk, as the bulk benchmark) first fills a fresh table with BENCH_EXPORT_CODES codes
+A bulk job (Issuance.run_here, as the bulk benchmark) first fills a fresh table with BENCH_EXPORT_CODES codes
 (default 100,000) of one campaign. Then, on that table:
 - engine, JSON: CodeExport.page(limit=1000) following next_cursor to the end, each page rendered with json.dumps
   (what the handler sends); every code must come back exactly once;
@@ -32,7 +32,7 @@ CAMPAIGN = {"id": CAMPAIGN_ID, "name": "Benchmark export", "enabled": True,
             "limits": {"per_code": 1}}
 API_GATEWAY_TIMEOUT_S = 29.0
 WRITE_ITEMS = int(os.environ.get("BENCH_EXPORT_WRITE_ITEMS", "20000"))
-WRITE_THREADS = 4  # as run_bulk
+WRITE_THREADS = 4  # as one bulk worker
 
 
 def _config(tmp: str):
@@ -55,9 +55,7 @@ def _fill(table, config) -> float:
     if job is None:
         raise RuntimeError(f"{COUNT} codes were issued at once, expected a bulk job")
     t = time.perf_counter()
-    nxt = issuance.run_bulk(job["job_id"], 0, now, 3600.0)
-    while nxt is not None:
-        nxt = issuance.run_bulk(job["job_id"], nxt, now, 3600.0)
+    issuance.run_here(job["job_id"], now)
     return time.perf_counter() - t
 
 

@@ -3,7 +3,7 @@
     incentives validate [DIR]
     incentives toggle CAMPAIGN on|off [--deployed]
     incentives codes issue CAMPAIGN --count N --out FILE.csv
-    incentives codes export CAMPAIGN --out FILE.csv
+    incentives codes export CAMPAIGN --out FILE.csv [--as-file]
     incentives stats CAMPAIGN
     incentives metrics retention --from YYYY-MM-DD --to YYYY-MM-DD
     incentives jobs run NAME [--now T]
@@ -304,16 +304,52 @@ def _csv_pages(settings: Settings, client: Client, campaign: str, total: int):
                 return
 
 
+def _export_file(settings: Settings, client: Client, campaign: str, issued: int, out: Path, timeout: float) -> int:
+    """POST /v1/campaigns/{id}/exports, its progress as a bar, then the file: downloaded from the pre-signed link
+    (deployed) or copied from the local run's path. Answers the number of codes."""
+    import shutil
+    import urllib.request
+
+    started = client.json("POST", f"/v1/campaigns/{_path(campaign)}/exports")
+    export_id = started["export_id"]
+    deadline = time.monotonic() + timeout
+    with settings.bar(total=issued, unit="code", desc=f"export {export_id}") as bar:
+        while True:
+            state = client.json("GET", f"/v1/campaigns/{_path(campaign)}/exports/{_path(export_id)}")
+            bar.total = max(bar.total or 0, state.get("done", 0))
+            bar.update(max(0, state.get("done", 0) - bar.n))
+            if state["status"] == "succeeded":
+                break
+            if state["status"] == "failed":
+                raise Failed(f"export {export_id} failed: {state.get('error') or 'no reason given'}")
+            if time.monotonic() > deadline:
+                raise Failed(f"export {export_id} is still {state['status']} after {timeout:.0f} s; it goes on")
+            time.sleep(1)
+    if state.get("url"):
+        with urllib.request.urlopen(state["url"], timeout=60) as answer, out.open("wb") as f:  # noqa: S310
+            shutil.copyfileobj(answer, f)
+    else:
+        shutil.copyfile(state["path"], out)  # the local run, on this machine
+    return int(state["done"])
+
+
 @codes.command("export")
 @click.argument("campaign")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True,
               metavar="FILE.csv", help="Where the codes are written (the engine's CSV columns).")
+@click.option("--as-file", is_flag=True,
+              help="Let the engine write one file (an export job: S3 deployed, a file locally) instead of paging.")
+@click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds to wait for --as-file.")
 @pass_settings
-def codes_export(settings: Settings, campaign: str, out: Path) -> None:
+def codes_export(settings: Settings, campaign: str, out: Path, as_file: bool, timeout: float) -> None:
     """Write every issued code of CAMPAIGN to FILE.csv (code, status, customer_id, customer_email_hash,
     expires_at, redemptions)."""
     client = settings.client()
     issued = client.json("GET", f"/v1/campaigns/{_path(campaign)}")["stats"]["issued"]  # a 404 before any file
+    if as_file:
+        n = _export_file(settings, client, campaign, issued, out, timeout)
+        click.echo(f"exported {n} code(s) of {campaign}: {out}")
+        return
     pages = _csv_pages(settings, client, campaign, issued)
     first = next(pages)
     header = first[0] if first else EXPORT_HEADER

@@ -42,10 +42,14 @@ ENGINE_GRAPHS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Sends skipped, by reason", "journeys", tuple(f"MessagesSkipped_{r}" for r in SKIP_REASONS)),
     ("Sends deferred (quiet hours) and awaiting delivery", "journeys", ("MessagesDeferred", "MessagesPendingDelivery")),
     ("Job: campaign-activation", "campaign-activation", ("CampaignStatusChanges",)),
-    ("Job: bulk-codes", "bulk-codes", ("BulkJobSucceeded", "BulkJobFailed")),
+    ("Job: bulk-codes", "bulk-codes-worker", ("BulkJobSucceeded", "BulkJobFailed")),
+    ("Bulk runs: slices queued and failed", "bulk-codes", ("BulkSlicesQueued",)),
+    ("Bulk workers: slices failed", "bulk-codes-worker", ("BulkSliceFailed",)),
+    ("Code exports to a file", "code-exports", ("CodesExportedToFile", "CodeExportFailed")),
     ("Operators: codes issued and exported, erasures", "operators",
-     ("BulkJobStarted", "CodesIssued", "CodesExported", "CustomersErased")),
-    ("Job: referral-rewards", "referral-rewards", ("ReferralRewardsPaidOut",)),
+     ("BulkJobStarted", "CodesIssued", "CodesExported", "CodeExportStarted", "CustomersErased")),
+    ("Job: referral-rewards", "referral-rewards", ("ReferralRewardsPaidOut", "ReferralRewardsFailed",
+                                                  "ReferralRewardsParked")),
     ("Job: points-expiry", "points-expiry", ("LoyaltyExpiryWarnings", "LoyaltyLotsExpired", "LoyaltyPointsExpired",
                                               "LoyaltyTierDowngrades", "LoyaltyExpiryBacklog")),
     ("Customer events", "events", ("EventAccepted", "EventDuplicate", "Unsubscribed")),
@@ -76,6 +80,7 @@ class OperationsDashboard(Construct):
         rest_api: apigw.RestApi,
         table: dynamodb.ITable,
         dead_letter_queues: dict[str, sqs.IQueue],
+        work_queues: dict[str, sqs.IQueue] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=dashboard_name,
@@ -116,6 +121,12 @@ class OperationsDashboard(Construct):
                                                                         statistic="Maximum", label=folder)
                     for folder, queue in dead_letter_queues.items()], width=24),
             ],
+            [
+                _graph("Work queue depths (messages waiting for a worker)", [
+                    queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(1),
+                                                                        statistic="Maximum", label=name)
+                    for name, queue in (work_queues or {}).items()], width=24),
+            ],
             [text("## Jobs")],
             [
                 _graph("Job function errors", [functions[f].metric_errors(period=PERIOD, label=f)
@@ -123,6 +134,8 @@ class OperationsDashboard(Construct):
                 *engine("Job: campaign-activation"),
             ],
             engine("Job: bulk-codes", "Operators: codes issued and exported, erasures"),
+            engine("Bulk runs: slices queued and failed", "Bulk workers: slices failed"),
+            engine("Code exports to a file"),
             engine("Job: referral-rewards", "Job: points-expiry"),
             [text("## Sends (journeys)")],
             engine("Sends by channel", "Sends failed by channel"),

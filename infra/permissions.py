@@ -18,9 +18,15 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     # Activation: the status items (Query), each change and its event (a transaction of an update and a put), the
     # public code (a conditional put).
     "campaign_activation": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
-    # Bulk chunks go out with BatchWriteItem: codes are unique by construction (decision log).
-    "bulk_codes": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                   "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"],
+    # The bulk planner: the job item (read, marked running); the slices go to the work queue (BULK_STATEMENTS).
+    "bulk_codes": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+    # Bulk workers: the job and the code space's key (GetItem), chunk claims, releases and the counting
+    # transaction (updates only), progress (Query), a retried chunk's existing codes (BatchGetItem), the codes
+    # themselves with BatchWriteItem: unique by construction (decision log).
+    "bulk_codes_worker": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem",
+                          "dynamodb:BatchWriteItem"],
+    # Whole-campaign exports: the export's job item (GetItem, UpdateItem), the campaign's codes on gsi2 (Query).
+    "code_exports": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
     # Events: the profile read and the transaction of two conditional puts (event record, profile).
     "events": ["dynamodb:GetItem", "dynamodb:PutItem"],
     # The fan-out reads only the table's stream (STREAM_READERS), never the table.
@@ -64,12 +70,24 @@ _STREAM_READ = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetS
 # Function folders that never read campaign config: no AppConfig rights.
 WITHOUT_CONFIG = frozenset({"events", FANOUT_FUNCTION, "metrics_events"})
 
-# Function folder -> job names (routes.JOBS) whose functions it may invoke: operators start bulk runs and run
-# jobs on demand; bulk_codes re-invokes itself to continue a long run.
+# Function folder -> job names (routes.JOBS) whose functions it may invoke: operators start bulk runs and exports
+# and run jobs on demand.
 INVOKES: dict[str, tuple[str, ...]] = {
     "operators": tuple(JOBS),
-    "bulk_codes": tuple(job for job, (folder, _) in JOBS.items() if folder == "bulk_codes"),
 }
+
+
+def bulk_statements(folder: str, queue_arn: str, exports_arn: str) -> list[iam.PolicyStatement]:
+    """The bulk planner sends to the work queue (SendMessageBatch is authorised as sqs:SendMessage); the export
+    job writes export objects; the operators function reads them, which is what its pre-signed links need.
+    (The worker's rights on the queue come with its event source mapping.)"""
+    if folder == "bulk_codes":
+        return [iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue_arn])]
+    if folder == "code_exports":
+        return [iam.PolicyStatement(actions=["s3:PutObject"], resources=[exports_arn])]
+    if folder == "operators":
+        return [iam.PolicyStatement(actions=["s3:GetObject"], resources=[exports_arn])]
+    return []
 
 # Function folders that publish on the engine's bus: only the fan-out. Every other function's events are outbox
 # items (services/outbox.py) the fan-out publishes.
@@ -96,8 +114,9 @@ def messaging_statements(stack, identity: str, configuration_set: str, sms: bool
 
 
 # Indexes that only some functions read (every other index is open to every function with table rights): gsi2
-# files a campaign's codes for the export (GET /v1/campaigns/{id}/codes), which only the operators function serves.
-INDEX_READERS: dict[str, frozenset[str]] = {"gsi2": frozenset({"operators"})}
+# files a campaign's codes for the export: the paged GET /v1/campaigns/{id}/codes (operators) and the
+# whole-campaign file (code_exports).
+INDEX_READERS: dict[str, frozenset[str]] = {"gsi2": frozenset({"operators", "code_exports"})}
 
 
 def table_statement(folder: str, table: dynamodb.ITable, index_names: list[str]) -> iam.PolicyStatement | None:

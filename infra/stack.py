@@ -12,6 +12,8 @@ from incentives.http.routes import api_functions
 
 from . import permissions
 from .api import Api, ApiKeys
+from .bulk import WORKER as BULK_WORKER
+from .bulk import BulkWork
 from .config_store import ConfigStore
 from .customer_events import CustomerEvents
 from .dashboard import OperationsDashboard
@@ -50,12 +52,15 @@ class IncentivesStack(Stack):
         )
         # incentives/settings.py NEEDS: what each function checks at cold start (tests/infra asserts it is set)
         dispatch = {"JOB_FUNCTIONS": json.dumps(job_names, sort_keys=True)}
+        bulk = BulkWork(self, "Bulk", factory=factory)  # the worker queue and function, the export bucket
+        exports = {"EXPORT_BUCKET": bulk.exports.bucket_name}
         extra_environment = {
-            "operators": {**dispatch, "OPERATOR_API_KEY_IDS": keys.operator.key_id,
+            "operators": {**dispatch, **exports, "OPERATOR_API_KEY_IDS": keys.operator.key_id,
                           "JOBS_ALLOW_NOW": "true" if settings.jobs_allow_now else "false"},
             "referrals": {"OPERATOR_API_KEY_IDS": keys.operator.key_id},  # review, payouts, metrics
             "loyalty": {"OPERATOR_API_KEY_IDS": keys.operator.key_id},  # point adjustments
-            "bulk_codes": dispatch,  # self-continuation
+            "bulk_codes": {"BULK_QUEUE_URL": bulk.queue.queue_url},  # the planner sends the slices
+            "code_exports": exports,
         }
         # journey messages: SES configuration set (given, or made here), sender overrides
         configuration_set = settings.ses_configuration_set or ses.ConfigurationSet(
@@ -76,8 +81,8 @@ class IncentivesStack(Stack):
         jobs = Jobs(self, "Jobs", factory=factory, environment=extra_environment)
         customer_events = CustomerEvents(self, "CustomerEvents", factory=factory, table=data.table,
                                          bus=data.event_bus)
-        functions = {**api_fns, **jobs.functions, **customer_events.functions}
-        failure_queues = {**jobs.failure_queues, **customer_events.failure_queues}
+        functions = {**api_fns, **jobs.functions, **customer_events.functions, BULK_WORKER: bulk.worker}
+        failure_queues = {**jobs.failure_queues, **customer_events.failure_queues, BULK_WORKER: bulk.dead_letters}
 
         for folder, fn in functions.items():
             # On the first deploy, no function goes live before a configuration is deployed to read.
@@ -95,6 +100,10 @@ class IncentivesStack(Stack):
                 for statement in permissions.messaging_statements(self, settings.ses_identity, configuration_set,
                                                                   sms=folder in permissions.SENDS_SMS):
                     fn.add_to_role_policy(statement)
+            for statement in permissions.bulk_statements(folder, bulk.queue.queue_arn, bulk.objects_arn()):
+                fn.add_to_role_policy(statement)
+                if statement.resources == [bulk.objects_arn()] and fn.role is not None:
+                    bulk.acknowledge_objects(fn.role)
             if permissions.INVOKES.get(folder):
                 fn.add_to_role_policy(
                     iam.PolicyStatement(
@@ -128,6 +137,7 @@ class IncentivesStack(Stack):
             rest_api=api.rest_api,
             table=data.table,
             dead_letter_queues=failure_queues,
+            work_queues={"bulk work queue": bulk.queue},
         )
 
         # optional: the landing page and dashboard on S3 + CloudFront (docs/runbook.md, "Hosted pages")
@@ -140,6 +150,7 @@ class IncentivesStack(Stack):
         self.config = config
         self.api = api
         self.jobs = jobs
+        self.bulk = bulk
         self.customer_events = customer_events
         self.monitoring = monitoring
         self.dashboard = dashboard

@@ -154,3 +154,57 @@ class LocalDispatcher:
 
     def start(self, job_name: str, payload: dict) -> None:
         threading.Thread(target=self.run, args=(job_name, payload), daemon=True, name=f"job-{job_name}").start()
+
+
+class LocalWorkQueue:
+    """incentives.adapters.work_queue.WorkQueue for `make run` and the tests: what SQS and the event source
+    mapping do deployed, in this process. Each message is delivered to the worker's real lambda_handler as an SQS
+    event of one record, ``workers`` at a time (the mapping's maximum concurrency); a message the handler reports
+    as a batch item failure (or that raises) is delivered again with ApproximateReceiveCount + 1, until
+    ``max_receives``, then kept in ``dead_letters`` (the dead-letter queue)."""
+
+    def __init__(self, folder: str = "bulk_codes_worker", workers: int = 4, max_receives: int | None = None,
+                 base: Path | str | None = None, timeout_seconds: float = 900):
+        self.folder, self.workers, self.base, self.timeout_seconds = folder, workers, base, timeout_seconds
+        self._max_receives = max_receives
+        self._pool: Any = None
+        self.dead_letters: list[dict] = []
+
+    @property
+    def max_receives(self) -> int:
+        if self._max_receives is None:
+            from incentives.services.issuance import WORKER_MAX_RECEIVES
+
+            self._max_receives = WORKER_MAX_RECEIVES
+        return self._max_receives
+
+    def _executor(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        with _lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="bulk-worker")
+            return self._pool
+
+    def send(self, messages: list[dict]) -> None:
+        for m in messages:
+            self._executor().submit(self._deliver, m, 1)
+
+    def _deliver(self, body: dict, receives: int) -> None:
+        import json
+
+        message_id = str(uuid.uuid4())
+        event = {"Records": [{"messageId": message_id, "receiptHandle": message_id, "body": json.dumps(body),
+                              "attributes": {"ApproximateReceiveCount": str(receives)},
+                              "eventSource": "aws:sqs"}]}
+        try:
+            failed = bool((invoke(self.folder, event, self.base, self.timeout_seconds) or {}).get("batchItemFailures"))
+        except BaseException:
+            log.exception("local bulk worker died on %s", body)
+            failed = True
+        if not failed:
+            return
+        if receives >= self.max_receives:
+            self.dead_letters.append(body)
+        else:
+            self._executor().submit(self._deliver, body, receives + 1)

@@ -59,6 +59,7 @@ def configure_env(endpoint: str, data_dir: str) -> dict[str, str]:
         "OPERATOR_API_KEY_IDS": OPERATOR_KEY_ID,
         "FUNCTIONS_DIR": _abs(os.environ.get("FUNCTIONS_DIR") or ROOT / "functions"),
         "LOCAL_OUTBOX_DIR": _abs(os.environ.get("LOCAL_OUTBOX_DIR") or Path(data_dir) / "outbox"),
+        "LOCAL_EXPORT_DIR": _abs(os.environ.get("LOCAL_EXPORT_DIR") or Path(data_dir) / "exports"),
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "Incentives",
         "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "false"),
@@ -148,6 +149,7 @@ def main() -> int:
             f"  table          : {env['TABLE_NAME']}",
             f"  config         : {env['INCENTIVES_CONFIG_DIR']}",
             f"  outbox         : {env['LOCAL_OUTBOX_DIR']}",
+            f"  code exports   : {env['LOCAL_EXPORT_DIR']}",
             f"  functions      : {env['FUNCTIONS_DIR']}"
             + (f"  (not loaded: {', '.join(api.load_errors)})" if api.load_errors else ""),
             "  schedules      : " + (", ".join(f"{n} {s.expression}" for n, (_, s) in scheduler.schedules.items())

@@ -10,11 +10,15 @@ from pathlib import Path
 def install(functions_dir: Path | str | None = None) -> None:
     from incentives import wiring
 
+    from incentives.adapters.export_files import LocalExportFiles
+
     from local.bus import local_bus
-    from local.lambdas import LocalDispatcher
+    from local.lambdas import LocalDispatcher, LocalWorkQueue
 
     wiring.use_bus(local_bus())
     wiring.use_dispatcher(LocalDispatcher(functions_dir))
+    wiring.use_work_queue(LocalWorkQueue(base=functions_dir))
+    wiring.use_export_files(LocalExportFiles())  # LOCAL_EXPORT_DIR, read when a file is stored
     wiring.use_delivery(outbox_delivery)
 
 

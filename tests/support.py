@@ -78,6 +78,8 @@ DEPLOYED = {  # a deployed function's environment
     "APPCONFIG_APPLICATION": "abc1234", "APPCONFIG_ENVIRONMENT": "def5678", "APPCONFIG_PROFILE": "ghi9012",
     "CONFIG_MAX_AGE_SECONDS": "30", "JOB_FUNCTIONS": '{"bulk-codes": "IncentivesEngine-bulk-codes"}',
     "OPERATOR_API_KEY_IDS": "abcdef1234", "AWS_DEFAULT_REGION": "eu-central-1",
+    "BULK_QUEUE_URL": "https://sqs.eu-central-1.amazonaws.com/000000000000/IncentivesEngine-BulkWork",
+    "EXPORT_BUCKET": "incentivesengine-bulkexports",
 }
 
 

@@ -1,4 +1,6 @@
-"""Async worker: writes a bulk run of codes, and re-invokes itself to continue before its time runs out."""
+"""Async planner of a bulk run: marks the job running and puts one message per slice of chunks on the worker
+queue (SQS deployed; bulk_codes_worker writes them in parallel). Retried by Lambda when it fails: a slice sent
+twice is harmless, its chunks are idempotent."""
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,27 +17,16 @@ check("bulk_codes")  # cold start: fails at init, naming any setting this functi
 
 obs = Observability("bulk-codes")
 logger, metrics = obs.logger, obs.metrics
-SAFETY_MARGIN_S = 60  # stop taking new chunks this long before the Lambda timeout
 
 
 def handle(event: dict, context) -> dict:
-    job_id, start = event["job_id"], int(event.get("start_chunk", 0))
+    job_id = event["job_id"]
     logger.append_keys(job_id=job_id)
-    issuance = Issuance(Table(), default_source())
-    time_left = context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S
-    try:
-        next_chunk = issuance.run_bulk(job_id, start, utcnow(), max(time_left, 5))
-    except Exception as e:
-        logger.exception("bulk code job failed", extra={"start_chunk": start})
-        metrics.add_metric("BulkJobFailed", MetricUnit.Count, 1)
-        issuance.fail_job(job_id, type(e).__name__, utcnow())
-        return {"job_id": job_id, "status": "failed"}
-    if next_chunk is not None:
-        logger.info("bulk code job continues", extra={"next_chunk": next_chunk})
-        wiring.dispatcher().start("bulk-codes", {"job_id": job_id, "start_chunk": next_chunk})
-        return {"job_id": job_id, "status": "running", "next_chunk": next_chunk}
-    metrics.add_metric("BulkJobSucceeded", MetricUnit.Count, 1)
-    return {"job_id": job_id, "status": "succeeded"}
+    messages = Issuance(Table(), default_source()).plan_bulk(job_id, utcnow())
+    wiring.work_queue().send(messages)
+    logger.info("bulk code job planned", extra={"slices": len(messages)})
+    metrics.add_metric("BulkSlicesQueued", MetricUnit.Count, len(messages))
+    return {"job_id": job_id, "status": "running", "slices": len(messages)}
 
 
 lambda_handler = obs.entry(handle)

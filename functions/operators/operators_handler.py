@@ -65,7 +65,7 @@ def issue_codes(req: Request) -> Response:
         parse_time(body.expires_at, "expires_at")
     out = _Deps.issuance.issue(req.path_params["campaign_id"], body.count, customer, body.expires_at, req.now())
     if out.job is not None:
-        _Deps.jobs.start("bulk-codes", {"job_id": out.job["job_id"], "start_chunk": 0})
+        _Deps.jobs.start("bulk-codes", {"job_id": out.job["job_id"]})
         metrics.add_metric("BulkJobStarted", MetricUnit.Count, 1)
         return Response(202, out.body)
     metrics.add_metric("CodesIssued", MetricUnit.Count, len(out.codes or []))  # set when no job
@@ -176,6 +176,34 @@ def export_codes(req: Request) -> Response:
             headers["X-Next-Cursor"] = page.next_cursor
         return Response(200, None, headers, text=page.csv())
     return Response(200, page.body)
+
+
+# ---- whole-campaign export: POST /v1/campaigns/{campaign_id}/exports, GET .../exports/{export_id} ------------
+
+_export_jobs = None
+
+
+def _exports():
+    global _export_jobs
+    if _export_jobs is None:
+        from incentives.services.export_jobs import ExportJobs
+
+        _export_jobs = ExportJobs(_Deps.table, _Deps.config, wiring.export_files())
+    return _export_jobs
+
+
+@api.route("create_export")
+def create_export(req: Request) -> Response:
+    """202 and the export's id; the code-export job writes the file (poll get_export)."""
+    out = _exports().create(req.path_params["campaign_id"], req.now())
+    _Deps.jobs.start("code-export", {"export_id": out["export_id"]})
+    metrics.add_metric("CodeExportStarted", MetricUnit.Count, 1)
+    return Response(202, out)
+
+
+@api.route("get_export")
+def get_export(req: Request) -> Response:
+    return Response(200, _exports().get(req.path_params["campaign_id"], req.path_params["export_id"]))
 
 
 # --- retention metrics ----------------------------------------------------------------------------------------

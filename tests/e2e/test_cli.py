@@ -166,6 +166,18 @@ def test_codes_export_writes_every_code_of_the_campaign(run, api_env, tmp_path):
     assert (bound["customer_id"], bound["status"], bound["redemptions"]) == ("cust-export", "active", "0")
 
 
+def test_codes_export_as_one_file_from_the_export_job_matches_the_paged_export(run, api_env, tmp_path):
+    cli(api_env, "codes", "issue", "welcome10", "--count", "60", "--out", str(tmp_path / "issued.csv"))
+    paged, whole = tmp_path / "paged.csv", tmp_path / "whole.csv"
+    assert cli(api_env, "codes", "export", "welcome10", "--out", str(paged)).returncode == 0
+    out = run_cli("codes", "export", "welcome10", "--as-file", "--out", str(whole), env=api_env)
+    assert out.returncode == 0, out.stderr
+    assert "export exp_" in out.stderr  # the export job's progress bar
+    rows = read_csv(whole)
+    assert len(rows) == issued(run, "welcome10") == len({r["code"] for r in rows}) >= 60
+    assert sorted(rows, key=lambda r: r["code"]) == sorted(read_csv(paged), key=lambda r: r["code"])
+
+
 def test_codes_export_of_an_unknown_campaign_fails_without_a_file(api_env, tmp_path):
     out = cli(api_env, "codes", "export", "no-such-campaign", "--out", str(tmp_path / "x.csv"))
     assert out.returncode == 1 and out.stderr.startswith("Error: campaign_not_found (404)")

@@ -153,8 +153,11 @@ def test_throttles_of_the_table_and_of_every_function(body, synth):
 def test_every_dead_letter_queue_of_the_stack_has_its_depth_drawn(body, synth):
     queues = synth.of_type("AWS::SQS::Queue")
     assert len(queues) >= 5  # the fan-out's, each consumer's, the async workers' and the journeys'
-    drawn = {row[row.index("QueueName") + 1] for row in graphs(body)["Dead-letter queue depths (messages visible)"]
-             if row[:2] == ["AWS/SQS", "ApproximateNumberOfMessagesVisible"]}
+    by_title = graphs(body)
+    drawn = {row[row.index("QueueName") + 1]
+             for title in ("Dead-letter queue depths (messages visible)",
+                           "Work queue depths (messages waiting for a worker)")
+             for row in by_title[title] if row[:2] == ["AWS/SQS", "ApproximateNumberOfMessagesVisible"]}
     assert drawn == {f"${{{logical_id}.QueueName}}" for logical_id in queues}
 
 
@@ -165,7 +168,8 @@ def test_job_results_and_job_function_errors(body, synth):
     assert "LoyaltyPointsExpired" in {row[1] for row in by_title["Job: points-expiry"]}
     errors_of = {row[row.index("FunctionName") + 1] for row in by_title["Job function errors"]}
     functions = synth.functions()
-    for folder in ("campaign_activation", "bulk_codes", "points_expiry", "referral_rewards", "journeys"):
+    for folder in ("campaign_activation", "bulk_codes", "code_exports", "points_expiry", "referral_rewards",
+                   "journeys"):
         assert f"${{{functions[folder][0]}}}" in errors_of, folder
 
 

@@ -14,7 +14,8 @@ from incentives.subscriptions import (FANOUT_BATCH_SIZE, FANOUT_FUNCTION, STREAM
 from infra import REPO_ROOT
 
 ALL_FUNCTIONS = list(dict.fromkeys([*api_functions(), *(folder for folder, _ in JOBS.values()), FANOUT_FUNCTION,
-                                    *consumer_functions()]))  # several jobs may share one function (journeys)
+                                    *consumer_functions(),  # and the bulk queue's worker (infra/bulk.py):
+                                    "bulk_codes_worker"]))  # several jobs may share one function (journeys)
 
 
 # --- data ------------------------------------------------------------------------------------------------
@@ -164,9 +165,9 @@ def test_environment_matches_incentives_settings(synth):
     # deployed, POST /v1/jobs/{name}/run refuses `now` unless the stack was told otherwise (jobs_allow_now)
     assert operators["JOBS_ALLOW_NOW"] == "false"
     assert [f for f, (_, p) in functions.items() if "JOBS_ALLOW_NOW" in p["Environment"]["Variables"]] == ["operators"]
-    for folder in ("operators", "bulk_codes"):
-        env = functions[folder][1]["Environment"]["Variables"]
-        assert json.loads(env["JOB_FUNCTIONS"]) == {job: job_names[f] for job, (f, _) in JOBS.items()}
+    env = functions["operators"][1]["Environment"]["Variables"]
+    assert json.loads(env["JOB_FUNCTIONS"]) == {job: job_names[f] for job, (f, _) in JOBS.items()}
+    assert "JOB_FUNCTIONS" not in functions["bulk_codes"][1]["Environment"]["Variables"]  # it sends to the queue
 
 
 @pytest.mark.parametrize("given,allowed", [(None, False), (False, False), ("false", False), (True, True),
@@ -188,6 +189,8 @@ def test_every_function_gets_each_setting_it_checks_at_cold_start(synth, monkeyp
 
     monkeypatch.setattr(wiring, "_bus", None)
     monkeypatch.setattr(wiring, "_dispatcher", None)
+    monkeypatch.setattr(wiring, "_work_queue", None)
+    monkeypatch.setattr(wiring, "_export_files", None)
     functions = synth.functions()
     assert sorted(settings.NEEDS) == sorted(functions)
     for folder, (_, props) in functions.items():
@@ -196,7 +199,8 @@ def test_every_function_gets_each_setting_it_checks_at_cold_start(synth, monkeyp
         settings.check(folder, env)  # raises MissingSetting naming what is missing
         assert env["CONFIG_SOURCE"] == "appconfig", folder
     assert settings.NEEDS["event_fanout"] == (settings.BUS,)
-    assert settings.DISPATCH in settings.NEEDS["operators"] and settings.DISPATCH in settings.NEEDS["bulk_codes"]
+    assert settings.DISPATCH in settings.NEEDS["operators"] and settings.WORK_QUEUE in settings.NEEDS["bulk_codes"]
+    assert settings.EXPORTS in settings.NEEDS["operators"] and settings.EXPORTS in settings.NEEDS["code_exports"]
 
 
 def test_scheduled_jobs_run_on_their_schedule(synth):
@@ -240,7 +244,8 @@ def test_bulk_codes_failures_go_to_an_encrypted_alarmed_queue(synth):
 
 def test_only_new_event_items_of_the_stream_reach_the_fanout_and_failures_are_kept(synth):
     (table_id,) = synth.of_type("AWS::DynamoDB::Table")
-    (mapping,) = [m["Properties"] for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()]
+    (mapping,) = [m["Properties"] for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
+                  if "StreamArn" in synth.flatten(m["Properties"]["EventSourceArn"])]  # the other reads the bulk queue
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
     assert mapping["FunctionName"] == {"Ref": synth.functions()[FANOUT_FUNCTION][0]}
     (only,) = mapping["FilterCriteria"]["Filters"]
@@ -331,7 +336,9 @@ def test_table_permissions_are_per_function(synth):
         "claims": {"GetItem", "BatchGetItem", "Query", "UpdateItem", "PutItem", "DeleteItem", "ConditionCheckItem"},
         "operators": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
         "campaign_activation": {"GetItem", "Query", "UpdateItem", "PutItem"},
-        "bulk_codes": {"GetItem", "Query", "PutItem", "UpdateItem", "ConditionCheckItem", "BatchWriteItem"},
+        "bulk_codes": {"GetItem", "UpdateItem"},  # plans; the workers write
+        "bulk_codes_worker": {"GetItem", "BatchGetItem", "Query", "UpdateItem", "BatchWriteItem"},
+        "code_exports": {"GetItem", "Query", "UpdateItem"},
         "events": {"GetItem", "PutItem"},  # no rollbacks in the request any more
         "refunds": {"GetItem", "Query", "UpdateItem", "PutItem"},
         "event_fanout": set(),
@@ -369,7 +376,7 @@ def test_only_the_fanout_reads_the_stream_and_only_this_table(synth):
             assert actions.get(action, []) == expected, (folder, action)
 
 
-def test_only_operators_and_bulk_codes_invoke_functions_and_only_job_functions(synth):
+def test_only_operators_invoke_functions_and_only_job_functions(synth):
     from infra.jobs import job_function_names
 
     names = job_function_names("IncentivesEngine")
@@ -382,8 +389,6 @@ def test_only_operators_and_bulk_codes_invoke_functions_and_only_job_functions(s
         targets = sorted(arn.split(":function:")[1] for arn in invoke)
         if folder == "operators":
             assert targets == sorted(set(job_functions.values()))
-        elif folder == "bulk_codes":
-            assert targets == [job_functions["bulk_codes"]]  # itself, to continue a long run
         else:
             assert targets == [], folder
 
@@ -431,6 +436,8 @@ ACKNOWLEDGED = {
     "AwsSolutions-APIG3",  # no WAF by default
     "AwsSolutions-APIG4",  # x-api-key auth, public routes by design
     "AwsSolutions-COG4",  # no Cognito users
+    "AwsSolutions-S1",  # the export bucket: short-lived files, no access log bucket
+    "AwsSolutions-IAM5[Resource::<BulkExportsFAC8C841.Arn>/exports/*]",  # one action on export objects, by role
 }
 
 
@@ -449,6 +456,8 @@ def test_cdk_nag_passed_with_only_the_known_acknowledgments(synth):
         assert all(len(reason) > 40 for _, reason in uses), rule
     iam5 = {path for path, _ in acknowledged["AwsSolutions-IAM5[Resource::*]"]}
     assert all(path.endswith("/Role") for path in iam5)  # never on the whole stack
+    exports = {path for path, _ in acknowledged["AwsSolutions-IAM5[Resource::<BulkExportsFAC8C841.Arn>/exports/*]"]}
+    assert exports == {"/IncentivesEngine/Operators/Role", "/IncentivesEngine/CodeExports/Role"}
 
 
 def test_cfn_lint_finds_no_errors(synth):

@@ -43,6 +43,7 @@ def handlers(table_name, config_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("OPERATOR_API_KEY_IDS", OPERATOR_KEY_ID)
     monkeypatch.setenv("FUNCTIONS_DIR", str(ROOT / "functions"))
     monkeypatch.setenv("LOCAL_OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("LOCAL_EXPORT_DIR", str(tmp_path / "exports"))
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     monkeypatch.setenv("CONFIG_MAX_AGE_SECONDS", "0")

@@ -1,17 +1,21 @@
-"""Bulk code runs: an asynchronous job with progress, 100,000 codes without a duplicate, retries that never
-issue or count a chunk twice."""
+"""Bulk code runs: an asynchronous job split into slices for parallel workers (the worker queue: a thread pool
+here, SQS deployed), with progress; N distinct codes from parallel workers; slices that are retried, duplicated or
+killed mid-way never issue or count a chunk twice and never put over a code that was handed out."""
 from __future__ import annotations
 
+import threading
 import time
-
-from datetime import datetime, UTC
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from incentives import wiring
 from incentives.adapters import keys
 from incentives.domain.codespace import CodeSpace
-from incentives.services.issuance import CHUNK, Issuance
-from tests.support import OPERATOR_KEY_ID, campaign, scan_all
+from incentives.services import issuance as issuance_module
+from incentives.services.issuance import CHUNK, CHUNK_LEASE_S, ChunksBusy, Issuance
+from local.lambdas import LocalWorkQueue
+from tests.support import OPERATOR_KEY_ID, ROOT, campaign, scan_all
 
 NOW = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
 PATTERN = "BULK-####-####"
@@ -21,52 +25,145 @@ def bulk_campaign():
     return campaign("bulk", codes={"type": "unique", "pattern": PATTERN, "expires_in_days": 60})
 
 
-def test_bulk_run_of_100000_codes_has_no_duplicate(handlers, config_dir, table):
-    config_dir(bulk_campaign())
+@pytest.fixture
+def queue(handlers):
+    """A fresh local worker queue (4 workers, 3 deliveries per message, as deployed) for this test."""
+    q = LocalWorkQueue(workers=4, base=ROOT / "functions")
+    wiring.use_work_queue(q)
+    yield q
+    wiring.use_work_queue(LocalWorkQueue(base=ROOT / "functions"))
+
+
+def start(handlers, count: int) -> dict:
     status, job, _ = handlers.call("operators", "POST", "/v1/campaigns/{campaign_id}/codes",
-                                   path_params={"campaign_id": "bulk"}, body={"count": 100_000},
+                                   path_params={"campaign_id": "bulk"}, body={"count": count},
                                    key_id=OPERATOR_KEY_ID)
-    assert status == 202 and job["status"] == "queued"
+    assert status == 202 and job["status"] == "queued" and job["total"] == count
+    return job
+
+
+def wait(handlers, job_id: str, total: int, seconds: float = 300) -> tuple[dict, set[int]]:
     seen_progress = set()
-    deadline = time.monotonic() + 400
+    deadline = time.monotonic() + seconds
     while True:
-        status, state, _ = handlers.call("operators", "GET", "/v1/jobs/{job}", path_params={"job": job["job_id"]},
+        status, state, _ = handlers.call("operators", "GET", "/v1/jobs/{job}", path_params={"job": job_id},
                                          key_id=OPERATOR_KEY_ID)
-        assert status == 200 and state["total"] == 100_000
+        assert status == 200 and state["total"] == total
         seen_progress.add(state["done"])
         if state["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert state["status"] == "succeeded" and state["done"] == 100_000
-    assert len(seen_progress) > 2  # progress was visible while the job ran
+            return state, seen_progress
+        time.sleep(0.3)
 
-    codes = [i["code"] for i in scan_all(table) if i["sk"] == "CODE" and i.get("job_id") == job["job_id"]]
-    assert len(codes) == 100_000
-    assert len(set(codes)) == 100_000
+
+def codes_of(table, job_id: str) -> list[dict]:
+    return [i for i in scan_all(table) if i["sk"] == "CODE" and i.get("job_id") == job_id]
+
+
+def issued_count(table, campaign_id: str = "bulk") -> int:
+    return sum(i.get("issued", 0) for i in table.query(keys.campaign_prefix(campaign_id))
+               if i["sk"].startswith("ISSUED#"))
+
+
+def test_parallel_workers_write_20000_distinct_codes_with_visible_progress(handlers, config_dir, table, queue,
+                                                                           monkeypatch):
+    config_dir(bulk_campaign())
+    monkeypatch.setattr(issuance_module, "SLICE_CHUNKS", 2)  # 20 slices of 1,000 codes for 4 workers
+    writers: set[str] = set()
+    real_slice = Issuance.run_slice
+
+    def run_slice(self, *args, **kwargs):
+        writers.add(threading.current_thread().name)
+        return real_slice(self, *args, **kwargs)
+
+    monkeypatch.setattr(Issuance, "run_slice", run_slice)
+    job = start(handlers, 20_000)
+    state, seen_progress = wait(handlers, job["job_id"], 20_000)
+    assert state["status"] == "succeeded" and state["done"] == 20_000
+    assert len(seen_progress) > 2  # progress was visible while the job ran
+    assert len(writers) > 1 and all(w.startswith("bulk-worker") for w in writers)  # the queue's parallel workers
+    codes = [i["code"] for i in codes_of(table, job["job_id"])]
+    assert len(codes) == len(set(codes)) == 20_000
     space = CodeSpace(PATTERN, "23456789ABCDEFGHJKMNPQRSTUVWXYZ")
     assert all(space.matches(c) for c in codes)
     status, view, _ = handlers.call("operators", "GET", "/v1/campaigns/{campaign_id}",
                                     path_params={"campaign_id": "bulk"}, key_id=OPERATOR_KEY_ID)
-    assert view["stats"]["issued"] == 100_000
+    assert status == 200 and view["stats"]["issued"] == 20_000
+    assert queue.dead_letters == []
 
 
-def test_a_retried_or_continued_job_never_issues_or_counts_a_chunk_twice(table, config_dir):
+def test_a_worker_raising_after_some_chunks_is_delivered_again_and_never_rewrites_a_redeemed_code(
+        handlers, config_dir, table, queue, monkeypatch):
+    """The worker dies after writing half of a chunk; before the message comes back, one of the written codes
+    is handed out and redeemed. The resumed run writes exactly N distinct codes and leaves that code as it is."""
+    config_dir(bulk_campaign())
+    monkeypatch.setattr(issuance_module, "SLICE_CHUNKS", 2)
+    total = 6_000  # 12 chunks, 6 slices
+    from incentives.adapters.dynamo import Table
+
+    real = Table.batch_write  # every worker's table (each worker makes its own, as in Lambda)
+    calls = {"n": 0}
+    lock = threading.Lock()
+    used: dict = {}
+
+    def batch_write(self, items):
+        items = list(items)
+        with lock:
+            calls["n"] += 1
+            die = calls["n"] == 7  # after some chunks were written and counted
+        if not die:
+            return real(self, items)
+        real(self, items[:len(items) // 2])
+        used.update(items[0])
+        table.update(used["pk"], used["sk"], "SET redemptions = :one, holder = :h",
+                     vals={":one": {"N": "1"}, ":h": {"S": "id:alice"}})
+        raise RuntimeError("worker died mid-chunk")
+
+    monkeypatch.setattr(Table, "batch_write", batch_write)
+    job = start(handlers, total)
+    state, _ = wait(handlers, job["job_id"], total)
+    assert calls["n"] > 7 and used  # the failure happened, and the run went on
+    assert state["status"] == "succeeded" and state["done"] == total
+    codes = {i["code"]: i for i in codes_of(table, job["job_id"])}
+    assert len(codes) == total
+    assert (codes[used["code"]]["redemptions"], codes[used["code"]]["holder"]) == (1, "id:alice")
+    assert issued_count(table) == total
+    assert queue.dead_letters == []
+
+
+def test_a_slice_that_fails_at_every_delivery_is_dead_lettered_and_fails_the_job(handlers, config_dir, table,
+                                                                                 queue, monkeypatch):
+    config_dir(bulk_campaign())
+
+    def broken(self, items, skip_existing):
+        raise RuntimeError("DynamoDB said no")
+
+    from incentives.services.code_issuer import CodeIssuer
+
+    monkeypatch.setattr(CodeIssuer, "put_chunk", broken)
+    job = start(handlers, CHUNK * 3)
+    state, _ = wait(handlers, job["job_id"], CHUNK * 3, seconds=60)
+    assert state["status"] == "failed" and state["done"] == 0 and "RuntimeError" in state["error"]
+    assert queue.dead_letters == [{"job_id": job["job_id"], "first_chunk": 0, "end_chunk": 3}]
+
+
+def test_retried_and_duplicated_slices_never_issue_or_count_a_chunk_twice(table, config_dir):
     cfg = config_dir(bulk_campaign())
     issuance = Issuance(table, cfg)
     total = CHUNK * 4 + 17
     job = issuance.issue("bulk", total, None, None, NOW).body
-    # The first invocation runs out of time after its first chunks; a continuation and a duplicate delivery
-    # of the original event (Lambda async retries) both start again.
-    first_stop = issuance.run_bulk(job["job_id"], 0, NOW, time_left_s=0.0, workers=1)
-    assert first_stop is not None and 0 < first_stop < 5
-    assert issuance.run_bulk(job["job_id"], 0, NOW, time_left_s=300) is None  # duplicate from the start
-    assert issuance.run_bulk(job["job_id"], first_stop, NOW, time_left_s=300) is None  # the continuation
+    messages = issuance.plan_bulk(job["job_id"], NOW)
+    assert [(m["first_chunk"], m["end_chunk"]) for m in messages] == [(0, 5)]
+    assert issuance.get_job(job["job_id"])["status"] == "running"
+    # The slice is delivered twice (SQS delivers at least once), and the planner runs again (Lambda's retry).
+    assert issuance.run_slice(job["job_id"], 0, 5, NOW) is True
+    assert issuance.run_slice(job["job_id"], 0, 5, NOW) is False
+    for m in issuance.plan_bulk(job["job_id"], NOW):  # a finished job plans nothing
+        issuance.run_slice(job["job_id"], m["first_chunk"], m["end_chunk"], NOW)
     state = issuance.get_job(job["job_id"])
     assert state["status"] == "succeeded" and state["done"] == total
     codes = [i for i in scan_all(table) if i["sk"] == "CODE"]
     assert len(codes) == len({c["code"] for c in codes}) == total
-    issued = sum(i.get("issued", 0) for i in table.query(keys.campaign_prefix("bulk")) if i["sk"].startswith("ISSUED#"))
-    assert issued == total
+    assert issued_count(table) == total
 
 
 def test_codes_from_bulk_and_single_issuance_of_one_space_never_collide(table, config_dir):
@@ -75,7 +172,7 @@ def test_codes_from_bulk_and_single_issuance_of_one_space_never_collide(table, c
     issuance = Issuance(table, cfg)
     singles = [issuance.issue("twin", 1, None, None, NOW).codes[0]["code"] for _ in range(20)]
     job = issuance.issue("bulk", 3_000, None, None, NOW).body
-    assert issuance.run_bulk(job["job_id"], 0, NOW, time_left_s=300) is None
+    assert issuance.run_here(job["job_id"], NOW)["status"] == "succeeded"
     singles += [c["code"] for c in issuance.issue("twin", 50, None, None, NOW).codes]
     codes = [i for i in scan_all(table) if i["sk"] == "CODE"]
     assert len(codes) == 3_070 and len({c["code"] for c in codes}) == 3_070
@@ -83,14 +180,16 @@ def test_codes_from_bulk_and_single_issuance_of_one_space_never_collide(table, c
 
 
 class Killed(BaseException):
-    """The Lambda is stopped mid-chunk (its timeout): no exception handler runs."""
+    """The Lambda is stopped mid-chunk (its timeout): no exception handler runs, the chunk's lease stays."""
 
 
-def test_a_retried_chunk_never_resets_a_code_that_was_handed_out(table, config_dir, monkeypatch):
+def test_a_killed_worker_resumes_after_its_lease_and_never_resets_a_code_that_was_handed_out(table, config_dir,
+                                                                                            monkeypatch):
     cfg = config_dir(bulk_campaign())
     issuance = Issuance(table, cfg)
     total = CHUNK * 2
     job = issuance.issue("bulk", total, None, None, NOW).body
+    (message,) = issuance.plan_bulk(job["job_id"], NOW)
     real = table.batch_write
 
     def half_then_killed(items):
@@ -100,17 +199,23 @@ def test_a_retried_chunk_never_resets_a_code_that_was_handed_out(table, config_d
 
     monkeypatch.setattr(table, "batch_write", half_then_killed)
     with pytest.raises(Killed):
-        issuance.run_bulk(job["job_id"], 0, NOW, time_left_s=0.0, workers=1)
+        issuance.run_slice(job["job_id"], 0, 1, NOW, threads=1)
     monkeypatch.setattr(table, "batch_write", real)
     written = [i for i in scan_all(table) if i["sk"] == "CODE"]
     assert len(written) == CHUNK // 2
-    # One of the written codes is handed out and redeemed before the Lambda's retry runs.
+    # A duplicate delivery while the killed attempt's lease runs leaves the chunk alone (and comes back later).
+    with pytest.raises(ChunksBusy):
+        issuance.run_slice(job["job_id"], 0, 1, NOW + timedelta(seconds=5))
+    assert len([i for i in scan_all(table) if i["sk"] == "CODE"]) == CHUNK // 2
+    # One of the written codes is handed out and redeemed before the message is delivered again.
     used = written[0]
     table.update(used["pk"], used["sk"], "SET redemptions = :one, holder = :h",
                  vals={":one": {"N": "1"}, ":h": {"S": "id:alice"}})
-    assert issuance.run_bulk(job["job_id"], 0, NOW, time_left_s=300) is None
+    later = NOW + timedelta(seconds=CHUNK_LEASE_S + 1)
+    assert issuance.run_slice(job["job_id"], message["first_chunk"], message["end_chunk"], later) is True
     codes = {i["code"]: i for i in scan_all(table) if i["sk"] == "CODE"}
     assert len(codes) == total
     assert (codes[used["code"]]["redemptions"], codes[used["code"]]["holder"]) == (1, "id:alice")
     state = issuance.get_job(job["job_id"])
     assert state["status"] == "succeeded" and state["done"] == total
+    assert issued_count(table) == total

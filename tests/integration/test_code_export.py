@@ -54,7 +54,7 @@ def issued(handlers, config_dir, table):
                      campaign("pub", codes={"type": "public", "code": "PUBLIC10"}))
     issuance = Issuance(table, cfg)
     job = issuance.issue("exp", 120, None, None, NOW).job
-    assert issuance.run_bulk(job["job_id"], 0, NOW, time_left_s=60) is None
+    assert issuance.run_here(job["job_id"], NOW)["status"] == "succeeded"
     for n in (40, 40, 48):
         issuance.issue("exp", n, None, None, NOW)
     bound_id = issuance.issue("exp", 1, {"id": "cust-1"}, None, NOW).codes[0]["code"]
@@ -189,3 +189,56 @@ def test_ensure_table_adds_gsi2_to_a_table_made_before_it(ddb_endpoint):
         ensure_table(ddb_endpoint, name, stream=False)  # a second run changes nothing
     finally:
         ddb.delete_table(TableName=name)
+
+
+# ---- the whole campaign as one file: POST /v1/campaigns/{campaign_id}/exports (services/export_jobs.py) ---------
+
+def _call(handlers, method: str, resource: str, **params):
+    return handlers.call("operators", method, resource, path_params=params, key_id=OPERATOR_KEY_ID)
+
+
+def _finished(handlers, campaign_id: str, export_id: str) -> dict:
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        status, state, _ = _call(handlers, "GET", "/v1/campaigns/{campaign_id}/exports/{export_id}",
+                                 campaign_id=campaign_id, export_id=export_id)
+        assert status == 200
+        if state["status"] in ("succeeded", "failed"):
+            return state
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+
+
+def test_the_file_export_has_every_code_once_as_the_paged_export_shows_it(handlers, issued, tmp_path):
+    status, started, _ = _call(handlers, "POST", "/v1/campaigns/{campaign_id}/exports", campaign_id="exp")
+    assert status == 202 and started["status"] == "queued" and started["campaign_id"] == "exp"
+    state = _finished(handlers, "exp", started["export_id"])
+    assert state["status"] == "succeeded" and state["done"] == 250 and "url" not in state
+    path = state["path"]
+    assert path.startswith(str(tmp_path / "exports")) and path.endswith(f"exp-{started['export_id']}.csv")
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["code", "status", "customer_id", "customer_email_hash", "expires_at", "redemptions"]
+    codes = [r[0] for r in rows[1:]]
+    assert len(codes) == len(set(codes)) == 250 and set(codes) == set(issued["codes"])
+    paged = {c["code"]: c for p in every_page("exp", limit=1000) for c in p}
+    by_code = {r[0]: r for r in rows[1:]}
+    assert by_code[issued["bound_id"]][2] == "cust-1"
+    assert by_code[issued["bound_mail"]][3] == email_hash("ann@example.com")
+    for code, row in by_code.items():
+        assert row[1] == paged[code]["status"] and int(row[5]) == paged[code]["redemptions"]
+
+
+def test_an_export_is_found_only_under_its_campaign_and_public_code_campaigns_have_none(handlers, issued):
+    assert _call(handlers, "POST", "/v1/campaigns/{campaign_id}/exports", campaign_id="pub")[0] == 422
+    assert _call(handlers, "POST", "/v1/campaigns/{campaign_id}/exports", campaign_id="nope")[0] == 404
+    status, started, _ = _call(handlers, "POST", "/v1/campaigns/{campaign_id}/exports", campaign_id="exp")
+    assert status == 202
+    get = "/v1/campaigns/{campaign_id}/exports/{export_id}"
+    assert _call(handlers, "GET", get, campaign_id="pub", export_id=started["export_id"])[0] == 404
+    assert _call(handlers, "GET", get, campaign_id="exp", export_id="exp_nope")[0] == 404
+    assert _call(handlers, "GET", get, campaign_id="exp", export_id=issued["job_id"])[0] == 404  # a bulk job's id
+    assert _finished(handlers, "exp", started["export_id"])["status"] == "succeeded"
+    assert _call(handlers, "GET", "/v1/jobs/{job}", job=started["export_id"])[0] == 404  # not a bulk job

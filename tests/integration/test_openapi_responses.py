@@ -181,6 +181,18 @@ def test_operator_answers_match_the_document(api, config_dir):
     assert status == 200 and csv_page.startswith("code,status")
     assert api.call("GET", codes, campaign_id="ops", query={"cursor": "forged"}, **op)[0] == 422
     assert api.call("GET", codes, campaign_id="nope", **op)[0] == 404
+    exports, export = "/v1/campaigns/{campaign_id}/exports", "/v1/campaigns/{campaign_id}/exports/{export_id}"
+    status, started = api.call("POST", exports, campaign_id="ops", **op)
+    assert status == 202
+    deadline = time.monotonic() + 60
+    while (state := api.call("GET", export, campaign_id="ops", export_id=started["export_id"], **op)[1])[
+            "status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, "the export did not finish"
+        time.sleep(0.2)
+    assert state["status"] == "succeeded" and state["path"].endswith(".csv")
+    assert api.call("GET", export, campaign_id="ops", export_id="exp_nope", **op)[0] == 404
+    assert api.call("POST", exports, campaign_id="pub", **op)[0] == 422
+    assert api.call("POST", exports, campaign_id="nope", **op)[0] == 404
     assert api.call("DELETE", "/v1/customers/{customer_id}", customer_id="c1", **op)[1]["status"] == "erased"
     assert api.call("DELETE", "/v1/customers/{customer_id}", customer_id="x" * 129, **op)[0] == 422
 

@@ -20,6 +20,8 @@ CONFIG = "CONFIG_SOURCE"  # appconfig: APPCONFIG_APPLICATION, _ENVIRONMENT, _PRO
 BUS = "EVENT_BUS_NAME"  # or a bus installed with wiring.use_bus
 DISPATCH = "JOB_FUNCTIONS"  # {job name: function name}; or a dispatcher installed with wiring.use_dispatcher
 OPERATOR_KEYS = "OPERATOR_API_KEY_IDS"  # the API key ids that may call operator routes
+WORK_QUEUE = "BULK_QUEUE_URL"  # the bulk worker queue; or a queue installed with wiring.use_work_queue
+EXPORTS = "EXPORT_BUCKET"  # the code export bucket; or files installed with wiring.use_export_files
 
 APPCONFIG = ("APPCONFIG_APPLICATION", "APPCONFIG_ENVIRONMENT", "APPCONFIG_PROFILE")
 CONFIG_SOURCES = ("appconfig", "files")
@@ -28,10 +30,12 @@ CONFIG_SOURCES = ("appconfig", "files")
 NEEDS: dict[str, tuple[str, ...]] = {
     "storefront": (TABLE, CONFIG),
     "claims": (TABLE, CONFIG),
-    "operators": (TABLE, CONFIG, DISPATCH, OPERATOR_KEYS),
+    "operators": (TABLE, CONFIG, DISPATCH, OPERATOR_KEYS, EXPORTS),
     "events": (TABLE,),
     "campaign_activation": (TABLE, CONFIG),
-    "bulk_codes": (TABLE, CONFIG, DISPATCH),
+    "bulk_codes": (TABLE, CONFIG, WORK_QUEUE),
+    "bulk_codes_worker": (TABLE, CONFIG),
+    "code_exports": (TABLE, CONFIG, EXPORTS),
     "event_fanout": (BUS,),
     "refunds": (TABLE, CONFIG),
     "referrals": (TABLE, CONFIG, OPERATOR_KEYS),
@@ -131,6 +135,12 @@ def check(function: str, env: Mapping[str, str] | None = None) -> Settings:
             if not wiring.has_dispatcher() and not _json_object(env.get(DISPATCH)):
                 problems[DISPATCH] = "is not a JSON object of job names to function names" if env.get(DISPATCH) \
                     else "is not set"
+        elif need in (WORK_QUEUE, EXPORTS):
+            from . import wiring
+
+            installed = wiring.has_work_queue() if need == WORK_QUEUE else wiring.has_export_files()
+            if not installed and not env.get(need):
+                problems[need] = "is not set"
         elif not env.get(need, "").strip(" ,"):
             problems[need] = "is not set"
     if problems:

@@ -11,7 +11,9 @@ if TYPE_CHECKING:
 
     from .adapters.delivery import Delivery
     from .adapters.events import EventBus
+    from .adapters.export_files import ExportFiles
     from .adapters.jobs import JobDispatcher
+    from .adapters.work_queue import WorkQueue
 
 _bus: EventBus | None = None
 _dispatcher: JobDispatcher | None = None
@@ -27,6 +29,50 @@ def use_dispatcher(dispatcher: JobDispatcher | None) -> None:
     """Run jobs with ``dispatcher`` instead of Lambda Invoke of JOB_FUNCTIONS (None: back to Lambda)."""
     global _dispatcher
     _dispatcher = dispatcher
+
+
+_work_queue: WorkQueue | None = None
+_export_files: ExportFiles | None = None
+
+
+def use_work_queue(queue: WorkQueue | None) -> None:
+    """Send bulk slices to ``queue`` instead of BULK_QUEUE_URL's SQS queue (None: back to SQS)."""
+    global _work_queue
+    _work_queue = queue
+
+
+def use_export_files(files: ExportFiles | None) -> None:
+    """Keep code exports in ``files`` instead of EXPORT_BUCKET's S3 bucket (None: back to S3)."""
+    global _export_files
+    _export_files = files
+
+
+def has_work_queue() -> bool:
+    return _work_queue is not None
+
+
+def has_export_files() -> bool:
+    return _export_files is not None
+
+
+def work_queue() -> WorkQueue:
+    if _work_queue is not None:
+        return _work_queue
+    import os
+
+    from .adapters.work_queue import SqsWorkQueue
+
+    return SqsWorkQueue(os.environ["BULK_QUEUE_URL"])
+
+
+def export_files() -> ExportFiles:
+    if _export_files is not None:
+        return _export_files
+    import os
+
+    from .adapters.export_files import S3ExportFiles
+
+    return S3ExportFiles(os.environ["EXPORT_BUCKET"])
 
 
 def has_bus() -> bool:

@@ -86,6 +86,20 @@ class CodeExportStore:
                 return out, Position(shard) if shard < keys.CODE_SHARDS else None
         return out, None
 
+    def shard_pages(self, campaign_id: str, shard: int, page: int = 1000):
+        """Every code item of one gsi2 shard of the campaign, a page (one Query) at a time: the whole-campaign
+        export reads the 16 shards in parallel."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table.name, "IndexName": GSI2, "Limit": page,
+            "KeyConditionExpression": "#p = :p", "ExpressionAttributeNames": {"#p": GSI2_PK},
+            "ExpressionAttributeValues": {":p": to_av(keys.campaign_codes_gsi(campaign_id, shard))}}
+        while True:
+            r = self.table.client.query(**kwargs)
+            yield [from_item(i) or {} for i in r["Items"]]
+            if "LastEvaluatedKey" not in r:
+                return
+            kwargs["ExclusiveStartKey"] = r["LastEvaluatedKey"]
+
     @staticmethod
     def _start_key(campaign_id: str, shard: int, after: str) -> dict:
         pk, sk = keys.code(code_of(after))

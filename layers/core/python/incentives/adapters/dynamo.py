@@ -177,9 +177,11 @@ class Table:
         return found
 
     def query(self, pk: str, sk_prefix: str | None = None, index: str | None = None, limit: int | None = None,
-              forward: bool = True) -> list[dict]:
+              forward: bool = True, consistent: bool = False) -> list[dict]:
         pk_name, sk_name = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
         kwargs: dict[str, Any] = {"TableName": self.name, "ScanIndexForward": forward}
+        if consistent:  # the table only: an index is read eventually consistent
+            kwargs["ConsistentRead"] = True
         cond = "#p = :p"
         vals = {":p": {"S": pk}}
         names = {"#p": pk_name}

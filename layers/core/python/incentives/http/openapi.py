@@ -44,6 +44,7 @@ PATH_PARAMETERS: dict[str, tuple[dict, str]] = {
     "referral_id": ({"type": "string"}, "The `id` of a referral."),
     "payout_id": ({"type": "string"}, "The `id` of a payout."),
     "token": ({"type": "string"}, "The unsubscribe token of a message's `List-Unsubscribe` link (names no one)."),
+    "export_id": ({"type": "string"}, "The `export_id` of a 202 answer of POST .../exports."),
     "job": ({"type": "string"}, "A job id (`job_id` of a 202 answer), or on `/run` a runnable job's name: "
                                 + ", ".join(RUNNABLE_JOBS) + "."),
 }

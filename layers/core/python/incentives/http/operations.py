@@ -173,6 +173,17 @@ OPERATIONS: dict[str, Operation] = {
         description="Unique codes only (a public code is in the campaign's config). `format=csv` answers the same "
                     "page as text/csv with a header row `code,status,customer_id,customer_email_hash,expires_at,"
                     "redemptions`."),
+    "create_export": Operation(
+        "Export all of a campaign's codes as one CSV file", {202: r.ExportQueued},
+        errors=("campaign_not_found", "codes_not_issuable"),
+        description="Starts a job that writes every unique code of the campaign (the CSV of the paged export: "
+                    "`code,status,customer_id,customer_email_hash,expires_at,redemptions`). Poll "
+                    "`GET /v1/campaigns/{campaign_id}/exports/{export_id}` for its progress and the file."),
+    "get_export": Operation(
+        "A whole-campaign export's progress and file", {200: r.Export}, errors=("not_found",),
+        description="When `succeeded`: `url`, a pre-signed link to the CSV valid until `url_expires_at` "
+                    "(deployed; the object itself expires after the bucket's lifecycle days), or `path`, the "
+                    "file written by the local run."),
     "retention_metrics": Operation(
         "Retention numbers of a window of UTC days, per currency", {200: r.RetentionMetrics}, query=RetentionQuery,
         errors=("campaign_not_found",),

@@ -268,6 +268,27 @@ class JobQueued:
 
 
 @_Out
+class ExportQueued:
+    export_id: str
+    campaign_id: str
+    status: Literal["queued"]
+
+
+@_Out
+class Export:
+    export_id: str
+    campaign_id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    done: Annotated[int, Doc("codes written so far (all of them once succeeded)")]
+    created_at: Time
+    finished_at: Time | None
+    error: str | None
+    url: Annotated[str, Doc("succeeded, deployed: a pre-signed GET link to the CSV")] = absent()
+    url_expires_at: Time = absent()
+    path: Annotated[str, Doc("succeeded, local run: the CSV file")] = absent()
+
+
+@_Out
 class Job:
     job_id: str
     type: str

@@ -42,6 +42,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/campaigns/{campaign_id}", "operators", OPERATOR, "get_campaign"),
     Route("POST", "/v1/campaigns/{campaign_id}/codes", "operators", OPERATOR, "issue_codes"),
     Route("GET", "/v1/campaigns/{campaign_id}/codes", "operators", OPERATOR, "export_codes"),
+    # the whole campaign as one CSV file, written by the code-export job (services/export_jobs.py)
+    Route("POST", "/v1/campaigns/{campaign_id}/exports", "operators", OPERATOR, "create_export"),
+    Route("GET", "/v1/campaigns/{campaign_id}/exports/{export_id}", "operators", OPERATOR, "get_export"),
     Route("GET", "/v1/jobs/{job}", "operators", OPERATOR, "get_job"),
     # retention numbers over a window of UTC days, per currency (services/retention.py)
     Route("GET", "/v1/metrics/retention", "operators", OPERATOR, "retention_metrics"),
@@ -82,7 +85,10 @@ ROUTES: tuple[Route, ...] = (
 # name -> (folder under functions/, EventBridge schedule expression or None for async-invoked workers)
 JOBS: dict[str, tuple[str, str | None]] = {
     "campaign-activation": ("campaign_activation", "rate(1 minute)"),
+    # a bulk run's planner: puts its slices on the worker queue (infra/bulk.py: SQS -> bulk_codes_worker)
     "bulk-codes": ("bulk_codes", None),
+    # a whole campaign's codes as one CSV file (POST /v1/campaigns/{id}/exports)
+    "code-export": ("code_exports", None),
     # referral rewards whose return window has closed are paid out (services/referral_conversions.py)
     "referral-rewards": ("referral_rewards", "rate(10 minutes)"),
     # loyalty: expiry warnings, lot expiry at the end of the day in each program's zone, tier downgrades

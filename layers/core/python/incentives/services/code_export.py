@@ -130,10 +130,25 @@ class ExportPage:
         w = csv.writer(out)
         w.writerow(CSV_HEADER)
         for c in self.codes:
-            customer = c.get("customer") or {}
-            w.writerow([c["code"], c["status"], customer.get("id", ""), customer.get("email_hash", ""),
-                        c["expires_at"] or "", c["redemptions"]])
+            w.writerow(csv_row(c))
         return out.getvalue()
+
+
+def csv_row(code: dict) -> list:
+    """One code of the export (as ``CodeExport.page`` shows it) as a CSV_HEADER row."""
+    customer = code.get("customer") or {}
+    return [code["code"], code["status"], customer.get("id", ""), customer.get("email_hash", ""),
+            code["expires_at"] or "", code["redemptions"]]
+
+
+def export_view(item: dict, per_code: int | None, now_iso: str) -> dict:
+    """A gsi2 code item as the export shows it."""
+    row = {"code": item["code"], "status": _status(item, per_code, now_iso), "expires_at": item.get("expires_at"),
+           "redemptions": int(item.get("redemptions") or 0)}
+    customer = _customer(item.get("holder"))
+    if customer:
+        row["customer"] = customer
+    return row
 
 
 class CodeExport:
@@ -150,13 +165,6 @@ class CodeExport:
         start = decode_cursor(key, cursor, campaign_id, job_id) if cursor else Position(0)
         items, following = self.store.page(campaign_id, job_id, start, limit)
         per_code, at = campaign.limits.per_code, iso(now)
-        codes = []
-        for i in items:
-            row = {"code": i["code"], "status": _status(i, per_code, at), "expires_at": i.get("expires_at"),
-                   "redemptions": int(i.get("redemptions") or 0)}
-            customer = _customer(i.get("holder"))
-            if customer:
-                row["customer"] = customer
-            codes.append(row)
+        codes = [export_view(i, per_code, at) for i in items]
         next_cursor = encode_cursor(key, campaign_id, job_id, following) if following else None
         return ExportPage(codes, next_cursor)
