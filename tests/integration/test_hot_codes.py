@@ -16,6 +16,7 @@ from incentives.domain import errors
 from incentives.domain.orders import Customer, Order
 from incentives.domain.shards import share
 from incentives.services.checkout import Checkout, CheckoutRequest
+from incentives.services.issuance import Issuance
 from tests.support import OPERATOR_KEY_ID, campaign, scan_all
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -182,3 +183,27 @@ def test_eight_shards_cost_one_read_and_one_transaction_per_redemption(checkout,
     assert record["code_shard"] == j and record["discount_shards"] == {str(j): 700}
     assert table.get(*keys.code_count_shard("EIGHT", j), consistent=True)["redemptions"] == 1
     assert table.get(*keys.code("EIGHT")) is None  # the code item is not the hot spot any more
+
+
+def test_unique_codes_of_a_sharded_campaign_keep_their_own_count_and_share_the_campaign_cap(table, config_dir,
+                                                                                            handlers):
+    # total_redemptions 3 over 4 shards: shares 1, 1, 1, 0; each unique code is counted on its own item as always
+    cfg = config_dir(campaign("uniq", limits={"per_code": 1, "total_redemptions": 3, "counter_shards": 4}))
+    svc = Checkout(CheckoutStore(table), cfg)
+    codes = [c["code"] for c in Issuance(table, cfg).issue("uniq", 5, None, None, NOW).codes]
+    outcomes: list[str] = []
+    for i, code in enumerate(codes):
+        try:
+            svc.redeem(req(code, i), NOW)
+            outcomes.append("ok")
+        except errors.IncentiveError as e:
+            outcomes.append(e.code)
+            assert e.details == {"limit": 3, "scope": "campaign"}
+    assert outcomes == ["ok", "ok", "ok", "redemption_limit_reached", "redemption_limit_reached"]
+    assert sorted(table.get(*keys.code(c), consistent=True).get("redemptions", 0) for c in codes) == [0, 0, 1, 1, 1]
+    assert not [i for i in scan_all(table) if i["sk"] == "SHARD"]  # no code shards for unique codes
+    counters = shard_items(table, "CAMPAIGN#uniq#SHARD#")
+    assert sorted(i["redeemed"] for i in counters.values()) == [1, 1, 1] and 3 not in counters
+    status, out, _ = handlers.call("storefront", "POST", "/v1/validations", body={
+        "code": codes[4], "customer": {"id": "v"}, "order": {"currency": "EUR", "amount": 5_000}})
+    assert status == 200 and out["valid"] is False and out["reason"] == "redemption_limit_reached"
