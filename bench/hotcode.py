@@ -2,7 +2,7 @@
 limits.counter_shards K = 1 and K = 8, against DynamoDB Local, through the engine's checkout service (services/
 checkout.py, the code the storefront handler calls) on the engine's shared client.
 
-Per K: BENCH_HOTCODE_CALLS redemptions (default 3000; distinct customers, per_customer 1, per_code and
+Per K: BENCH_HOTCODE_CALLS redemptions (default 1000; distinct customers, per_customer 1, per_code and
 total_redemptions far above the count so every condition is evaluated and none binds), after a warm-up. Figures:
 redemptions per second (wall clock), p50 / p99 latency, and the DynamoDB requests per redemption by operation,
 counted with botocore hooks (a TransactionConflict the engine retries counts as a request of its own). Then an
@@ -27,7 +27,7 @@ from . import Context, Figure, RequestRecorder, ms, percentile, say, verdict
 
 NAME = "hotcode"
 THREADS = int(os.environ.get("BENCH_HOTCODE_THREADS", "64"))
-CALLS = int(os.environ.get("BENCH_HOTCODE_CALLS", "3000"))
+CALLS = int(os.environ.get("BENCH_HOTCODE_CALLS", "1000"))
 WARMUP = 200
 CAP_ATTEMPTS = int(os.environ.get("BENCH_HOTCODE_CAP_ATTEMPTS", "2000"))
 SHARDS = (1, 8)
