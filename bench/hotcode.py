@@ -79,6 +79,33 @@ def _round(checkout, code: str, ids: range, tag: str) -> tuple[list[tuple[str, f
     return out, time.perf_counter() - t
 
 
+def _ceiling(ctx: Context, n: int = 400) -> str:
+    """Bare botocore transactions (an ADD on a counter item + a put) from THREADS threads, no engine code: on one
+    item, over 8 items and on distinct items. What DynamoDB Local itself allows on this machine."""
+    import uuid
+
+    from . import bare_client
+
+    name = ctx.fresh_table("bench-hotceil")
+    client = bare_client(ctx.ddb(), max_pool=THREADS, read_timeout=120)
+
+    def tx(pk: str) -> None:
+        client.transact_write_items(TransactItems=[
+            {"Update": {"TableName": name, "Key": {"pk": {"S": pk}, "sk": {"S": "COUNTERS"}},
+                        "UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+            {"Put": {"TableName": name, "Item": {"pk": {"S": uuid.uuid4().hex}, "sk": {"S": "R"}}}}])
+
+    out = []
+    for label, key in (("one item", lambda i: "HOT"), ("8 items", lambda i: f"S{i % 8}"),
+                       ("distinct items", lambda i: f"D{i}")):
+        t = time.perf_counter()
+        with ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(tx, [key(i) for i in range(n)]))
+        out.append(f"{label} {n / (time.perf_counter() - t):,.0f}/s")
+    ctx.drop_table(name)
+    return ", ".join(out)
+
+
 def run(ctx: Context) -> list[Figure]:
     from incentives.adapters.dynamo import Table, dynamodb_client
 
@@ -125,4 +152,5 @@ def run(ctx: Context) -> list[Figure]:
         ctx.drop_table(name)
     figures.append(say(Figure(NAME, "K=8 / K=1 redemptions per second (DynamoDB Local)",
                               f"{rates[8] / rates[1]:.2f}x")))
+    figures.append(say(Figure(NAME, "DynamoDB Local's own ceiling (bare 2-item transactions)", _ceiling(ctx))))
     return figures
