@@ -13,8 +13,8 @@ What is modelled (docs/throughput.md "Simulation"):
   TransactionConflict. Throttles and conflicts are retried with the engine's TRANSIENT policy (adapters/retry.py:
   4 ms doubling to 250 ms, jitter 0.5-1.5, 8 s deadline), then the attempt gives up (contention).
 - Shard choice: "engine" is domain/shards.py's (read SAMPLE shards, write to the one with most room; short or
-  stale -> read all consistently, choose again; refuse only when none has room); "naive" writes to a random
-  shard and refuses when that shard's share is spent (what sharding without a fall-over does).
+  stale -> read all consistently, choose again from two at random with room; refuse only when none has room);
+  "naive" writes to a random shard and refuses when that shard's share is spent (sharding without a fall-over).
 """
 from __future__ import annotations
 
@@ -136,7 +136,8 @@ class _Sim:
         if not room:
             self.refuse()
         else:
-            self.push(now + READ_S, "write", req | {"shard": max(room)[2]})
+            two = self.rng.sample(room, min(SAMPLE, len(room)))  # as domain/shards.plan: two with room, the emptier
+            self.push(now + READ_S, "write", req | {"shard": max(two)[2]})
 
     def write(self, now: float, req: dict) -> None:
         j = req["shard"]

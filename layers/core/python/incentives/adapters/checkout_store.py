@@ -377,6 +377,10 @@ class CheckoutStore:
                           "#rv": f"revenue_{record['currency']}"},
                    vals=values(minus=-1, neg=-record["discount_amount"], now=now_iso,
                                rv=-(record.get("order_amount") or 0)))
+        self._usage_rollback_writes(uow, record)
+
+    @staticmethod
+    def _usage_rollback_writes(uow: UnitOfWork, record: dict) -> None:
         if record.get("counted_customer"):
             usage_key = keys.customer_usage(record["campaign_id"], record["customer_id"])
             if record.get("usage_period"):
@@ -408,13 +412,7 @@ class CheckoutStore:
                 names["#rv"] = f"revenue_{currency}"
                 vals.update(values(minus=-1, rv=-(record.get("order_amount") or 0)))
             uow.update(keys.campaign_counter_shard(record["campaign_id"], j), update, names=names, vals=vals)
-        if record.get("counted_customer"):
-            usage_key = keys.customer_usage(record["campaign_id"], record["customer_id"])
-            if record.get("usage_period"):
-                uow.update(usage_key, "ADD redeemed :minus, #per :minus", names={"#per": record["usage_period"]},
-                           vals=values(minus=-1))
-            else:
-                uow.update(usage_key, "ADD redeemed :minus", vals=values(minus=-1))
+        self._usage_rollback_writes(uow, record)
 
     def rollback(self, uow: UnitOfWork, record: dict, reason: str | None, now_iso: str) -> None:
         self.rollback_writes(uow, record, reason, now_iso)

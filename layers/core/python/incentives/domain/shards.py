@@ -11,7 +11,8 @@ from other shards in the same transaction.
 
 A redemption reads a random sample of SAMPLE shards (one BatchGetItem) and writes to the one with the most room
 ("power of two choices": the shards fill evenly, so the sample is almost never short); when the sample is short or
-its read was stale (the write's condition fails), it reads all K consistently and chooses again.
+its read was stale (the write's condition fails), it reads all K consistently and chooses again, again two at
+random among those with room, so that redemptions that read the same counts do not all pick the same shard.
 """
 from __future__ import annotations
 
@@ -97,20 +98,22 @@ def _count_scope(campaign: Campaign, shards: list[ShardCounts]) -> str:
 
 def plan(campaign: Campaign, discount: int, shards: list[ShardCounts],
          rand: Callable[[], float] = random.random) -> ShardPlan:
-    """The shard with the most room for one more redemption (ties at random) and the discount's parts: as much
-    as that shard's budget share has left, the rest from the shards with the most left. Raises NoRoom when the
-    shards given cannot take it (of all K read consistently: the cap is reached)."""
+    """The shard for one more redemption: of two shards with room taken at random, the one with more room
+    ("power of two choices": the shards fill evenly, and concurrent redemptions that read the same counts still
+    spread instead of all choosing the emptiest). The discount's parts: as much as that shard's budget share has
+    left, the rest from other shards with budget left, in random order. Raises NoRoom when the shards given
+    cannot take it (of all K read consistently: the cap is reached)."""
     with_count = [s for s in shards if _count_room(campaign, s) >= 1]
     if not with_count:
         raise NoRoom(_count_scope(campaign, shards))
-    primary = max(with_count, key=lambda s: (min(_count_room(campaign, s), _NO_LIMIT),
-                                             _budget_room(campaign, s), rand()))
+    pool = [s for s in with_count if _budget_room(campaign, s) > 0] or with_count
+    two = sorted(pool, key=lambda s: rand())[:SAMPLE]
+    primary = max(two, key=lambda s: (min(_count_room(campaign, s), _NO_LIMIT), _budget_room(campaign, s)))
     if campaign.limits.budget is None:
         return ShardPlan(primary.index, {primary.index: discount})
     parts: dict[int, int] = {}
     left = discount
-    others = sorted((s for s in shards if s.index != primary.index),
-                    key=lambda s: (-_budget_room(campaign, s), rand()))
+    others = sorted((s for s in shards if s.index != primary.index), key=lambda s: rand())
     for s in [primary, *others]:
         take = min(left, _budget_room(campaign, s))
         if take > 0:
