@@ -219,3 +219,18 @@ def test_unique_codes_of_a_sharded_campaign_keep_their_own_count_and_share_the_c
     status, out, _ = handlers.call("storefront", "POST", "/v1/validations", body={
         "code": codes[4], "customer": {"id": "v"}, "order": {"currency": "EUR", "amount": 5_000}})
     assert status == 200 and out["valid"] is False and out["reason"] == "redemption_limit_reached"
+
+
+def test_a_repeated_idempotent_redemption_of_a_sharded_code_counts_once(table, config_dir, handlers):
+    config_dir(hot("idem", "IDEM", per_code=10, counter_shards=K))
+    body = {"code": "IDEM", "customer": {"id": "c1"}, "order": {"id": "o1", "currency": "EUR", "amount": 5_000}}
+    first = handlers.call("storefront", "POST", "/v1/redemptions", body=body, headers={"Idempotency-Key": "k-1"})
+    again = handlers.call("storefront", "POST", "/v1/redemptions", body=body, headers={"Idempotency-Key": "k-1"})
+    assert first[0] == 201 and again[0] == 201 and again[1] == first[1]
+    status, code, _ = handlers.call("storefront", "GET", "/v1/codes/{code}", path_params={"code": "IDEM"})
+    assert status == 200 and code["redemptions"] == {"count": 1, "limit": 10}
+    assert handlers.call("storefront", "POST", "/v1/redemptions/{redemption_id}/rollback",
+                         {"redemption_id": first[1]["id"]}, body={})[0] == 200
+    assert handlers.call("storefront", "GET", "/v1/codes/{code}", path_params={"code": "IDEM"})[1][
+        "redemptions"]["count"] == 0
+    assert_shards_balance(table, "idem", "IDEM")
