@@ -1,6 +1,6 @@
 """`python -m bench [name ...]`: run the benchmarks (all, or the ones named) and print a summary table.
 
-Names: imports, codegen, checkout, events, qualify, referrals, loyalty, journeys, bulk, export, retention,
+Names: imports, codegen, checkout, hotcode, events, qualify, referrals, loyalty, journeys, bulk, export, retention,
 localserver (run in this order by default: the CPU-bound ones before DynamoDB Local starts; localserver last:
 `make run`'s table has the stream on). One DynamoDB Local in memory serves the whole run; each benchmark makes
 its own fresh tables. BENCH_JSON=FILE also writes the figures as JSON (tools/cost.py reads them).
@@ -20,8 +20,8 @@ from bench import ERROR, Context, Figure, setup_path
 
 setup_path()  # layers/core/python (the engine's layer) and the repo root (local/, tests/) on sys.path
 
-BENCHMARKS = ("imports", "codegen", "checkout", "events", "qualify", "referrals", "loyalty", "journeys", "bulk",
-              "export", "retention", "localserver")
+BENCHMARKS = ("imports", "codegen", "checkout", "hotcode", "events", "qualify", "referrals", "loyalty", "journeys",
+              "bulk", "export", "retention", "localserver")
 
 
 def summary(figures: list[Figure]) -> str:

@@ -124,8 +124,12 @@ def other_arm(a: str) -> str:
     return "five-eur" if a == "ten-pct" else "ten-pct"
 
 
-def test_stats_per_variant_after_redemptions_and_a_rollback(handlers, config_dir):
-    config_dir(spring())
+@pytest.mark.parametrize("shards", [1, 4])
+def test_stats_per_variant_after_redemptions_and_a_rollback(handlers, config_dir, shards):
+    # with counter_shards the variant's counters go to the shards each redemption counted on, and back on rollback
+    config_dir(spring(limits={"per_code": 1, "total_redemptions": 1000, "budget": {"amount": 1_000_000,
+                                                                                   "currency": "EUR"},
+                              "counter_shards": shards}))
     seen: dict[str, list[str]] = {"ten-pct": [], "five-eur": []}
     i = 0
     while min(len(v) for v in seen.values()) < 6:

@@ -14,6 +14,7 @@ from ..domain.checkout import CODE_ACTIVE, CodeState, Usage, needs_profile
 from ..domain.config import Campaign
 from ..domain.ids import new_id
 from ..domain.orders import Order
+from ..domain.shards import ShardCounts, ShardPlan, code_sharded, share, sum_counters
 from ..domain.variants import counter
 from . import keys
 from .dynamo import Table, TransactionCancelled, values
@@ -47,6 +48,7 @@ class Line:
     record: dict
     balance: int | None = None  # the card balance the discount was computed from (gift cards, store credit)
     variant: str | None = None  # the campaign's A/B variant this redemption runs in
+    plan: ShardPlan | None = None  # where it counts when the campaign's counters are sharded (domain/shards.py)
 
 
 def redemption_record(rid: str, code: str, campaign: Campaign, customer_id: str, order: Order, discount: int,
@@ -71,6 +73,18 @@ class ProfileChanged(Exception):
     """The customer's profile changed between the rules' read and the redemption: decide again."""
 
 
+class ShardSpent(Exception):
+    """A counter shard chosen from a (sampled or stale) read had no room left: read all shards and choose again."""
+
+
+def record_plan(record: dict, campaign: Campaign, plan: ShardPlan) -> None:
+    """Where the redemption counted, on its record, so a rollback gives back to the same shards."""
+    record["counter_shard"] = plan.shard
+    record["discount_shards"] = {str(j): d for j, d in sorted(plan.discounts.items())}
+    if code_sharded(campaign):
+        record["code_shard"] = plan.shard
+
+
 class CheckoutStore:
     def __init__(self, table: Table):
         self.table = table
@@ -83,21 +97,52 @@ class CheckoutStore:
         campaign is known up front."""
         wanted = [keys.code(code)]
         if campaign is not None:
-            wanted += self._usage_keys(campaign, customer_id)
+            wanted += self._usage_keys(campaign, customer_id) + _code_shard_keys(campaign, code)
         got = self.table.batch_get(wanted)
         item = got.get(keys.code(code))
         if campaign is None or (item is not None and item["campaign_id"] != campaign.id):
             return item, Usage()  # caller resolves the campaign and asks for usage
+        if _code_shard_keys(campaign, code):  # the code's count lives on its shards (public, counter_shards > 1)
+            counted = sum(got.get(k, {}).get("redemptions", 0) for k in _code_shard_keys(campaign, code))
+            item = {"code": code, "campaign_id": campaign.id, **(item or {})}
+            item["redemptions"] = item.get("redemptions", 0) + counted
         return item, self._usage(got, campaign, customer_id, period_attr)
+
+    def read_shards(self, campaign: Campaign, indexes: list[int], consistent: bool) -> list[ShardCounts] | None:
+        """The shards' counts that the campaign's limits need, in one BatchGetItem; None when no limit needs a
+        read (then any shard will do)."""
+        lim = campaign.limits
+        wanted: list[tuple[str, str]] = []
+        if lim.total_redemptions is not None or lim.budget is not None:
+            wanted += [keys.campaign_counter_shard(campaign.id, j) for j in indexes]
+        if code_sharded(campaign) and lim.per_code is not None and campaign.codes.code:
+            wanted += [keys.code_count_shard(campaign.codes.code, j) for j in indexes]
+        if not wanted:
+            return None
+        got = self.table.batch_get(wanted, consistent=consistent)
+        out = []
+        for j in indexes:
+            counters = got.get(keys.campaign_counter_shard(campaign.id, j)) or {}
+            code = (got.get(keys.code_count_shard(campaign.codes.code, j)) or {}) if campaign.codes.code else {}
+            out.append(ShardCounts(j, code.get("redemptions", 0), counters.get("redeemed", 0),
+                                   counters.get("discount_total", 0)))
+        return out
+
+    def code_redemptions_on_shards(self, campaign: Campaign, code: str) -> int:
+        """A sharded public code's redemptions on its shards (one BatchGetItem)."""
+        wanted = _code_shard_keys(campaign, code)
+        got = self.table.batch_get(wanted) if wanted else {}
+        return sum(got.get(k, {}).get("redemptions", 0) for k in wanted)
 
     def read_usage(self, campaign: Campaign, customer_id: str, period_attr: str | None = None) -> Usage:
         return self.read_usages([campaign], customer_id, {campaign.id: period_attr})[campaign.id]
 
     def read_usages(self, campaigns: list[Campaign], customer_id: str,
                     period_attrs: dict[str, str | None]) -> dict[str, Usage]:
-        """Usage of several campaigns by one customer, in one BatchGetItem (at most 100 keys)."""
+        """Usage of several campaigns by one customer, in one BatchGetItem up to 100 keys (a sharded campaign
+        brings K counter keys: more than 100 take more requests, never a truncated read)."""
         wanted = [k for c in campaigns for k in self._usage_keys(c, customer_id)]
-        got = self.table.batch_get(wanted[:100]) if wanted else {}
+        got = self.table.batch_get_many(wanted) if wanted else {}
         return {c.id: self._usage(got, c, customer_id, period_attrs.get(c.id)) for c in campaigns}
 
     @staticmethod
@@ -105,7 +150,7 @@ class CheckoutStore:
         lim = campaign.limits
         out = []
         if lim.total_redemptions is not None or lim.budget is not None:
-            out.append(keys.campaign_counters(campaign.id))
+            out += _counter_keys(campaign)
         if campaign.counts_customer:
             out.append(keys.customer_usage(campaign.id, customer_id))
         if needs_profile(campaign):
@@ -114,7 +159,7 @@ class CheckoutStore:
 
     @staticmethod
     def _usage(got: dict, campaign: Campaign, customer_id: str, period_attr: str | None = None) -> Usage:
-        counters = got.get(keys.campaign_counters(campaign.id)) or {}
+        counters = _summed(got, _counter_keys(campaign))
         mine = got.get(keys.customer_usage(campaign.id, customer_id)) or {}
         return Usage(counters.get("redeemed", 0), counters.get("discount_total", 0), mine.get("redeemed", 0),
                      mine.get(period_attr, 0) if period_attr else 0, got.get(keys.customer_profile(customer_id)))
@@ -151,9 +196,16 @@ class CheckoutStore:
             else:
                 uow.check(k, "version = :v", vals=values(v=profile["version"]), explain=always(ProfileChanged))
         for ln in lines:
-            self._code_write(uow, ln, holders, now_iso)
-            self._counters_write(uow, ln.campaign, ln.discount, ln.record["currency"], now_iso,
-                                 ln.record.get("order_amount") or 0, ln.variant)
+            if ln.plan is not None and code_sharded(ln.campaign):
+                self._code_shard_write(uow, ln, ln.plan.shard, now_iso)
+            else:
+                self._code_write(uow, ln, holders, now_iso)
+            if ln.plan is not None:
+                self._shard_counters_write(uow, ln.campaign, ln.plan, ln.record["currency"], now_iso,
+                                           ln.record.get("order_amount") or 0, ln.variant)
+            else:
+                self._counters_write(uow, ln.campaign, ln.discount, ln.record["currency"], now_iso,
+                                     ln.record.get("order_amount") or 0, ln.variant)
             if ln.campaign.counts_customer:
                 self._usage_write(uow, ln.campaign, customer_id, ln.record.get("usage_period"), now_iso)
         for ln in lines:
@@ -253,6 +305,61 @@ class CheckoutStore:
                    f"ADD redeemed :one, discount_total :d, #dc :d, #day :d, #rv :rv{adds} SET updated_at = :now",
                    " AND ".join(cond) or None, names, vals, explain)
 
+    def _code_shard_write(self, uow: UnitOfWork, line: Line, j: int, now_iso: str) -> None:
+        """A sharded public code counts on shard ``j`` against that shard's share of per_code. The shard is made on
+        first use with the code's campaign and status, and checked like the code item."""
+        campaign = line.campaign
+        names = {"#st": "status"}
+        vals = values(one=1, cid=campaign.id, active=CODE_ACTIVE, now=now_iso, code=line.code)
+        cond = ["campaign_id = :cid", "#st = :active"]
+        if campaign.limits.per_code is not None:
+            vals.update(values(per_code=share(campaign.limits.per_code, campaign.limits.counter_shards, j)))
+            cond.append("(attribute_not_exists(redemptions) OR redemptions < :per_code)")
+
+        def explain(old: dict | None) -> Exception:
+            if old is not None and old.get("campaign_id") != campaign.id:
+                return CodeCampaignMismatch(old["campaign_id"], line.code)
+            if old is not None and old.get("status", CODE_ACTIVE) != CODE_ACTIVE:
+                return errors.CodeDisabled()
+            return ShardSpent()
+        uow.update(keys.code_count_shard(line.code, j),
+                   "ADD redemptions :one SET last_redeemed_at = :now, code = :code,"
+                   " campaign_id = if_not_exists(campaign_id, :cid), #st = if_not_exists(#st, :active)",
+                   f"attribute_not_exists(pk) OR ({' AND '.join(cond)})", names, vals, explain)
+
+    def _shard_counters_write(self, uow: UnitOfWork, campaign: Campaign, plan: ShardPlan, currency: str,
+                              now_iso: str, order_amount: int, variant: str | None = None) -> None:
+        """The counters of a sharded campaign: the plan's shard counts the redemption (and its revenue), each shard
+        of the plan's discounts its part; every limit a condition on the share of the shard that holds it. An A/B
+        variant's counters go the same way (its discount part with each part, its count and revenue with the
+        count), so the stats' sum over the shards adds them up."""
+        lim, k = campaign.limits, campaign.limits.counter_shards
+        vnames = variant_names(variant, currency)
+        for j in sorted({plan.shard, *plan.discounts}):
+            part = plan.discounts.get(j, 0)
+            vals = values(d=part, now=now_iso)
+            names = {"#dc": f"discount_{currency}", "#day": spend_day(now_iso, currency)}
+            cond = []
+            vd = ", #vd :d" if variant is not None else ""
+            update = f"ADD discount_total :d, #dc :d, #day :d{vd} SET updated_at = :now"
+            if variant is not None:
+                names["#vd"] = vnames["#vd"]
+            if j == plan.shard:
+                vrv = ", #vr :one, #vv :rv" if variant is not None else ""
+                update = (f"ADD redeemed :one, discount_total :d, #dc :d, #day :d, #rv :rv{vd}{vrv} "
+                          "SET updated_at = :now")
+                names["#rv"] = f"revenue_{currency}"
+                names.update(vnames)
+                vals.update(values(one=1, rv=order_amount))
+                if lim.total_redemptions is not None:
+                    vals.update(values(max=share(lim.total_redemptions, k, j)))
+                    cond.append("(attribute_not_exists(redeemed) OR redeemed < :max)")
+            if lim.budget is not None:
+                vals.update(values(room=share(lim.budget.amount, k, j) - part))
+                cond.append("(attribute_not_exists(discount_total) OR discount_total <= :room)")
+            uow.update(keys.campaign_counter_shard(campaign.id, j), update, " AND ".join(cond) or None, names, vals,
+                       always(ShardSpent))
+
     @staticmethod
     def _code_error(old: dict | None, line: Line, holders: list[str], now_iso: str) -> Exception:
         """Why the code's condition failed, from the code item as it was."""
@@ -283,6 +390,9 @@ class CheckoutStore:
                    "#st = :succeeded", {"#st": "status"},
                    values(rolled="rolled_back", succeeded="succeeded", now=now_iso, reason=reason or ""),
                    always(errors.AlreadyRolledBack))
+        if record.get("counter_shard") is not None:
+            self._shard_rollback_writes(uow, record, now_iso)
+            return
         code_key = keys.code(record["code"])
         if record.get("balance_spent"):  # a gift card gets back what this redemption took
             uow.update(code_key, "ADD redemptions :minus, balance :back", "redemptions > :zero",
@@ -299,6 +409,10 @@ class CheckoutStore:
                           "#rv": f"revenue_{record['currency']}", **variant_names(variant, record["currency"])},
                    vals=values(minus=-1, neg=-record["discount_amount"], now=now_iso,
                                rv=-(record.get("order_amount") or 0)))
+        self._usage_rollback_writes(uow, record)
+
+    @staticmethod
+    def _usage_rollback_writes(uow: UnitOfWork, record: dict) -> None:
         if record.get("counted_customer"):
             usage_key = keys.customer_usage(record["campaign_id"], record["customer_id"])
             if record.get("usage_period"):
@@ -306,6 +420,38 @@ class CheckoutStore:
                            vals=values(minus=-1))
             else:
                 uow.update(usage_key, "ADD redeemed :minus", vals=values(minus=-1))
+
+    def _shard_rollback_writes(self, uow: UnitOfWork, record: dict, now_iso: str) -> None:
+        """The counter and code writes of a sharded redemption's rollback: back to the shards it counted on."""
+        shard = int(record["counter_shard"])
+        if record.get("code_shard") is not None:
+            uow.update(keys.code_count_shard(record["code"], int(record["code_shard"])), "ADD redemptions :minus",
+                       "redemptions > :zero", vals=values(minus=-1, zero=0))
+        elif record.get("balance_spent"):
+            uow.update(keys.code(record["code"]), "ADD redemptions :minus, balance :back", "redemptions > :zero",
+                       vals=values(minus=-1, zero=0, back=record["discount_amount"]))
+        else:
+            uow.update(keys.code(record["code"]), "ADD redemptions :minus", "redemptions > :zero",
+                       vals=values(minus=-1, zero=0))
+        currency, variant = record["currency"], record.get("variant")
+        vnames = variant_names(variant, currency)
+        parts = {int(j): d for j, d in (record.get("discount_shards") or {}).items()}
+        for j in sorted({shard, *parts}):
+            names = {"#dc": f"discount_{currency}", "#day": spend_day(record["created_at"], currency)}
+            vals = values(neg=-parts.get(j, 0), now=now_iso)
+            vd = ", #vd :neg" if variant is not None else ""
+            if variant is not None:
+                names["#vd"] = vnames["#vd"]
+            update = f"ADD discount_total :neg, #dc :neg, #day :neg{vd} SET updated_at = :now"
+            if j == shard:
+                vrv = ", #vr :minus, #vv :rv" if variant is not None else ""
+                update = (f"ADD redeemed :minus, discount_total :neg, #dc :neg, #day :neg, #rv :rv{vd}{vrv} "
+                          "SET updated_at = :now")
+                names["#rv"] = f"revenue_{currency}"
+                names.update(vnames)
+                vals.update(values(minus=-1, rv=-(record.get("order_amount") or 0)))
+            uow.update(keys.campaign_counter_shard(record["campaign_id"], j), update, names=names, vals=vals)
+        self._usage_rollback_writes(uow, record)
 
     def rollback(self, uow: UnitOfWork, record: dict, reason: str | None, now_iso: str) -> None:
         self.rollback_writes(uow, record, reason, now_iso)
@@ -325,6 +471,26 @@ def variant_names(variant: str | None, currency: str) -> dict[str, str]:
         return {}
     return {"#vr": counter(variant, "redeemed"), "#vd": counter(variant, f"discount_{currency}"),
             "#vv": counter(variant, f"revenue_{currency}")}
+
+
+def _counter_keys(campaign: Campaign) -> list[tuple[str, str]]:
+    """The item(s) that hold the campaign's counters: the counter item, or its K shards."""
+    k = campaign.limits.counter_shards
+    if k == 1:
+        return [keys.campaign_counters(campaign.id)]
+    return [keys.campaign_counter_shard(campaign.id, j) for j in range(k)]
+
+
+def _code_shard_keys(campaign: Campaign, code: str) -> list[tuple[str, str]]:
+    if not code_sharded(campaign) or code != campaign.codes.code:
+        return []
+    return [keys.code_count_shard(code, j) for j in range(campaign.limits.counter_shards)]
+
+
+def _summed(got: dict, wanted: list[tuple[str, str]]) -> dict:
+    if len(wanted) == 1:
+        return got.get(wanted[0]) or {}
+    return sum_counters(got.get(k) for k in wanted)
 
 
 SPEND_DAY_PREFIX = "spend_"

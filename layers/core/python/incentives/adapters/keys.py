@@ -11,6 +11,18 @@ def campaign_counters(campaign_id: str) -> tuple[str, str]:
     return f"CAMPAIGN#{campaign_id}", "COUNTERS"
 
 
+def campaign_counter_shard(campaign_id: str, shard: int) -> tuple[str, str]:
+    """Shard ``shard`` of the counters when limits.counter_shards > 1 (domain/shards.py): same attributes as
+    campaign_counters, each limit its share. A partition key of its own, so each shard has its own partition."""
+    return f"CAMPAIGN#{campaign_id}#SHARD#{shard:02d}", "COUNTERS"
+
+
+def code_count_shard(code: str, shard: int) -> tuple[str, str]:
+    """Shard ``shard`` of a public code's redemption count when its campaign has counter_shards > 1 (the code item
+    itself then keeps its status and is not written by redemptions)."""
+    return f"CODE#{code}#SHARD#{shard:02d}", "SHARD"
+
+
 def campaign_issued_shard(campaign_id: str, shard: int) -> tuple[str, str]:
     """Issued-code counts, sharded so parallel bulk writers never contend on one item."""
     return f"CAMPAIGN#{campaign_id}", f"ISSUED#{shard:02d}"

@@ -35,6 +35,7 @@ BUILTIN_SEGMENTS = ("new_customers", "returning_customers", "lapsed_customers")
 
 Id = Annotated[str, Text(pattern=ID_PATTERN)]
 Count = Annotated[int, Int(ge=1)]
+MAX_COUNTER_SHARDS = 32
 
 
 class _Model:
@@ -222,6 +223,9 @@ class Limits(_Model):
     per_customer_per_period: PeriodLimit | None = None
     total_redemptions: Count | None = None
     budget: Amount | None = None
+    # Hot codes: the public code's count, total_redemptions, budget and the campaign's stats counters spread
+    # over this many items (domain/shards.py). Fixed for a campaign's life: set it before the first redemption.
+    counter_shards: Annotated[int, Int(ge=1, le=MAX_COUNTER_SHARDS)] = 1
 
 
 @model

@@ -1,4 +1,5 @@
-"""Operator views of campaigns: config, effective status and the numbers (one Query per campaign)."""
+"""Operator views of campaigns: config, effective status and the numbers (one Query per campaign, and one
+BatchGetItem of its counter shards when limits.counter_shards > 1)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -9,6 +10,7 @@ from ..adapters.dynamo import Table
 from ..domain.campaigns import effective_status
 from ..domain.config import Campaign
 from ..domain.schema import dump
+from ..domain.shards import sum_counters as sum_shards
 from ..domain.variants import comparison, rate, sum_counters
 
 
@@ -42,6 +44,12 @@ class CampaignViews:
     def stats(self, campaign: Campaign) -> dict:
         items = self.table.query(keys.campaign_prefix(campaign.id))
         counters = next((i for i in items if i["sk"] == "COUNTERS"), {})
+        k = campaign.limits.counter_shards
+        shard_items: list[dict] = []
+        if k > 1:  # every counter summed over the counter item (claims) and the K shards (domain/shards.py)
+            shard_items = list(self.table.batch_get([keys.campaign_counter_shard(campaign.id, j)
+                                                     for j in range(k)]).values())
+            counters = sum_shards([counters, *shard_items])
         issued = sum(i.get("issued", 0) for i in items if i["sk"].startswith("ISSUED#"))
         redeemed = counters.get("redeemed", 0)
         discount_total = counters.get("discount_total", 0)
@@ -67,7 +75,7 @@ class CampaignViews:
             out["claims_remaining"] = campaign.claims.max_claims - out["claims"]
         out["variants"] = []  # an experiment's arms (empty without one) and, with one, their comparison
         if campaign.variants:
-            out["variants"], out["comparison"] = variant_stats(campaign, items)
+            out["variants"], out["comparison"] = variant_stats(campaign, [*items, *shard_items])
         return out
 
     def view(self, campaign: Campaign, now: datetime, with_stats: bool = True) -> dict:

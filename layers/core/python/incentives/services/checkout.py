@@ -1,11 +1,12 @@
 """Use cases of the checkout path: validate (reads only), redeem (one transaction), rollback, code lookup."""
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import datetime
 
 from ..adapters.checkout_store import BalanceChanged, CheckoutStore, CodeCampaignMismatch, CodeVariantMismatch, Line, \
-    ProfileChanged, redemption_record
+    ProfileChanged, ShardSpent, record_plan, redemption_record
 from ..adapters.config_source import ConfigSource
 from ..adapters.retry import RetryPolicy
 from ..adapters.unit_of_work import UnitOfWork
@@ -19,6 +20,7 @@ from ..domain.customers import holders
 from ..domain.discounts import Basket
 from ..domain.ids import new_id
 from ..domain.orders import Customer, Order
+from ..domain.shards import NoRoom, ShardPlan, code_sharded, plan, sample, sharded
 from ..domain.variants import assign, subject_for_id
 
 
@@ -105,6 +107,7 @@ class Checkout:
         bundle = self.config.bundle()
         campaign_ids = self._campaign_ids(bundle, codes)
         code_variants: dict[str, str] = {}  # learnt from a code whose recorded variant is not the customer's
+        read_all = False  # a sharded campaign's sampled shards were stale or short: read all of them
         for _ in DECISIONS.attempts():
             campaigns = {code: bundle.campaign(cid) for code, cid in campaign_ids.items()}
             if len(codes) > 1 and (not all(c.combinable for c in campaigns.values())
@@ -117,7 +120,8 @@ class Checkout:
             # the order (items, shipping): never over-discount.
             for code in sorted(codes, key=lambda c: campaigns[c].has_balance):
                 line, response = self._line(code, campaigns[code], code_variants.get(code), len(codes) > 1,
-                                            code in bundle.public_codes, customer, order, now, basket, created)
+                                            code in bundle.public_codes, customer, order, now, basket, created,
+                                            read_all)
                 lines.append(line)
                 responses.append(response)
             if len(lines) > 1:
@@ -133,10 +137,13 @@ class Checkout:
                 code_variants[m.code] = m.variant
             except (ProfileChanged, BalanceChanged):
                 pass  # the profile or a card's balance changed meanwhile: decide again, after a jittered pause
+            except ShardSpent:
+                read_all = True  # the chosen shard filled up meanwhile: choose again from all shards
         raise errors.Contention()
 
     def _line(self, code: str, campaign: Campaign, known_variant: str | None, stacked: bool, public: bool,
-              customer: Customer, order: Order, now: datetime, basket: Basket, created: str) -> tuple[Line, dict]:
+              customer: Customer, order: Order, now: datetime, basket: Basket, created: str,
+              read_all: bool = False) -> tuple[Line, dict]:
         """One code of the redemption: its variant's reward on what the codes before it left of its own
         eligible parts of the order (``basket``), its answer and its record."""
         variant = variant_for(campaign, customer, known_variant)
@@ -165,7 +172,33 @@ class Checkout:
             response["variant"] = variant
         record = redemption_record(rid, code, campaign, customer.id, order, discount, created,
                                    usage_period_attr(campaign, now), balance is not None, variant)
-        return Line(code, campaign, public, discount, record, balance, variant), response
+        shard_plan = self._shard_plan(campaign, discount, read_all) if sharded(campaign) else None
+        if shard_plan is not None:
+            record_plan(record, campaign, shard_plan)
+        return Line(code, campaign, public, discount, record, balance, variant, shard_plan), response
+
+    def _shard_plan(self, campaign: Campaign, discount: int, read_all: bool) -> ShardPlan:
+        """Where a redemption of a sharded campaign counts (domain/shards.py): from a sample of the shards read
+        eventually consistent, or, when that is short or was stale, from all of them read consistently. Refused
+        only when all of them, read consistently, have no room: the cap is reached."""
+        k = campaign.limits.counter_shards
+        reads = [(list(range(k)), True)] if read_all else [(sample(k), False), (list(range(k)), True)]
+        scope = "campaign"
+        for indexes, consistent in reads:
+            counts = self.store.read_shards(campaign, indexes, consistent)
+            if counts is None:  # no limit on the shards: any one will do
+                j = random.randrange(k)  # noqa: S311 - load spreading, not security
+                return ShardPlan(j, {j: discount})
+            try:
+                return plan(campaign, discount, counts)
+            except NoRoom as e:
+                scope = e.scope
+        lim = campaign.limits
+        if scope == "budget":
+            raise errors.BudgetExhausted()
+        if scope == "code":
+            raise errors.RedemptionLimitReached(details={"limit": lim.per_code, "scope": "code"})
+        raise errors.RedemptionLimitReached(details={"limit": lim.total_redemptions, "scope": "campaign"})
 
     def _campaign_ids(self, bundle: ConfigBundle, codes: list[str]) -> dict[str, str]:
         """Each code's campaign: by the pattern that names it, else one read of the code."""
@@ -240,8 +273,11 @@ class Checkout:
             if code not in bundle.public_codes:
                 raise errors.CodeNotFound()
             item = {"code": code, "campaign_id": bundle.public_codes[code]}
+        campaign = bundle.campaigns.get(item["campaign_id"])
+        if campaign is not None and code_sharded(campaign) and code == campaign.codes.code:
+            item = {**item, "redemptions": item.get("redemptions", 0)
+                    + self.store.code_redemptions_on_shards(campaign, code)}
         state = CodeState.from_item(item)
-        campaign = bundle.campaigns.get(state.campaign_id)
         limit = campaign.limits.per_code if campaign else None
         if state.status == CODE_DISABLED:
             status = "disabled"
