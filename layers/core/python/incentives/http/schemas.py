@@ -8,7 +8,7 @@ import re
 from dataclasses import field
 from typing import Annotated
 
-from ..domain.clock import parse_rfc3339
+from ..domain.clock import parse_date, parse_rfc3339
 from ..domain.money import CURRENCIES, MAX_AMOUNT
 from ..domain.orders import Customer, LineItem, Order
 from ..domain.profiles import EVENT_TYPES
@@ -140,7 +140,7 @@ class ConsentsIn:
 
 @model
 class EventDataIn:
-    birthday: Annotated[str, Text(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    birthday: Annotated[str, Text(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")] | None = None
     consents: ConsentsIn | None = None
     consent_source: Annotated[str, Text(max_length=64)] | None = None
     consent_text: Annotated[str, Text(max_length=2000)] | None = None  # the wording agreed to (ledger proof)
@@ -158,6 +158,11 @@ class EventIn:
     data: EventDataIn = field(default_factory=EventDataIn)
 
     def __post_init__(self) -> None:
+        if self.data.birthday is not None:
+            try:
+                parse_date(self.data.birthday)
+            except ValueError:
+                raise FieldInvalid("data.birthday", "must be a date YYYY-MM-DD") from None
         if self.data.signed_up_at is not None:
             try:
                 parse_rfc3339(self.data.signed_up_at)
