@@ -143,3 +143,26 @@ def test_a_valid_birthday_and_signup_time_are_accepted(shop):
     status, body = call(shop, "events", "POST", "/v1/events", body=_event(
         data={"birthday": "1990-02-28", "signed_up_at": "1999-12-31T23:30:00-01:00"}))
     assert status == 202, body
+
+
+@pytest.mark.parametrize("event_id", ["campaign.welcome10.active.2026-12-01T00:00:00Z", "loyalty.m1.lot.l1.expiring",
+                                      "message.msg_1.requested", "rfl_01JD0000000000000000000000.converted"])
+def test_a_shop_event_id_in_the_engines_namespace_is_refused(shop, event_id):
+    """The engine's own events share the EVENT# keys and the consumers' markers: a shop event that took such an id
+    first would make the engine's put fail forever (a stuck warning or conversion) or swallow it."""
+    status, body = call(shop, "events", "POST", "/v1/events", body=_event(id=event_id))
+    assert status == 422, body
+    assert body["error"]["details"]["fields"][0]["field"] == "id"
+    status, body = call(shop, "events", "POST", "/v1/events", body=_event(id="shop." + event_id))
+    assert status == 202 and body["status"] == "accepted"  # the same text elsewhere in an id is the shop's own
+
+
+def test_the_engine_cannot_put_an_event_outside_its_namespace(table):
+    from datetime import UTC, datetime
+
+    from incentives.services.outbox import event_put
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    assert event_put(table, "loyalty.m1.tier.1", "loyalty.tier_changed", "c1", now, now, {})["Put"]
+    with pytest.raises(ValueError, match="engine event id"):
+        event_put(table, "order-1", "loyalty.tier_changed", "c1", now, now, {})

@@ -13,6 +13,7 @@ from ..domain.money import CURRENCIES, MAX_AMOUNT
 from ..domain.orders import Customer, LineItem, Order
 from ..domain.profiles import EVENT_TYPES
 from ..domain.schema import FieldInvalid, Int, Len, StrictBool, Text, model
+from ..subscriptions import ENGINE_EVENT_ID_PREFIXES
 
 Id = Annotated[str, Text(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
 ShortText = Annotated[str, Text(max_length=500)]
@@ -158,6 +159,9 @@ class EventIn:
     data: EventDataIn = field(default_factory=EventDataIn)
 
     def __post_init__(self) -> None:
+        if self.id.startswith(ENGINE_EVENT_ID_PREFIXES):
+            raise FieldInvalid("id", "must not start with " + ", ".join(ENGINE_EVENT_ID_PREFIXES)
+                               + " (the engine's own event ids)")
         if self.data.birthday is not None:
             try:
                 parse_date(self.data.birthday)
