@@ -32,7 +32,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "events": (TABLE,),
     "campaign_activation": (TABLE, CONFIG),
     "bulk_codes": (TABLE, CONFIG, DISPATCH),
-    "event_fanout": (BUS,),
+    "event_fanout": (TABLE, BUS),  # the table: quarantine items only (services/quarantine.py)
     "refunds": (TABLE, CONFIG),
     "referrals": (TABLE, CONFIG, OPERATOR_KEYS),
     "referral_events": (TABLE, CONFIG),
