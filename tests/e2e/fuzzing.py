@@ -137,6 +137,9 @@ def fuzz(base_url: str, examples: int, seconds: float, seed: int | None = None) 
 
     schema = schemathesis.openapi.from_dict(document())
     checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    if os.environ.get("FUZZ_STRICT"):  # exploration: an invalid request must also be refused, a valid one accepted
+        from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+        checks += [negative_data_rejection, positive_data_acceptance]
     result = FuzzResult()
     session = requests.Session()
     runs = [(op, mode) for op in (r.ok() for r in schema.get_all_operations())
@@ -165,7 +168,7 @@ def fuzz(base_url: str, examples: int, seconds: float, seed: int | None = None) 
             result.per_operation[operation.label] += 1
             try:
                 case.validate_response(response, checks=checks)
-            except Exception as e:  # noqa: BLE001 - every failed check is reported, none stops the run
+            except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - every failed check is reported
                 if len(result.failures) < MAX_FAILURES_KEPT:
                     result.failures.append(f"{operation.label} [{mode.value}] -> {response.status_code} "
                                            f"{response.text[:300]}\n  {case.as_curl_command()}\n  {str(e)[:600]}")

@@ -12,7 +12,7 @@ from ..domain.clock import parse_date, parse_rfc3339
 from ..domain.money import CURRENCIES, MAX_AMOUNT
 from ..domain.orders import Customer, LineItem, Order
 from ..domain.profiles import EVENT_TYPES
-from ..domain.schema import FieldInvalid, Int, Len, StrictBool, Text, model
+from ..domain.schema import FieldInvalid, Int, Len, OneOf, StrictBool, Text, model
 from ..subscriptions import ENGINE_EVENT_ID_PREFIXES
 
 Id = Annotated[str, Text(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
@@ -48,7 +48,7 @@ class ItemIn:
 @model
 class OrderIn:
     id: Id | None = None
-    currency: str
+    currency: Annotated[str, OneOf(tuple(sorted(CURRENCIES)))]  # checked in __post_init__, with its own message
     amount: Amount | None = None
     items: Annotated[list[ItemIn], Len(max_length=500)] = field(default_factory=list)
     shipping_amount: Amount | None = None  # extension: the shipping part of amount (free_shipping)
