@@ -53,7 +53,7 @@ ENGINE_GRAPHS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Job: points-expiry", "points-expiry", ("LoyaltyExpiryWarnings", "LoyaltyLotsExpired", "LoyaltyPointsExpired",
                                               "LoyaltyTierDowngrades", "LoyaltyExpiryBacklog")),
     ("Customer events", "events", ("EventAccepted", "EventDuplicate", "Unsubscribed")),
-    ("Event fan-out", "event-fanout", ("CustomerEventsPublished", "CustomerEventsFailed")),
+    ("Event fan-out", "event-fanout", ("CustomerEventsPublished", "CustomerEventsFailed", "EventsQuarantined")),
     ("Referrals", "referrals", ("ReferrersEnrolled", "ReferralsAttributed")),
     ("Referral conversions", "referral-events", ("ReferralsConverted", "ReferralConversionsHeld", "ReferralsReversed",
                                                  "ReferralConversionsRejected")),

@@ -29,8 +29,9 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "code_exports": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
     # Events: the profile read and the transaction of two conditional puts (event record, profile).
     "events": ["dynamodb:GetItem", "dynamodb:PutItem"],
-    # The fan-out reads only the table's stream (STREAM_READERS), never the table.
-    FANOUT_FUNCTION: [],
+    # The fan-out reads only the table's stream (STREAM_READERS), never the table; it writes only the quarantine
+    # item of a record it cannot read (services/quarantine.py), held to those items by LEADING_KEYS.
+    FANOUT_FUNCTION: ["dynamodb:PutItem"],
     # Refunds: the order's redemptions on gsi1, each record read again (consistent), its rollback (updates) and
     # the consumer's marker (a conditional put) in one transaction.
     "refunds": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
@@ -62,6 +63,9 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     # (BatchGetItem), the lease, the code-space reservation, one transaction per send (puts, updates, deletes).
     "journeys": [*_READ, *_WRITE],
 }
+
+# Function folders whose table rights are limited to items whose partition key matches one of these.
+LEADING_KEYS: dict[str, list[str]] = {FANOUT_FUNCTION: ["QUARANTINE#*"]}
 
 # Function folders whose event source mapping reads the table's stream.
 STREAM_READERS = frozenset({FANOUT_FUNCTION})
@@ -126,6 +130,9 @@ def table_statement(folder: str, table: dynamodb.ITable, index_names: list[str])
         raise KeyError(f"functions/{folder} has no DynamoDB permissions: add it to infra/permissions.py") from None
     if not actions:
         return None
+    if folder in LEADING_KEYS:
+        return iam.PolicyStatement(actions=actions, resources=[table.table_arn], conditions={
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": LEADING_KEYS[folder]}})
     return iam.PolicyStatement(
         actions=actions,
         # Named indexes rather than index/*: nothing to suppress and nothing more than needed.

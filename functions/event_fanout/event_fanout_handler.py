@@ -9,11 +9,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from incentives import wiring
 from incentives.http.function import Observability
+from incentives.adapters.dynamo import Table
+from incentives.domain.clock import utcnow
 from incentives.services.fanout import Fanout
+from incentives.services.quarantine import Quarantine
 from incentives.settings import check
 
 check("event_fanout")  # cold start: fails at init, naming any setting this function lacks
 
+FUNCTION = "event_fanout"
 obs = Observability("event-fanout")
 logger, metrics = obs.logger, obs.metrics
 
@@ -23,8 +27,24 @@ def fanout() -> Fanout:
     return Fanout(wiring.bus())
 
 
+@cache
+def quarantine() -> Quarantine:
+    return Quarantine(Table())
+
+
+def hold(event_id: str | None, error: BaseException, sequence_number: str) -> None:
+    """An unreadable record: set aside with its id (no PII), counted and logged; the records after it go on."""
+    quarantine().hold(FUNCTION, event_id, error, utcnow(), sequence_number)
+    metrics.add_metric("EventsQuarantined", MetricUnit.Count, 1)
+    logger.warning("event record quarantined", extra={"event_id": event_id, "sequence_number": sequence_number,
+                                                      "error_type": type(error).__name__})
+
+
 def handle(event: dict, context) -> dict:
-    result = fanout().publish(event["Records"])
+    publisher = fanout()
+    if publisher.hold is None:
+        publisher.hold = hold
+    result = publisher.publish(event["Records"])
     metrics.add_metric("CustomerEventsPublished", MetricUnit.Count, result.published)
     if result.failed:
         metrics.add_metric("CustomerEventsFailed", MetricUnit.Count, len(result.failed))

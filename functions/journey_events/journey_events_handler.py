@@ -34,4 +34,4 @@ def handle(event: dict, context) -> dict:
     return {"event_id": detail.get("id"), **out}
 
 
-lambda_handler = obs.entry(handle)
+lambda_handler = obs.consumer("journey_events", handle)

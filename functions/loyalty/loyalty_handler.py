@@ -48,10 +48,8 @@ def get_member(req: Request) -> Response:
 
 @api.route("list_loyalty_transactions")
 def list_transactions(req: Request) -> Response:
-    raw = req.query.get("limit") or str(DEFAULT_PAGE)
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise errors.InvalidRequest(f"limit must be 1-{MAX_PAGE}", {"field": "limit"})
-    return Response(200, members().transactions(*_ids(req), int(raw), req.query.get("cursor") or None))
+    limit = req.query_int("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    return Response(200, members().transactions(*_ids(req), limit, req.query.get("cursor") or None))
 
 
 @api.route("redeem_loyalty_reward")

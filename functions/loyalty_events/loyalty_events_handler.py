@@ -43,4 +43,4 @@ def handle(event: dict, context) -> dict:
     return {"event_id": ev.id, "programs": outcomes}
 
 
-lambda_handler = obs.entry(handle)
+lambda_handler = obs.consumer("loyalty_events", handle)

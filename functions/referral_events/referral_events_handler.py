@@ -40,4 +40,4 @@ def handle(event: dict, context) -> dict:
     return {"event_id": customer_event.id, "outcomes": outcomes}
 
 
-lambda_handler = obs.entry(handle)
+lambda_handler = obs.consumer("referral_events", handle)

@@ -43,12 +43,7 @@ def _customer(body_customer, field: str):
 
 
 def _limit(req: Request, default: int) -> int:
-    raw = req.query.get("limit")
-    if raw is None:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= 500:
-        raise errors.InvalidRequest("limit is a number from 1 to 500", {"field": "limit"})
-    return int(raw)
+    return req.query_int("limit", default, 1, 500)
 
 
 @api.route("enroll_referrer")

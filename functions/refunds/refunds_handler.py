@@ -36,4 +36,4 @@ def handle(event: dict, context) -> dict:
     return {"event_id": customer_event.id, "rolled_back": rolled_back}
 
 
-lambda_handler = obs.entry(handle)
+lambda_handler = obs.consumer("refunds", handle)

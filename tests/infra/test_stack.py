@@ -198,7 +198,7 @@ def test_every_function_gets_each_setting_it_checks_at_cold_start(synth, monkeyp
         env = {k: v if isinstance(v, str) else synth.flatten(v) for k, v in props["Environment"]["Variables"].items()}
         settings.check(folder, env)  # raises MissingSetting naming what is missing
         assert env["CONFIG_SOURCE"] == "appconfig", folder
-    assert settings.NEEDS["event_fanout"] == (settings.BUS,)
+    assert settings.NEEDS["event_fanout"] == (settings.TABLE, settings.BUS)
     assert settings.DISPATCH in settings.NEEDS["operators"] and settings.WORK_QUEUE in settings.NEEDS["bulk_codes"]
     assert settings.EXPORTS in settings.NEEDS["operators"] and settings.EXPORTS in settings.NEEDS["code_exports"]
 
@@ -341,7 +341,7 @@ def test_table_permissions_are_per_function(synth):
         "code_exports": {"GetItem", "Query", "UpdateItem"},
         "events": {"GetItem", "PutItem"},  # no rollbacks in the request any more
         "refunds": {"GetItem", "Query", "UpdateItem", "PutItem"},
-        "event_fanout": set(),
+        "event_fanout": {"PutItem"},  # quarantine items only: test_the_fanout_writes_only_quarantine_items
         "referrals": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
         "referral_events": {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"},
         "referral_rewards": {"GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
@@ -364,6 +364,14 @@ def test_table_permissions_are_per_function(synth):
         else:
             assert appconfig <= set(actions), folder
             assert all("/configuration/" in arn for arn in actions["appconfig:StartConfigurationSession"])
+
+
+def test_the_fanout_writes_only_quarantine_items(synth):
+    (table_id,) = synth.of_type("AWS::DynamoDB::Table")
+    statements = [s for s in synth.role_statements(FANOUT_FUNCTION) if "dynamodb:PutItem" in synth.actions(s)]
+    assert len(statements) == 1
+    assert statements[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["QUARANTINE#*"]}}
+    assert synth.arns(statements[0]) == [f"${{{table_id}.Arn}}"]
 
 
 def test_only_the_fanout_reads_the_stream_and_only_this_table(synth):

@@ -149,6 +149,9 @@ def _handler_facts(function: str) -> dict[str, dict]:
             if isinstance(f, ast.Attribute) and f.attr == "get" and isinstance(f.value, ast.Attribute) \
                     and f.value.attr == "query" and node.args and isinstance(node.args[0], ast.Constant):
                 out["query"].add(node.args[0].value)
+            if isinstance(f, ast.Attribute) and f.attr == "query_int" and node.args \
+                    and isinstance(node.args[0], ast.Constant):  # req.query_int("limit", ...)
+                out["query"].add(node.args[0].value)
             if isinstance(f, ast.Name) and f.id in funcs and f.id not in seen:
                 more = facts(funcs[f.id], seen | {f.id})
                 out["parses"] |= more["parses"]

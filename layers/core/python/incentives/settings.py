@@ -36,7 +36,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "bulk_codes": (TABLE, CONFIG, WORK_QUEUE),
     "bulk_codes_worker": (TABLE, CONFIG),
     "code_exports": (TABLE, CONFIG, EXPORTS),
-    "event_fanout": (BUS,),
+    "event_fanout": (TABLE, BUS),  # the table: quarantine items only (services/quarantine.py)
     "refunds": (TABLE, CONFIG),
     "referrals": (TABLE, CONFIG, OPERATOR_KEYS),
     "referral_events": (TABLE, CONFIG),

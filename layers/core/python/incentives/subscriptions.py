@@ -17,6 +17,10 @@ from .adapters.keys import EVENT_PREFIX
 
 CUSTOMERS = "incentives.customers"  # the shop's customer events (POST /v1/events)
 ENGINE = "incentives.engine"  # the engine's own events (services/outbox.py)
+# Every id of an engine event starts with one of these (services/outbox.py refuses any other), and POST /v1/events
+# refuses a shop event id that does (http/schemas.py): the two kinds share the EVENT# keys and the consumers'
+# markers, so a shop id equal to an engine id would block or swallow the engine's event (docs/decision-log.md).
+ENGINE_EVENT_ID_PREFIXES = ("campaign.", "loyalty.", "message.", "rfl_")
 FANOUT_FUNCTION = "event_fanout"
 FANOUT_BATCH_SIZE = 100  # stream records per fan-out invocation
 

@@ -106,6 +106,13 @@ def event(event_id: str) -> tuple[str, str]:
 WHOLE_EVENT = "CONSUMED"
 
 
+def quarantined(where: str, record: str) -> tuple[str, str]:
+    """An unreadable event record set aside by the fan-out or a consumer (``where``), by its stream sequence
+    number and event id or its event id alone (a repeat of it writes the same item): services/quarantine.py.
+    Read by an operator (a Query on the partition) to redrive or drop it."""
+    return f"QUARANTINE#{where}", record
+
+
 def consumed(consumer: str, event_id: str, effect: str = WHOLE_EVENT) -> tuple[str, str]:
     """Marks that a consumer applied a customer event (or one ``effect`` of it, e.g. ``REDEMPTION#<id>``): put
     with attribute_not_exists in the effect's own transaction, so a repeated delivery applies nothing."""

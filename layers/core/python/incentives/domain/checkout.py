@@ -122,12 +122,12 @@ def usage_period_attr(campaign: Campaign, now: datetime) -> str | None:
         return None
     local = now.astimezone(ZoneInfo(campaign.timezone))
     if per.period == "day":
-        label = local.strftime("%Y-%m-%d")
+        label = local.date().isoformat()  # zero-padded, unlike strftime("%Y")
     elif per.period == "week":
         year, week, _ = local.isocalendar()
         label = f"{year}-W{week:02d}"
     else:
-        label = local.strftime("%Y-%m")
+        label = local.date().isoformat()[:7]
     return f"period_{per.period}_{label}"
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
-from .clock import UTC
+from .clock import UTC, parse_rfc3339
 from .codespace import CodeSpace
 from .errors import CampaignNotFound, ConfigError
 from .money import CURRENCIES, MAX_AMOUNT, Money
@@ -403,7 +403,7 @@ class Segment(_Model):
         if self.min_total_spent is not None and \
                 p.get("total_spent", {}).get(self.min_total_spent.currency, 0) < self.min_total_spent.amount:
             return False
-        days_since = (now - datetime.fromisoformat(last.replace("Z", "+00:00"))).days if last else None
+        days_since = (now - parse_rfc3339(last)).days if last else None
         if self.ordered_within_days is not None and (days_since is None or days_since > self.ordered_within_days):
             return False
         if self.no_order_for_days is not None and days_since is not None and days_since < self.no_order_for_days:

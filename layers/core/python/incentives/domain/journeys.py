@@ -24,7 +24,7 @@ from email.utils import parseaddr
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .clock import UTC, parse_rfc3339
+from .clock import UTC, iso, parse_rfc3339
 from .config import ID_PATTERN, Count, Id, StrictBool, _Model, model
 from .customers import valid_email
 from .errors import ConfigError
@@ -660,7 +660,7 @@ def due_hour(journey: Journey, zone: ZoneInfo, due_on: date) -> datetime:
 
 def bucket_key(hour: datetime) -> str:
     """2027-06-15T01 (UTC)."""
-    return hour.astimezone(UTC).strftime("%Y-%m-%dT%H")
+    return iso(hour)[:13]
 
 
 # A local day lasts at most 25 hours (fall-back), so an occurrence whose send_at hour is more than 25 hours

@@ -35,7 +35,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
-from .schema import Dec, Int, Len, Tag, Text, _key_of
+from .schema import Dec, Int, Len, OneOf, Tag, Text, _key_of
 
 DRAFT_04 = "http://json-schema.org/draft-04/schema#"
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"  # OpenAPI 3.1's dialect
@@ -195,6 +195,8 @@ def _constraint(m: Any, base: dict, dialect: str = DRAFT_04) -> dict:
         return {"description": m.text}
     if isinstance(m, Format):
         return {"format": m.name}
+    if isinstance(m, OneOf):
+        return {"enum": list(m.values)}
     if isinstance(m, Int):
         return _drop_none(minimum=m.ge, maximum=m.le)
     if isinstance(m, Text):

@@ -131,6 +131,15 @@ class Len:
 
 
 @dataclass(frozen=True)
+class OneOf:
+    """The values a string may take, for the generated JSON Schema only (`enum`; parse checks nothing here): the
+    declaring class checks them itself with a better message than a list (e.g. OrderIn.currency, ISO 4217), and
+    the document must not call valid what the API refuses (the fuzzer's positive cases)."""
+
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Strict:
     """No coercion (for pydantic; schema.parse never coerces)."""
 

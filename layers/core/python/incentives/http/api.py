@@ -17,6 +17,7 @@ from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.clock import parse_rfc3339, utcnow
 from ..domain.schema import SchemaError, parse
+from ..domain.text import ascii_int, find_bad_text, has_lone_surrogate
 from ..settings import get_settings
 from .errors import error_body, status_for
 from .routes import OPERATOR, PUBLIC, ROUTES, Route
@@ -25,6 +26,7 @@ M = TypeVar("M")
 _UNPARSED = object()
 JSON_HEADERS = {"Content-Type": "application/json"}
 MAX_BODY = 64 * 1024  # no request of the contract needs more
+MAX_FIELD_ERRORS = 20  # a 422 names the first ones and how many there were: its size never grows with the input
 
 
 @dataclass
@@ -77,9 +79,13 @@ class Request:
         if len(self.raw_body) > MAX_BODY:
             raise errors.InvalidRequest("the request body is too large", {"max_bytes": MAX_BODY})
         try:
-            return json.loads(self.raw_body)
+            data = json.loads(self.raw_body)  # an integer of thousands of digits is a ValueError too
         except (ValueError, RecursionError):
             raise errors.InvalidRequest("the body is not valid JSON") from None
+        bad = find_bad_text(data)
+        if bad:
+            raise errors.InvalidRequest(f"{bad[0]} {bad[1]}", {"field": bad[0]})
+        return data
 
     def parse(self, model: type[M]) -> M:
         data = self.json()
@@ -88,7 +94,20 @@ class Request:
         try:
             return parse(model, data)
         except SchemaError as e:
-            raise errors.InvalidRequest("the request does not match the contract", {"fields": e.errors}) from None
+            details: dict[str, Any] = {"fields": e.errors[:MAX_FIELD_ERRORS]}
+            if len(e.errors) > MAX_FIELD_ERRORS:
+                details |= {"truncated": True, "field_error_count": len(e.errors)}
+            raise errors.InvalidRequest("the request does not match the contract", details) from None
+
+    def query_int(self, name: str, default: int, lo: int, hi: int) -> int:
+        """The query parameter ``name`` as an integer in [lo, hi] (ASCII digits only), ``default`` when absent."""
+        raw = self.query.get(name)
+        if raw is None or raw == "":
+            return default
+        n = ascii_int(raw, lo, hi)
+        if n is None:
+            raise errors.InvalidRequest(f"{name} must be an integer from {lo} to {hi}", {"field": name})
+        return n
 
     def now(self) -> datetime:
         return utcnow()
@@ -100,8 +119,8 @@ Handler = Callable[[Request], Response]
 def parse_time(value: str, field_name: str) -> datetime:
     try:
         return parse_rfc3339(value)
-    except ValueError:
-        raise errors.InvalidRequest(f"{field_name} must be an RFC 3339 time with an offset",
+    except ValueError as e:  # the reason names no input (clock.py's messages are fixed texts)
+        raise errors.InvalidRequest(f"{field_name} must be an RFC 3339 time with an offset ({e})",
                                     {"field": field_name}) from None
 
 
@@ -124,12 +143,10 @@ class Api:
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
         req = Request(route, event, headers, event.get("pathParameters") or {},
                       event.get("queryStringParameters") or {}, event.get("body"))
-        if event.get("isBase64Encoded") and req.raw_body:
-            import base64
-            req.raw_body = base64.b64decode(req.raw_body).decode("utf-8", errors="replace")
         self.logger.append_keys(route=route.name)
         try:
             self._authorize(req)
+            _check_text(req)
             resp = self.handlers[route.name](req)
         except errors.IncentiveError as e:
             status = status_for(e.code)
@@ -152,6 +169,24 @@ class Api:
             raise errors.Unauthorized()
         if req.route.role == OPERATOR and key_id not in get_settings().operator_api_key_ids:
             raise errors.Forbidden()
+
+
+def _check_text(req: Request) -> None:
+    """Refuses a lone surrogate in a path or query parameter or a header (the body: Request.json), so no handler
+    holds a string that cannot be encoded; decodes a base64 body (as UTF-8, bad bytes replaced)."""
+    for where, values in (("path", req.path_params), ("query", req.query), ("header", req.headers)):
+        for name, value in values.items():
+            if has_lone_surrogate(str(name)) or (isinstance(value, str) and has_lone_surrogate(value)):
+                field_name = str(name).encode("utf-8", "replace").decode()
+                raise errors.InvalidRequest(f"the {where} parameter {field_name} holds a lone surrogate",
+                                            {"field": field_name})
+    if req.event.get("isBase64Encoded") and req.raw_body:
+        import base64
+        import binascii
+        try:
+            req.raw_body = base64.b64decode(req.raw_body, validate=True).decode("utf-8", errors="replace")
+        except (binascii.Error, ValueError):
+            raise errors.InvalidRequest("the body is not valid base64") from None
 
 
 def idempotent(req: Request, table: Table, operation: Callable[[UnitOfWork], Response],

@@ -70,7 +70,8 @@ operator key; `operator` paths take an operator key only. The key goes in the `x
 unknown key is 401 `unauthorized`, a key without the role 403 `forbidden`.
 
 **Errors**: every non-2xx answer is `{"error": {"code", "message", "details"}}`; each operation lists the codes \
-it can answer under their status. 422 `invalid_request` names the fields (`details.fields: [{field, message}]`). \
+it can answer under their status. 422 `invalid_request` names the fields (`details.fields: [{field, message}]`, \
+the first 20; with more, `details.truncated: true` and `details.field_error_count`). \
 API Gateway itself answers an unknown path or method with 404 `not_found`, and a request it cannot take with \
 `bad_request`.
 

@@ -8,11 +8,12 @@ import re
 from dataclasses import field
 from typing import Annotated
 
-from ..domain.clock import parse_rfc3339
+from ..domain.clock import parse_date, parse_rfc3339
 from ..domain.money import CURRENCIES, MAX_AMOUNT
 from ..domain.orders import Customer, LineItem, Order
 from ..domain.profiles import EVENT_TYPES
-from ..domain.schema import FieldInvalid, Int, Len, StrictBool, Text, model
+from ..domain.schema import FieldInvalid, Int, Len, OneOf, StrictBool, Text, model
+from ..subscriptions import ENGINE_EVENT_ID_PREFIXES
 
 Id = Annotated[str, Text(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
 ShortText = Annotated[str, Text(max_length=500)]
@@ -47,7 +48,7 @@ class ItemIn:
 @model
 class OrderIn:
     id: Id | None = None
-    currency: str
+    currency: Annotated[str, OneOf(tuple(sorted(CURRENCIES)))]  # checked in __post_init__, with its own message
     amount: Amount | None = None
     items: Annotated[list[ItemIn], Len(max_length=500)] = field(default_factory=list)
     shipping_amount: Amount | None = None  # extension: the shipping part of amount (free_shipping)
@@ -140,7 +141,7 @@ class ConsentsIn:
 
 @model
 class EventDataIn:
-    birthday: Annotated[str, Text(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    birthday: Annotated[str, Text(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")] | None = None
     consents: ConsentsIn | None = None
     consent_source: Annotated[str, Text(max_length=64)] | None = None
     consent_text: Annotated[str, Text(max_length=2000)] | None = None  # the wording agreed to (ledger proof)
@@ -158,6 +159,14 @@ class EventIn:
     data: EventDataIn = field(default_factory=EventDataIn)
 
     def __post_init__(self) -> None:
+        if self.id.startswith(ENGINE_EVENT_ID_PREFIXES):
+            raise FieldInvalid("id", "must not start with " + ", ".join(ENGINE_EVENT_ID_PREFIXES)
+                               + " (the engine's own event ids)")
+        if self.data.birthday is not None:
+            try:
+                parse_date(self.data.birthday)
+            except ValueError:
+                raise FieldInvalid("data.birthday", "must be a date YYYY-MM-DD") from None
         if self.data.signed_up_at is not None:
             try:
                 parse_rfc3339(self.data.signed_up_at)

@@ -25,6 +25,7 @@ from ..adapters.dynamo import Table
 from ..domain import errors
 from ..domain.checkout import CODE_ACTIVE, CODE_DISABLED
 from ..domain.clock import iso
+from ..domain.text import ascii_int
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -83,9 +84,10 @@ def decode_cursor(key: bytes, cursor: str, campaign_id: str, job_id: str | None)
 def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    limit = ascii_int(raw, 1, MAX_LIMIT)
+    if limit is None:
         raise errors.InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}", {"field": "limit"})
-    return int(raw)
+    return limit
 
 
 def parse_format(raw: str | None) -> str:

@@ -5,15 +5,21 @@ At least once, never lost: Lambda retries a batch from the lowest sequence numbe
 so publishing stops at the first failure and reports that record and every later one (publishing the rest
 would only publish it twice). Records of a chunk that were accepted after a failed one are published again on
 the retry; consumers are idempotent (services/consumers.py).
+
+A record that cannot be read (its entry cannot be built: a missing type, an unparsable time) would fail the same
+way on every retry and hold up its shard, every later event of every customer, until the stream drops it after
+24 hours. It is quarantined instead (services/quarantine.py) and the records after it are published.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..adapters.dynamo import from_item
 from ..adapters.events import EventBus
 from ..domain.clock import parse_rfc3339
+from .quarantine import is_unreadable
 from ..subscriptions import CUSTOMERS, STREAM_FILTER, CustomerEvent, detail_of, matches, source_of
 
 PUT_EVENTS_MAX = 10  # entries per PutEvents request
@@ -23,6 +29,7 @@ PUT_EVENTS_MAX = 10  # entries per PutEvents request
 class FanoutResult:
     published: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (sequence number, event id), to be retried
+    quarantined: list[tuple[str, str | None, str]] = field(default_factory=list)  # (sequence number, id, error)
     error: str | None = None  # the first failure's reason
 
 
@@ -37,17 +44,38 @@ def entry_of(detail: dict, source: str) -> dict:
             "Time": parse_rfc3339(detail["occurred_at"])}
 
 
+Hold = Callable[[str | None, BaseException, str], object]  # (event id, error, sequence number): quarantines
+
+
 class Fanout:
-    def __init__(self, bus: EventBus):
+    def __init__(self, bus: EventBus, hold: Hold | None = None):
         self.bus = bus
+        self.hold = hold  # None: unreadable records are only reported in the result
 
     def publish(self, records: list[dict]) -> FanoutResult:
         """Publish the DynamoDB stream records (Lambda's ``Records``) that are new event items; anything else
-        (a mapping without its filter, a hand-made redrive) is skipped."""
-        new = [r for r in records if matches(STREAM_FILTER, r)]
-        images = [from_item(r["dynamodb"]["NewImage"]) or {} for r in new]
-        entries = [entry_of(detail_of(i), source_of(i)) for i in images]
+        (a mapping without its filter, a hand-made redrive) is skipped, an unreadable one quarantined."""
         result = FanoutResult()
+        new, images, entries = [], [], []
+        for r in records:
+            if not matches(STREAM_FILTER, r):
+                continue
+            image: dict = {}
+            try:
+                image = from_item(r["dynamodb"]["NewImage"]) or {}
+                built = entry_of(detail_of(image), source_of(image))
+            except Exception as e:
+                if not is_unreadable(e):
+                    raise
+                seq = r["dynamodb"].get("SequenceNumber", "")
+                event_id = image.get("id") if isinstance(image.get("id"), str) else None
+                if self.hold is not None:
+                    self.hold(event_id, e, seq)  # raises when it cannot write: the batch is retried
+                result.quarantined.append((seq, event_id, type(e).__name__))
+                continue
+            new.append(r)
+            images.append(image)
+            entries.append(built)
         for start in range(0, len(entries), PUT_EVENTS_MAX):
             chunk = entries[start:start + PUT_EVENTS_MAX]
             try:

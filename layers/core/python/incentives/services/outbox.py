@@ -18,12 +18,14 @@ from datetime import datetime
 from ..adapters import keys
 from ..adapters.dynamo import Table
 from ..domain.clock import iso, iso_ms
-from ..subscriptions import ENGINE
+from ..subscriptions import ENGINE, ENGINE_EVENT_ID_PREFIXES
 
 
 def event_put(table: Table, event_id: str, event_type: str, customer_id: str | None, occurred_at: datetime,
               now: datetime, data: dict, source: str = ENGINE) -> dict:
     """The TransactWriteItems Put of one engine event (condition: the id is new)."""
+    if not event_id.startswith(ENGINE_EVENT_ID_PREFIXES):  # the shop may never send it (http/schemas.py)
+        raise ValueError(f"an engine event id must start with one of {ENGINE_EVENT_ID_PREFIXES}")
     pk, sk = keys.event(event_id)
     item = {"pk": pk, "sk": sk, "id": event_id, "type": event_type, "occurred_at": iso(occurred_at),
             "received_at": iso_ms(now), "data": data, "source": source}

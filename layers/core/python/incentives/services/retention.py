@@ -17,7 +17,6 @@ customer part of it.
 """
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,7 @@ from ..adapters.retention_store import OrderMoved, RetentionStore
 from ..adapters.retry import CONFLICTS
 from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
-from ..domain.clock import parse_rfc3339
+from ..domain.clock import parse_date, parse_rfc3339
 from .consumers import Consumer
 
 ORDER_PAID = "order.paid"
@@ -38,7 +37,6 @@ EVENT_TYPES = (ORDER_PAID, ORDER_REFUNDED)  # incentives/subscriptions.py lists 
 GRANULARITIES = ("day", "week", "month")
 READERS = 16  # concurrent day Queries of one request (the shared client's pool is larger)
 MAX_DAYS = 3660  # about ten years: one Query per day (extension: a longer window is 422 invalid_request)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 # --- the consumer -------------------------------------------------------------------------------------------
@@ -120,9 +118,7 @@ def _date(raw: str | None, name: str) -> date:
     if not raw:
         raise errors.InvalidRequest(f"{name} is required (YYYY-MM-DD)", {"field": name})
     try:
-        if not _DATE.match(raw):
-            raise ValueError
-        return date.fromisoformat(raw)
+        return parse_date(raw)
     except ValueError:
         raise errors.InvalidRequest(f"{name} must be a date YYYY-MM-DD", {"field": name}) from None
 
