@@ -78,6 +78,7 @@ DEPLOYED = {  # a deployed function's environment
     "APPCONFIG_APPLICATION": "abc1234", "APPCONFIG_ENVIRONMENT": "def5678", "APPCONFIG_PROFILE": "ghi9012",
     "CONFIG_MAX_AGE_SECONDS": "30", "JOB_FUNCTIONS": '{"bulk-codes": "IncentivesEngine-bulk-codes"}',
     "OPERATOR_API_KEY_IDS": "abcdef1234", "AWS_DEFAULT_REGION": "eu-central-1",
+    "HASH_KEY_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:IncentivesEngine-HashKey-AbCdEf",
 }
 
 

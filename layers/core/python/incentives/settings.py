@@ -20,21 +20,22 @@ CONFIG = "CONFIG_SOURCE"  # appconfig: APPCONFIG_APPLICATION, _ENVIRONMENT, _PRO
 BUS = "EVENT_BUS_NAME"  # or a bus installed with wiring.use_bus
 DISPATCH = "JOB_FUNCTIONS"  # {job name: function name}; or a dispatcher installed with wiring.use_dispatcher
 OPERATOR_KEYS = "OPERATOR_API_KEY_IDS"  # the API key ids that may call operator routes
+HASH_KEY = "HASH_KEY_SECRET_ARN"  # the key of e-mail/IP pseudonyms (hash_key.py); locally INCENTIVES_HASH_KEY
 
 APPCONFIG = ("APPCONFIG_APPLICATION", "APPCONFIG_ENVIRONMENT", "APPCONFIG_PROFILE")
 CONFIG_SOURCES = ("appconfig", "files")
 
 # Function folder -> the settings it cannot run without (tests/infra asserts the stack sets each).
 NEEDS: dict[str, tuple[str, ...]] = {
-    "storefront": (TABLE, CONFIG),
-    "claims": (TABLE, CONFIG),
-    "operators": (TABLE, CONFIG, DISPATCH, OPERATOR_KEYS),
+    "storefront": (TABLE, CONFIG, HASH_KEY),
+    "claims": (TABLE, CONFIG, HASH_KEY),
+    "operators": (TABLE, CONFIG, DISPATCH, OPERATOR_KEYS, HASH_KEY),
     "events": (TABLE,),
     "campaign_activation": (TABLE, CONFIG),
     "bulk_codes": (TABLE, CONFIG, DISPATCH),
     "event_fanout": (BUS,),
     "refunds": (TABLE, CONFIG),
-    "referrals": (TABLE, CONFIG, OPERATOR_KEYS),
+    "referrals": (TABLE, CONFIG, HASH_KEY, OPERATOR_KEYS),
     "referral_events": (TABLE, CONFIG),
     "referral_rewards": (TABLE, CONFIG),
     "loyalty": (TABLE, CONFIG, OPERATOR_KEYS),
@@ -71,6 +72,13 @@ class Settings:
     # ENGINE_ORIGINS (optional, comma-separated): the origins of the engine's own pages (/claim/...), which may
     # always claim without an entry in a campaign's claims.allowed_origins; local/run.py sets its own origin.
     engine_origins: frozenset[str] = frozenset()
+    # Guessing (services/guessing.py): more than guess_limit unknown codes per customer id or shopper IP in a
+    # fixed window of guess_window_seconds are throttled (GUESS_LIMIT, GUESS_WINDOW_SECONDS).
+    guess_limit: int = 100
+    guess_window_seconds: int = 600
+    # Lookups also try the bare SHA-256 pseudonyms written before the key existed (LEGACY_HASH_LOOKUPS=off ends
+    # the transition; docs/runbook.md).
+    legacy_hash_lookups: bool = True
 
 
 @lru_cache(maxsize=1)
@@ -89,7 +97,14 @@ def get_settings() -> Settings:
         job_functions=_json_object(env.get(DISPATCH)) or {},
         dynamodb_endpoint=env.get("DYNAMODB_ENDPOINT") or None,
         engine_origins=frozenset(o.strip().rstrip("/") for o in env.get("ENGINE_ORIGINS", "").split(",") if o.strip()),
+        guess_limit=_positive(env.get("GUESS_LIMIT"), 100),
+        guess_window_seconds=_positive(env.get("GUESS_WINDOW_SECONDS"), 600),
+        legacy_hash_lookups=env.get("LEGACY_HASH_LOOKUPS", "on").strip().lower() not in ("off", "false", "0", "no"),
     )
+
+
+def _positive(raw: str | None, default: int) -> int:
+    return int(raw) if raw and raw.strip().isdigit() and int(raw) > 0 else default
 
 
 def _json_object(raw: str | None) -> dict | None:
@@ -126,6 +141,12 @@ def check(function: str, env: Mapping[str, str] | None = None) -> Settings:
             if not wiring.has_dispatcher() and not _json_object(env.get(DISPATCH)):
                 problems[DISPATCH] = "is not a JSON object of job names to function names" if env.get(DISPATCH) \
                     else "is not set"
+        elif need == HASH_KEY:
+            from . import hash_key
+            from .domain import pseudonyms
+
+            if not hash_key.configured(env) and not pseudonyms.has_key():
+                problems[HASH_KEY] = "is not set (nor INCENTIVES_HASH_KEY): e-mail and IP pseudonyms need their key"
         elif not env.get(need, "").strip(" ,"):
             problems[need] = "is not set"
     if problems:
