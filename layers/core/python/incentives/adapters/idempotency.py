@@ -30,7 +30,11 @@ def fingerprint(method: str, path: str, body: object) -> str:
 
 
 class IdempotencyGuard:
-    def __init__(self, table: Table, scope: str, key: str, fp: str, now: datetime):
+    def __init__(self, table: Table, scope: str, key: str, fp: str, now: datetime,
+                 subject: dict | None = None):
+        """``subject``: whom the stored answer is about, as gsi1 attributes (``gsi1pk`` and ``customer_id``, or an
+        e-mail holder's ``gsi1pk``), so erasure finds and deletes the record (services/erasure.py)."""
+        self.subject = subject or {}
         self.table = table
         self.pk, self.sk = keys.idempotency(scope, key)
         self.fp = fp
@@ -44,6 +48,8 @@ class IdempotencyGuard:
         item = {"pk": self.pk, "sk": self.sk, "status": IN_PROGRESS, "fingerprint": self.fp, "token": self.token,
                 "lease_until": iso(self.now + LEASE), "expires_at": iso(self.now + RETENTION),
                 "ttl": int((self.now + RETENTION).timestamp())}
+        if self.subject:
+            item.update(self.subject, record="idempotency", gsi1sk=f"IDEMPOTENCY#{now_iso}")
         try:
             self.table.put(item, "attribute_not_exists(pk) OR expires_at < :now OR "
                                  "(#st = :inprog AND lease_until < :now)",

@@ -83,6 +83,13 @@ class RetentionQuery:
 
 
 @_Query
+class ErasureByEmailQuery:
+    email: Annotated[str, Text(min_length=3, max_length=254), Doc("the person's e-mail address (any spelling of the "
+                                                                  "mailbox: case, +tags and Gmail dots are "
+                                                                  "normalised)")]
+
+
+@_Query
 class LeaderboardQuery:
     limit: Annotated[int, Int(ge=1, le=500), Doc("leaders wanted; at most 100 are answered")] = 10
 
@@ -169,6 +176,13 @@ OPERATIONS: dict[str, Operation] = {
         "Erase a customer (GDPR)", {200: r.Erasure, 202: r.Erasure}, errors=("invalid_request", "contention"),
         description="200: complete (also for a customer with nothing stored). 202: the time budget ran out; "
                     "repeat the DELETE until it answers 200. Idempotent by itself, no Idempotency-Key."),
+    "erase_by_email": Operation(
+        "Erase a person known only by e-mail (GDPR)", {200: r.EmailErasure, 202: r.EmailErasure},
+        query=ErasureByEmailQuery, errors=("contention",),
+        description="`?email=`: the claims made with the address (and their stored Idempotency-Key answers) are "
+                    "deleted, codes bound to it are rebound to an anonymised holder (issued and redemption counts "
+                    "stay), referral mailbox locks go. 202: repeat until 200. A customer with an id: DELETE "
+                    "/v1/customers/{customer_id}, which also follows the e-mail addresses it can link."),
     "export_codes": Operation(
         "A page of the campaign's issued codes (JSON or CSV)", {200: r.CodesPage}, query=CodesExportQuery,
         errors=("campaign_not_found",), csv=True, response_headers={"X-Next-Cursor": "format=csv: the next page's "
