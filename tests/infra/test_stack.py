@@ -379,6 +379,23 @@ def test_only_the_fanout_puts_events_and_only_on_the_engine_bus(synth):
         assert put == ([f"${{{bus_id}.Arn}}"] if folder == FANOUT_FUNCTION else []), folder
 
 
+def test_the_pseudonym_key_is_a_generated_retained_secret_read_only_by_the_functions_that_hash(synth):
+    from incentives.settings import HASH_KEY, NEEDS
+
+    (secret_id, secret), = synth.of_type("AWS::SecretsManager::Secret").items()
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    assert secret["DeletionPolicy"] == "Retain"
+    functions = synth.functions()
+    for folder in ALL_FUNCTIONS:
+        env = functions[folder][1]["Environment"]["Variables"]
+        reads = _actions(synth, folder).get("secretsmanager:GetSecretValue", [])
+        if HASH_KEY in NEEDS[folder]:
+            assert env[HASH_KEY] == {"Ref": secret_id}, folder
+            assert reads == [f"${{{secret_id}}}"], folder
+        else:
+            assert HASH_KEY not in env and reads == [], folder
+
+
 # --- monitoring ------------------------------------------------------------------------------------------
 
 
@@ -414,6 +431,7 @@ ACKNOWLEDGED = {
     "AwsSolutions-APIG3",  # no WAF by default
     "AwsSolutions-APIG4",  # x-api-key auth, public routes by design
     "AwsSolutions-COG4",  # no Cognito users
+    "AwsSolutions-SMG4",  # the pseudonym key is not rotated on a schedule (a rotation is a migration)
 }
 
 
