@@ -64,7 +64,8 @@ def test_a_person_known_only_by_email_is_erased(api, table):
     # the codes stay issued and counted, bound to nobody who can present them
     for c in (code, bound):
         status, view, _ = api.call("storefront", "GET", "/v1/codes/{code}", path_params={"code": c})
-        assert status == 200
+        assert status == 200 and view["status"] == "active"
+        assert table.get(f"CODE#{c}", "CODE", consistent=True)["holder"].startswith("id:anon_")
     assert _erase_email(api, "onlymail@gmail.com")[1]["erased"] == dict.fromkeys(
         ("codes", "claims", "idempotency", "referrals"), 0)
     # the address may claim anew: a new code

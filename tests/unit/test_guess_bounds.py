@@ -33,7 +33,7 @@ def test_a_pattern_too_small_for_max_codes_is_refused_with_the_size_it_needs():
 
 
 def test_max_claims_counts_as_codes_issued():
-    with pytest.raises(ConfigError, match="claims.max_claims"):
+    with pytest.raises(ConfigError, match=r"claims\.max_claims"):
         validate(Campaign, campaign("land", codes={"type": "unique", "pattern": "LAND-###-####"},
                                     claims={"max_claims": 100_000}))
 

@@ -223,7 +223,7 @@ class Checkout:
     def get_code(self, code: str, now: datetime, shopper_ip: str | None = None) -> dict:
         code = normalize(code)
         bundle = self.config.bundle()
-        shopper, throttle = Shopper.of(None, shopper_ip), {}
+        shopper, throttle = Shopper.of(None, shopper_ip), dict[tuple[str, str], dict]()
         item = self.store.get_code_with(code, self.guard.keys(shopper, now), throttle)
         self.guard.check(throttle, shopper, now)
         if item is None:

@@ -114,7 +114,7 @@ class Claims:
                      "code": code.code, "country": country, "created_at": created, "expires_at": code.expires_at,
                      "consent": consent_record}, explain=lambda old: _Repeat(old, claim_key))
             for legacy in legacy_keys:
-                uow.check(legacy, "attribute_not_exists(pk)", explain=lambda old, k=legacy: _Repeat(old, k))
+                uow.check(legacy, "attribute_not_exists(pk)", explain=_repeat_at(legacy))
             uow.add(counters, claims=1).set(counters, updated_at=created)
             if max_claims is not None:
                 uow.cond(counters, "attribute_not_exists(claims) OR claims < :c_max",
@@ -179,6 +179,12 @@ def claim_message(campaign: Campaign, email: str, code: str, expires_at: str | N
                    text=f"Here is your code for {name}:\n\n{code}{until}\n\nShow the QR code in store or type "
                         "the code at checkout.",
                    code=code, qr_png=qr_png(code), meta={"campaign_id": campaign.id})
+
+
+def _repeat_at(k: tuple[str, str]):
+    def explain(old: dict | None) -> Exception:
+        return _Repeat(old, k)
+    return explain
 
 
 class _Repeat(Exception):

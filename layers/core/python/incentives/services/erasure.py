@@ -138,8 +138,8 @@ class Erasure:
         # referral records' hashes, and what an unfinished attempt kept in its marker.
         ehashes = email_hashes(profile["email"]) if profile and profile.get("email") else []
         ehashes += referral_data.email_hashes()
-        ehashes += (marker or {}).get("email_hashes") or ([marker["email_hash"]] if (marker or {}).get("email_hash")
-                                                          else [])
+        kept = marker or {}
+        ehashes += kept.get("email_hashes") or ([kept["email_hash"]] if kept.get("email_hash") else [])
         ehashes = list(dict.fromkeys(h for h in ehashes if h))
 
         # Everything that names the customer, found by key or gsi1 (never a scan).
