@@ -142,3 +142,29 @@ def test_the_code_space_hands_out_no_more_codes_than_its_guess_bound(table):
     assert len({c.code for c in codes}) == 1073
     with pytest.raises(CodeSpaceExhausted, match="guess bound of 1,073 codes"):
         issuer.draw(tiny, now)
+
+
+def test_a_successful_checkout_makes_the_same_requests_as_before(api):
+    """The throttle state rides in the requests the checkout makes anyway: one BatchGetItem for a validation, one
+    TransactWriteItems for a redemption, with a customer id and a shopper IP."""
+    from incentives.adapters.dynamo import dynamodb_client
+
+    calls: list[str] = []
+
+    def record(model, **_):
+        calls.append(model.name)
+
+    events = dynamodb_client().meta.events
+    events.register("before-call.dynamodb", record)
+    try:
+        headers = {"X-Shopper-IP": "2001:db8:9::1"}
+        api.call(*VALIDATE, body=body("PUBCODE", "counted"), headers=headers)  # warm-up: config, handler import
+        calls.clear()
+        status, out, _ = api.call(*VALIDATE, body=body("PUBCODE", "counted"), headers=headers)
+        assert status == 200 and out["valid"] is True
+        assert calls == ["BatchGetItem"]
+        calls.clear()
+        assert api.call(*REDEEM, body=body("PUBCODE", "counted"), headers=headers)[0] == 201
+        assert calls == ["TransactWriteItems"]
+    finally:
+        events.unregister("before-call.dynamodb", record)
