@@ -48,8 +48,6 @@ class IdempotencyGuard:
         item = {"pk": self.pk, "sk": self.sk, "status": IN_PROGRESS, "fingerprint": self.fp, "token": self.token,
                 "lease_until": iso(self.now + LEASE), "expires_at": iso(self.now + RETENTION),
                 "ttl": int((self.now + RETENTION).timestamp())}
-        if self.subject:
-            item.update(self.subject, record="idempotency", gsi1sk=f"IDEMPOTENCY#{now_iso}")
         try:
             self.table.put(item, "attribute_not_exists(pk) OR expires_at < :now OR "
                                  "(#st = :inprog AND lease_until < :now)",
@@ -85,10 +83,18 @@ class IdempotencyGuard:
             raise errors.RequestInProgress() from None
 
     def _completion(self, status: int, body: dict) -> tuple:
-        return ("SET #st = :done, response_status = :code, response_body = :body",
-                "#st = :inprog AND #tk = :token", {"#st": "status", "#tk": "token"},
+        """Only a completed record holds an answer (the customer's data), so only it is indexed for erasure: one
+        index write per key, with the completion."""
+        names, subject = {"#st": "status", "#tk": "token"}, {}
+        if self.subject:
+            fields = {**self.subject, "record": "idempotency", "gsi1sk": f"IDEMPOTENCY#{iso(self.now)}"}
+            for i, (k, v) in enumerate(fields.items()):
+                names[f"#s{i}"], subject[f"s{i}"] = k, v
+        extra = "".join(f", #s{i} = :s{i}" for i in range(len(subject)))
+        return ("SET #st = :done, response_status = :code, response_body = :body" + extra,
+                "#st = :inprog AND #tk = :token", names,
                 values(done=COMPLETED, code=status, body=json.dumps(body, separators=(",", ":")),
-                       inprog=IN_PROGRESS, token=self.token))
+                       inprog=IN_PROGRESS, token=self.token, **subject))
 
     def release(self) -> None:
         try:
