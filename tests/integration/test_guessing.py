@@ -168,3 +168,14 @@ def test_a_successful_checkout_makes_the_same_requests_as_before(api):
         assert calls == ["TransactWriteItems"]
     finally:
         events.unregister("before-call.dynamodb", record)
+
+
+def test_a_throttled_shopper_learns_nothing_from_a_code_no_pattern_names(api, table):
+    # a code of the campaign that its config does not describe (e.g. imported): the redemption reads it first
+    table.put({"pk": "CODE#IMPORTED1", "sk": "CODE", "code": "IMPORTED1", "campaign_id": "pub", "status": "active",
+               "redemptions": 0})
+    assert api.call(*REDEEM, body=body("IMPORTED1", "tourist", country="FR"))[1]["error"]["code"] == \
+        "country_not_eligible"
+    guess(api, LIMIT, customer="tourist", route=REDEEM)
+    status, out, _ = api.call(*REDEEM, body=body("IMPORTED1", "tourist", country="FR"))
+    assert status == 429 and out["error"]["code"] == "rate_limited"  # not country_not_eligible: no existence leak

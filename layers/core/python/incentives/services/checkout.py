@@ -110,7 +110,7 @@ class Checkout:
         if len(set(codes)) != len(codes):
             raise errors.InvalidRequest("a code appears twice", {"field": "codes"})
         bundle = self.config.bundle()
-        campaign_ids = self._campaign_ids(bundle, codes)
+        campaign_ids = self._campaign_ids(bundle, codes, shopper, now)
         for _ in DECISIONS.attempts():
             campaigns = {code: bundle.campaign(cid) for code, cid in campaign_ids.items()}
             if len(codes) > 1 and (not all(c.combinable for c in campaigns.values())
@@ -156,13 +156,17 @@ class Checkout:
                 pass  # the profile or a card's balance changed meanwhile: decide again, after a jittered pause
         raise errors.Contention()
 
-    def _campaign_ids(self, bundle: ConfigBundle, codes: list[str]) -> dict[str, str]:
-        """Each code's campaign: by the pattern that names it, else one read of the code."""
+    def _campaign_ids(self, bundle: ConfigBundle, codes: list[str], shopper: Shopper,
+                      now: datetime) -> dict[str, str]:
+        """Each code's campaign: by the pattern that names it, else one read of the code (with the shopper's
+        guess counters in the same request: a throttled shopper learns nothing from the rules' answers)."""
         campaign_ids = {}
         for code in codes:
             cid = bundle.campaign_for_code(code)
             if cid is None:  # no pattern names it: one read to learn the campaign
-                item = self.store.get_code(code)
+                throttle: dict[tuple[str, str], dict] = {}
+                item = self.store.get_code_with(code, self.guard.keys(shopper, now), throttle)
+                self.guard.check(throttle, shopper, now)
                 if item is None:
                     raise errors.CodeNotFound(details={"code": code} if len(codes) > 1 else None)
                 cid = item["campaign_id"]
