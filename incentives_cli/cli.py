@@ -7,7 +7,7 @@
     incentives stats CAMPAIGN
     incentives metrics retention --from YYYY-MM-DD --to YYYY-MM-DD
     incentives jobs run NAME [--now T]
-    incentives erase CUSTOMER
+    incentives erase CUSTOMER | --email ADDRESS
     incentives import-orders FILE.csv
 
 Exit status: 0 done; 1 the engine refused or the work failed (invalid config, an API error, a failed job, rejected
@@ -486,12 +486,15 @@ def jobs_run(settings: Settings, name: str, now: str | None) -> None:
 
 @cli.command()
 @click.argument("customer")
+@click.option("--email", "by_email", is_flag=True,
+              help="CUSTOMER is an e-mail address: erase a person known only by it (claims, codes bound to it).")
 @pass_settings
-def erase(settings: Settings, customer: str) -> None:
+def erase(settings: Settings, customer: str, by_email: bool) -> None:
     """Erase CUSTOMER's personal data (GDPR); ledgers and counters stay. Repeats until the engine is done."""
     client = settings.client()
     for _ in range(ERASE_ROUNDS):
-        answer = client.call("DELETE", f"/v1/customers/{_path(customer)}")
+        answer = (client.call("DELETE", "/v1/customers", query={"email": customer}) if by_email
+                  else client.call("DELETE", f"/v1/customers/{_path(customer)}"))
         body = answer.json()
         if answer.status != 202:
             counts = ", ".join(f"{k} {v}" for k, v in body.get("erased", {}).items())

@@ -47,7 +47,7 @@ ENGINE_GRAPHS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Bulk workers: slices failed", "bulk-codes-worker", ("BulkSliceFailed",)),
     ("Code exports to a file", "code-exports", ("CodesExportedToFile", "CodeExportFailed")),
     ("Operators: codes issued and exported, erasures", "operators",
-     ("BulkJobStarted", "CodesIssued", "CodesExported", "CodeExportStarted", "CustomersErased")),
+     ("BulkJobStarted", "CodesIssued", "CodesExported", "CodeExportStarted", "CustomersErased", "EmailsErased")),
     ("Job: referral-rewards", "referral-rewards", ("ReferralRewardsPaidOut", "ReferralRewardsFailed",
                                                   "ReferralRewardsParked")),
     ("Job: points-expiry", "points-expiry", ("LoyaltyExpiryWarnings", "LoyaltyLotsExpired", "LoyaltyPointsExpired",

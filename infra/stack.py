@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import Acknowledgment, CfnOutput, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ses as ses
 from constructs import Construct
 from incentives.http.routes import api_functions
+from incentives.settings import HASH_KEY, NEEDS
 
 from . import permissions
 from .api import Api, ApiKeys
@@ -84,9 +86,13 @@ class IncentivesStack(Stack):
         functions = {**api_fns, **jobs.functions, **customer_events.functions, BULK_WORKER: bulk.worker}
         failure_queues = {**jobs.failure_queues, **customer_events.failure_queues, BULK_WORKER: bulk.dead_letters}
 
+        pseudonym_key = _pseudonym_key(self)
         for folder, fn in functions.items():
             # On the first deploy, no function goes live before a configuration is deployed to read.
             fn.node.add_dependency(config.deployment)
+            if HASH_KEY in NEEDS.get(folder, ()):  # e-mail and IP pseudonyms (incentives/hash_key.py)
+                fn.add_environment(HASH_KEY, pseudonym_key.secret_arn)
+                pseudonym_key.grant_read(fn)
             table_statement = permissions.table_statement(folder, data.table, data.index_names)
             if table_statement:
                 fn.add_to_role_policy(table_statement)
@@ -172,6 +178,26 @@ class IncentivesStack(Stack):
                       description="the hosted pages: <url>/claim/<campaign_id>, <url>/dashboard/")
         for folder, queue in failure_queues.items():
             CfnOutput(self, f"{camel(folder)}DeadLetterQueueUrl", value=queue.queue_url)
+
+
+def _pseudonym_key(scope: Construct) -> secretsmanager.Secret:
+    """The HMAC key of stored e-mail and IP pseudonyms: generated once, read once per container. Retained and
+    never rotated by itself: a new key orphans every stored pseudonym (docs/runbook.md "Pseudonym key")."""
+    secret = secretsmanager.Secret(
+        scope, "PseudonymKey",
+        description="HMAC key of the incentives engine's e-mail and IP pseudonyms (never rotate without a migration)",
+        generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    Validations.of(secret).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions-SMG4",
+            reason="The key of stored pseudonyms (claims, codes bound to an e-mail, referral hashes): rotating it "
+            "makes every stored pseudonym unfindable, so a rotation is a planned migration (docs/runbook.md), "
+            "not a schedule.",
+        )
+    )
+    return secret
 
 
 _RETENTION = {

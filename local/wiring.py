@@ -7,8 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 
+# The local run's and the tests' key of e-mail/IP pseudonyms (deployed: a generated Secrets Manager secret, read
+# by incentives/hash_key.py). Fixed, so pseudonyms in a kept .local/ table stay valid across runs; never secret.
+DEV_HASH_KEY = b"incentives-local-dev-pseudonym-key-not-secret"
+
+
 def install(functions_dir: Path | str | None = None) -> None:
+    import os
+
     from incentives import wiring
+    from incentives.domain import pseudonyms
 
     from incentives.adapters.export_files import LocalExportFiles
 
@@ -20,6 +28,8 @@ def install(functions_dir: Path | str | None = None) -> None:
     wiring.use_work_queue(LocalWorkQueue(base=functions_dir))
     wiring.use_export_files(LocalExportFiles())  # LOCAL_EXPORT_DIR, read when a file is stored
     wiring.use_delivery(outbox_delivery)
+    if not os.environ.get("INCENTIVES_HASH_KEY"):  # an explicit key (e.g. to read a copied table) wins
+        pseudonyms.use_key(DEV_HASH_KEY)
 
 
 def outbox_delivery(channel: str, from_email: str):

@@ -80,6 +80,7 @@ DEPLOYED = {  # a deployed function's environment
     "OPERATOR_API_KEY_IDS": "abcdef1234", "AWS_DEFAULT_REGION": "eu-central-1",
     "BULK_QUEUE_URL": "https://sqs.eu-central-1.amazonaws.com/000000000000/IncentivesEngine-BulkWork",
     "EXPORT_BUCKET": "incentivesengine-bulkexports",
+    "HASH_KEY_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:IncentivesEngine-HashKey-AbCdEf",
 }
 
 

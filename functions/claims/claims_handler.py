@@ -1,7 +1,6 @@
 """Public claims function: landing pages ask for a unique code for an e-mail address. CORS per campaign."""
 from __future__ import annotations
 
-import hashlib
 from functools import cache
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -9,6 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
 from incentives.domain import errors
+from incentives.domain.pseudonyms import ip_pseudonym, keyed
 from incentives.http.api import Api, Request, Response, idempotent
 from incentives.http.function import Observability
 from incentives.http.schemas import ClaimIn
@@ -52,8 +52,9 @@ def preflight(req: Request) -> Response:
 def claim(req: Request) -> Response:
     body = req.parse(ClaimIn)
     campaign_id = req.path_params["campaign_id"]
-    # The client is throttled by a hash of its address: no raw IP is stored.
-    client = hashlib.sha256(req.source_ip.encode()).hexdigest()[:32]
+    # The client is throttled by the keyed pseudonym of its network (IPv4 address or IPv6 /64: one line's
+    # rotating IPv6 addresses are one client); no raw IP is stored.
+    client = ip_pseudonym(req.source_ip) or keyed("ip", req.source_ip)[:32]
 
     def run(uow) -> Response:
         result = claims().claim(campaign_id, body.email, body.country, body.consent, client,

@@ -107,6 +107,20 @@ def erase_customer(req: Request) -> Response:
     return Response(200 if out["status"] == "erased" else 202, {"customer_id": customer_id, **out})
 
 
+@api.route("erase_by_email")
+def erase_by_email(req: Request) -> Response:
+    """GDPR erasure of a person known only by e-mail. Logs counts only, never the address."""
+    email = (req.query.get("email") or "").strip()
+    if not valid_email(email):
+        raise errors.InvalidRequest("email must be a valid e-mail address", {"field": "email"})
+    out = _Deps.erasure.erase_email(email, req.now())
+    logger.info("e-mail erasure", extra={"erasure_status": out["status"],
+                                         **{f"erased_{k}": n for k, n in out["erased"].items()}})
+    if out["status"] == "erased" and any(out["erased"].values()):
+        metrics.add_metric("EmailsErased", MetricUnit.Count, 1)
+    return Response(200 if out["status"] == "erased" else 202, out)
+
+
 # ---- GET /v1/openapi.json (public): this API's OpenAPI 3.1 document -----------------------------------------
 
 @cache

@@ -8,6 +8,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from incentives.adapters.checkout_store import CheckoutStore
 from incentives.adapters.config_source import default_source
 from incentives.adapters.dynamo import Table
+from incentives.domain import errors
+from incentives.domain.pseudonyms import client_network
 from incentives.domain.errors import IncentiveError, rejection_reason
 from incentives.http.api import Api, Request, Response, idempotent
 from incentives.http.function import Observability
@@ -27,13 +29,24 @@ def checkout() -> Checkout:
     return Checkout(CheckoutStore(Table()), default_source())
 
 
-def _request(body: CheckoutIn) -> CheckoutRequest:
-    return CheckoutRequest(body.code, body.customer.to_domain(), body.order.to_domain())
+def _shopper_ip(req: Request) -> str | None:
+    """X-Shopper-IP: the shopper's address as the storefront saw it, so guessing is counted per shopper
+    (services/guessing.py). Absent: only the customer id counts; never the storefront's key."""
+    ip = req.header("x-shopper-ip")
+    if ip is None:
+        return None
+    if client_network(ip) is None:
+        raise errors.InvalidRequest("X-Shopper-IP must be an IPv4 or IPv6 address", {"field": "X-Shopper-IP"})
+    return ip
+
+
+def _request(body: CheckoutIn, req: Request) -> CheckoutRequest:
+    return CheckoutRequest(body.code, body.customer.to_domain(), body.order.to_domain(), _shopper_ip(req))
 
 
 @api.route("validate")
 def validate(req: Request) -> Response:
-    result = checkout().validate(_request(req.parse(CheckoutIn)), req.now())
+    result = checkout().validate(_request(req.parse(CheckoutIn), req), req.now())
     metrics.add_metric("ValidationValid" if result["valid"] else "ValidationInvalid", MetricUnit.Count, 1)
     if not result["valid"]:  # by reason too: the dashboard's rejections by reason (infra/dashboard.py)
         metrics.add_metric(f"ValidationInvalid_{rejection_reason(result.get('reason'))}", MetricUnit.Count, 1)
@@ -48,9 +61,9 @@ def redeem(req: Request) -> Response:
         customer, order = stack.customer.to_domain(), stack.order.to_domain()
 
         def call(uow):
-            return checkout().redeem_stack(stack.codes, customer, order, req.now(), uow)
+            return checkout().redeem_stack(stack.codes, customer, order, req.now(), uow, _shopper_ip(req))
     else:
-        body = _request(req.parse(CheckoutIn))
+        body = _request(req.parse(CheckoutIn), req)
 
         def call(uow):
             return checkout().redeem(body, req.now(), uow)
@@ -87,7 +100,7 @@ def qualify(req: Request) -> Response:
 
 @api.route("get_code")
 def get_code(req: Request) -> Response:
-    return Response(200, checkout().get_code(req.path_params["code"][:64], req.now()))
+    return Response(200, checkout().get_code(req.path_params["code"][:64], req.now(), _shopper_ip(req)))
 
 
 lambda_handler = obs.entry(api)

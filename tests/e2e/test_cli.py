@@ -290,6 +290,18 @@ def test_erase_repeats_until_done_and_a_second_erase_changes_nothing(api_env, tm
     assert out.returncode == 0 and out.stdout.startswith("era-1: erased (profile 0, redemptions 0, events 0,")
 
 
+def test_erase_by_email_erases_a_landing_page_claim(run, api_env):
+    claim = run.request("POST", "/v1/public/campaigns/welcome10/claims",
+                        {"email": "Cli.Erase+lp@gmail.com", "country": "DE"})
+    assert claim.status in (200, 201), claim.json()
+    out = cli(api_env, "erase", "--email", "clierase@googlemail.com")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("clierase@googlemail.com: erased (codes ") and "claims 1" in out.stdout
+    again = run.request("POST", "/v1/public/campaigns/welcome10/claims", {"email": "clierase@gmail.com",
+                                                                          "country": "DE"})
+    assert again.status == 201 and again.json()["code"] != claim.json()["code"]  # a new claim: the old one is gone
+
+
 def test_api_errors_and_settings(run, api_env):
     out = run_cli("stats", "welcome10", env={**api_env, "INCENTIVES_OPERATOR_KEY": "wrong"})
     assert out.returncode == 1 and out.stderr.startswith("Error: unauthorized (401)")

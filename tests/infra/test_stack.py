@@ -409,6 +409,23 @@ def test_only_the_fanout_puts_events_and_only_on_the_engine_bus(synth):
         assert put == ([f"${{{bus_id}.Arn}}"] if folder == FANOUT_FUNCTION else []), folder
 
 
+def test_the_pseudonym_key_is_a_generated_retained_secret_read_only_by_the_functions_that_hash(synth):
+    from incentives.settings import HASH_KEY, NEEDS
+
+    (secret_id, secret), = synth.of_type("AWS::SecretsManager::Secret").items()
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    assert secret["DeletionPolicy"] == "Retain"
+    functions = synth.functions()
+    for folder in ALL_FUNCTIONS:
+        env = functions[folder][1]["Environment"]["Variables"]
+        reads = _actions(synth, folder).get("secretsmanager:GetSecretValue", [])
+        if HASH_KEY in NEEDS[folder]:
+            assert env[HASH_KEY] == {"Ref": secret_id}, folder
+            assert reads == [f"${{{secret_id}}}"], folder
+        else:
+            assert HASH_KEY not in env and reads == [], folder
+
+
 # --- monitoring ------------------------------------------------------------------------------------------
 
 
@@ -446,6 +463,7 @@ ACKNOWLEDGED = {
     "AwsSolutions-COG4",  # no Cognito users
     "AwsSolutions-S1",  # the export bucket: short-lived files, no access log bucket
     "AwsSolutions-IAM5[Resource::<BulkExportsFAC8C841.Arn>/exports/*]",  # one action on export objects, by role
+    "AwsSolutions-SMG4",  # the pseudonym key is not rotated on a schedule (a rotation is a migration)
 }
 
 

@@ -195,6 +195,8 @@ def test_operator_answers_match_the_document(api, config_dir):
     assert api.call("POST", exports, campaign_id="nope", **op)[0] == 404
     assert api.call("DELETE", "/v1/customers/{customer_id}", customer_id="c1", **op)[1]["status"] == "erased"
     assert api.call("DELETE", "/v1/customers/{customer_id}", customer_id="x" * 129, **op)[0] == 422
+    assert api.call("DELETE", "/v1/customers", query={"email": "ann@example.com"}, **op)[1]["status"] == "erased"
+    assert api.call("DELETE", "/v1/customers", query={"email": "not-an-address"}, **op)[0] == 422
 
 
 def test_retention_answers_match_the_document(api, table, config_dir):

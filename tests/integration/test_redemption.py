@@ -192,8 +192,12 @@ def test_validation_answers_without_writing(setup, table):
                   "order_amount_after": 4_375}
     capped = checkout.validate(req(code, amount=100_000), NOW)
     assert capped["discount"]["amount"] == 1_000
-    assert checkout.validate(req("VAL-2222-2222"), NOW)["reason"] == "code_not_found"
     assert sorted(map(repr, scan_all(table))) == snapshot
+    assert checkout.validate(req("VAL-2222-2222"), NOW)["reason"] == "code_not_found"
+    # an unknown code is the one write of a validation: it counts against the shopper (services/guessing.py)
+    items = scan_all(table)
+    assert [i["hits"] for i in items if i["pk"].startswith("GUESS#")] == [1]
+    assert sorted(repr(i) for i in items if not i["pk"].startswith("GUESS#")) == snapshot
 
 
 def test_bound_code_is_redeemable_by_its_holder_only(setup, table):

@@ -211,8 +211,9 @@ def test_bulk_codes_are_assigned_by_the_code_and_counted_per_variant(table, conf
 
 @pytest.mark.parametrize("with_variants", [False, True])
 def test_variants_add_no_request_and_no_item_to_the_checkout(handlers, config_dir, ddb_endpoint, with_variants):
-    """Validation stays one BatchGetItem and a redemption one TransactWriteItems of the same four items (code,
-    campaign counters, customer usage, record): the variant's counters ride on the counter update."""
+    """Validation stays one BatchGetItem and a redemption one TransactWriteItems of the same items (code,
+    campaign counters, customer usage, record, and the shopper's guess-counter check of services/guessing.py):
+    the variant's counters ride on the counter update."""
     from bench import RequestRecorder
     from incentives.adapters.dynamo import dynamodb_client
 
@@ -228,7 +229,8 @@ def test_variants_add_no_request_and_no_item_to_the_checkout(handlers, config_di
         status, done = checkout(handlers, "redemptions", code, "k1")
         assert status == 201 and ("variant" in done) is with_variants
     assert [c["op"] for c in rec.calls] == ["TransactWriteItems"]
-    assert len(rec.calls[0]["params"]["TransactItems"]) == 4
+    items = rec.calls[0]["params"]["TransactItems"]
+    assert len(items) == 5 and sum("ConditionCheck" in i for i in items) == 1
 
 
 def test_a_journeys_message_names_the_reward_of_its_codes_variant(table, config_dir, tmp_path, monkeypatch):

@@ -22,15 +22,16 @@ DISPATCH = "JOB_FUNCTIONS"  # {job name: function name}; or a dispatcher install
 OPERATOR_KEYS = "OPERATOR_API_KEY_IDS"  # the API key ids that may call operator routes
 WORK_QUEUE = "BULK_QUEUE_URL"  # the bulk worker queue; or a queue installed with wiring.use_work_queue
 EXPORTS = "EXPORT_BUCKET"  # the code export bucket; or files installed with wiring.use_export_files
+HASH_KEY = "HASH_KEY_SECRET_ARN"  # the key of e-mail/IP pseudonyms (hash_key.py); locally INCENTIVES_HASH_KEY
 
 APPCONFIG = ("APPCONFIG_APPLICATION", "APPCONFIG_ENVIRONMENT", "APPCONFIG_PROFILE")
 CONFIG_SOURCES = ("appconfig", "files")
 
 # Function folder -> the settings it cannot run without (tests/infra asserts the stack sets each).
 NEEDS: dict[str, tuple[str, ...]] = {
-    "storefront": (TABLE, CONFIG),
-    "claims": (TABLE, CONFIG),
-    "operators": (TABLE, CONFIG, DISPATCH, OPERATOR_KEYS, EXPORTS),
+    "storefront": (TABLE, CONFIG, HASH_KEY),
+    "claims": (TABLE, CONFIG, HASH_KEY),
+    "operators": (TABLE, CONFIG, DISPATCH, OPERATOR_KEYS, EXPORTS, HASH_KEY),
     "events": (TABLE,),
     "campaign_activation": (TABLE, CONFIG),
     "bulk_codes": (TABLE, CONFIG, WORK_QUEUE),
@@ -38,7 +39,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "code_exports": (TABLE, CONFIG, EXPORTS),
     "event_fanout": (TABLE, BUS),  # the table: quarantine items only (services/quarantine.py)
     "refunds": (TABLE, CONFIG),
-    "referrals": (TABLE, CONFIG, OPERATOR_KEYS),
+    "referrals": (TABLE, CONFIG, HASH_KEY, OPERATOR_KEYS),
     "referral_events": (TABLE, CONFIG),
     "referral_rewards": (TABLE, CONFIG),
     "loyalty": (TABLE, CONFIG, OPERATOR_KEYS),
@@ -79,6 +80,13 @@ class Settings:
     # another moment)? Off when deployed unless the stack is told otherwise (a test or staging stack): an operator
     # key could otherwise expire every point lot or pay every held reward early. make run and the tests turn it on.
     jobs_allow_now: bool = False
+    # Guessing (services/guessing.py): more than guess_limit unknown codes per customer id or shopper IP in a
+    # fixed window of guess_window_seconds are throttled (GUESS_LIMIT, GUESS_WINDOW_SECONDS).
+    guess_limit: int = 100
+    guess_window_seconds: int = 600
+    # Lookups also try the bare SHA-256 pseudonyms written before the key existed (LEGACY_HASH_LOOKUPS=off ends
+    # the transition; docs/runbook.md).
+    legacy_hash_lookups: bool = True
 
 
 @lru_cache(maxsize=1)
@@ -98,7 +106,14 @@ def get_settings() -> Settings:
         dynamodb_endpoint=env.get("DYNAMODB_ENDPOINT") or None,
         engine_origins=frozenset(o.strip().rstrip("/") for o in env.get("ENGINE_ORIGINS", "").split(",") if o.strip()),
         jobs_allow_now=env.get("JOBS_ALLOW_NOW", "").strip().lower() == "true",
+        guess_limit=_positive(env.get("GUESS_LIMIT"), 100),
+        guess_window_seconds=_positive(env.get("GUESS_WINDOW_SECONDS"), 600),
+        legacy_hash_lookups=env.get("LEGACY_HASH_LOOKUPS", "on").strip().lower() not in ("off", "false", "0", "no"),
     )
+
+
+def _positive(raw: str | None, default: int) -> int:
+    return int(raw) if raw and raw.strip().isdigit() and int(raw) > 0 else default
 
 
 def _json_object(raw: str | None) -> dict | None:
@@ -141,6 +156,12 @@ def check(function: str, env: Mapping[str, str] | None = None) -> Settings:
             installed = wiring.has_work_queue() if need == WORK_QUEUE else wiring.has_export_files()
             if not installed and not env.get(need):
                 problems[need] = "is not set"
+        elif need == HASH_KEY:
+            from . import hash_key
+            from .domain import pseudonyms
+
+            if not hash_key.configured(env) and not pseudonyms.has_key():
+                problems[HASH_KEY] = "is not set (nor INCENTIVES_HASH_KEY): e-mail and IP pseudonyms need their key"
         elif not env.get(need, "").strip(" ,"):
             problems[need] = "is not set"
     if problems:

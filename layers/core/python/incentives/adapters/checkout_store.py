@@ -92,13 +92,18 @@ class CheckoutStore:
     # --- reads (validation) -----------------------------------------------------------------------------
 
     def read_state(self, code: str, campaign: Campaign | None, customer_id: str,
-                   period_attr: str | None = None) -> tuple[dict | None, Usage]:
+                   period_attr: str | None = None, extra: list[tuple[str, str]] | None = None,
+                   found: dict | None = None) -> tuple[dict | None, Usage]:
         """The code item and the usage counters the campaign's limits need, in one BatchGetItem when the
-        campaign is known up front."""
+        campaign is known up front. ``extra`` keys ride in the same request (the guessing counters); what they
+        found goes into ``found``."""
         wanted = [keys.code(code)]
         if campaign is not None:
             wanted += self._usage_keys(campaign, customer_id) + _code_shard_keys(campaign, code)
+        wanted += extra or []
         got = self.table.batch_get(wanted)
+        if found is not None:
+            found.update({k: got[k] for k in extra or [] if k in got})
         item = got.get(keys.code(code))
         if campaign is None or (item is not None and item["campaign_id"] != campaign.id):
             return item, Usage()  # caller resolves the campaign and asks for usage
@@ -169,6 +174,14 @@ class CheckoutStore:
 
     def get_code(self, code: str, consistent: bool = False) -> dict | None:
         return self.table.get(*keys.code(code), consistent=consistent)
+
+    def get_code_with(self, code: str, extra: list[tuple[str, str]], found: dict) -> dict | None:
+        """The code item and ``extra`` items (into ``found``) in one request: a GetItem when there are none."""
+        if not extra:
+            return self.get_code(code)
+        got = self.table.batch_get([keys.code(code), *extra])
+        found.update({k: got[k] for k in extra if k in got})
+        return got.get(keys.code(code))
 
     def codes_held_by(self, holder: str) -> list[dict]:
         """The codes bound to one holder (gsi1)."""

@@ -30,7 +30,11 @@ def fingerprint(method: str, path: str, body: object) -> str:
 
 
 class IdempotencyGuard:
-    def __init__(self, table: Table, scope: str, key: str, fp: str, now: datetime):
+    def __init__(self, table: Table, scope: str, key: str, fp: str, now: datetime,
+                 subject: dict | None = None):
+        """``subject``: whom the stored answer is about, as gsi1 attributes (``gsi1pk`` and ``customer_id``, or an
+        e-mail holder's ``gsi1pk``), so erasure finds and deletes the record (services/erasure.py)."""
+        self.subject = subject or {}
         self.table = table
         self.pk, self.sk = keys.idempotency(scope, key)
         self.fp = fp
@@ -79,10 +83,18 @@ class IdempotencyGuard:
             raise errors.RequestInProgress() from None
 
     def _completion(self, status: int, body: dict) -> tuple:
-        return ("SET #st = :done, response_status = :code, response_body = :body",
-                "#st = :inprog AND #tk = :token", {"#st": "status", "#tk": "token"},
+        """Only a completed record holds an answer (the customer's data), so only it is indexed for erasure: one
+        index write per key, with the completion."""
+        names, subject = {"#st": "status", "#tk": "token"}, {}
+        if self.subject:
+            fields = {**self.subject, "record": "idempotency", "gsi1sk": f"IDEMPOTENCY#{iso(self.now)}"}
+            for i, (k, v) in enumerate(fields.items()):
+                names[f"#s{i}"], subject[f"s{i}"] = k, v
+        extra = "".join(f", #s{i} = :s{i}" for i in range(len(subject)))
+        return ("SET #st = :done, response_status = :code, response_body = :body" + extra,
+                "#st = :inprog AND #tk = :token", names,
                 values(done=COMPLETED, code=status, body=json.dumps(body, separators=(",", ":")),
-                       inprog=IN_PROGRESS, token=self.token))
+                       inprog=IN_PROGRESS, token=self.token, **subject))
 
     def release(self) -> None:
         try:

@@ -72,6 +72,15 @@ def campaign_status(campaign_id: str) -> tuple[str, str]:
     return CAMPAIGN_STATUS_PK, f"STATUS#{campaign_id}"
 
 
+PROGRAMS_PK = "PROGRAMS"
+
+
+def program_registry(kind: str, program_id: str) -> tuple[str, str]:
+    """A referral or loyalty program ever configured (``kind``: REFERRAL | LOYALTY), recorded by the activation
+    job, so erasure finds the data of programs since removed from config (one Query of the partition)."""
+    return PROGRAMS_PK, f"{kind}#{program_id}"
+
+
 def customer_gsi(customer_id: str) -> str:
     return f"CUSTOMER#{customer_id}"
 

@@ -30,6 +30,14 @@ if TYPE_CHECKING:
 # No look-alikes: no 0/O, 1/I/L. 31 characters.
 DEFAULT_CHARSET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 MIN_CODE_SPACE = 10**9  # random combinations a unique-code pattern must offer, so codes cannot be guessed
+# A guess of a code that matches the pattern succeeds with probability issued / combinations. A code space hands
+# out at most combinations x p codes (adapters/codespace_store.py refuses more), and config validation refuses a
+# pattern too small for the codes the campaign says it issues. Bearer money (gift cards, store credit) is spent
+# by whoever types the code, with no customer binding or eligibility rule in the way: 1000x stricter
+# (docs/decision-log.md "Guessing").
+GUESS_PROBABILITY = 1e-6
+BEARER_GUESS_PROBABILITY = 1e-9
+MIN_CODES = 500  # every unique-code campaign can issue at least this many within its bound
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 BUILTIN_SEGMENTS = ("new_customers", "returning_customers", "lapsed_customers")
 
@@ -100,6 +108,8 @@ class Codes(_Model):
     expires_in_days: Annotated[int, Int(ge=1, le=3650)] | None = None
     expires_at: datetime | None = None
     bind_to_customer: StrictBool = False
+    # how many codes the campaign will issue at most (all runs together): the pattern must be large enough
+    max_codes: Count | None = None
 
     def __post_init__(self) -> None:
         v = self.charset
@@ -126,6 +136,22 @@ class Codes(_Model):
     @property
     def full_pattern(self) -> str:
         return self.prefix + self.pattern + self.postfix
+
+    @property
+    def combinations(self) -> int:
+        return len(self.charset) ** self.full_pattern.count("#")
+
+    def capacity(self, probability: float) -> int:
+        """The most codes this pattern may hand out so a guess succeeds with at most ``probability``."""
+        return int(self.combinations * probability)
+
+    def needed_size(self, codes: int, probability: float) -> str:
+        """What a pattern needs for ``codes`` codes: combinations and the number of '#' of this charset."""
+        need = codes * round(1 / probability)
+        hashes = 1
+        while len(self.charset) ** hashes < need:
+            hashes += 1
+        return f"at least {need:,} combinations ({hashes} '#' with this {len(self.charset)}-character charset)"
 
     def expiry_for(self, issued_at: datetime) -> datetime | None:
         if self.expires_at is not None:
@@ -331,6 +357,33 @@ class Campaign(_Model):
             raise ValueError("auto_apply works on codes bound to customers: codes.type must be unique")
         if self.reward.type in BALANCE_REWARDS and self.codes.type != "unique":
             raise ValueError(f"{self.reward.type}: each card has its own balance, so codes.type must be unique")
+        if self.claims is not None and self.reward.type in BALANCE_REWARDS:
+            raise ValueError(f"claims hand codes to anyone with an e-mail address: a {self.reward.type} carries "
+                             "money, so it cannot be claimed on a landing page (issue it to a customer instead)")
+        if self.codes.type == "unique":
+            self._check_code_space()
+
+    @property
+    def guess_probability(self) -> float:
+        return BEARER_GUESS_PROBABILITY if self.reward.type in BALANCE_REWARDS else GUESS_PROBABILITY
+
+    @property
+    def code_capacity(self) -> int:
+        """The most codes the campaign's code space may hand out (its guess bound)."""
+        return self.codes.capacity(self.guess_probability)
+
+    def _check_code_space(self) -> None:
+        p = self.guess_probability
+        wanted = {"codes.max_codes": self.codes.max_codes,
+                  "claims.max_claims": self.claims.max_claims if self.claims is not None else None}
+        for name, n in (*((k, v) for k, v in wanted.items() if v is not None), ("the minimum", MIN_CODES)):
+            if self.code_capacity < n:
+                kind = "bearer money (gift cards, store credit)" if p == BEARER_GUESS_PROBABILITY else "a code"
+                raise FieldInvalid(
+                    "codes.pattern",
+                    f"{self.codes.full_pattern!r} offers {self.codes.combinations:,} combinations: {n:,} codes "
+                    f"({name}) with a guess succeeding at most with probability {p:g} ({kind}) need "
+                    f"{self.codes.needed_size(n, p)}")
 
     def _amounts(self, with_variants: bool = True) -> list[Amount]:
         found = [self.limits.budget, self.eligibility.min_order_amount, *_reward_amounts(self.reward)]

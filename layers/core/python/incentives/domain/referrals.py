@@ -12,15 +12,16 @@ Lifecycle of a referral (one item per referee and program):
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from .clock import iso, parse_rfc3339
 from .config import ConfigBundle
+from .customers import email_hash, normalise_email
 from .money import Money
 from .programs import ReferralProgram, ReferrerReward
+from .pseudonyms import ip_pseudonym, keyed, legacy_sha256
 from .variants import comparison, rate, sum_counters
 
 PENDING, CONVERTED, HELD, REJECTED, REVERSED, DISQUALIFIED, EXPIRED = (
@@ -32,44 +33,37 @@ SCHEDULED, PAID, CANCELLED = "scheduled", "paid", "cancelled"
 SAME_IP_AS_REFERRER, SAME_DEVICE_AS_REFERRER = "same_ip_as_referrer", "same_device_as_referrer"
 IP_LIMIT, DEVICE_LIMIT, PERIOD_LIMIT = "ip_limit", "device_limit", "max_conversions_per_referrer"
 
-# Providers whose mailboxes ignore "+tag" (sub-addressing); Gmail also ignores dots in the local part.
-_ALIASES = {"googlemail.com": "gmail.com"}
-_DOTLESS = frozenset({"gmail.com"})
-_PLUS_TAGS = frozenset({
-    "gmail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "icloud.com", "me.com", "mac.com",
-    "protonmail.com", "proton.me", "pm.me", "fastmail.com", "fastmail.fm", "zoho.com", "hey.com", "yandex.com",
-    "yandex.ru", "gmx.de", "gmx.net", "web.de", "posteo.de", "mailbox.org",
-})
-
-
-def normalise_email(email: str) -> str:
-    """The mailbox an address delivers to, as far as the common providers tell: lower case, googlemail ->
-    gmail, no "+tag" where the provider ignores it, no dots in a Gmail local part."""
-    local, _, domain = email.strip().lower().rpartition("@")
-    domain = domain.rstrip(".")
-    domain = _ALIASES.get(domain, domain)
-    if domain in _PLUS_TAGS:
-        local = local.split("+", 1)[0]
-    if domain in _DOTLESS:
-        local = local.replace(".", "")
-    return f"{local}@{domain}"
-
-
 def mailbox_hash(email: str) -> str:
-    """What referrals store of an e-mail address: the SHA-256 of its normalised form (never the address)."""
-    return hashlib.sha256(normalise_email(email).encode("utf-8")).hexdigest()
+    """What referrals store of an e-mail address: the keyed pseudonym of its mailbox (never the address)."""
+    return email_hash(email)
+
+
+def legacy_mailbox_hash(email: str) -> str:
+    """What referrals written before the key hold: the bare SHA-256 of the normalised mailbox."""
+    return legacy_sha256(normalise_email(email))
 
 
 def signal_hash(kind: str, value: str) -> str:
-    """An IP address or device id as stored: hashed, so a leaked table does not list addresses."""
-    return hashlib.sha256(f"{kind}:{value.strip().lower()}".encode()).hexdigest()[:32]
+    """An IP address (its client network: IPv4 or IPv6 /64) or device id as stored: a keyed pseudonym, so a
+    leaked table does not list addresses."""
+    if kind == "ip":
+        pseudonym = ip_pseudonym(value)
+        if pseudonym is not None:
+            return pseudonym
+    return keyed(kind, value.strip().lower())[:32]
 
 
-def self_referral(referrer: dict, referee_id: str, referee_mailbox: str | None) -> str | None:
-    """Why this is a self-referral (``id`` or ``email``), or None. ``referrer`` is the code's item."""
+def legacy_signal_hash(kind: str, value: str) -> str:
+    return legacy_sha256(f"{kind}:{value.strip().lower()}")[:32]
+
+
+def self_referral(referrer: dict, referee_id: str, referee_mailbox: str | None,
+                  also: tuple[str, ...] = ()) -> str | None:
+    """Why this is a self-referral (``id`` or ``email``), or None. ``referrer`` is the code's item; ``also``:
+    the referee's legacy mailbox hashes (a referrer enrolled before the key holds one of those)."""
     if referrer.get("referrer_id") == referee_id:
         return "id"
-    if referee_mailbox and referrer.get("email_hash") == referee_mailbox:
+    if referee_mailbox and referrer.get("email_hash") in (referee_mailbox, *also):
         return "email"
     return None
 

@@ -207,7 +207,7 @@ def idempotent(req: Request, table: Table, operation: Callable[[UnitOfWork], Res
                                     {"field": "Idempotency-Key"})
     scope = req.api_key_id or f"public-{req.route.name}"
     fp = fingerprint(req.route.method, req.event.get("path") or req.route.path, req.json())
-    guard = IdempotencyGuard(table, scope, key, fp, req.now())
+    guard = IdempotencyGuard(table, scope, key, fp, req.now(), _subject(req))
     stored = guard.begin()
     if stored is not None:
         return Response(stored[0], stored[1], {"Idempotent-Replayed": "true"})
@@ -220,3 +220,22 @@ def idempotent(req: Request, table: Table, operation: Callable[[UnitOfWork], Res
     if not guard.completed:
         guard.release()
     return resp
+
+
+def _subject(req: Request) -> dict | None:
+    """Whom an Idempotency-Key's stored answer is about, for erasure: the customer the request names (path or
+    body), else the e-mail address of a claim (by its keyed pseudonym's holder partition)."""
+    from ..adapters import keys
+
+    data = req.json()
+    data = data if isinstance(data, dict) else {}
+    for found in (req.path_params.get("customer_id"), *((data.get(f) or {}).get("id") if isinstance(
+            data.get(f), dict) else None for f in ("customer", "referee"))):
+        if isinstance(found, str) and found:
+            return {"gsi1pk": keys.customer_gsi(found), "customer_id": found}
+    email = data.get("email")
+    if isinstance(email, str) and email.strip():
+        from ..domain.customers import holder_for_email
+
+        return {"gsi1pk": keys.holder_gsi(holder_for_email(email))}
+    return None

@@ -28,6 +28,7 @@ STATUS = {
     "customer_limit_reached": 409,
     "budget_exhausted": 409,
     "claims_exhausted": 409,
+    "code_space_exhausted": 409,
     "balance_exhausted": 409,
     "payload_too_large": 413,
     "internal_error": 500,

@@ -152,6 +152,13 @@ def _operation(route: Route, op: Operation, gen: Generator) -> dict:
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                        "description": "1-255 printable characters; a repeat answers the first answer (24 h).",
                        "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+    if op.shopper_ip:
+        params.append({"name": "X-Shopper-IP", "in": "header", "required": False,
+                       "description": "The shopper's IP address as the storefront saw it (IPv4 or IPv6). Unknown "
+                                      "codes are counted per customer id and per shopper IP (an IPv6 address per "
+                                      "/64), never per API key; past the limit the shopper gets 429 rate_limited "
+                                      "with Retry-After. Not an IP address: 422.",
+                       "schema": {"type": "string", "maxLength": 64}})
     if params:
         out["parameters"] = params
     if op.body:

@@ -38,6 +38,7 @@ class Operation:
     html: bool = False  # the 200 answer is (or, with Accept: text/html, may be) an HTML page
     description: str = ""
     response_headers: dict[str, str] = field(default_factory=dict)  # header -> description, on success
+    shopper_ip: bool = False  # reads X-Shopper-IP: guessing is counted per shopper (services/guessing.py)
 
 
 def common_errors(role: str, op: Operation) -> tuple[str, ...]:
@@ -82,6 +83,13 @@ class RetentionQuery:
 
 
 @_Query
+class ErasureByEmailQuery:
+    email: Annotated[str, Text(min_length=3, max_length=254), Doc("the person's e-mail address (any spelling of the "
+                                                                  "mailbox: case, +tags and Gmail dots are "
+                                                                  "normalised)")]
+
+
+@_Query
 class LeaderboardQuery:
     limit: Annotated[int, Int(ge=1, le=500), Doc("leaders wanted; at most 100 are answered")] = 10
 
@@ -117,18 +125,21 @@ OPERATIONS: dict[str, Operation] = {
     # storefront
     "validate": Operation(
         "Check a code against an order without redeeming it", {200: r.Validation}, body=(CheckoutIn,),
-        description="Writes nothing. A code the rules refuse answers 200 with `valid: false` and the error code "
-                    "as `reason`."),
+        shopper_ip=True,
+        description="Writes nothing (but the count of an unknown code against the shopper). A code the rules "
+                    "refuse answers 200 with `valid: false` and the error code as `reason`; a shopper who tried "
+                    "too many unknown codes gets 429 rate_limited with Retry-After."),
     "redeem": Operation(
         "Redeem a code (or a stack of codes) on an order", {201: r.Redemption}, body=(CheckoutIn, StackedCheckoutIn),
-        errors=(*_RULES, *_LIMITS, "not_combinable", "contention"), idempotent=True,
+        errors=(*_RULES, *_LIMITS, "not_combinable", "contention"), idempotent=True, shopper_ip=True,
         description="One transaction: every limit is checked in the write. `codes` (1-5) instead of `code` redeems "
                     "a stack, all or nothing. A rejection writes nothing."),
     "rollback": Operation(
         "Roll a redemption back", {200: r.RolledBack}, body=(RollbackIn,),
         errors=("not_found", "already_rolled_back", "contention"), idempotent=True),
     "get_code": Operation(
-        "Look a code up", {200: r.CodeView}, errors=("code_not_found",)),
+        "Look a code up", {200: r.CodeView}, errors=("code_not_found", "invalid_request"), shopper_ip=True,
+        description="Unknown codes count against the forwarded X-Shopper-IP (429 rate_limited past the limit)."),
     "qualify": Operation(
         "Auto-applied incentives the order qualifies for", {200: r.Qualifications}, body=(QualificationIn,),
         description="Best discount first; writes nothing."),
@@ -139,7 +150,7 @@ OPERATIONS: dict[str, Operation] = {
     "claim": Operation(
         "Claim a code on a landing page", {201: r.ClaimedCode, 200: r.ClaimedCode}, body=(ClaimIn,),
         errors=("campaign_not_found", "claims_not_offered", "forbidden", "code_not_active_yet", "campaign_inactive",
-         "country_not_eligible", "claims_exhausted", "contention"), idempotent=True,
+         "country_not_eligible", "claims_exhausted", "code_space_exhausted", "contention"), idempotent=True,
         description="201 with a new code, 200 with the same code for an e-mail that claimed before. A browser "
                     "`Origin` the campaign does not allow is 403 (the engine's own pages, ENGINE_ORIGINS, may "
                     "always claim). "
@@ -155,7 +166,7 @@ OPERATIONS: dict[str, Operation] = {
         "A campaign's config, status and numbers", {200: r.CampaignView}, errors=("campaign_not_found",)),
     "issue_codes": Operation(
         "Issue unique codes", {201: r.IssuedCodes, 202: r.JobQueued}, body=(IssueCodesIn,),
-        errors=("campaign_not_found", "codes_not_issuable"),
+        errors=("campaign_not_found", "codes_not_issuable", "code_space_exhausted"),
         description="Up to 50 codes answer 201 with the codes; more (up to 1,000,000) start a job (202)."),
     "get_job": Operation("A bulk job's progress", {200: r.Job}, errors=("not_found",)),
     "run_job": Operation(
@@ -166,6 +177,13 @@ OPERATIONS: dict[str, Operation] = {
         "Erase a customer (GDPR)", {200: r.Erasure, 202: r.Erasure}, errors=("invalid_request", "contention"),
         description="200: complete (also for a customer with nothing stored). 202: the time budget ran out; "
                     "repeat the DELETE until it answers 200. Idempotent by itself, no Idempotency-Key."),
+    "erase_by_email": Operation(
+        "Erase a person known only by e-mail (GDPR)", {200: r.EmailErasure, 202: r.EmailErasure},
+        query=ErasureByEmailQuery, errors=("contention",),
+        description="`?email=`: the claims made with the address (and their stored Idempotency-Key answers) are "
+                    "deleted, codes bound to it are rebound to an anonymised holder (issued and redemption counts "
+                    "stay), referral mailbox locks go. 202: repeat until 200. A customer with an id: DELETE "
+                    "/v1/customers/{customer_id}, which also follows the e-mail addresses it can link."),
     "export_codes": Operation(
         "A page of the campaign's issued codes (JSON or CSV)", {200: r.CodesPage}, query=CodesExportQuery,
         errors=("campaign_not_found",), csv=True, response_headers={"X-Next-Cursor": "format=csv: the next page's "

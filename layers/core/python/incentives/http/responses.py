@@ -315,6 +315,13 @@ class Erasure:
 
 
 @_Out
+class EmailErasure:
+    status: Literal["erased", "in_progress"]
+    erased: Annotated[dict[str, int], Doc("kind of item (codes, claims, idempotency, referrals) -> items this "
+                                          "call changed")]
+
+
+@_Out
 class CodeHolder:
     id: str | None = None
     email_hash: Annotated[str | None, Doc("SHA-256 of the normalised e-mail a code is bound to")] = None

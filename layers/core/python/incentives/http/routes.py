@@ -53,6 +53,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/openapi.json", "operators", PUBLIC, "openapi"),
     # privacy: GDPR erasure of one customer (idempotent by nature: a repeat finishes or changes nothing)
     Route("DELETE", "/v1/customers/{customer_id}", "operators", OPERATOR, "erase_customer"),
+    # privacy: erasure of a person known only by an e-mail address (?email=): claims, e-mail-bound codes
+    Route("DELETE", "/v1/customers", "operators", OPERATOR, "erase_by_email"),
     # consent: the current state per channel and the ledger of statements (services/consents.py)
     Route("GET", "/v1/customers/{customer_id}/consents", "operators", OPERATOR, "get_consents"),
     # journeys: the messages sent (or skipped, deferred) to a customer, newest first

@@ -59,7 +59,19 @@ class Activation:
             if status == ACTIVE and campaign.codes.type == "public" and campaign.codes.code:  # always set if public
                 self._ensure_public_code(campaign.codes.code, campaign.id, now)
             changes.append(detail | {"event": kind})
+        self._record_programs(bundle, now)
         return {"checked": len(bundle.campaigns), "changes": changes, "now": iso(now)}
+
+    def _record_programs(self, bundle, now: datetime) -> None:
+        """Every referral and loyalty program ever configured, once (one Query; a put only for a new one):
+        erasure looks in programs removed from config too. Campaigns have their status items for that."""
+        recorded = {i["sk"] for i in self.table.query(keys.PROGRAMS_PK)}
+        for kind, ids in (("REFERRAL", bundle.referral_programs), ("LOYALTY", bundle.loyalty_programs)):
+            for program_id in sorted(ids):
+                pk, sk = keys.program_registry(kind, program_id)
+                if sk not in recorded:
+                    self.table.put({"pk": pk, "sk": sk, "program_id": program_id, "recorded_at": iso(now)},
+                                   condition=None)
 
     def _ensure_public_code(self, code: str, campaign_id: str, now: datetime) -> None:
         pk, sk = keys.code(code)

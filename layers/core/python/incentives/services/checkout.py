@@ -22,6 +22,8 @@ from ..domain.ids import new_id
 from ..domain.orders import Customer, Order
 from ..domain.shards import NoRoom, ShardPlan, code_sharded, plan, sample, sharded
 from ..domain.variants import assign, subject_for_id
+from ..settings import get_settings
+from .guessing import NOBODY, GuessGuard, Shopper
 
 
 # re-decide after a concurrent change of campaign guess, profile or card balance
@@ -33,6 +35,7 @@ class CheckoutRequest:
     code: str
     customer: Customer
     order: Order
+    shopper_ip: str | None = None  # X-Shopper-IP, when the storefront forwards it (services/guessing.py)
 
 
 def variant_for(campaign: Campaign, customer: Customer, code_variant: str | None = None) -> str | None:
@@ -47,19 +50,25 @@ class Checkout:
     def __init__(self, store: CheckoutStore, config: ConfigSource):
         self.store = store
         self.config = config
+        self.guard = GuessGuard(store.table)
 
     # --- validation: one BatchGetItem when the code's pattern names its campaign -------------------------
 
     def validate(self, req: CheckoutRequest, now: datetime) -> dict:
         code = normalize(req.code)
         bundle = self.config.bundle()
+        shopper = Shopper.of(req.customer.id, req.shopper_ip)
+        throttle: dict = {}
         try:
             guess = bundle.campaign_for_code(code)
             campaign = bundle.campaigns.get(guess) if guess else None
             item, usage = self.store.read_state(code, campaign, req.customer.id,
-                                                usage_period_attr(campaign, now) if campaign else None)
+                                                usage_period_attr(campaign, now) if campaign else None,
+                                                self.guard.keys(shopper, now), throttle)
+            self.guard.check(throttle, shopper, now)
             if item is None:
                 if campaign is None or code not in bundle.public_codes:
+                    self.guard.failed(shopper, now)
                     raise errors.CodeNotFound()
                 item = {"code": code, "campaign_id": campaign.id}  # public code not yet used
             if campaign is None or item["campaign_id"] != campaign.id:
@@ -68,6 +77,8 @@ class Checkout:
             variant = variant_for(campaign, req.customer, item.get("variant"))
             discount = evaluate(CodeState.from_item(item), campaign.for_variant(variant), req.customer, req.order,
                                 usage, now, bundle.segments)
+        except errors.RateLimited:
+            raise  # throttled: 429 with Retry-After, not an answer about the code
         except errors.IncentiveError as e:
             return {"valid": False, "reason": e.code, "message": e.message}
         out = {"valid": True, "code": code, "campaign_id": campaign.id,
@@ -83,10 +94,11 @@ class Checkout:
         return uow if uow is not None else UnitOfWork(self.store.table)
 
     def redeem(self, req: CheckoutRequest, now: datetime, uow: UnitOfWork | None = None) -> dict:
-        return self._redeem([req.code], req.customer, req.order, now, self._uow(uow), lambda lines: lines[0])
+        return self._redeem([req.code], req.customer, req.order, now, self._uow(uow), lambda lines: lines[0],
+                            Shopper.of(req.customer.id, req.shopper_ip))
 
     def redeem_stack(self, codes: list[str], customer: Customer, order: Order, now: datetime,
-                     uow: UnitOfWork | None = None) -> dict:
+                     uow: UnitOfWork | None = None, shopper_ip: str | None = None) -> dict:
         """Several codes on one order, all or nothing: one transaction holds every code's limits and records.
         Each code gets its own redemption record (roll each back by its id)."""
         def answer(lines: list[dict]) -> dict:
@@ -97,15 +109,24 @@ class Checkout:
                     "status": "succeeded", "created_at": first["created_at"],
                     "redemptions": [{k: ln[k] for k in ("id", "code", "campaign_id", "discount", "balance_after",
                                                         "variant") if k in ln} for ln in lines]}
-        return self._redeem(codes, customer, order, now, self._uow(uow), answer)
+        return self._redeem(codes, customer, order, now, self._uow(uow), answer, Shopper.of(customer.id, shopper_ip))
 
     def _redeem(self, raw_codes: list[str], customer: Customer, order: Order, now: datetime,
-                uow: UnitOfWork, answer) -> dict:
+                uow: UnitOfWork, answer, shopper: Shopper = NOBODY) -> dict:
+        """Unknown codes count against the shopper (services/guessing.py): only here, on the failure path."""
+        try:
+            return self._redeem_once(raw_codes, customer, order, now, uow, answer, shopper)
+        except errors.CodeNotFound:
+            self.guard.failed(shopper, now)
+            raise
+
+    def _redeem_once(self, raw_codes: list[str], customer: Customer, order: Order, now: datetime,
+                     uow: UnitOfWork, answer, shopper: Shopper) -> dict:
         codes = [normalize(c) for c in raw_codes]
         if len(set(codes)) != len(codes):
             raise errors.InvalidRequest("a code appears twice", {"field": "codes"})
         bundle = self.config.bundle()
-        campaign_ids = self._campaign_ids(bundle, codes)
+        campaign_ids = self._campaign_ids(bundle, codes, shopper, now)
         code_variants: dict[str, str] = {}  # learnt from a code whose recorded variant is not the customer's
         read_all = False  # a sharded campaign's sampled shards were stale or short: read all of them
         for _ in DECISIONS.attempts():
@@ -128,6 +149,7 @@ class Checkout:
                 for ln in lines:
                     ln.record["stack"] = [other.record["id"] for other in lines]
             uow.clear().result = answer(responses)
+            self.guard.condition(uow, shopper, now)  # first: a throttled shopper learns nothing about the code
             try:
                 self.store.redeem(uow, lines, holders(customer), customer.id, iso(now), profile)
                 return uow.result
@@ -200,13 +222,17 @@ class Checkout:
             raise errors.RedemptionLimitReached(details={"limit": lim.per_code, "scope": "code"})
         raise errors.RedemptionLimitReached(details={"limit": lim.total_redemptions, "scope": "campaign"})
 
-    def _campaign_ids(self, bundle: ConfigBundle, codes: list[str]) -> dict[str, str]:
-        """Each code's campaign: by the pattern that names it, else one read of the code."""
+    def _campaign_ids(self, bundle: ConfigBundle, codes: list[str], shopper: Shopper,
+                      now: datetime) -> dict[str, str]:
+        """Each code's campaign: by the pattern that names it, else one read of the code (with the shopper's
+        guess counters in the same request: a throttled shopper learns nothing from the rules' answers)."""
         campaign_ids = {}
         for code in codes:
             cid = bundle.campaign_for_code(code)
             if cid is None:  # no pattern names it: one read to learn the campaign
-                item = self.store.get_code(code)
+                throttle: dict[tuple[str, str], dict] = {}
+                item = self.store.get_code_with(code, self.guard.keys(shopper, now), throttle)
+                self.guard.check(throttle, shopper, now)
                 if item is None:
                     raise errors.CodeNotFound(details={"code": code} if len(codes) > 1 else None)
                 cid = item["campaign_id"]
@@ -241,7 +267,7 @@ class Checkout:
         codes bound to the customer (gsi1, by id and by e-mail) and, in one BatchGetItem, the usage the
         campaigns' limits need."""
         bundle = self.config.bundle()
-        holders_ = holders(customer)
+        holders_ = holders(customer, legacy=get_settings().legacy_hash_lookups)
         items = [i for h in holders_ for i in self.store.codes_held_by(h)]
         candidates = []
         for item in items:
@@ -265,12 +291,15 @@ class Checkout:
         found.sort(key=lambda q: (-q["discount"]["amount"], q["expires_at"] or "9999", q["code"]))
         return {"qualifications": found, "order_amount": order.amount}
 
-    def get_code(self, code: str, now: datetime) -> dict:
+    def get_code(self, code: str, now: datetime, shopper_ip: str | None = None) -> dict:
         code = normalize(code)
         bundle = self.config.bundle()
-        item = self.store.get_code(code)
+        shopper, throttle = Shopper.of(None, shopper_ip), dict[tuple[str, str], dict]()
+        item = self.store.get_code_with(code, self.guard.keys(shopper, now), throttle)
+        self.guard.check(throttle, shopper, now)
         if item is None:
             if code not in bundle.public_codes:
+                self.guard.failed(shopper, now)
                 raise errors.CodeNotFound()
             item = {"code": code, "campaign_id": bundle.public_codes[code]}
         campaign = bundle.campaigns.get(item["campaign_id"])

@@ -24,9 +24,10 @@ from ..domain.campaigns import ACTIVE, SCHEDULED, effective_status
 from ..domain.clock import iso
 from ..domain.config import Campaign
 from ..domain.config import Claims as ClaimsOffer
-from ..domain.customers import email_hash, holder_for_email, valid_email
+from ..domain.customers import email_hash, holder_for_email, legacy_email_hashes, valid_email
 from ..domain.ids import new_id
 from ..domain.variants import subject_for_email
+from ..settings import get_settings
 from .code_issuer import CodeIssuer, CodeSpaceCollision
 
 if TYPE_CHECKING:  # adapters/delivery.py (MIME, QR) is imported only when a claim is mailed
@@ -96,10 +97,13 @@ class Claims:
         self.limiter.hit(f"claims#{campaign.id}#client#{client_id}", rl.per_client_per_minute, 60, now)
         self.limiter.hit(f"claims#{campaign.id}", rl.per_campaign_per_second, 1, now)
 
-        ehash = email_hash(email)
+        ehash = email_hash(email)  # the keyed pseudonym of the normalised mailbox: a+tag@ and A.B@gmail are one
         created = iso(now)
         holder = holder_for_email(email) if campaign.codes.bind_to_customer else None
         claim_key = keys.claim(campaign.id, ehash)
+        # claims made before the key existed sit under a bare SHA-256 of the address: a repeat still finds them
+        legacy_keys = ([keys.claim(campaign.id, h) for h in legacy_email_hashes(email)]
+                       if get_settings().legacy_hash_lookups else [])
         counters = keys.campaign_counters(campaign.id)
         consent_record = ({"email": {"given": bool(consent), "at": created, "source": "landing_page"}}
                           if consent is not None else None)
@@ -110,7 +114,9 @@ class Claims:
             code = self.issuer.draw(campaign, now, holder=holder, subject=subject_for_email(email))[0]
             uow.put({"pk": claim_key[0], "sk": claim_key[1], "campaign_id": campaign.id, "email_hash": ehash,
                      "code": code.code, "country": country, "created_at": created, "expires_at": code.expires_at,
-                     "consent": consent_record, "variant": code.variant}, explain=lambda old: _Repeat(old))
+                     "consent": consent_record, "variant": code.variant}, explain=lambda old: _Repeat(old, claim_key))
+            for legacy in legacy_keys:
+                uow.check(legacy, "attribute_not_exists(pk)", explain=_repeat_at(legacy))
             uow.add(counters, claims=1).set(counters, updated_at=created)
             if max_claims is not None:
                 uow.cond(counters, "attribute_not_exists(claims) OR claims < :c_max",
@@ -122,7 +128,7 @@ class Claims:
             try:
                 uow.commit(otherwise=lambda e: errors.RequestInProgress())
             except _Repeat as r:  # this e-mail claimed before: the same code again
-                old = r.old or self.table.get(*claim_key, consistent=True)
+                old = r.old or self.table.get(*r.key, consistent=True)
                 if old is None:  # that claim was erased in between: this e-mail may claim anew
                     continue
                 self._mail(campaign, email, old["code"], old.get("expires_at"), now)
@@ -177,7 +183,14 @@ def claim_message(campaign: Campaign, email: str, code: str, expires_at: str | N
                    code=code, qr_png=qr_png(code), meta={"campaign_id": campaign.id})
 
 
+def _repeat_at(k: tuple[str, str]):
+    def explain(old: dict | None) -> Exception:
+        return _Repeat(old, k)
+    return explain
+
+
 class _Repeat(Exception):
-    def __init__(self, old: dict | None):
+    def __init__(self, old: dict | None, key: tuple[str, str]):
         super().__init__("claimed before")
         self.old = old
+        self.key = key  # the claim item that exists (the keyed one, or a legacy one)

@@ -93,7 +93,7 @@ class CodeIssuer:
         if campaign.codes.type != "unique":
             raise errors.CodesNotIssuable(details={"campaign_id": campaign.id})
         space = space_for(campaign)
-        r = self.spaces.reserve(space, count)
+        r = self.spaces.reserve(space, count, campaign.code_capacity)
         expiry = self.expiry(campaign, now) if expires_at is _DEFAULT else expires_at
         out = []
         for c in space.codes(r.key, r.start, count):
@@ -129,7 +129,7 @@ class CodeIssuer:
     # --- bulk runs: whole chunks of a reservation, written with BatchWriteItem (services/issuance.py) ---------
 
     def reserve(self, campaign: Campaign, count: int) -> Reservation:
-        return self.spaces.reserve(space_for(campaign), count)
+        return self.spaces.reserve(space_for(campaign), count, campaign.code_capacity)
 
     def space_key(self, campaign: Campaign) -> bytes:
         return self.spaces.key(space_for(campaign))

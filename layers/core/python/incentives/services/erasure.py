@@ -23,12 +23,15 @@ from ..adapters.dynamo import ConditionFailed, Table, values
 from ..adapters.unit_of_work import ReadAgain, UnitOfWork, move_over_read
 from ..domain import errors
 from ..domain.clock import iso
-from ..domain.customers import email_hash, holder_for_id
+from ..domain.customers import email_hash, holder_for_id, legacy_email_hashes
 from ..domain.ids import new_id
-from .loyalty import loyalty_members, move_member
+from ..settings import get_settings
+from .loyalty import move_member
 from .referral_erasure import ReferralErasure
 
 KINDS = ("profile", "redemptions", "events", "codes", "claims", "usage", "consents")
+EMAIL_KINDS = ("codes", "claims", "idempotency", "referrals")
+
 BUDGET_S = 7.0  # the API functions time out after 10 s; an unfinished erasure answers 202 and is repeated
 _BATCH = 100  # BatchGetItem's limit
 
@@ -40,6 +43,19 @@ class _OutOfTime(Exception):
 def _email_holder(ehash: str) -> str:
     """The holder key of codes bound to an e-mail, from its hash (domain.customers.holder_for_email)."""
     return f"email:{ehash}"
+
+
+def email_hashes(email: str) -> list[str]:
+    """Every pseudonym an address may be stored under: the keyed one, and the bare SHA-256 values of items
+    written before the key (while settings.legacy_hash_lookups is on)."""
+    out = [email_hash(email)]
+    if get_settings().legacy_hash_lookups:
+        out += legacy_email_hashes(email)
+    return list(dict.fromkeys(out))
+
+
+def _is_idempotency(item: dict) -> bool:
+    return item.get("record") == "idempotency"
 
 
 def _month(at: str | None) -> str | None:
@@ -69,6 +85,42 @@ class Erasure:
     def _gsi(self, partition: str) -> list[dict]:
         return self.table.query(partition, index=schema.GSI1)
 
+    def known_ids(self) -> tuple[set[str], set[str], set[str]]:
+        """(campaign ids, referral program ids, loyalty program ids): the configured ones and every one ever
+        recorded (one Query of each registry partition), so data of ids removed from config is found too."""
+        bundle = self.config.bundle()
+        campaigns = set(bundle.campaigns) | {i["campaign_id"] for i in self.table.query(keys.CAMPAIGN_STATUS_PK,
+                                                                                         "STATUS#")}
+        registry = self.table.query(keys.PROGRAMS_PK)
+        referral = set(bundle.referral_programs) | {i["program_id"] for i in registry
+                                                    if i["sk"].startswith("REFERRAL#")}
+        loyalty = set(bundle.loyalty_programs) | {i["program_id"] for i in registry if i["sk"].startswith("LOYALTY#")}
+        return campaigns, referral, loyalty
+
+    def _email_data(self, hashes: list[str], campaigns: set[str]) -> tuple[list[dict], list[tuple[str, str]],
+                                                                          list[dict]]:
+        """Codes bound to these e-mail pseudonyms, the claims made with them (in any campaign ever recorded or
+        one of the codes' campaigns) and the Idempotency-Key records of their claims: gsi1 queries and a
+        BatchGetItem."""
+        holders = [_email_holder(h) for h in hashes]
+        codes, records = [], []
+        for h in holders:
+            for item in self._gsi(keys.holder_gsi(h)):
+                if item.get("holder") == h:
+                    codes.append(item)
+                elif _is_idempotency(item):
+                    records.append(item)
+        campaigns = campaigns | {c["campaign_id"] for c in codes}
+        claim_keys = [keys.claim(c, h) for c in sorted(campaigns) for h in hashes]
+        found = self._batch_get(claim_keys)
+        return codes, [k for k in claim_keys if k in found], records
+
+    def _throttles(self, customer_id: str) -> list[tuple[str, str]]:
+        """The customer's guessing counters (services/guessing.py): one Query of their partition."""
+        from .guessing import customer_scope, guess_partition
+
+        return [(i["pk"], i["sk"]) for i in self.table.query(guess_partition(customer_scope(customer_id)))]
+
     # --- the use case -------------------------------------------------------------------------------------
 
     def erase(self, customer_id: str, now: datetime, budget_s: float = BUDGET_S) -> dict:
@@ -79,43 +131,51 @@ class Erasure:
         profile_key, marker_key = keys.customer_profile(customer_id), keys.erasure_marker(customer_id)
         got = self._batch_get([profile_key, marker_key])
         profile, marker = got.get(profile_key), got.get(marker_key)
-        ehash = (email_hash(profile["email"]) if profile and profile.get("email")
-                 else (marker or {}).get("email_hash"))
+        campaign_ids, referral_ids, loyalty_ids = self.known_ids()
+        referral_data = self.referrals.find(customer_id, sorted(referral_ids))
+
+        # The e-mail pseudonyms linked to the customer: the profile's address (keyed and legacy forms), the
+        # referral records' hashes, and what an unfinished attempt kept in its marker.
+        ehashes = email_hashes(profile["email"]) if profile and profile.get("email") else []
+        ehashes += referral_data.email_hashes()
+        kept = marker or {}
+        ehashes += kept.get("email_hashes") or ([kept["email_hash"]] if kept.get("email_hash") else [])
+        ehashes = list(dict.fromkeys(h for h in ehashes if h))
 
         # Everything that names the customer, found by key or gsi1 (never a scan).
         history, links, messages = _split_history(
             [i for i in self._gsi(keys.customer_gsi(customer_id)) if i.get("customer_id") == customer_id])
+        records = [i for i in history if _is_idempotency(i)]
+        history = [i for i in history if not _is_idempotency(i)]
         orders = self._retention_orders(history, customer_id)
         id_holder = holder_for_id(customer_id)
-        old_holders = [id_holder] + ([_email_holder(ehash)] if ehash else [])
-        codes = [c for h in old_holders for c in self._gsi(keys.holder_gsi(h)) if c.get("holder") in old_holders]
+        codes = [c for c in self._gsi(keys.holder_gsi(id_holder)) if c.get("holder") == id_holder]
         usage_campaigns = {i["campaign_id"] for i in history if i.get("sk") == "REDEMPTION"}
-        claim_campaigns = {c.id for c in self.config.bundle().campaigns.values() if c.claims is not None}
-        claim_campaigns |= {c["campaign_id"] for c in codes if c["holder"] != id_holder}
+        claim_campaigns = set(campaign_ids)
         if marker:  # a resumed erasure: what earlier attempts moved already still names the campaigns
             anon = marker["anonymised_id"]
             usage_campaigns |= {i["campaign_id"] for i in self._gsi(keys.customer_gsi(anon))
                                 if i.get("sk") == "REDEMPTION"}
             claim_campaigns |= {c["campaign_id"] for c in self._gsi(keys.holder_gsi(holder_for_id(anon)))}
+        email_codes, claims, email_records = self._email_data(ehashes, claim_campaigns) if ehashes else ([], [], [])
+        codes += email_codes
+        records += email_records
         usage_keys = {keys.customer_usage(c, customer_id): c for c in usage_campaigns}
-        claim_keys = [keys.claim(c, ehash) for c in sorted(claim_campaigns)] if ehash else []
-        found = self._batch_get([*usage_keys, *claim_keys])
+        found = self._batch_get([*usage_keys])
         usage = [(usage_keys[k], found[k]) for k in usage_keys if k in found]
-        claims = [k for k in claim_keys if k in found]
+        throttles = self._throttles(customer_id)
 
-        referral_data = self.referrals.find(customer_id)
         # the consent ledger lives in the profile's partition and names the customer: it goes with them
         ledger = self.table.query(profile_key[0], keys.CONSENT_PREFIX) + links
-        members = loyalty_members(self.table, self.config.bundle(), customer_id)
-        # kinds the answer names only where they exist (configured programs, journeys' messages, orders)
-        bundle = self.config.bundle()
-        counts.update((kind, 0) for kind, there in (("referrals", bundle.referral_programs),
-                                                    ("loyalty", bundle.loyalty_programs),
-                                                    ("messages", messages), ("orders", orders)) if there)
+        members = list(self._batch_get([keys.loyalty_member(p, customer_id) for p in sorted(loyalty_ids)]).values())
+        # kinds the answer names only where they exist (programs, journeys' messages, orders)
+        counts.update((kind, 0) for kind, there in (("referrals", referral_ids), ("loyalty", loyalty_ids),
+                                                    ("messages", messages), ("orders", orders),
+                                                    ("idempotency", records), ("throttles", throttles)) if there)
         if not (profile or marker or history or codes or usage or claims or referral_data or members or ledger
-                or messages or orders):
+                or messages or orders or records or throttles):
             return {"status": "erased", "erased": counts}  # nothing stored (or erased before): nothing to write
-        anon = marker["anonymised_id"] if marker else self._begin(customer_id, ehash, now)
+        anon = marker["anonymised_id"] if marker else self._begin(customer_id, ehashes, now)
 
         try:
             # before the events are anonymised: their order ids find the retention items (services/retention.py)
@@ -148,6 +208,12 @@ class Erasure:
             for statement in ledger:
                 self._tick(deadline)
                 counts["consents"] += self._delete_item((statement["pk"], statement["sk"]))
+            for record in records:  # stored answers of Idempotency-Keys name the customer (or hold their code)
+                self._tick(deadline)
+                counts["idempotency"] += self._delete_item((record["pk"], record["sk"]))
+            for k in throttles:
+                self._tick(deadline)
+                counts["throttles"] += self._delete_item(k)
             self._tick(deadline)
             counts["profile"] += self._replace_profile(customer_id, anon, profile, now)
         except _OutOfTime:
@@ -155,6 +221,45 @@ class Erasure:
             return {"status": "in_progress", "erased": counts}
         self._record(anon, counts, now, done=True)
         self.table.delete(*keys.erasure_marker(customer_id))
+        return {"status": "erased", "erased": counts}
+
+    def erase_email(self, email: str, now: datetime, budget_s: float = BUDGET_S) -> dict:
+        """A person known only by an e-mail address (a landing-page claim, a code bound to the address, a
+        referral's mailbox lock): the claims and the Idempotency-Key records of their claims are deleted, the
+        codes are rebound to an anonymised holder (they stay issued and counted), the mailbox locks go and the
+        referrals forget the mailbox hash. Every write is conditional on the old value, so a repeat (also after
+        ``in_progress``) finishes the job and changes nothing twice. A customer with an id is erased by id."""
+        deadline = time.monotonic() + budget_s
+        counts = dict.fromkeys(EMAIL_KINDS, 0)
+        hashes = email_hashes(email)
+        campaign_ids, referral_ids, _ = self.known_ids()
+        codes, claims, records = self._email_data(hashes, campaign_ids)
+        lock_keys = [keys.referee_mailbox(p, h) for p in sorted(referral_ids) for h in hashes]
+        locks = list(self._batch_get(lock_keys).items())
+        anon = new_id("anon")
+        try:
+            for code in codes:
+                self._tick(deadline)
+                counts["codes"] += self._rebind_code(code, anon)
+            for claim_key in claims:
+                self._tick(deadline)
+                counts["claims"] += self._delete_claim(claim_key)
+            for record in records:
+                self._tick(deadline)
+                counts["idempotency"] += self._delete_item((record["pk"], record["sk"]))
+            for k, lock in locks:
+                self._tick(deadline)
+                try:  # the referral keeps its ledger fields; only the mailbox hash goes
+                    self.table.update(*keys.referral(lock["referral_id"]), "REMOVE mailbox_hash",
+                                      "attribute_exists(mailbox_hash)")
+                except ConditionFailed:
+                    pass
+                counts["referrals"] += self._delete_item(k)
+        except _OutOfTime:
+            self._record(anon, counts, now, done=False)
+            return {"status": "in_progress", "erased": counts}
+        if any(counts.values()):
+            self._record(anon, counts, now, done=True)
         return {"status": "erased", "erased": counts}
 
     def _retention_orders(self, history: list[dict], customer_id: str) -> list[dict]:
@@ -195,13 +300,14 @@ class Erasure:
         if time.monotonic() > deadline:
             raise _OutOfTime()
 
-    def _begin(self, customer_id: str, ehash: str | None, now: datetime) -> str:
+    def _begin(self, customer_id: str, ehashes: list[str], now: datetime) -> str:
         """The marker that lets a retry reuse this erasure's anonymised id; a concurrent DELETE that wrote it
         first wins, and both continue with its id."""
         anon = new_id("anon")
         pk, sk = keys.erasure_marker(customer_id)
         try:
-            self.table.put({"pk": pk, "sk": sk, "anonymised_id": anon, "email_hash": ehash, "started_at": iso(now)},
+            self.table.put({"pk": pk, "sk": sk, "anonymised_id": anon, "email_hashes": ehashes or None,
+                            "started_at": iso(now)},
                            "attribute_not_exists(pk)")
         except ConditionFailed as e:
             if not e.item:

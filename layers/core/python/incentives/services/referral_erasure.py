@@ -29,6 +29,13 @@ class Found:
     def __bool__(self) -> bool:
         return bool(self.as_referee or self.as_referrer)
 
+    def email_hashes(self) -> list[str]:
+        """The e-mail pseudonyms the referral records link to the customer (erasure finds their claims and
+        e-mail-bound codes with them)."""
+        out = [r.get("mailbox_hash") for _p, _lock, r in self.as_referee if r]
+        out += [record.get("email_hash") for _p, record, _refs in self.as_referrer]
+        return [h for h in out if h]
+
 
 class ReferralErasure:
     def __init__(self, table: Table, config: ConfigSource):
@@ -36,10 +43,11 @@ class ReferralErasure:
         self.config = config
         self.store = ReferralStore(table)
 
-    def find(self, customer_id: str) -> Found:
-        """Reads only: the attribution locks and referrer records of every program by key, then the referrals."""
+    def find(self, customer_id: str, programs: list[str] | None = None) -> Found:
+        """Reads only: the attribution locks and referrer records of every program by key, then the referrals.
+        ``programs``: the ids to look in (erasure passes every program ever recorded); default the configured."""
         found = Found()
-        programs = sorted(self.config.bundle().referral_programs)
+        programs = sorted(self.config.bundle().referral_programs) if programs is None else programs
         wanted = [k for p in programs for k in (keys.referee(p, customer_id), keys.referrer(p, customer_id))]
         got = self.table.batch_get(wanted, consistent=True) if wanted else {}
         for p in programs:

@@ -31,6 +31,7 @@ from ..domain.ids import new_id
 from ..domain.orders import Customer
 from ..domain.programs import ReferralProgram
 from ..domain.variants import assign, counter, subject_for_id
+from ..settings import get_settings
 from .code_issuer import CodeIssuer, CodeSpaceCollision
 
 _spaces: dict[str, CodeSpace] = {}
@@ -147,7 +148,9 @@ class Referrals:
         profile = got.get(pkey) or {}
         email = referee.email or profile.get("email")
         mailbox = rules.mailbox_hash(email) if email else None
-        why = rules.self_referral(owner, referee.id, mailbox)
+        legacy = get_settings().legacy_hash_lookups and email is not None
+        legacy_mailbox = rules.legacy_mailbox_hash(email) if legacy and email else None
+        why = rules.self_referral(owner, referee.id, mailbox, (legacy_mailbox,) if legacy_mailbox else ())
         if why:
             raise errors.SelfReferral(details={"matched": why})
         if lkey in got:
@@ -166,6 +169,10 @@ class Referrals:
             w.put({"pk": mkey[0], "sk": mkey[1], "referral_id": referral_id, "created_at": at},
                   explain=lambda _old: errors.AlreadyReferred("this e-mail address has been referred already",
                                                               {"program_id": program.id, "matched": "email"}))
+            if legacy_mailbox:  # the mailbox lock of a referral attributed before the key existed
+                w.check(keys.referee_mailbox(program.id, legacy_mailbox), "attribute_not_exists(pk)",
+                        explain=lambda _old: errors.AlreadyReferred("this e-mail address has been referred already",
+                                                                    {"program_id": program.id, "matched": "email"}))
         variant = referrer_variant(program, owner["referrer_id"])
         referral = {"id": referral_id, "program_id": program.id, "referrer_id": owner["referrer_id"],
                     "referee_id": referee.id, "referral_code": code, "status": rules.PENDING, "attributed_at": at,
@@ -225,7 +232,7 @@ class Referrals:
             if not value:
                 continue
             h = rules.signal_hash(kind, value)
-            if owner.get(f"{kind}_hash") == h:
+            if owner.get(f"{kind}_hash") in (h, rules.legacy_signal_hash(kind, value)):
                 out.append(same)
             if limit is not None:
                 item = self.table.update(*keys.referral_signal(program.id, kind, h, day), "ADD hits :one SET #t = :t",
