@@ -71,6 +71,9 @@ class Settings:
     # ENGINE_ORIGINS (optional, comma-separated): the origins of the engine's own pages (/claim/...), which may
     # always claim without an entry in a campaign's claims.allowed_origins; local/run.py sets its own origin.
     engine_origins: frozenset[str] = frozenset()
+    # DYNAMODB_FAULTS (tests and drills only, never set by infra/): fault injection in the DynamoDB client,
+    # e.g. "rate=0.05,seed=7"; see adapters/faults.py.
+    dynamodb_faults: str = ""
 
 
 @lru_cache(maxsize=1)
@@ -89,6 +92,7 @@ def get_settings() -> Settings:
         job_functions=_json_object(env.get(DISPATCH)) or {},
         dynamodb_endpoint=env.get("DYNAMODB_ENDPOINT") or None,
         engine_origins=frozenset(o.strip().rstrip("/") for o in env.get("ENGINE_ORIGINS", "").split(",") if o.strip()),
+        dynamodb_faults=env.get("DYNAMODB_FAULTS", ""),
     )
 
 
