@@ -10,7 +10,7 @@ from aws_cdk import aws_ses as ses
 from constructs import Construct
 from incentives.http.routes import api_functions
 
-from . import permissions
+from . import permissions, scanners
 from .api import Api, ApiKeys
 from .config_store import ConfigStore
 from .customer_events import CustomerEvents
@@ -105,6 +105,8 @@ class IncentivesStack(Stack):
         # journeys' unsubscribe links point to the API (messaging.yaml overrides); claims' mails carry no such link
         # (and an API function naming the API's URL would be a circular dependency)
         functions["journeys"].add_environment("PUBLIC_BASE_URL", api.rest_api.url)
+        # checkov's per-resource skips with their reasons (.checkov.yaml has the stack-wide ones)
+        scanners.acknowledge(functions, set(api_fns), permissions.STREAM_READERS, set(failure_queues), api.methods)
         monitoring = Monitoring(
             self,
             "Monitoring",
