@@ -151,7 +151,7 @@ class FaultRun:
 
     def __init__(self, table: Any, seed: int = 7, retry_deadline_s: float = 60.0):
         self.table = table  # a Table on a client WITHOUT faults (the checker's view)
-        self.rand = random.Random(seed)  # noqa: S311 - a reproducible workload
+        self.rand = random.Random(seed)  # noqa: S311 - a reproducible workload  # nosec B311
         self.retry_deadline_s = retry_deadline_s
         self.cards: list[str] = []
         self.ops: list[Op] = []
@@ -229,7 +229,7 @@ class FaultRun:
                 return
             # Retry-After is in seconds; the run scales it down (the retried effect, not the wait, is under test)
             pause = min(float(headers.get("Retry-After", "1")), 1.0) * 0.05
-            time.sleep(pause * (1 + random.random()))  # noqa: S311 - jitter
+            time.sleep(pause * (1 + random.random()))  # noqa: S311 - jitter  # nosec B311
 
     def run(self, ops: list[Op], threads: int = 16) -> None:
         self.ops = ops

@@ -75,7 +75,7 @@ class _Injector:
     def __init__(self, client: Any, spec: FaultSpec):
         self.client = client
         self.spec = spec
-        self.rand = random.Random(spec.seed)  # noqa: S311 - a reproducible fault sequence, not a secret
+        self.rand = random.Random(spec.seed)  # noqa: S311 - reproducible faults, no secret  # nosec B311
         self.lock = threading.Lock()
 
     def draw(self, operation: str) -> str | None:
