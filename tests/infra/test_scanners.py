@@ -78,7 +78,7 @@ def test_each_function_fails_over_as_its_ckv_aws_116_skip_says(synth):
                 for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()}
     rules = json.dumps(synth.of_type("AWS::Events::Rule"))
     reasons = {v: k for k, v in scanners.WHY_NO_DLQ.items()}
-    for folder, (logical_id, props) in synth.functions().items():
+    for folder, (logical_id, _props) in synth.functions().items():
         (skip,) = [s for s in synth.resources[logical_id]["Metadata"]["checkov"]["skip"] if s["id"] == scanners.DLQ]
         kind = reasons[skip["comment"]]
         ref = f"${{{logical_id}}}"
