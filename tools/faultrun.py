@@ -241,7 +241,8 @@ class FaultRun:
     # --- the check, without faults ----------------------------------------------------------------------------
 
     def check(self) -> Report:
-        r = self.report
+        """The invariants over the answers and the table as it is now (a fresh report each time)."""
+        r = self.report = Report(seconds=self.report.seconds)
         r.operations = len(self.ops)
         v = r.violations
         for op in self.ops:
@@ -418,9 +419,9 @@ def _scan(table: Any) -> list[dict]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def execute(table: Any, config_dir: Path, size: int, rate: float, seed: int, threads: int = 16) -> Report:
+def execute(table: Any, config_dir: Path, size: int, rate: float, seed: int, threads: int = 16) -> FaultRun:
     """The whole run on ``table`` (a fault-free Table whose name the handlers use): config, setup, the
-    faulty run, the check. Sets and restores DYNAMODB_FAULTS."""
+    faulty run, the check (``.report``). Sets and restores DYNAMODB_FAULTS."""
     from incentives.adapters import faults
 
     write_config(config_dir)
@@ -440,7 +441,8 @@ def execute(table: Any, config_dir: Path, size: int, rate: float, seed: int, thr
         else:
             os.environ["DYNAMODB_FAULTS"] = saved
         reset_handlers()
-    return run.check()
+    run.check()
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -479,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
                 ensure_table(endpoint, name, stream=False)
                 client = dynamodb_client(endpoint, max_pool=64, faults="")
                 report = execute(Table(name, client), Path(tmp) / "config", args.ops, args.rate,
-                                 args.seed + n, args.threads)
+                                 args.seed + n, args.threads).report
                 print(json.dumps({"round": n, "seed": args.seed + n, "rate": args.rate,
                                   "at": datetime.now(UTC).isoformat(timespec="seconds"), **report.summary()}))
                 for line in report.violations[:50]:

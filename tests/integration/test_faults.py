@@ -10,7 +10,8 @@ from tools import faultrun
 
 
 def test_contended_writes_keep_every_invariant_under_injected_faults(handlers, table, config_dir):
-    report = faultrun.execute(table, Path(config_dir.path), size=120, rate=0.15, seed=11, threads=12)
+    run = faultrun.execute(table, Path(config_dir.path), size=120, rate=0.15, seed=11, threads=12)
+    report = run.report
     summary = report.summary()
     assert report.violations == [], (summary, report.violations[:20])
     # the run was a real one: faults of every kind were injected and every limit was reached
@@ -19,6 +20,19 @@ def test_contended_writes_keep_every_invariant_under_injected_faults(handlers, t
     for outcome in ("redeem_limit:ok", "redeem_budget:budget_exhausted", "spend_card:balance_exhausted",
                     "claim:claims_exhausted", "reward:insufficient_points"):
         assert report.outcomes[outcome] > 0, summary
+
+    # the check sees a doubled effect, money not recorded and a balance that moved without its record
+    from incentives.adapters import keys
+    from incentives.adapters.dynamo import values
+
+    table.update(*keys.campaign_counters("jlimit"), "ADD redeemed :one", vals=values(one=1))
+    table.update(*keys.code(run.cards[0]), "ADD balance :d", vals=values(d=-100))
+    record = next(i for i in faultrun._scan(table) if i["sk"] == "REDEMPTION" and i["campaign_id"] == "jbudget")
+    table.put({**record, "pk": "REDEMPTION#r-doubled", "id": "r-doubled"})
+    found = "\n".join(run.check().violations)
+    assert "jlimit: counters 26/" in found
+    assert f"card {run.cards[0]}: balance" in found
+    assert "doubled effect: jbudget" in found and "jbudget: counters 14/9800 != records 15/10500" in found
 
 
 def test_a_redemption_whose_answer_is_lost_after_the_commit_is_a_503_and_its_retry_replays_it(
