@@ -138,10 +138,20 @@ def reset_handlers() -> None:
         del sys.modules[name]
 
 
-def write_config(config_dir: Path) -> None:
+def scaled(scale: int) -> tuple[dict, dict, dict]:
+    """The limited, budget and claims campaigns with their limits times ``scale`` (bigger runs: the limits bind
+    after proportionally more successful writes, all under faults)."""
+    limited = {**LIMITED, "limits": {"per_code": LIMITED["limits"]["per_code"] * scale, "per_customer": 2}}
+    budget = {**BUDGET, "limits": {"budget": {"amount": BUDGET["limits"]["budget"]["amount"] * scale,
+                                              "currency": EUR}}}
+    claims = {**CLAIMS, "claims": {**CLAIMS["claims"], "max_claims": CLAIMS["claims"]["max_claims"] * scale}}
+    return limited, budget, claims
+
+
+def write_config(config_dir: Path, scale: int = 1) -> None:
     (config_dir / "campaigns").mkdir(parents=True, exist_ok=True)
     (config_dir / "loyalty-programs").mkdir(parents=True, exist_ok=True)
-    for c in (LIMITED, BUDGET, GIFT, CLAIMS, CLUB_REWARD):
+    for c in (*scaled(scale), GIFT, CLUB_REWARD):
         (config_dir / "campaigns" / f"{c['id']}.yaml").write_text(yaml.safe_dump(c), encoding="utf-8")
     (config_dir / "loyalty-programs" / "club.yaml").write_text(yaml.safe_dump(PROGRAM), encoding="utf-8")
 
@@ -149,8 +159,11 @@ def write_config(config_dir: Path) -> None:
 class FaultRun:
     """One run: ``setup()`` without faults, ``run(ops)`` with them, ``check()`` without them."""
 
-    def __init__(self, table: Any, seed: int = 7, retry_deadline_s: float = 60.0):
+    def __init__(self, table: Any, seed: int = 7, retry_deadline_s: float = 60.0, scale: int = 1):
         self.table = table  # a Table on a client WITHOUT faults (the checker's view)
+        self.scale = scale  # limits, cards and points times scale (write_config(scale) wrote the campaigns)
+        self.limited, self.budget, self.claims = scaled(scale)
+        self.points = {member: p * scale for member, p in MEMBER_POINTS.items()}
         self.rand = random.Random(seed)  # noqa: S311 - a reproducible workload  # nosec B311
         self.retry_deadline_s = retry_deadline_s
         self.cards: list[str] = []
@@ -161,14 +174,14 @@ class FaultRun:
     # --- before the faults ------------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        for i in range(2):
+        for i in range(2 * self.scale):
             status, body, _ = call("operators", "POST", "/v1/campaigns/{campaign_id}/codes",
                                    {"campaign_id": "jgift"}, {"count": 1}, key_id=OPERATOR,
                                    headers={"Idempotency-Key": f"setup-card-{i}"})
             if status not in (200, 201):
                 raise RuntimeError(f"issuing a gift card answered {status}: {body}")
             self.cards.append(body["codes"][0]["code"])
-        for member, points in MEMBER_POINTS.items():
+        for member, points in self.points.items():
             status, body, _ = call("loyalty", "POST", "/v1/loyalty-programs/{program_id}/members/{customer_id}"
                                    "/adjustments", {"program_id": "club", "customer_id": member},
                                    {"points": points, "reason": "fault run"}, key_id=OPERATOR)
@@ -183,7 +196,7 @@ class FaultRun:
         for i in range(size):
             name = names[i % len(names)]
             if name == "redeem_limit":
-                c = f"c{self.rand.randrange(20)}"
+                c = f"c{self.rand.randrange(20 * self.scale)}"
                 ops.append(Op(name, _checkout("JLIMIT", c, 10_000), c))
             elif name == "redeem_budget":
                 c = f"b{i}"
@@ -309,7 +322,7 @@ class FaultRun:
                 if item.get("redemptions", 0) != len(mine):
                     v.append(f"{code}: code counter {item.get('redemptions')} != {len(mine)} records")
             if cid == "jlimit":
-                if len(mine) > LIMITED["limits"]["per_code"]:
+                if len(mine) > self.limited["limits"]["per_code"]:
                     v.append(f"jlimit: {len(mine)} redemptions over the limit")
                 per_customer = Counter(rec["customer_id"] for rec in mine)
                 for customer, n in per_customer.items():
@@ -317,7 +330,7 @@ class FaultRun:
                                  {})
                     if n > 2 or usage.get("redeemed", 0) != n:
                         v.append(f"jlimit {customer}: {n} records, usage {usage.get('redeemed')} (limit 2)")
-            if cid == "jbudget" and given > BUDGET["limits"]["budget"]["amount"]:
+            if cid == "jbudget" and given > self.budget["limits"]["budget"]["amount"]:
                 v.append(f"jbudget: {given} given over the budget")
 
     def _check_cards(self, items: list[dict]) -> None:
@@ -338,7 +351,7 @@ class FaultRun:
         answered = {}
         for op in self._successes("claim"):
             answered.setdefault(op.customer, set()).add(op.final[1]["code"])
-        max_claims = CLAIMS["claims"]["max_claims"]
+        max_claims = self.claims["claims"]["max_claims"]
         if len(codes) > max_claims:
             v.append(f"claims: {len(codes)} codes over max_claims {max_claims}")
         if any(len(got) > 1 for got in answered.values()):
@@ -354,7 +367,7 @@ class FaultRun:
 
     def _check_rewards(self, items: list[dict]) -> None:
         v = self.report.violations
-        for member, points in MEMBER_POINTS.items():
+        for member, points in self.points.items():
             ok = [op for op in self._successes("reward") if op.customer == member]
             m = next(i for i in items if (i["pk"], i["sk"]) == _key("loyalty_member", "club", member))
             balance = next(i for i in items if (i["pk"], i["sk"]) == _key("loyalty_balance", m["member_id"]))
@@ -424,9 +437,10 @@ def execute(table: Any, config_dir: Path, size: int, rate: float, seed: int, thr
     faulty run, the check (``.report``). Sets and restores DYNAMODB_FAULTS."""
     from incentives.adapters import faults
 
-    write_config(config_dir)
+    scale = max(1, size // 120)
+    write_config(config_dir, scale)
     reset_handlers()
-    run = FaultRun(table, seed)
+    run = FaultRun(table, seed, scale=scale)
     run.setup()
     ops = run.workload(size)
     saved = os.environ.get("DYNAMODB_FAULTS")
