@@ -13,7 +13,7 @@ PY_STAMP := $(VENV)/.requirements.stamp
 # npm writes node_modules/.package-lock.json on every install: it is the stamp.
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: help setup run lint test bench clean-local browser
+.PHONY: help setup run lint test bench clean-local browser scan scan-setup
 
 ## help: list the targets
 help:
@@ -54,8 +54,26 @@ lint: $(PY_STAMP)
 	echo "mypy (layers/core/python/incentives, functions)"; $(VENV)/bin/mypy || rc=1; \
 	exit $$rc
 
-## test: lint, the browser for the browser tests, then the whole test suite (pytest; extra arguments in PYTEST_ARGS, e.g. PYTEST_ARGS="-n0 -k redeem")
-test: setup browser lint
+# checkov pins an older boto3 than the engine's: it gets its own venv, used by tests/infra/test_scanners.py.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.requirements.stamp
+BANDIT_PATHS := $(wildcard layers functions local infra tools bench incentives_cli app.py)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+## scan-setup: checkov in its own venv (.venv-checkov), only when needed
+scan-setup: $(CHECKOV_STAMP)
+
+## scan: bandit (.bandit.yaml) and pip-audit (tools/audit_deps.py: says so and passes when its service is unreachable); checkov runs in tests/infra/test_scanners.py
+scan: setup scan-setup
+	$(VENV)/bin/bandit -q -c .bandit.yaml -r $(BANDIT_PATHS)
+	$(PY) -m tools.audit_deps
+
+## test: lint, the scanners, the browser for the browser tests, then the whole test suite (pytest; extra arguments in PYTEST_ARGS, e.g. PYTEST_ARGS="-n0 -k redeem")
+test: setup browser lint scan
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc

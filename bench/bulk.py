@@ -145,7 +145,7 @@ def _run_bare(ctx: Context, endpoint: str, template: dict, codes: list[str], thr
             request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
             if not request:
                 return calls
-            time.sleep(min(0.5, 0.01 * 2**attempt) * random.random())
+            time.sleep(min(0.5, 0.01 * 2**attempt) * random.random())  # backoff jitter  # nosec B311
         raise RuntimeError("BatchWriteItem kept returning unprocessed items")
 
     t = time.perf_counter()

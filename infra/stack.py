@@ -12,7 +12,7 @@ from constructs import Construct
 from incentives.http.routes import api_functions
 from incentives.settings import HASH_KEY, NEEDS
 
-from . import permissions
+from . import permissions, scanners
 from .api import Api, ApiKeys
 from .bulk import WORKER as BULK_WORKER
 from .bulk import BulkWork
@@ -123,6 +123,17 @@ class IncentivesStack(Stack):
         # journeys' unsubscribe links point to the API (messaging.yaml overrides); claims' mails carry no such link
         # (and an API function naming the API's URL would be a circular dependency)
         functions["journeys"].add_environment("PUBLIC_BASE_URL", api.rest_api.url)
+        # checkov's per-resource skips with their reasons (.checkov.yaml has the stack-wide ones)
+        scanners.acknowledge(functions, set(api_fns), permissions.STREAM_READERS,
+                             set(failure_queues) - {BULK_WORKER}, api.methods, queue_workers={BULK_WORKER})
+        scanners.skip(bulk.exports, "CKV_AWS_18", "export files live 7 days (lifecycle rule) and are read only "
+                      "through pre-signed links the operators function signs; an access-log bucket would keep the "
+                      "same requests longer than the files (CloudTrail S3 data events are the deployer's choice)")
+        scanners.skip(bulk.exports, "CKV_AWS_21", "every object is a regenerable export that expires after 7 days: "
+                      "versions would keep customers' codes beyond that expiry")
+        scanners.skip(pseudonym_key, "CKV_AWS_149", "encrypted with the AWS managed key aws/secretsmanager; read "
+                      "only by the four roles granted it (tests/infra/test_iam.py); a customer managed key adds a "
+                      "key policy and per-request cost and is the deployer's choice")
         monitoring = Monitoring(
             self,
             "Monitoring",

@@ -21,7 +21,9 @@ from incentives.adapters.schema import (ATTRIBUTE_DEFINITIONS, GLOBAL_SECONDARY_
 
 ROOT = Path(__file__).resolve().parent.parent
 # DynamoDB Local keeps one database per access key and region: use one fixed pair everywhere locally.
-LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "region_name": "eu-central-1"}
+# DynamoDB Local takes any credentials: fixed dummy ones, not a secret
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local",  # nosec B105
+                     "region_name": "eu-central-1"}
 
 
 def local_env() -> dict[str, str]:

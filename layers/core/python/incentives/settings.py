@@ -87,6 +87,9 @@ class Settings:
     # Lookups also try the bare SHA-256 pseudonyms written before the key existed (LEGACY_HASH_LOOKUPS=off ends
     # the transition; docs/runbook.md).
     legacy_hash_lookups: bool = True
+    # DYNAMODB_FAULTS (tests and drills only, never set by infra/): fault injection in the DynamoDB client,
+    # e.g. "rate=0.05,seed=7"; see adapters/faults.py.
+    dynamodb_faults: str = ""
 
 
 @lru_cache(maxsize=1)
@@ -109,6 +112,7 @@ def get_settings() -> Settings:
         guess_limit=_positive(env.get("GUESS_LIMIT"), 100),
         guess_window_seconds=_positive(env.get("GUESS_WINDOW_SECONDS"), 600),
         legacy_hash_lookups=env.get("LEGACY_HASH_LOOKUPS", "on").strip().lower() not in ("off", "false", "0", "no"),
+        dynamodb_faults=env.get("DYNAMODB_FAULTS", ""),
     )
 
 

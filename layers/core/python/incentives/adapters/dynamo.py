@@ -19,10 +19,13 @@ _lock = threading.Lock()
 _clients: dict[tuple, Any] = {}
 
 
-def dynamodb_client(endpoint: str | None = None, max_pool: int = 32):
-    """One shared client per endpoint (thread-safe; reused across warm invocations)."""
-    endpoint = endpoint if endpoint is not None else get_settings().dynamodb_endpoint
-    key = (endpoint, max_pool)
+def dynamodb_client(endpoint: str | None = None, max_pool: int = 32, faults: str | None = None):
+    """One shared client per endpoint (thread-safe; reused across warm invocations). ``faults``: a fault
+    injection spec (adapters/faults.py), DYNAMODB_FAULTS by default; "" for a client without faults."""
+    settings = get_settings()
+    endpoint = endpoint if endpoint is not None else settings.dynamodb_endpoint
+    faults = faults if faults is not None else settings.dynamodb_faults
+    key = (endpoint, max_pool, faults)
     client = _clients.get(key)
     if client is None:
         with _lock:
@@ -41,6 +44,10 @@ def dynamodb_client(endpoint: str | None = None, max_pool: int = 32):
                     config=Config(max_pool_connections=max_pool, connect_timeout=2, read_timeout=read_timeout,
                                   retries={"mode": "standard", "max_attempts": 3}, tcp_keepalive=True),
                 )
+                if faults:  # tests and drills only: the module is not even imported otherwise
+                    from .faults import inject
+
+                    inject(client, faults)
                 _clients[key] = client
     return client
 
@@ -133,6 +140,27 @@ class ConditionFailed(Exception):
 
 
 _RETRYABLE = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+# DynamoDB's answers that say "not now" (nothing was decided): botocore retries most of them itself; what is
+# still there after its retries (or its retry quota ran out) is the caller's 503, never a 500.
+TRANSIENT_CODES = frozenset({
+    "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+    "TransactionConflictException", "TransactionInProgressException", "InternalServerError",
+    "ServiceUnavailable", "LimitExceededException",
+})
+
+
+def is_transient(e: BaseException) -> bool:
+    """Whether ``e`` is DynamoDB (or the network to it) saying "try again later": a throttle, a conflict with
+    another transaction, a timeout or a lost connection; or a transaction cancelled only for such reasons.
+    A timeout may hide a write that applied: the caller answers 503 and the client's retry with its
+    Idempotency-Key gets the first answer."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError, HTTPClientError
+
+    if isinstance(e, ClientError):
+        return e.response.get("Error", {}).get("Code") in TRANSIENT_CODES
+    if isinstance(e, TransactionCancelled):
+        return "ConditionalCheckFailed" not in e.reasons and any(r in _RETRYABLE for r in e.reasons)
+    return isinstance(e, (BotoConnectionError, HTTPClientError, BatchIncomplete))
 
 
 class Table:

@@ -16,12 +16,14 @@ from datetime import datetime, timedelta
 from ..domain import errors
 from ..domain.clock import iso
 from . import keys
-from .dynamo import ConditionFailed, Table, values
+from .dynamo import ConditionFailed, Table, is_transient, values
+from .retry import RetryPolicy
 
 IN_PROGRESS = "IN_PROGRESS"
 COMPLETED = "COMPLETED"
 LEASE = timedelta(seconds=30)  # longer than any function's timeout
 RETENTION = timedelta(hours=24)
+RELEASE = RetryPolicy(deadline_s=2.0, max_attempts=4, base_s=0.02, cap_s=0.5)  # on top of botocore's own retries
 
 
 def fingerprint(method: str, path: str, body: object) -> str:
@@ -55,6 +57,9 @@ class IdempotencyGuard:
             return None
         except ConditionFailed as e:
             old = e.item or {}
+        if old.get("token") == self.token and old.get("status") == IN_PROGRESS:
+            # Our own claim: the put applied, its answer was lost (a timeout) and botocore's retry found it.
+            return None
         if old.get("fingerprint") != self.fp:
             raise errors.IdempotencyKeyReused()
         if old.get("status") == COMPLETED:
@@ -96,9 +101,25 @@ class IdempotencyGuard:
                 values(done=COMPLETED, code=status, body=json.dumps(body, separators=(",", ":")),
                        inprog=IN_PROGRESS, token=self.token, **subject))
 
-    def release(self) -> None:
-        try:
-            self.table.delete(self.pk, self.sk, "#st = :inprog AND #tk = :token", {"#st": "status", "#tk": "token"},
-                              values(inprog=IN_PROGRESS, token=self.token))
-        except ConditionFailed:
-            pass  # completed by our own transaction after all, or taken over: nothing to release
+    def release(self, quiet: bool = False) -> None:
+        """Deletes our IN_PROGRESS claim. ``quiet``: on the way out of another error, a failure of the delete
+        itself (DynamoDB still unavailable) is logged by the caller's error, not raised over it; the lease then
+        ends the claim."""
+        def delete() -> None:
+            try:
+                self.table.delete(self.pk, self.sk, "#st = :inprog AND #tk = :token",
+                                  {"#st": "status", "#tk": "token"}, values(inprog=IN_PROGRESS, token=self.token))
+            except ConditionFailed:
+                pass  # completed by our own transaction after all, or taken over: nothing to release
+            except Exception as e:
+                raise (_Transient() if is_transient(e) else e) from e
+
+        try:  # a throttled release would leave the key leased (409 to the client's retries) for 30 s: retry it
+            RELEASE.run(delete, retry_on=_Transient)
+        except Exception as e:  # noqa: BLE001 - raised unless quiet (the caller is raising its own error)
+            if not quiet:
+                raise (e.__cause__ if isinstance(e, _Transient) and e.__cause__ is not None else e) from None
+
+
+class _Transient(Exception):
+    """A release DynamoDB did not take now (throttled, conflicting, timed out)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ..adapters.dynamo import Table
+from ..adapters.dynamo import Table, is_transient
 from ..adapters.idempotency import IdempotencyGuard, fingerprint
 from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
@@ -153,11 +153,16 @@ class Api:
             log = self.logger.warning if status < 500 else self.logger.error
             log("request rejected", extra={"error_code": e.code, "status": status, "route": route.name})
             resp = Response(status, error_body(e.code, e.message, e.details))
-            if e.code == "rate_limited":
+            if status in (429, 503):  # every "retry later" says when
                 resp.headers["Retry-After"] = str(e.details.get("retry_after_seconds", 1))
-        except Exception:
-            self.logger.exception("unhandled error", extra={"route": route.name})
-            resp = Response(500, error_body("internal_error", "internal error"))
+        except Exception as e:
+            if is_transient(e):  # throttled, conflicting or timed out after botocore's retries: retry later
+                self.logger.warning("dynamodb unavailable", extra={"route": route.name, "error": type(e).__name__})
+                resp = Response(503, error_body("contention", "the database is busy; retry"),
+                                {"Retry-After": "1"})
+            else:
+                self.logger.exception("unhandled error", extra={"route": route.name})
+                resp = Response(500, error_body("internal_error", "internal error"))
         return resp.to_proxy()
 
     @staticmethod
@@ -208,17 +213,23 @@ def idempotent(req: Request, table: Table, operation: Callable[[UnitOfWork], Res
     scope = req.api_key_id or f"public-{req.route.name}"
     fp = fingerprint(req.route.method, req.event.get("path") or req.route.path, req.json())
     guard = IdempotencyGuard(table, scope, key, fp, req.now(), _subject(req))
-    stored = guard.begin()
+    try:
+        stored = guard.begin()
+    except errors.IncentiveError:
+        raise
+    except Exception:  # e.g. a timeout after our claim applied: do not leave the key leased to no one for 30 s
+        guard.release(quiet=True)
+        raise
     if stored is not None:
         return Response(stored[0], stored[1], {"Idempotent-Replayed": "true"})
     guard.attach(uow, status)
     try:
         resp = operation(uow)
     except BaseException:
-        guard.release()
+        guard.release(quiet=True)
         raise
     if not guard.completed:
-        guard.release()
+        guard.release(quiet=True)
     return resp
 
 

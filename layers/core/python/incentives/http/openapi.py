@@ -236,7 +236,7 @@ def _errors(route: Route, op: Operation) -> dict:
                 {"properties": {"error": {"properties": {"code": {"enum": group}}}}},
             ]}}},
         }
-        if status == 429:
+        if status in (429, 503):  # every "retry later" says when (http/api.py)
             answer["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}}
         out[str(status)] = answer
     return out
