@@ -83,7 +83,7 @@ class _Sim:
     """The state of one run; ``decide`` and ``write`` are the two kinds of event."""
 
     def __init__(self, k: int, seconds: float, cap: int | None, strategy: str, seed: int, lock_s: float):
-        self.rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not security
+        self.rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not security  # nosec B311
         self.k, self.seconds, self.cap, self.strategy, self.lock_s = k, seconds, cap, strategy, lock_s
         self.buckets = [Bucket() for _ in range(k)]
         self.busy_until = [0.0] * k

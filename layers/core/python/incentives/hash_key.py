@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-SECRET_ENV = "HASH_KEY_SECRET_ARN"  # noqa: S105 - the name of a variable, not a secret
+SECRET_ENV = "HASH_KEY_SECRET_ARN"  # noqa: S105 - the name of a variable, not a secret  # nosec B105
 LOCAL_ENV = "INCENTIVES_HASH_KEY"
 
 

@@ -44,7 +44,7 @@ def key() -> bytes:
         from ..hash_key import load  # the loader reads the environment (and Secrets Manager when deployed)
 
         use_key(load())
-    assert _key is not None  # noqa: S101 - use_key set it or raised
+    assert _key is not None  # noqa: S101 - use_key set it or raised  # nosec B101
     return _key
 
 

@@ -209,7 +209,7 @@ class Checkout:
         for indexes, consistent in reads:
             counts = self.store.read_shards(campaign, indexes, consistent)
             if counts is None:  # no limit on the shards: any one will do
-                j = random.randrange(k)  # noqa: S311 - load spreading, not security
+                j = random.randrange(k)  # noqa: S311 - load spreading, not security  # nosec B311
                 return ShardPlan(j, {j: discount})
             try:
                 return plan(campaign, discount, counts)
