@@ -32,7 +32,7 @@ WORKERS = int(os.environ.get("BENCH_BULK_WORKERS", "4"))
 MIN_RATIO = 0.8
 CAMPAIGN_ID = "bench-bulk"
 CAMPAIGN = {"id": CAMPAIGN_ID, "name": "Benchmark bulk", "enabled": True,
-            "codes": {"type": "unique", "pattern": "BULK-####-####", "expires_in_days": 90},
+            "codes": {"type": "unique", "pattern": "BULK-#####-####", "expires_in_days": 90},
             "reward": {"type": "amount_off", "amount": {"amount": 500, "currency": "EUR"}},
             "limits": {"per_code": 1}}
 
