@@ -30,6 +30,40 @@ def install(functions_dir: Path | str | None = None) -> None:
     wiring.use_delivery(outbox_delivery)
     if not os.environ.get("INCENTIVES_HASH_KEY"):  # an explicit key (e.g. to read a copied table) wins
         pseudonyms.use_key(DEV_HASH_KEY)
+    serialise_metric_flushes()
+
+
+_flush_lock = None
+
+
+def serialise_metric_flushes() -> None:
+    """Powertools keeps one metric set per process (a class-level dict): in Lambda one invocation at a time uses
+    it, but the local server runs every function's handler in threads of one process. Two requests finishing at
+    once could then both see metrics and one flush them all, so the other's flush serialised an empty set and
+    raised SchemaValidationError (a 502 locally; seen as an import-orders row failing under load). Locally, each
+    flush and each add holds one lock, and a flush skips a set another thread already flushed; deployed nothing
+    changes (local/ is never imported there)."""
+    global _flush_lock
+    if _flush_lock is not None:
+        return
+    import threading
+
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+    _flush_lock = threading.RLock()
+    flush, add = AmazonCloudWatchEMFProvider.flush_metrics, AmazonCloudWatchEMFProvider.add_metric
+
+    def locked_flush(self, raise_on_empty_metrics: bool = False) -> None:
+        with _flush_lock:
+            if self.metric_set:
+                flush(self, raise_on_empty_metrics)
+
+    def locked_add(self, *args, **kwargs):  # not while another thread serialises the same set
+        with _flush_lock:
+            return add(self, *args, **kwargs)
+
+    AmazonCloudWatchEMFProvider.flush_metrics = locked_flush  # type: ignore[method-assign]
+    AmazonCloudWatchEMFProvider.add_metric = locked_add  # type: ignore[method-assign]
 
 
 def outbox_delivery(channel: str, from_email: str):
