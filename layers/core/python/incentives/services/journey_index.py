@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from ..adapters import keys
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
 from ..adapters.journey_store import JourneyStore, due_item
+from ..adapters.profile_store import ProfileStore
 from ..adapters.unit_of_work import UnitOfWork
 from ..domain import journeys as J
 from ..domain.clock import iso, parse_rfc3339
@@ -93,6 +93,7 @@ def dated(journey: J.Journey) -> bool:
 class JourneyIndex:
     def __init__(self, table: Table, config: ConfigSource, consumer: Consumer):
         self.table, self.config, self.consumer = table, config, consumer
+        self.profiles = ProfileStore(table)
 
     def items_for(self, profile: dict, now: datetime) -> list[dict]:
         """The index items of a profile's next occurrences, for every enabled date-driven journey."""
@@ -113,7 +114,7 @@ class JourneyIndex:
             return self.handle_warning(detail, now)
         if not any(dated(j) for j in self.config.bundle().journeys.values()):
             return {"status": "no_journeys", "indexed": 0}
-        profile = self.table.get(*keys.customer_profile(detail["customer_id"]), consistent=True)
+        profile = self.profiles.get(detail["customer_id"])
         if profile is None:
             return {"status": "no_profile", "indexed": 0}
         occurred = parse_rfc3339(detail["occurred_at"]) if detail.get("occurred_at") else now
@@ -136,7 +137,7 @@ class JourneyIndex:
                     and j.trigger.program in (None, data.get("program_id"))]
         if not journeys:
             return {"status": "no_journeys", "indexed": 0}
-        profile = self.table.get(*keys.customer_profile(detail["customer_id"]), consistent=True)
+        profile = self.profiles.get(detail["customer_id"])
         if profile is None:
             return {"status": "no_profile", "indexed": 0}
         warned_at = parse_rfc3339(detail["occurred_at"]) if detail.get("occurred_at") else now
