@@ -26,15 +26,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
@@ -135,6 +140,9 @@ class Report:
     not_covered: list[tuple[str, str, str]]  # (package, version, where): not in the data file's package list
     unused_ignores: list[str]
     audited: int
+    current: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # checked against today's data
+    # (name, version, where, latest release, upload date of the installed version or "")
+    behind: list[tuple[str, str, str, str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def unexplained(self) -> list[Finding]:
@@ -145,33 +153,89 @@ class Report:
         return not self.unexplained and not self.not_covered
 
 
-def audit(installed: Iterable[tuple[str, str, str]], data: dict, ignore: dict[str, str]) -> Report:
+def audit(installed: Iterable[tuple[str, str, str]], data: dict, ignore: dict[str, str],
+          latest: dict[str, dict] | None = None) -> Report:
     """``installed``: (name, version, where). An installed package the data file was not extracted for is
-    reported (a refresh is due), never passed as clean."""
+    reported (a refresh is due), never passed as clean, unless today's PyPI data covers it.
+
+    ``latest``: normalized name -> PyPI's JSON document of the package (`/pypi/<name>/json`, which describes its
+    latest release only). Where the installed version is that release, its `vulnerabilities` are today's
+    advisories of that very version (GitHub's advisories included), on top of the snapshot's."""
     covered = {normalize(p) for p in data["packages"]}
     by_package: dict[str, list[dict]] = {}
     for adv in data["advisories"]:
         by_package.setdefault(normalize(adv["package"]), []).append(adv)
-    findings, not_covered, audited = [], [], 0
+    findings: list[Finding] = []
+    not_covered, current, behind, audited = [], [], [], 0
     for name, version, where in installed:
         key = normalize(name)
         if key in OWN_DISTRIBUTIONS:
             continue
-        if key not in covered:
+        doc = (latest or {}).get(key)
+        is_latest = doc is not None and _same_version(str(doc.get("info", {}).get("version")), version)
+        if key not in covered and not is_latest:
             not_covered.append((name, version, where))
             continue
         audited += 1
-        for adv in by_package.get(key, ()):
-            if affects(adv, version):
-                findings.append(Finding(key, version, where, adv["id"], tuple(adv.get("aliases", ())),
-                                        tuple(adv.get("fixed", ())), adv.get("summary", "")))
+        own = [Finding(key, version, where, adv["id"], tuple(adv.get("aliases", ())),
+                       tuple(adv.get("fixed", ())), adv.get("summary", ""))
+               for adv in by_package.get(key, ()) if affects(adv, version)]
+        if doc is not None and is_latest:
+            current.append((name, version, where))
+            known = set().union(*(f.names() for f in own)) if own else set()
+            for vuln in doc.get("vulnerabilities") or ():
+                names = {vuln["id"], *(vuln.get("aliases") or ())}
+                if vuln.get("withdrawn") or names & known:
+                    continue
+                known |= names
+                summary = _summary({"summary": vuln.get("summary"), "details": vuln.get("details")})
+                own.append(Finding(key, version, where, vuln["id"], tuple(sorted(vuln.get("aliases") or ())),
+                                   tuple(vuln.get("fixed_in") or ()), summary + " [PyPI, today]"))
+        elif doc is not None:
+            behind.append((name, version, where, str(doc.get("info", {}).get("version")), _released(doc, version)))
+        findings += own
     explained = {}
     for f in findings:
         reason = next((ignore[n] for n in sorted(f.names()) if n in ignore), None)
         if reason is not None:
             explained[f] = reason
     used = set().union(*(f.names() for f in findings)) if findings else set()
-    return Report(findings, explained, not_covered, sorted(set(ignore) - used), audited)
+    return Report(findings, explained, not_covered, sorted(set(ignore) - used), audited, current, behind)
+
+
+def _released(doc: dict, version: str) -> str:
+    """The day the installed version was uploaded (PyPI's JSON lists every release's files), or ""."""
+    for listed, files in (doc.get("releases") or {}).items():
+        if _same_version(listed, version):
+            days = sorted(str(f.get("upload_time_iso_8601") or f.get("upload_time") or "")[:10] for f in files)
+            return next((d for d in days if d), "")
+    return ""
+
+
+# ---- today's data where there is some: PyPI's JSON of the latest release ------------------------------------------
+
+PYPI_JSON = os.environ.get("PYPI_JSON_URL", "https://pypi.org/pypi")
+
+
+def fetch_latest(name: str, timeout: float = 15.0) -> dict | None:
+    """PyPI's JSON of a package (its latest release and that release's `vulnerabilities`), None when it does not
+    answer. The same host pip-audit asks; one request per installed package."""
+    url = f"{PYPI_JSON}/{quote(normalize(name))}/json"
+    if not url.startswith(("https://", "http://")):
+        raise ValueError(f"PYPI_JSON_URL must be http(s): {PYPI_JSON}")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - http(s) only  # nosec B310
+            doc = json.load(answer)
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("info"), dict) else None
+
+
+def latest_documents(names: Iterable[str], fetch=fetch_latest, workers: int = 8) -> dict[str, dict]:
+    keys = sorted({normalize(n) for n in names} - OWN_DISTRIBUTIONS)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        docs = dict(zip(keys, pool.map(fetch, keys), strict=True))
+    return {k: d for k, d in docs.items() if d is not None}
 
 
 def read_ignore(path: Path = IGNORE_FILE) -> dict[str, str]:
@@ -253,23 +317,35 @@ def print_report(report: Report, data: dict, out=sys.stdout) -> None:
     for vuln_id in report.unused_ignores:
         print(f"advisories: {IGNORE_FILE.name} names {vuln_id}, which no installed version has any more: "
               "remove the line", file=out)
+    for name, version, where, newest, released in report.behind:
+        after = released > src["date"]
+        print(f"advisories: {name} {version} [{where}]: snapshot only (PyPI's current data describes {newest})"
+              + (f"; released {released}, after the snapshot, which therefore holds no advisory about this release:"
+                 " upgrade to the latest release to have it checked against today's data" if after else ""),
+              file=out)
+    print(f"advisories: {len(report.current)} of {report.audited} packages are their latest release and were also "
+          "checked against PyPI's current vulnerability data (its JSON API's `vulnerabilities` of that release); "
+          f"{report.audited - len(report.current)} against the snapshot only.", file=out)
     print(f"advisories: offline audit of {report.audited} packages against the PyPA advisory database snapshot "
           f"{src['commit'][:12]} of {src['date']} ({snapshot_age_days(data)} days old; {src['licence']}, "
           f"{src['repository']}): {len(report.findings)} known vulnerabilities, {len(report.unexplained)} not "
           f"explained in {IGNORE_FILE.name}, {len(report.not_covered)} packages not covered.", file=out)
-    print("advisories: this is NOT an audit against today's advisories: anything published after "
-          f"{src['date']} is unknown to it. Audit where pip-audit's service answers, or refresh the snapshot.",
-          file=out)
+    if len(report.current) < report.audited:
+        print("advisories: for the packages checked against the snapshot only this is NOT an audit against today's "
+              f"advisories: anything published after {src['date']} is unknown to it. Audit where pip-audit's "
+              "service answers, or refresh the snapshot.", file=out)
 
 
-def run_offline(out=sys.stdout, paths: Iterable[Path] = ()) -> int:
+def run_offline(out=sys.stdout, paths: Iterable[Path] = (), online: bool = True, fetch=fetch_latest) -> int:
     data = load()
     try:
         ignore = read_ignore()
     except ValueError as e:
         print(f"advisories: {e}", file=out)
         return 1
-    report = audit(installed(paths), data, ignore)
+    rows = installed(paths)
+    latest = latest_documents([name for name, _, _ in rows], fetch) if online else {}
+    report = audit(rows, data, ignore, latest)
     print_report(report, data, out)
     return 0 if report.ok else 1
 
@@ -426,12 +502,14 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("audit", help="audit the venv and the layer's pins against security/advisories.json")
     check.add_argument("--path", type=Path, action="append", default=[],
                        help="also a directory of installed distributions, e.g. a built dependency layer")
+    check.add_argument("--offline", action="store_true",
+                       help="no request to PyPI's JSON API: the snapshot only")
     refresh = sub.add_parser("refresh", help="re-extract security/advisories.json from a snapshot")
     refresh.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
                          help=f"git directory or directory of OSV files (default {DEFAULT_SOURCE})")
     args = parser.parse_args(argv)
     if args.command == "audit":
-        return run_offline(paths=args.path)
+        return run_offline(paths=args.path, online=not args.offline)
     data = build(open_snapshot(args.source), our_packages())
     DATA.parent.mkdir(exist_ok=True)
     DATA.write_text(render(data), encoding="utf-8")

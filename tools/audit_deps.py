@@ -5,8 +5,9 @@ and the dev ones; the layer's pins in layers/deps/requirements.txt are audited a
 - Where its service does not answer (a build machine whose PyPI mirror serves no `/pypi/<name>/<version>/json`,
   no network), the offline audit (tools/advisories.py) runs instead, against the checked-in extract of the PyPA
   advisory database (security/advisories.json), and says which snapshot and how old it is: an audit against a
-  snapshot is not an audit against today. PIP_AUDIT_REQUIRED=1 (CI with network) fails when pip-audit could not
-  run, after the offline audit's report.
+  snapshot is not an audit against today. Packages installed at their latest release are also checked against
+  PyPI's current `vulnerabilities` of that release (`/pypi/<name>/json`, which such a mirror does serve).
+  PIP_AUDIT_REQUIRED=1 (CI with network) fails when pip-audit could not run, after the offline audit's report.
 - A known vulnerability fails either way, unless .pip-audit-ignore names its id (or an alias) with a reason
   ("<ID> <reason>" per line; a line without a reason fails).
 """
@@ -22,7 +23,7 @@ from tools import advisories
 
 def main() -> int:
     try:
-        allowed = advisories.read_ignore()
+        allowed = advisories.read_ignore(advisories.IGNORE_FILE)
     except ValueError as e:
         print(f"audit: {e}", file=sys.stderr)
         return 1
@@ -53,8 +54,9 @@ def main() -> int:
 
 def offline(why: str) -> int:
     required = os.environ.get("PIP_AUDIT_REQUIRED") == "1"
-    print(f"pip-audit: its vulnerability service cannot be reached from here ({why}); running the offline audit "
-          f"against the checked-in advisory snapshot instead ({advisories.DATA.relative_to(advisories.ROOT)}).")
+    print(f"pip-audit: its vulnerability service cannot be reached from here ({why}); auditing instead against "
+          f"the checked-in advisory snapshot ({advisories.DATA.relative_to(advisories.ROOT)}) and, for packages "
+          "installed at their latest release, PyPI's current data of that release (tools/advisories.py).")
     rc = advisories.run_offline()
     if required:
         print("pip-audit: PIP_AUDIT_REQUIRED=1 and pip-audit could not run: failing.", file=sys.stderr)

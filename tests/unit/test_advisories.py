@@ -233,5 +233,85 @@ def test_a_built_layer_directory_is_audited_with_its_own_versions(tmp_path, monk
                         lambda path=None: [("requests", "2.3.0", str(path))] if path else [])
     monkeypatch.setattr(advisories, "pinned", lambda: [])
     out = io.StringIO()
-    assert advisories.run_offline(out, paths=[tmp_path]) == 1
+    assert advisories.run_offline(out, paths=[tmp_path], online=False) == 1
     assert f"requests 2.3.0 [{tmp_path}]: PYSEC-TEST-2" in out.getvalue()
+
+
+# ---- today's data: PyPI's JSON of the latest release -------------------------------------------------------------
+
+def pypi_doc(latest: str, vulns=(), releases=None) -> dict:
+    return {"info": {"version": latest}, "vulnerabilities": list(vulns), "releases": releases or {}}
+
+
+def test_a_latest_release_is_checked_against_todays_pypi_data_too():
+    today = [{"id": "GHSA-new1-xxxx-yyyy", "aliases": ["CVE-2026-1"], "fixed_in": ["2.35.0"], "summary": "new",
+              "details": "", "withdrawn": None},
+             {"id": "PYSEC-TEST-2", "aliases": ["CVE-0000-0002"], "fixed_in": ["2.6.0"]},  # the snapshot's own
+             {"id": "GHSA-gone-xxxx-yyyy", "aliases": [], "fixed_in": [], "withdrawn": "2026-01-01T00:00:00Z"}]
+    report = audit([("requests", "2.3.0", "venv"), ("brand-new", "1.0", "venv")], FIXTURE, {},
+                   {"requests": pypi_doc("2.3.0", today), "brand-new": pypi_doc("1.0")})
+    assert [(f.id, f.fixed) for f in report.findings] == [("PYSEC-TEST-2", ("2.6.0",)),
+                                                          ("GHSA-new1-xxxx-yyyy", ("2.35.0",))]
+    assert report.findings[1].summary == "new [PyPI, today]"
+    # a package the snapshot was not extracted for is covered by today's data when it is the latest release
+    assert report.not_covered == [] and [r[0] for r in report.current] == ["requests", "brand-new"]
+
+
+def test_an_older_release_is_the_snapshots_alone_and_says_when_it_came_out():
+    releases = {"2.3.0": [{"upload_time_iso_8601": "2014-05-29T10:00:00Z"}], "2.34.2": []}
+    report = audit([("requests", "2.3.0", "venv")], FIXTURE, {},
+                   {"requests": pypi_doc("2.34.2", [{"id": "GHSA-latest-only", "aliases": []}], releases)})
+    assert report.behind == [("requests", "2.3.0", "venv", "2.34.2", "2014-05-29")] and report.current == []
+    assert [f.id for f in report.findings] == ["PYSEC-TEST-2"]  # the latest release's advisories are not ours
+    out = io.StringIO()
+    advisories.print_report(audit([("requests", "2.7.0", "venv")], FIXTURE, {}, {"requests": pypi_doc(
+        "2.34.2", releases={"2.7.0": [{"upload_time": "2030-01-01T00:00:00"}]})}), FIXTURE, out)
+    assert "released 2030-01-01, after the snapshot" in out.getvalue()
+    assert "NOT an audit against today's advisories" in out.getvalue()
+
+
+def test_packages_pypi_does_not_answer_for_are_left_to_the_snapshot():
+    docs = advisories.latest_documents(["Requests", "urllib3", "incentives-engine"],
+                                       lambda name: pypi_doc("2.34.2") if name == "requests" else None)
+    assert list(docs) == ["requests"]  # our own package is never asked for
+
+
+# ---- make scan's entry point (tools/audit_deps.py) ---------------------------------------------------------------
+
+class _Ran:
+    def __init__(self, stdout: str, returncode: int = 0):
+        self.stdout, self.returncode, self.stderr = stdout, returncode, "no route to host"
+
+
+def test_make_scan_falls_back_to_the_offline_audit_and_pip_audit_required_fails(monkeypatch, capsys):
+    from tools import audit_deps
+
+    offline_runs = []
+    monkeypatch.setattr(audit_deps.subprocess, "run", lambda *a, **k: _Ran("", 1))
+    monkeypatch.setattr(advisories, "run_offline", lambda: offline_runs.append(1) or 0)
+    monkeypatch.delenv("PIP_AUDIT_REQUIRED", raising=False)
+    assert audit_deps.main() == 0 and offline_runs == [1]
+    assert "cannot be reached" in capsys.readouterr().out
+    monkeypatch.setenv("PIP_AUDIT_REQUIRED", "1")
+    assert audit_deps.main() == 1 and offline_runs == [1, 1]
+    # PyPI answered for no package (the mirror's 404s): the same fallback
+    skipped = {"dependencies": [{"name": n, "skip_reason": "Dependency not found on PyPI"} for n in ("a", "b")]}
+    monkeypatch.setattr(audit_deps.subprocess, "run", lambda *a, **k: _Ran(json.dumps(skipped)))
+    monkeypatch.delenv("PIP_AUDIT_REQUIRED")
+    assert audit_deps.main() == 0 and offline_runs == [1, 1, 1]
+
+
+def test_make_scan_with_pip_audit_fails_on_an_unexplained_vulnerability(monkeypatch, tmp_path):
+    from tools import audit_deps
+
+    found = {"dependencies": [{"name": "requests", "version": "2.3.0", "vulns": [
+        {"id": "PYSEC-2015-17", "aliases": ["CVE-2015-2296"], "fix_versions": ["2.6.0"]}]},
+        {"name": "urllib3", "version": "2.8.0", "vulns": []}]}
+    monkeypatch.setattr(audit_deps.subprocess, "run", lambda *a, **k: _Ran(json.dumps(found)))
+    ignore = tmp_path / ".pip-audit-ignore"
+    monkeypatch.setattr(advisories, "IGNORE_FILE", ignore)
+    assert audit_deps.main() == 1
+    ignore.write_text("CVE-2015-2296 our client never follows redirects with cookies\n")
+    assert audit_deps.main() == 0
+    ignore.write_text("CVE-2015-2296\n")
+    assert audit_deps.main() == 1
