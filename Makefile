@@ -13,7 +13,7 @@ PY_STAMP := $(VENV)/.requirements.stamp
 # npm writes node_modules/.package-lock.json on every install: it is the stamp.
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: help setup run lint test bench clean-local browser scan scan-setup
+.PHONY: help setup run lint test bench clean-local browser scan scan-setup advisories
 
 ## help: list the targets
 help:
@@ -67,10 +67,14 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 ## scan-setup: checkov in its own venv (.venv-checkov), only when needed
 scan-setup: $(CHECKOV_STAMP)
 
-## scan: bandit (.bandit.yaml) and pip-audit (tools/audit_deps.py: says so and passes when its service is unreachable); checkov runs in tests/infra/test_scanners.py
+## scan: bandit (.bandit.yaml) and the dependency audit (tools/audit_deps.py: pip-audit, or where its service is unreachable the offline audit against security/advisories.json, naming the snapshot's date); checkov runs in tests/infra/test_scanners.py
 scan: setup scan-setup
 	$(VENV)/bin/bandit -q -c .bandit.yaml -r $(BANDIT_PATHS)
 	$(PY) -m tools.audit_deps
+
+## advisories: refresh security/advisories.json from a snapshot of the PyPA advisory database (ADVISORY_DB=<git or OSV directory>)
+advisories: $(PY_STAMP)
+	$(PY) -m tools.advisories refresh $(if $(ADVISORY_DB),--source $(ADVISORY_DB))
 
 ## test: lint, the scanners, the browser for the browser tests, then the whole test suite (pytest; extra arguments in PYTEST_ARGS, e.g. PYTEST_ARGS="-n0 -k redeem")
 test: setup browser lint scan

@@ -68,6 +68,7 @@ class Api:
         is_json = out["headers"].get("Content-Type", "application/json").startswith("application/json")
         parsed = json.loads(text) if text and is_json else (text or None)
         check(method, resource, out["statusCode"], parsed, out["headers"])
+        self.headers = out["headers"]
         return out["statusCode"], parsed
 
 
@@ -331,6 +332,46 @@ def test_consent_and_unsubscribe_answers_match_the_document(api, handlers, table
     assert api.call("POST", page, key=None, token=UNKNOWN_LINK_ID)[0] == 404
     status, view = api.call("GET", "/v1/customers/{customer_id}/consents", customer_id="c9", **op)
     assert view["consents"]["email"]["granted"] is False
+
+
+def test_with_dynamodb_down_the_routes_that_touch_it_answer_their_declared_503(api, config_dir, monkeypatch):
+    """Every DynamoDB call throttled past botocore's retries (DYNAMODB_FAULTS at rate 1): routes that read or write
+    the table answer 503 contention with Retry-After, which the document declares for them (check() refuses an
+    undeclared status or code); the routes it exempts (Operation.dynamodb=False) still answer without the table."""
+    from incentives.http.operations import OPERATIONS
+    from incentives.services.unsubscribe import unsubscribe_token_item
+
+    from tools import faultrun
+
+    config_dir(campaign("pub", codes={"type": "public", "code": "PUBCODE"}),
+               campaign("land", codes={"type": "unique", "pattern": "LAND-####-####"},
+                        claims={"allowed_origins": ["https://shop.example"]}))
+    monkeypatch.setenv("DYNAMODB_FAULTS", "rate=1,seed=1,kinds=throttle")
+    faultrun.reset_handlers()
+    customer = {"id": "c1", "country": "DE"}
+    op = {"key": OPERATOR_KEY_ID}
+    token, _ = unsubscribe_token_item("c1", "email", "birthday", datetime.now(UTC))  # well-formed: looked up
+    try:
+        assert {name for name, o in OPERATIONS.items() if not o.dynamodb} == {"openapi", "claim_preflight"}
+        assert api.call("GET", "/v1/openapi.json", key=None)[0] == 200
+        assert api.call("OPTIONS", "/v1/public/campaigns/{campaign_id}/claims", key=None, campaign_id="land",
+                        headers={"Origin": "https://shop.example"})[0] == 204
+        for method, resource, body, extra in (
+                ("GET", "/v1/health", None, {"key": None}),
+                ("POST", "/v1/validations", {"code": "PUBCODE", "customer": customer, "order": order()}, {}),
+                ("POST", "/v1/events", {"id": "ev-down", "type": "customer.updated",
+                                        "occurred_at": "2026-12-01T10:00:00Z", "customer": {"id": "c1"}}, {}),
+                ("POST", "/v1/public/campaigns/{campaign_id}/claims", {"email": "a@example.com"},
+                 {"key": None, "campaign_id": "land"}),
+                ("GET", "/v1/public/unsubscribe/{token}", None, {"key": None, "token": token}),
+                ("DELETE", "/v1/customers/{customer_id}", None, {**op, "customer_id": "c1"}),
+        ):
+            status, out = api.call(method, resource, body, **extra)
+            assert (status, out["error"]["code"], api.headers.get("Retry-After")) == (503, "contention", "1"), \
+                (method, resource, status, out)
+    finally:
+        monkeypatch.delenv("DYNAMODB_FAULTS")
+        faultrun.reset_handlers()
 
 
 def test_the_scenarios_answered_on_every_route():

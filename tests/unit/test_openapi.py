@@ -118,6 +118,35 @@ def test_every_error_code_is_real_and_under_its_status():
     assert redeem["code_not_found"] == 404 and redeem["budget_exhausted"] == 409 and redeem["code_expired"] == 422
 
 
+# Routes whose handler never calls DynamoDB (Operation.dynamodb=False); tests/integration/test_openapi_responses.py
+# calls them with every DynamoDB call failing.
+NO_DYNAMODB = {"openapi", "claim_preflight"}
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+def test_every_route_declares_its_retry_later_answers_with_retry_after(route):
+    """From the route table, so a new route cannot forget them: 503 contention (DynamoDB busy past the retries;
+    the header required, http/api.py always sends it) on every route that touches DynamoDB, and 429 rate_limited
+    (API Gateway's throttling, the engine's limits) on every route."""
+    op = operations()[(route.method, route.path)]
+    codes, answers = _codes(op), op["responses"]
+    assert codes["rate_limited"] == 429 and "Retry-After" in answers["429"]["headers"], route.name
+    assert not answers["429"]["headers"]["Retry-After"]["required"]  # API Gateway's own 429 sends none
+    if route.name in NO_DYNAMODB:
+        assert "contention" not in codes, route.name
+        return
+    assert codes["contention"] == 503, route.name
+    assert answers["503"]["headers"]["Retry-After"]["required"] is True, route.name
+    assert "may have applied" in answers["503"]["description"], route.name
+
+
+def test_only_the_listed_routes_are_exempt_and_a_new_route_gets_503_by_default():
+    assert {name for name, op in OPERATIONS.items() if not op.dynamodb} == NO_DYNAMODB
+    new = Route("GET", "/v1/things", "operators", OPERATOR, "things")
+    doc = document((*ROUTES, new), {**OPERATIONS, "things": Operation("Things", {200: None})})
+    assert _codes(doc["paths"]["/v1/things"]["get"])["contention"] == 503
+
+
 def test_idempotency_key_on_the_value_moving_posts_docs_api_md_names():
     with_key = {op["operationId"] for op in operations().values()
                 if any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in op.get("parameters", []))}

@@ -79,6 +79,13 @@ API Gateway itself answers an unknown path or method with 404 `not_found`, and a
 the first answer (header `Idempotent-Replayed: true`); the same key with another body is 409 \
 `idempotency_key_reused`, a repeat while the first runs 409 `request_in_progress`.
 
+**Retry later**: every operation that reads or writes the database can answer 503 `contention` with \
+`Retry-After` (seconds): DynamoDB throttled, conflicted or timed out after the engine's retries. The request may \
+have applied: retry it after `Retry-After` seconds, with the same Idempotency-Key where the operation takes one, \
+and the first answer comes back, never a second effect. 429 `rate_limited` is API Gateway's throttling of a key \
+(no `Retry-After`) or, with `Retry-After`, one of the engine's limits: unknown codes tried by one shopper, claims \
+per client and per campaign.
+
 Generated from the route table and the request and response declarations of the code (never edited by hand)."""
 
 
@@ -236,8 +243,10 @@ def _errors(route: Route, op: Operation) -> dict:
                 {"properties": {"error": {"properties": {"code": {"enum": group}}}}},
             ]}}},
         }
-        if status in (429, 503):  # every "retry later" says when (http/api.py)
-            answer["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}}
+        if status in _RETRY_LATER:  # every "retry later" of the engine says when (http/api.py)
+            answer["description"] += ". " + _RETRY_LATER[status]
+            answer["headers"] = {"Retry-After": {"description": "seconds to wait", "required": status == 503,
+                                                 "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
         out[str(status)] = answer
     return out
 
@@ -264,6 +273,14 @@ def _not_none(hint: Any) -> Any:
     return hint
 
 
+# What a client does with an answer that says "retry later" (docs/api.md, "Errors").
+_RETRY_LATER = {
+    429: "Retry after `Retry-After` seconds (sent by the engine's own limits; API Gateway's throttling of the "
+         "key sends none)",
+    503: "`contention`: DynamoDB throttled, conflicted or timed out after the engine's retries; the request may "
+         "have applied: retry after `Retry-After` seconds (with the same Idempotency-Key where the operation "
+         "takes one: the first answer comes back, never a second effect)",
+}
 _REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 401: "Unauthorized", 403: "Forbidden",
             404: "Not Found", 409: "Conflict", 413: "Payload Too Large", 422: "Unprocessable Content",
             429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}

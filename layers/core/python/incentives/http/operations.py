@@ -39,6 +39,9 @@ class Operation:
     description: str = ""
     response_headers: dict[str, str] = field(default_factory=dict)  # header -> description, on success
     shopper_ip: bool = False  # reads X-Shopper-IP: guessing is counted per shopper (services/guessing.py)
+    # reads or writes DynamoDB: may answer 503 contention with Retry-After (http/api.py, DynamoDB errors that
+    # outlast botocore's retries). True unless the handler provably never calls the table (test_openapi_responses)
+    dynamodb: bool = True
 
 
 def common_errors(role: str, op: Operation) -> tuple[str, ...]:
@@ -54,7 +57,10 @@ def common_errors(role: str, op: Operation) -> tuple[str, ...]:
         out.append("invalid_request")
     if op.idempotent:
         out += ["idempotency_key_reused", "request_in_progress"]
-    return (*out, "rate_limited", "internal_error")
+    out += ["rate_limited", "internal_error"]
+    if op.dynamodb:
+        out.append("contention")
+    return tuple(out)
 
 
 # ---- query parameters ----------------------------------------------------------------------------------------
@@ -131,12 +137,12 @@ OPERATIONS: dict[str, Operation] = {
                     "too many unknown codes gets 429 rate_limited with Retry-After."),
     "redeem": Operation(
         "Redeem a code (or a stack of codes) on an order", {201: r.Redemption}, body=(CheckoutIn, StackedCheckoutIn),
-        errors=(*_RULES, *_LIMITS, "not_combinable", "contention"), idempotent=True, shopper_ip=True,
+        errors=(*_RULES, *_LIMITS, "not_combinable"), idempotent=True, shopper_ip=True,
         description="One transaction: every limit is checked in the write. `codes` (1-5) instead of `code` redeems "
                     "a stack, all or nothing. A rejection writes nothing."),
     "rollback": Operation(
         "Roll a redemption back", {200: r.RolledBack}, body=(RollbackIn,),
-        errors=("not_found", "already_rolled_back", "contention"), idempotent=True),
+        errors=("not_found", "already_rolled_back"), idempotent=True),
     "get_code": Operation(
         "Look a code up", {200: r.CodeView}, errors=("code_not_found", "invalid_request"), shopper_ip=True,
         description="Unknown codes count against the forwarded X-Shopper-IP (429 rate_limited past the limit)."),
@@ -144,19 +150,21 @@ OPERATIONS: dict[str, Operation] = {
         "Auto-applied incentives the order qualifies for", {200: r.Qualifications}, body=(QualificationIn,),
         description="Best discount first; writes nothing."),
     "ingest_event": Operation(
-        "Send a customer or order event", {202: r.EventReceipt}, body=(EventIn,), errors=("contention",),
+        "Send a customer or order event", {202: r.EventReceipt}, body=(EventIn,),
         description="A repeated event id changes nothing (`status: duplicate`)."),
     # landing pages
     "claim": Operation(
         "Claim a code on a landing page", {201: r.ClaimedCode, 200: r.ClaimedCode}, body=(ClaimIn,),
         errors=("campaign_not_found", "claims_not_offered", "forbidden", "code_not_active_yet", "campaign_inactive",
-         "country_not_eligible", "claims_exhausted", "code_space_exhausted", "contention"), idempotent=True,
+         "country_not_eligible", "claims_exhausted", "code_space_exhausted", "delivery_failed"), idempotent=True,
         description="201 with a new code, 200 with the same code for an e-mail that claimed before. A browser "
                     "`Origin` the campaign does not allow is 403 (the engine's own pages, ENGINE_ORIGINS, may "
                     "always claim). "
-                    "`qr_svg` is the code as a QR code. Throttled per client and per campaign (429)."),
+                    "`qr_svg` is the code as a QR code. Throttled per client and per campaign (429). A code to be "
+                    "mailed that could not be sent is 503 delivery_failed: the claim keeps it and a retry mails "
+                    "the same code."),
     "claim_preflight": Operation(
-        "CORS preflight of the claim", {204: None},
+        "CORS preflight of the claim", {204: None}, dynamodb=False,
         description="`Access-Control-Allow-Origin` only for an origin in the campaign's `claims.allowed_origins`.",
         response_headers={"Access-Control-Allow-Origin": "the request's Origin, when the campaign allows it"}),
     # operators
@@ -174,12 +182,12 @@ OPERATIONS: dict[str, Operation] = {
         description="`now` runs the job as of that moment, where the stack allows it (JOBS_ALLOW_NOW, off by "
                     "default when deployed): elsewhere a `now` is 422 `job_now_not_allowed`."),
     "erase_customer": Operation(
-        "Erase a customer (GDPR)", {200: r.Erasure, 202: r.Erasure}, errors=("invalid_request", "contention"),
+        "Erase a customer (GDPR)", {200: r.Erasure, 202: r.Erasure}, errors=("invalid_request",),
         description="200: complete (also for a customer with nothing stored). 202: the time budget ran out; "
                     "repeat the DELETE until it answers 200. Idempotent by itself, no Idempotency-Key."),
     "erase_by_email": Operation(
         "Erase a person known only by e-mail (GDPR)", {200: r.EmailErasure, 202: r.EmailErasure},
-        query=ErasureByEmailQuery, errors=("contention",),
+        query=ErasureByEmailQuery,
         description="`?email=`: the claims made with the address (and their stored Idempotency-Key answers) are "
                     "deleted, codes bound to it are rebound to an anonymised holder (issued and redemption counts "
                     "stay), referral mailbox locks go. 202: repeat until 200. A customer with an id: DELETE "
@@ -224,19 +232,19 @@ OPERATIONS: dict[str, Operation] = {
         description="Body `List-Unsubscribe=One-Click` (form-encoded; any body is accepted). A repeat changes "
                     "nothing. With `Accept: text/html` the answer is a page."),
     "openapi": Operation(
-        "This document (OpenAPI 3.1)", {200: r.OpenApiDocument},
+        "This document (OpenAPI 3.1)", {200: r.OpenApiDocument}, dynamodb=False,
         description="Generated from the route table and the request and response declarations."),
     # referral programs
     "enroll_referrer": Operation(
         "Enrol a referrer (their referral code and link)", {201: r.Enrolment, 200: r.Enrolment}, body=(ReferrerIn,),
-        errors=(*_REFERRAL_PROGRAM, "referral_program_inactive", "contention"),
+        errors=(*_REFERRAL_PROGRAM, "referral_program_inactive"),
         description="201 for a new referrer, 200 with the same code for a customer enrolled before."),
     "get_referrer": Operation(
         "A referrer's numbers and rewards", {200: r.Referrer}, errors=(*_REFERRAL_PROGRAM, "not_found")),
     "attribute_referral": Operation(
         "Attribute a referee to a referral code", {201: r.ReferralCreated}, body=(ReferralIn,),
         errors=(*_REFERRAL_PROGRAM, "referral_program_inactive", "referral_code_not_found", "self_referral",
-         "already_referred", "existing_customer", "campaign_not_found", "campaign_inactive", "contention"),
+         "already_referred", "existing_customer", "campaign_not_found", "campaign_inactive"),
         idempotent=True),
     "referral_leaderboard": Operation(
         "Referrers with the most conversions", {200: r.Leaderboard}, query=LeaderboardQuery,
@@ -246,7 +254,7 @@ OPERATIONS: dict[str, Operation] = {
         errors=_REFERRAL_PROGRAM),
     "approve_conversion": Operation(
         "Approve a held conversion", {200: r.ConversionApproved},
-        errors=(*_REFERRAL_PROGRAM, "not_found", "conversion_not_held", "contention")),
+        errors=(*_REFERRAL_PROGRAM, "not_found", "conversion_not_held")),
     "reject_conversion": Operation(
         "Reject a held conversion", {200: r.ConversionRejected},
         errors=(*_REFERRAL_PROGRAM, "not_found", "conversion_not_held")),
@@ -270,9 +278,9 @@ OPERATIONS: dict[str, Operation] = {
     "redeem_loyalty_reward": Operation(
         "Spend points on a reward", {201: r.RewardRedeemed}, body=(RewardRedemptionIn,),
         errors=(*_LOYALTY, "not_found", "reward_not_found", "insufficient_points", "too_many_lots",
-         "loyalty_program_inactive", "campaign_inactive", "campaign_not_found", "codes_not_issuable", "contention"),
+         "loyalty_program_inactive", "campaign_inactive", "campaign_not_found", "codes_not_issuable"),
         idempotent=True),
     "adjust_loyalty_points": Operation(
         "Add or remove points by hand", {201: r.Adjusted}, body=(AdjustmentIn,),
-        errors=(*_LOYALTY, "insufficient_points", "too_many_lots", "contention"), idempotent=True),
+        errors=(*_LOYALTY, "insufficient_points", "too_many_lots"), idempotent=True),
 }
