@@ -46,6 +46,36 @@ def test_the_sqs_work_queue_sends_every_slice_once_in_batches_of_ten(aws):
     assert sorted(got, key=lambda m: m["first_chunk"]) == slices
 
 
+class _Refusing:
+    """An SQS client that refuses the entries named in ``refuse`` on their first ``times`` sends."""
+
+    def __init__(self, refuse: set[str], times: int):
+        self.refuse, self.times, self.calls = refuse, times, []
+
+    def send_message_batch(self, QueueUrl, Entries):
+        self.calls.append([e["Id"] for e in Entries])
+        failed = [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in Entries
+                  if e["Id"] in self.refuse and len(self.calls) <= self.times]
+        return {"Failed": failed, "Successful": []}
+
+
+def test_slices_sqs_refused_are_sent_again_once_and_a_second_refusal_fails_the_planner(monkeypatch):
+    from incentives.adapters import work_queue
+    from incentives.adapters.work_queue import SqsWorkQueue
+
+    monkeypatch.setattr(work_queue, "SEND_RETRY", work_queue.SEND_RETRY.__class__(
+        deadline_s=5.0, max_attempts=2, sleep=lambda s: None))
+    queue = SqsWorkQueue("https://sqs.local/work")
+    queue._client = _Refusing({"1", "3"}, times=1)
+    queue.send([{"n": n} for n in range(5)])
+    assert queue._client.calls == [["0", "1", "2", "3", "4"], ["1", "3"]]  # only the refused ones, once more
+
+    queue._client = _Refusing({"2"}, times=2)
+    with pytest.raises(RuntimeError, match="refused 1 bulk message"):
+        queue.send([{"n": n} for n in range(5)])
+    assert queue._client.calls == [["0", "1", "2", "3", "4"], ["2"]]  # no third send: the planner fails instead
+
+
 def test_s3_export_files_keep_the_file_under_exports_and_sign_a_get_link(aws, tmp_path):
     import botocore.session
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 from typing import Protocol
 
+from .retry import RetryPolicy
+
 SEND_BATCH = 10  # SendMessageBatch's limit
+SEND_RETRY = RetryPolicy(deadline_s=5.0, max_attempts=2, base_s=0.05)  # entries SQS refused: sent once more
 
 
 class WorkQueue(Protocol):
@@ -28,12 +31,12 @@ class SqsWorkQueue:
         return self._client
 
     def send(self, messages: list[dict]) -> None:
-        """SendMessageBatch, 10 at a time; entries SQS refused are sent again once, then raise (the planner's
-        invocation fails and Lambda retries it: sending a slice twice is harmless)."""
+        """SendMessageBatch, 10 at a time; entries SQS refused are sent again once (SEND_RETRY), then raise (the
+        planner's invocation fails and Lambda retries it: sending a slice twice is harmless)."""
         for i in range(0, len(messages), SEND_BATCH):
             entries = [{"Id": str(n), "MessageBody": json.dumps(m, separators=(",", ":"))}
                        for n, m in enumerate(messages[i:i + SEND_BATCH])]
-            for _ in range(2):
+            for _ in SEND_RETRY.attempts():
                 failed = {f["Id"] for f in self.client.send_message_batch(QueueUrl=self.queue_url,
                                                                           Entries=entries).get("Failed", [])}
                 entries = [e for e in entries if e["Id"] in failed]

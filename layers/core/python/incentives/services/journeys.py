@@ -24,6 +24,7 @@ from collections.abc import Callable
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table, TransactionCancelled
 from ..adapters.journey_store import DueEntry, Frequency, FrequencyMoved, JourneyStore, Message, MessageTaken, Pending
+from ..adapters.retry import RetryPolicy
 from ..adapters.unit_of_work import UnitOfWork
 from ..domain import consent as C
 from ..domain import errors
@@ -45,7 +46,8 @@ JOB_TRIGGERS = {"win-back": "win_back", "birthdays": "birthday", "anniversaries"
 MESSAGE_REQUESTED = "message.requested"
 LEASE_SECONDS = 90  # longer than a scheduled job's timeout (60 s): a crashed run frees the job after this
 FREQ_KEEP = 100  # send instants kept per customer (the cap needs at most max_messages of them in its window)
-ATTEMPTS = 4  # decisions made again after a concurrent change of the customer's frequency item
+# decisions made again after a concurrent change of the customer's frequency item: a few, quickly
+FREQUENCY_RETRY = RetryPolicy(deadline_s=2.0, max_attempts=4)
 
 
 @dataclass
@@ -119,13 +121,15 @@ class JourneyRuns:
         found = self.store.customers(journey.id, [(e.customer_id, e.occurrence) for e in entries])
         for entry in entries:
             profile, freq, record = found[(entry.customer_id, entry.occurrence)]
-            for _ in range(ATTEMPTS):
+            for attempt in FREQUENCY_RETRY.attempts():
+                if attempt:  # the frequency item moved under the last decision: read it (and the record) again
+                    _, freq, record = self.store.customers(journey.id, [(entry.customer_id, entry.occurrence)],
+                                                           profiles=False)[(entry.customer_id, entry.occurrence)]
                 try:
                     self._decide(bundle, journey, entry, profile, freq, record, now, counts)
                     break
                 except FrequencyMoved:
-                    _, freq, record = self.store.customers(journey.id, [(entry.customer_id, entry.occurrence)],
-                                                           profiles=False)[(entry.customer_id, entry.occurrence)]
+                    continue
 
     # --- one customer -------------------------------------------------------------------------------------
 
