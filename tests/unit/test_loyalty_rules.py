@@ -2,6 +2,7 @@
 multipliers, which lots a spend or a refund draws from, partial refunds, tier review moments, debts."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, UTC
 from decimal import Decimal
 
@@ -73,26 +74,29 @@ def test_caps_count_per_rule_and_local_day_and_month():
     assert caps == {"1:D:2026-06-01": 1, "1:M:2026-06": 2, "1:D:2026-06-03": 1}
 
 
+def lot(lot_id: str, remaining: int, expires_at: str, available_at: str) -> L.PointLot:
+    return L.PointLot(lot_id, "m1", "rewards", remaining, remaining, "2026-01-01T00:00:00Z", expires_at, available_at,
+                      "order.paid")
+
+
 def test_spends_take_the_earliest_expiring_spendable_lots_first():
     now = "2026-06-01T10:00:00Z"
-    lots = [{"sk": "c", "lot_id": "c", "remaining": 300, "expires_at": "2026-09-01T21:59:59Z", "available_at": now},
-            {"sk": "a", "lot_id": "a", "remaining": 100, "expires_at": "2026-07-01T21:59:59Z", "available_at": now},
-            {"sk": "p", "lot_id": "p", "remaining": 500, "expires_at": "2026-06-20T21:59:59Z",
-             "available_at": "2026-06-10T00:00:00Z"},  # pending: not spendable yet
-            {"sk": "x", "lot_id": "x", "remaining": 900, "expires_at": "2026-05-31T21:59:59Z", "available_at": now}]
+    lots = [lot("c", 300, "2026-09-01T21:59:59Z", now),
+            lot("a", 100, "2026-07-01T21:59:59Z", now),
+            lot("p", 500, "2026-06-20T21:59:59Z", "2026-06-10T00:00:00Z"),  # pending: not spendable yet
+            lot("x", 900, "2026-05-31T21:59:59Z", now)]
     plan = L.plan_spend(lots, 250, now)
-    assert [(lot["lot_id"], take) for lot, take in plan] == [("a", 100), ("c", 150)]
+    assert [(lot.lot_id, take) for lot, take in plan] == [("a", 100), ("c", 150)]
     assert L.plan_spend(lots, 401, now) is None
     plan = L.plan_spend(lots, 600, now, include_pending=True)
-    assert [(lot["lot_id"], take) for lot, take in plan] == [("a", 100), ("c", 300), ("p", 200)]
+    assert [(lot.lot_id, take) for lot, take in plan] == [("a", 100), ("c", 300), ("p", 200)]
 
 
 def test_a_refund_takes_the_orders_own_lot_first_then_others_then_debt_or_shortfall():
     now = "2026-06-01T10:00:00Z"
-    lots = [{"sk": "own", "lot_id": "own", "remaining": 200, "expires_at": "2027-06-01T21:59:59Z", "available_at": now},
-            {"sk": "old", "lot_id": "old", "remaining": 100, "expires_at": "2026-12-01T21:59:59Z", "available_at": now}]
+    lots = [lot("own", 200, "2027-06-01T21:59:59Z", now), lot("old", 100, "2026-12-01T21:59:59Z", now)]
     c = L.plan_clawback(lots, "own", 500, now, allow_negative=False)
-    assert [(lot["lot_id"], t) for lot, t in c.takes] == [("own", 200), ("old", 100)]
+    assert [(lot.lot_id, t) for lot, t in c.takes] == [("own", 200), ("old", 100)]
     assert (c.taken, c.debt, c.shortfall) == (300, 0, 200)
     assert L.plan_clawback(lots, "own", 500, now, allow_negative=True).debt == 200
 
@@ -124,26 +128,23 @@ def test_the_tier_review_is_when_the_day_carrying_the_minimum_leaves_the_window(
 def test_credit_pays_a_debt_first_upgrades_at_once_and_grants_milestones_once():
     p = program()
     now = datetime(2026, 6, 1, 12, tzinfo=UTC)
-    c = L.credit(p, {"debt": 300, "lifetime_points": 900, "milestones": [], "tier": "silver"}, 1200, now, now,
+    c = L.credit(p, L.MemberState(debt=300, lifetime_points=900, milestones=[], tier="silver"), 1200, now, now,
                  earned=True)
-    assert (c.lot_points, c.debt_paid, c.member["debt"]) == (900, 300, 0)
+    assert (c.lot_points, c.debt_paid, c.state.debt) == (900, 300, 0)
     assert c.tier_after.id == "gold" and c.upgraded
-    assert [m.points for m in c.milestones] == [1000] and c.member["milestones"] == [1000]
-    again = L.credit(p, {**c.member, "lifetime_points": 900}, 200, now, now, earned=True)  # crossed again
+    assert [m.points for m in c.milestones] == [1000] and c.state.milestones == [1000]
+    again = L.credit(p, replace(c.state, lifetime_points=900), 200, now, now, earned=True)  # crossed again
     assert again.milestones == []
-    adjusted = L.credit(p, {"lifetime_points": 0, "tier": "silver"}, 5000, now, now, earned=False)
-    assert adjusted.member["lifetime_points"] == 0 and adjusted.tier_after.id == "silver" and not adjusted.milestones
+    adjusted = L.credit(p, L.MemberState(lifetime_points=0, tier="silver"), 5000, now, now, earned=False)
+    assert adjusted.state.lifetime_points == 0 and adjusted.tier_after.id == "silver" and not adjusted.milestones
 
 
 def test_the_member_view_splits_spendable_pending_and_expiring_soon():
     p = program()
     now = datetime(2026, 6, 1, 10, tzinfo=UTC)
-    lots = [{"sk": "a", "lot_id": "a", "remaining": 100, "expires_at": "2026-06-10T21:59:59Z",
-             "available_at": "2026-05-01T00:00:00Z"},
-            {"sk": "b", "lot_id": "b", "remaining": 40, "expires_at": "2026-06-10T21:59:59Z",
-             "available_at": "2026-06-05T00:00:00Z"},
-            {"sk": "c", "lot_id": "c", "remaining": 7, "expires_at": "2027-06-10T21:59:59Z",
-             "available_at": "2026-05-01T00:00:00Z"}]
+    lots = [lot("a", 100, "2026-06-10T21:59:59Z", "2026-05-01T00:00:00Z"),
+            lot("b", 40, "2026-06-10T21:59:59Z", "2026-06-05T00:00:00Z"),
+            lot("c", 7, "2027-06-10T21:59:59Z", "2026-05-01T00:00:00Z")]
     assert L.summary(p, lots, 0, now) == {"balance": 107, "pending": 40,
                                          "expiring": [{"points": 140, "expires_at": "2026-06-10T21:59:59Z"}]}
     assert L.summary(p, lots, 200, now)["balance"] == -93

@@ -16,10 +16,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
-from ..adapters import keys
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import Table, TransactionCancelled, values
-from ..adapters.loyalty_store import LoyaltyStore, member_item
+from ..adapters.dynamo import Table
+from ..adapters.loyalty_store import LoyaltyStore
 from ..adapters.retry import CONFLICTS
 from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
@@ -27,11 +26,10 @@ from ..domain.campaigns import ACTIVE, effective_status
 from ..domain.clock import iso, parse_rfc3339
 from ..domain.config import ConfigBundle
 from ..domain.customers import holder_for_id
-from ..domain.ids import new_id
-from ..domain.loyalty import (MAX_LOTS_PER_TRANSACTION, ORDER_PAID, ORDER_REFUNDED, REFERRAL_REWARD_POINTS, credit,
-                              earn, local_date, lot_expiry, member_state, plan_clawback, prune_window, rank,
-                              reversal, review_at, tier_by_id, warn_at)
-from ..domain.programs import LoyaltyProgram
+from ..domain.loyalty import (MAX_LOTS_PER_TRANSACTION, ORDER_PAID, ORDER_REFUNDED, REFERRAL_REWARD_POINTS, Credit,
+                              LedgerEntry, Member, StaleRead, after_refund, credit, drawn, earn, earned_order,
+                              local_date, new_lot, plan_clawback, rank, reversal, tier_by_id)
+from ..domain.programs import LoyaltyProgram, Tier
 from .consumers import Consumer
 from .code_issuer import CodeIssuer, IssuedCode
 from .outbox import event_put
@@ -66,14 +64,6 @@ class LoyaltyEvent:
                    data=data if isinstance(data, dict) else {})
 
 
-class _Retry(Exception):
-    """The member or the order changed between the read and the write: compute again."""
-
-
-def _retry(_old) -> Exception:
-    return _Retry()
-
-
 class LoyaltyEvents:
     def __init__(self, table: Table, config: ConfigSource, consumer: Consumer):
         self.table = table
@@ -87,7 +77,7 @@ class LoyaltyEvents:
         bundle = self.config.bundle()
         out = []
         for program in bundle.loyalty_programs.values():
-            outcome = CONFLICTS.run(partial(self._program, bundle, program, event, now), retry_on=_Retry,
+            outcome = CONFLICTS.run(partial(self._program, bundle, program, event, now), retry_on=StaleRead,
                                     give_up=lambda _: errors.Contention("the loyalty member kept changing; retry"))
             if outcome is not None:
                 out.append({"program_id": program.id, **outcome})
@@ -110,34 +100,29 @@ class LoyaltyEvents:
             return self._credit(bundle, program, ev, now)
         return None
 
-    def _marker(self, program: LoyaltyProgram, ev: LoyaltyEvent) -> tuple[str, str]:
-        return keys.consumed(self.consumer.name, ev.id, self._effect(program))
-
-    @staticmethod
-    def _effect(program: LoyaltyProgram) -> str:
-        return f"LOYALTY#{program.id}"
+    def _consumed(self, program: LoyaltyProgram, ev: LoyaltyEvent) -> tuple[str, str, str]:
+        return self.consumer.name, ev.id, self.store.effect(program.id)
 
     def _commit(self, program: LoyaltyProgram, ev: LoyaltyEvent, uow: UnitOfWork, now: datetime) -> bool:
-        """False: a copy of the event applied it before. A write whose read went stale raises _Retry."""
-        try:
-            return self.consumer.apply_once(ev.id, uow, now, effect=self._effect(program))
-        except TransactionCancelled as e:
-            raise errors.Contention(details={"reasons": e.reasons}) from None
+        """False: a copy of the event applied it before. A write whose read went stale raises StaleRead."""
+        with self.store.contention():
+            return self.consumer.apply_once(ev.id, uow, now, effect=self.store.effect(program.id))
 
     # --- earning ---------------------------------------------------------------------------------------------
 
     def _credit(self, bundle: ConfigBundle, program: LoyaltyProgram, ev: LoyaltyEvent, now: datetime,
                 fixed: int | None = None) -> dict:
         is_order = ev.type == ORDER_PAID and ev.order_id is not None
-        member, order, seen = self.store.member_and_order(program.id, ev.customer_id,
-                                                          ev.order_id if is_order else None, self._marker(program, ev))
+        read, order, seen = self.store.member_and_order(program.id, ev.customer_id,
+                                                        ev.order_id if is_order else None, self._consumed(program, ev))
         if seen:
             return {"status": "duplicate", "points": 0}
-        if order is not None and order.get("points") is not None:
+        if order is not None and order.earned:
             return {"status": "order_earned_before", "points": 0}  # the same order sent under another event id
-        state = member_state(member)
+        now_iso = iso(now)
+        member = read or Member.join(program.id, ev.customer_id, now_iso)
         today = local_date(now, program.timezone)
-        tier = tier_by_id(program, state["tier"])
+        tier = tier_by_id(program, member.state.tier)
         multiplier = tier.multiplier if tier and fixed is None else Decimal(1)
         capped: tuple[int, ...] = ()
         if fixed is not None:
@@ -145,78 +130,55 @@ class LoyaltyEvents:
         else:
             amount = ev.order_amount
             if order is not None and amount is not None:  # refunded before its order.paid arrived
-                amount = max(0, amount - order.get("refunded_amount", 0))
-            e = earn(program, ev.type, amount, ev.currency, ev.occurred_at, state["caps"], multiplier, today)
+                amount = max(0, amount - order.refunded_amount)
+            e = earn(program, ev.type, amount, ev.currency, ev.occurred_at, member.state.caps, multiplier, today)
             points, base, caps, capped = e.points, e.base, e.caps, e.capped
             rules = [{"rule": i, "points": b} for i, b in e.rules]
         if points <= 0:
             return {"status": "capped" if capped else "nothing_earned", "points": 0}
 
-        now_iso = iso(now)
-        member_id = member["member_id"] if member else new_id("mbr")
-        c = credit(program, member, points, ev.occurred_at, now, earned=True, caps=caps)
-        item = member_item(program.id, ev.customer_id, member_id, c.member, state_version(member) + 1,
-                           (member or {}).get("joined_at", now_iso), iso(c.review_at) if c.review_at else None,
-                           now_iso)
+        c = credit(program, member.state, points, ev.occurred_at, now, earned=True, caps=caps)
         uow = UnitOfWork(self.table)
-        self.store.put_member(uow, item, member["version"] if member else None, _retry)
+        written = self.store.save_member(uow, member, c.state, c.review_at, now_iso)
         lot = None
         if c.lot_points > 0:
-            expires = lot_expiry(program, ev.occurred_at, now)
             available = min(ev.occurred_at, now)
             if is_order and program.pending_days:
                 available = ev.occurred_at + timedelta(days=program.pending_days)  # the return window
-            warn = warn_at(program, expires)
-            lot = self.store.lot_item(program.id, member_id, c.lot_points, iso(ev.occurred_at), iso(expires),
-                                      iso(available), ev.type, iso(warn) if warn else None, now_iso,
-                                      event_id=ev.id, order_id=ev.order_id if is_order else None)
-        if member is None:
-            self.store.new_balance(uow, member_id, program.id, ev.customer_id, c.lot_points)
+            lot = new_lot(program, member.member_id, c.lot_points, ev.occurred_at, now, ev.type, available,
+                          event_id=ev.id, order_id=ev.order_id if is_order else None)
+        if not member.stored:
+            self.store.open_balance(uow, member, c.lot_points)
         elif c.lot_points:
-            self.store.add_to_balance(uow, member_id, c.lot_points)
+            self.store.add_to_balance(uow, member.member_id, c.lot_points)
         if lot:
-            uow.put(lot)
+            lot = self.store.add_lot(uow, lot, now_iso)
         details = {"source": ev.type, "event_id": ev.id, "order_id": ev.order_id if is_order else None,
                    "base": base, "multiplier": str(multiplier), "tier": tier.id if tier else None,
                    "rules": rules or None,
-                   "lot_id": lot["lot_id"] if lot else None, "expires_at": lot["expires_at"] if lot else None,
-                   "available_at": lot["available_at"] if lot else None, "debt_paid": c.debt_paid or None}
+                   "lot_id": lot.lot_id if lot else None, "expires_at": lot.expires_at if lot else None,
+                   "available_at": lot.available_at if lot else None, "debt_paid": c.debt_paid or None}
         if ev.type == REFERRAL_REWARD_POINTS:
             details.update(reward_id=ev.data.get("reward_id"), referral_program_id=ev.data.get("referral_program_id"))
-        uow.put(self.store.entry_item(member_id, program.id, "earn", points, now, **details))
+        self.store.add_entry(uow, LedgerEntry.new(member.member_id, program.id, "earn", points, now, **details))
         if is_order and ev.order_id is not None:  # (is_order says so)
-            self._order_write(uow, program, ev, ev.order_id, order, member_id, points, lot)
-        self._milestones(uow, bundle, program, c, member_id, ev.customer_id, now)
+            self.store.earn_order(uow, earned_order(program, ev.order_id, member.member_id, points, lot,
+                                                    ev.order_amount, ev.currency, ev.occurred_at, ev.id, order),
+                                  order, lot)
+        self._milestones(uow, bundle, program, c, member.member_id, ev.customer_id, now)
         if c.upgraded:
-            uow.op(tier_changed(self.table, program, member_id, item["version"], ev.customer_id,
+            uow.op(tier_changed(self.table, program, member.member_id, written.version or 0, ev.customer_id,
                                 c.tier_before, c.tier_after, now))
         if not self._commit(program, ev, uow, now):
             return {"status": "duplicate", "points": 0}
-        return {"status": "joined" if member is None else "earned", "points": points, "member_id": member_id,
-                "tier": c.member["tier"], "milestones": [m.points for m in c.milestones]}
+        return {"status": "joined" if not member.stored else "earned", "points": points,
+                "member_id": member.member_id, "tier": c.state.tier, "milestones": [m.points for m in c.milestones]}
 
-    def _order_write(self, uow: UnitOfWork, program: LoyaltyProgram, ev: LoyaltyEvent, order_id: str,
-                     order: dict | None, member_id: str, points: int, lot: dict | None) -> None:
-        """The order's points as earned, so a refund takes back what it earned; conditional on the order
-        item read (a refund recorded before order.paid arrived)."""
-        opk, osk = keys.loyalty_order(program.id, order_id)
-        order_item = {"pk": opk, "sk": osk, "program_id": program.id, "order_id": order_id,
-                      "member_id": member_id, "points": points, "lot_sk": lot["sk"] if lot else None,
-                      "order_amount": ev.order_amount or 0, "currency": ev.currency,
-                      "earned_day": local_date(ev.occurred_at, program.timezone).isoformat(),
-                      "refunded_amount": (order or {}).get("refunded_amount", 0), "reversed_points": 0,
-                      "event_id": ev.id, "earned_at": iso(ev.occurred_at)}
-        if order is None:
-            uow.put(order_item, explain=_retry)
-        else:
-            uow.put(order_item, "attribute_not_exists(points) AND refunded_amount = :r",
-                    vals=values(r=order.get("refunded_amount", 0)), explain=_retry)
-
-    def _milestones(self, uow: UnitOfWork, bundle: ConfigBundle, program: LoyaltyProgram, c, member_id: str,
-                    customer_id: str, now: datetime) -> None:
+    def _milestones(self, uow: UnitOfWork, bundle: ConfigBundle, program: LoyaltyProgram, c: Credit,
+                    member_id: str, customer_id: str, now: datetime) -> None:
         """Each milestone crossed: a ledger entry, a notification (engine event) and, for a reward milestone
         whose campaign is active, a code of it bound to the member, all in the earning's transaction."""
-        drawn: list[IssuedCode] = []
+        drawn_codes: list[IssuedCode] = []
         for m in c.milestones:
             reward = program.reward(m.reward) if m.reward else None
             code, skipped = None, None
@@ -225,10 +187,10 @@ class LoyaltyEvents:
                 status = effective_status(campaign, now) if campaign else "missing"
                 if campaign is not None and status == ACTIVE:
                     code = self.issuer.draw(campaign, now, holder=holder_for_id(customer_id))[0]
-                    drawn.append(code)
+                    drawn_codes.append(code)
                 else:
                     skipped = f"campaign {status}"
-            uow.put(self.store.entry_item(
+            self.store.add_entry(uow, LedgerEntry.new(
                 member_id, program.id, "milestone", 0, now, threshold=m.points, reward_id=m.reward,
                 code=code.code if code else None, campaign_id=code.campaign_id if code else None,
                 reward_skipped=skipped))
@@ -237,7 +199,7 @@ class LoyaltyEvents:
                                  "program_id": program.id, "threshold": m.points, "reward_id": m.reward,
                                  "code": code.code if code else None,
                                  "expires_at": code.expires_at if code else None}))
-        self.issuer.write(uow, drawn, now)
+        self.issuer.write(uow, drawn_codes, now)
 
     # --- refunds ---------------------------------------------------------------------------------------------
 
@@ -246,82 +208,50 @@ class LoyaltyEvents:
         plan_clawback): from the order's own lot first (pending during the return window), then from the
         member's other lots; the rest is debt (allow_negative_balance) or a recorded shortfall."""
         member, order, seen = self.store.member_and_order(program.id, ev.customer_id, order_id,
-                                                          self._marker(program, ev))
+                                                          self._consumed(program, ev))
         if seen:
             return {"status": "duplicate", "points": 0}
-        opk, osk = keys.loyalty_order(program.id, order_id)
-        if order is None or order.get("points") is None:
+        now_iso = iso(now)
+        if order is None or not order.earned:
             # Nothing earned on it (yet): keep the refunded amount, so an order.paid arriving later earns only on
             # what was not refunded.
             uow = UnitOfWork(self.table)
-            if order is None:
-                uow.put({"pk": opk, "sk": osk, "program_id": program.id, "order_id": order_id,
-                         "refunded_amount": amount, "created_at": iso(now)}, explain=_retry)
-            else:
-                uow.add((opk, osk), refunded_amount=amount)
-                uow.cond((opk, osk), "attribute_not_exists(points)", explain=_retry)
+            self.store.refund_unearned(uow, program.id, order_id, amount, order, now_iso)
             if not self._commit(program, ev, uow, now):
                 return {"status": "duplicate", "points": 0}
             return {"status": "refund_recorded", "points": 0}
-        if member is None or member.get("member_id") != order["member_id"]:
+        if member is None or member.member_id != order.member_id:
             return {"status": "member_gone", "points": 0}  # erased: its anonymised ledger is not touched again
-        take_back, refunded = reversal(order["points"], order["order_amount"], order.get("refunded_amount", 0),
-                                       amount, order.get("reversed_points", 0))
+        take_back, refunded = reversal(order.points or 0, order.order_amount, order.refunded_amount, amount,
+                                       order.reversed_points)
         uow = UnitOfWork(self.table)
-        uow.set((opk, osk), refunded_amount=refunded, reversed_points=order.get("reversed_points", 0) + take_back)
-        uow.cond((opk, osk), "refunded_amount = :c_ra0 AND reversed_points = :c_rp0", explain=_retry,
-                 c_ra0=order.get("refunded_amount", 0), c_rp0=order.get("reversed_points", 0))
+        self.store.reverse_order(uow, order, refunded, take_back)
         if take_back == 0:
             if not self._commit(program, ev, uow, now):
                 return {"status": "duplicate", "points": 0}
             return {"status": "refunded", "points": 0}
 
-        member_id = member["member_id"]
-        now_iso = iso(now)
-        lots = self.store.lots(member_id, now)
-        plan = plan_clawback(lots, order.get("lot_sk"), take_back, now_iso, program.allow_negative_balance)
-        if len(plan.takes) > MAX_LOTS_PER_TRANSACTION:  # what one transaction cannot take stays owed/short
-            rest = sum(t for _, t in plan.takes[MAX_LOTS_PER_TRANSACTION:])
-            plan.takes = plan.takes[:MAX_LOTS_PER_TRANSACTION]
-            if program.allow_negative_balance:
-                plan.debt += rest
-            else:
-                plan.shortfall += rest
-        state = member_state(member)
-        today = local_date(now, program.timezone)
-        state["lifetime_points"] = max(0, state["lifetime_points"] - take_back)
-        window = prune_window(state["window"], program, today)
-        day = order.get("earned_day")
-        if day in window:
-            window[day] = max(0, window[day] - take_back)
-        state["window"] = prune_window(window, program, today)
-        state["debt"] += plan.debt
-        state["shortfall"] += plan.shortfall
-        tier = tier_by_id(program, state["tier"])
-        review = review_at(program, tier, state["window"], now)  # a drop below the tier: the next job run
-        item = member_item(program.id, ev.customer_id, member_id, state, member["version"] + 1,
-                           member.get("joined_at", now_iso), iso(review) if review else None, now_iso)
-        self.store.put_member(uow, item, member["version"], _retry)
+        lots = self.store.lots(member.member_id, now)
+        plan = plan_clawback(lots, order.lot_id, take_back, now_iso, program.allow_negative_balance,
+                             max_lots=MAX_LOTS_PER_TRANSACTION)  # what one transaction cannot take stays owed/short
+        state, review = after_refund(program, member.state, take_back, order.earned_day, plan, now)
+        self.store.save_member(uow, member, state, review, now_iso)  # a drop below the tier: the next job run
         if plan.taken:
-            self.store.add_to_balance(uow, member_id, -plan.taken)
+            self.store.add_to_balance(uow, member.member_id, -plan.taken)
         for lot, take in plan.takes:
-            self.store.take_from_lot(uow, lot, take, _retry)
-        uow.put(self.store.entry_item(
-            member_id, program.id, "refund", -take_back, now, source=ev.type, event_id=ev.id, order_id=order_id,
-            refunded_amount=amount, lots=[{"lot_id": lot["lot_id"], "points": t} for lot, t in plan.takes],
-            debt_added=plan.debt or None, shortfall=plan.shortfall or None))
+            self.store.take_from_lot(uow, lot, take)
+        self.store.add_entry(uow, LedgerEntry.new(
+            member.member_id, program.id, "refund", -take_back, now, source=ev.type, event_id=ev.id,
+            order_id=order_id, refunded_amount=amount, lots=drawn(plan.takes), debt_added=plan.debt or None,
+            shortfall=plan.shortfall or None))
         if not self._commit(program, ev, uow, now):
             return {"status": "duplicate", "points": 0}
         return {"status": "refunded", "points": -take_back, "taken": plan.taken, "debt": plan.debt,
                 "shortfall": plan.shortfall}
 
 
-def state_version(member: dict | None) -> int:
-    return (member or {}).get("version", 0)
-
-
 def tier_changed(table: Table, program: LoyaltyProgram, member_id: str, version: int, customer_id: str,
-                 before, after, now: datetime) -> dict:
+                 before: Tier | None, after: Tier | None, now: datetime) -> dict:
     """The loyalty.tier_changed engine event (outbox), put in the transaction that changes the tier; its id names
     the member version that carries the change."""
     direction = "up" if rank(program, after) > rank(program, before) else "down"

@@ -13,24 +13,25 @@ once.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
-from collections.abc import Callable
+from typing import TypeVar
 
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
+from ..adapters.loyalty_store import EXPIRE, SHARDS, WARN, LoyaltyStore, Page
 from ..adapters.retry import CONFLICTS
-from ..adapters.unit_of_work import ReadAgain, UnitOfWork, always
-from ..adapters.loyalty_store import EXPIRE, SHARDS, WARN, LoyaltyStore, member_item
+from ..adapters.unit_of_work import UnitOfWork, always
 from ..domain import errors
 from ..domain.clock import iso
-from ..domain.loyalty import local_date, member_state, prune_window, rank, review_at, tier_by_id, tier_for, \
-    window_points
+from ..domain.loyalty import LedgerEntry, LotChanged, Member, MemberChanged, PointLot, rank, review
 from ..domain.programs import LoyaltyProgram
 from .loyalty_events import tier_changed
 from .outbox import event_put
 
 POINTS_EXPIRING = "points.expiring"
+T = TypeVar("T")
 RESERVE_S = 5.0  # stop starting new pages when less than this is left of the invocation
 
 
@@ -38,9 +39,11 @@ class _OutOfTime(Exception):
     pass
 
 
-def warning_id(lot: dict) -> str:
-    """The points.expiring event's id, derived from the lot it warns about: one warning per lot, ever."""
-    return f"loyalty.{lot['member_id']}.lot.{lot['lot_id']}.expiring"
+def warning_id(lot: PointLot | dict) -> str:
+    """The points.expiring event's id, derived from the lot it warns about: one warning per lot, ever. (A dict:
+    the warning's own data, which names the member and the lot.)"""
+    member_id, lot_id = (lot.member_id, lot.lot_id) if isinstance(lot, PointLot) else (lot["member_id"], lot["lot_id"])
+    return f"loyalty.{member_id}.lot.{lot_id}.expiring"
 
 
 class PointsExpiry:
@@ -66,8 +69,8 @@ class PointsExpiry:
             out["more"] = True
         return out
 
-    def _pages(self, read: Callable[[dict | None], tuple[list[dict], dict | None]],
-               time_left: Callable[[], float]):
+    def _pages(self, read: Callable[[Page | None], tuple[list[T], Page | None]],
+               time_left: Callable[[], float]) -> Iterator[list[T]]:
         start = None
         while True:
             if time_left() < RESERVE_S:
@@ -85,25 +88,26 @@ class PointsExpiry:
         for shard in range(SHARDS):
             pages = self._pages(partial(self.store.due_lots, WARN, program.id, shard, now_iso), time_left)
             for lots in pages:
-                customers = self.store.customers_of([lot["member_id"] for lot in lots])
+                customers = self.store.customers_of([lot.member_id for lot in lots])
                 for lot in lots:
-                    if lot["expires_at"] < now_iso:  # the warning was missed (job down): expire it now
-                        self._expire(program, lot, WARN, shard, now, counts)
+                    if lot.expires_at < now_iso:  # the warning was missed (job down): expire it now
+                        self._expire(program, lot, WARN, now, counts)
                         continue
-                    customer_id = customers.get(lot["member_id"])
+                    customer_id = customers.get(lot.member_id)
                     warn = program.enabled and bool(customer_id)  # a switched-off program sends no warnings
                     # claims the warning: exactly one run moves the lot on, and only that run puts the warning, in
                     # the same transaction (an outbox event: the fan-out publishes it, however often PutEvents fails)
                     uow = UnitOfWork(self.table)
-                    self.store.move_to_expiry(uow, lot, program.id, shard, now_iso, explain=always(_Handled))
+                    self.store.move_to_expiry(uow, lot, now_iso)
                     if warn:
                         uow.op(event_put(self.table, warning_id(lot), POINTS_EXPIRING, customer_id, now, now, {
-                            "program_id": program.id, "member_id": lot["member_id"], "lot_id": lot["lot_id"],
-                            "warning_id": lot["lot_id"], "points": lot["remaining"],
-                            "expires_at": lot["expires_at"]}), explain=always(_Handled))
+                            "program_id": program.id, "member_id": lot.member_id, "lot_id": lot.lot_id,
+                            "warning_id": lot.lot_id, "points": lot.remaining,
+                            "expires_at": lot.expires_at}), explain=always(LotChanged))
                     try:
-                        uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
-                    except _Handled:
+                        with self.store.contention():
+                            uow.commit()
+                    except LotChanged:
                         continue  # warned by another run (which put the warning), or spent to zero meanwhile
                     if not warn:
                         continue
@@ -116,27 +120,28 @@ class PointsExpiry:
             pages = self._pages(partial(self.store.due_lots, EXPIRE, program.id, shard, iso(now)), time_left)
             for lots in pages:
                 for lot in lots:
-                    self._expire(program, lot, EXPIRE, shard, now, counts)
+                    self._expire(program, lot, EXPIRE, now, counts)
 
-    def _expire(self, program: LoyaltyProgram, lot: dict, phase: str, shard: int, now: datetime,
+    def _expire(self, program: LoyaltyProgram, lot: PointLot | None, phase: str, now: datetime,
                 counts: dict) -> None:
         """The lot's unspent points go, in one transaction with the balance and the ledger entry; conditional on
-        the remaining points read and on the lot still waiting in this partition (the index image may be a moment
-        old: a failed condition hands back the current lot, which is tried again)."""
+        the remaining points read and on the lot still waiting in the partition it was read from (the index image
+        may be a moment old: a failed condition hands back the current lot, which is tried again)."""
         for _ in CONFLICTS.attempts():
-            if lot is None or not self.store.waiting_in(lot, phase, program.id, shard) or lot.get("remaining", 0) <= 0:
+            if lot is None or lot.waiting != phase or lot.remaining <= 0:
                 return  # expired by another run, or spent to zero
-            left = lot["remaining"]
-            entry = self.store.entry_item(lot["member_id"], program.id, "expiry", -left, now, lot_id=lot["lot_id"],
-                                          expires_at=lot["expires_at"], lot_points=lot["points"])
+            left = lot.remaining
             uow = UnitOfWork(self.table)
-            self.store.expire_lot(uow, lot, phase, program.id, shard, iso(now), explain=ReadAgain)
-            self.store.add_to_balance(uow, lot["member_id"], -left)
-            uow.put(entry)
+            self.store.expire_lot(uow, lot, iso(now))
+            self.store.add_to_balance(uow, lot.member_id, -left)
+            self.store.add_entry(uow, LedgerEntry.new(lot.member_id, program.id, "expiry", -left, now,
+                                                      lot_id=lot.lot_id, expires_at=lot.expires_at,
+                                                      lot_points=lot.points))
             try:
-                uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
-            except ReadAgain as e:
-                lot = e.item  # the lot as it is now: decide again
+                with self.store.contention():
+                    uow.commit()
+            except LotChanged as e:
+                lot = e.lot  # the lot as it is now: decide again
                 continue
             counts["expired_lots"] += 1
             counts["expired_points"] += left
@@ -152,37 +157,25 @@ class PointsExpiry:
                 for indexed in members:
                     self._review(program, indexed, now, counts)
 
-    def _review(self, program: LoyaltyProgram, indexed: dict, now: datetime, counts: dict) -> None:
+    def _review(self, program: LoyaltyProgram, indexed: Member, now: datetime, counts: dict) -> None:
         """The tier the window's points hold now (down as well as up), and the next review moment."""
         now_iso = iso(now)
         for _ in CONFLICTS.attempts():
-            member = self.store.member_item_again(indexed)
-            if member is None or (member.get("review_at") or "~") >= now_iso:
+            member = self.store.member(indexed.program_id, indexed.customer_id)
+            if member is None or (member.review_at or "~") >= now_iso:
                 return  # moved (erased) or not due any more (an earning moved the review)
-            state = member_state(member)
-            today = local_date(now, program.timezone)
-            state["window"] = prune_window(state["window"], program, today)
-            before = tier_by_id(program, state["tier"])
-            after = tier_for(program, window_points(state["window"], program, today))
-            state["tier"] = after.id if after else None
-            review = review_at(program, after, state["window"], now)
-            item = member_item(program.id, member["customer_id"], member["member_id"], state, member["version"] + 1,
-                               member.get("joined_at", now_iso), iso(review) if review else None, now_iso)
+            r = review(program, member.state, now)
             uow = UnitOfWork(self.table)
-            self.store.put_member(uow, item, member["version"], explain=always(_Handled))
-            changed = (before.id if before else None) != (after.id if after else None)
-            if changed:
-                uow.op(tier_changed(self.table, program, member["member_id"], item["version"],
-                                    member["customer_id"], before, after, now))
+            written = self.store.save_member(uow, member, r.state, r.review_at, now_iso)
+            if r.changed:
+                uow.op(tier_changed(self.table, program, member.member_id, written.version or 0,
+                                    member.customer_id, r.before, r.after, now))
             try:
-                uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
-            except _Handled:
+                with self.store.contention():
+                    uow.commit()
+            except MemberChanged:
                 continue  # an earning changed the member meanwhile: look again
             counts["tiers_reviewed"] += 1
-            if changed and rank(program, after) < rank(program, before):
+            if r.changed and rank(program, r.after) < rank(program, r.before):
                 counts["downgraded"] += 1
             return
-
-
-class _Handled(Exception):
-    """Another run (or a spend, an earning) changed the item after it was read."""
