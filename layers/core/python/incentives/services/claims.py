@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..adapters import keys
+from ..adapters.claim_store import Claim, ClaimedBefore, ClaimStore
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
-from ..adapters.rate_limit import RateLimiter
-from ..adapters.unit_of_work import UnitOfWork, always
+from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.campaigns import ACTIVE, SCHEDULED, effective_status
 from ..domain.clock import iso
@@ -53,7 +52,7 @@ class Claims:
     def __init__(self, table: Table, config: ConfigSource):
         self.table = table
         self.config = config
-        self.limiter = RateLimiter(table)
+        self.claims = ClaimStore(table)
         self.issuer = CodeIssuer(table)
 
     def campaign(self, campaign_id: str) -> Campaign:
@@ -94,17 +93,13 @@ class Claims:
             raise errors.LocaleNotEligible(details={"locales": campaign.eligibility.locales})
         claims_offer = offer(campaign)
         rl, max_claims = claims_offer.rate_limit, claims_offer.max_claims
-        self.limiter.hit(f"claims#{campaign.id}#client#{client_id}", rl.per_client_per_minute, 60, now)
-        self.limiter.hit(f"claims#{campaign.id}", rl.per_campaign_per_second, 1, now)
+        self.claims.throttle(campaign.id, client_id, rl.per_client_per_minute, rl.per_campaign_per_second, now)
 
         ehash = email_hash(email)  # the keyed pseudonym of the normalised mailbox: a+tag@ and A.B@gmail are one
         created = iso(now)
         holder = holder_for_email(email) if campaign.codes.bind_to_customer else None
-        claim_key = keys.claim(campaign.id, ehash)
         # claims made before the key existed sit under a bare SHA-256 of the address: a repeat still finds them
-        legacy_keys = ([keys.claim(campaign.id, h) for h in legacy_email_hashes(email)]
-                       if get_settings().legacy_hash_lookups else [])
-        counters = keys.campaign_counters(campaign.id)
+        legacy = legacy_email_hashes(email) if get_settings().legacy_hash_lookups else []
         consent_record = ({"email": {"given": bool(consent), "at": created, "source": "landing_page"}}
                           if consent is not None else None)
         uow = uow if uow is not None else UnitOfWork(self.table)
@@ -112,27 +107,19 @@ class Claims:
             uow.clear()
             # a claim has no customer id: its variant is the normalised e-mail's (domain/variants.py)
             code = self.issuer.draw(campaign, now, holder=holder, subject=subject_for_email(email))[0]
-            uow.put({"pk": claim_key[0], "sk": claim_key[1], "campaign_id": campaign.id, "email_hash": ehash,
-                     "code": code.code, "country": country, "created_at": created, "expires_at": code.expires_at,
-                     "consent": consent_record, "variant": code.variant}, explain=lambda old: _Repeat(old, claim_key))
-            for legacy in legacy_keys:
-                uow.check(legacy, "attribute_not_exists(pk)", explain=_repeat_at(legacy))
-            uow.add(counters, claims=1).set(counters, updated_at=created)
-            if max_claims is not None:
-                uow.cond(counters, "attribute_not_exists(claims) OR claims < :c_max",
-                         explain=always(lambda: errors.ClaimsExhausted(
-                             details={"max_claims": max_claims})),
-                         c_max=max_claims)
+            ClaimStore.record(uow, Claim(campaign.id, ehash, code.code, created, country, code.expires_at,
+                                         consent_record, code.variant), legacy)
+            ClaimStore.count(uow, campaign.id, max_claims, created)
             self.issuer.write(uow, [code], now)
             uow.result = self._answer(campaign, code.code, code.expires_at)
             try:
                 uow.commit(otherwise=lambda e: errors.RequestInProgress())
-            except _Repeat as r:  # this e-mail claimed before: the same code again
-                old = r.old or self.table.get(*r.key, consistent=True)
+            except ClaimedBefore as r:  # this e-mail claimed before: the same code again
+                old = r.claim or self.claims.get(r.campaign_id, r.email_hash)
                 if old is None:  # that claim was erased in between: this e-mail may claim anew
                     continue
-                self._mail(campaign, email, old["code"], old.get("expires_at"), now)
-                return ClaimResult(self._answer(campaign, old["code"], old.get("expires_at")), created=False)
+                self._mail(campaign, email, old.code, old.expires_at, now)
+                return ClaimResult(self._answer(campaign, old.code, old.expires_at), created=False)
             except CodeSpaceCollision:
                 continue  # cannot happen while the counter is intact; take the next counter
             self._mail(campaign, email, code.code, code.expires_at, now)
@@ -181,16 +168,3 @@ def claim_message(campaign: Campaign, email: str, code: str, expires_at: str | N
                    text=f"Here is your code for {name}:\n\n{code}{until}\n\nShow the QR code in store or type "
                         "the code at checkout.",
                    code=code, qr_png=qr_png(code), meta={"campaign_id": campaign.id})
-
-
-def _repeat_at(k: tuple[str, str]):
-    def explain(old: dict | None) -> Exception:
-        return _Repeat(old, k)
-    return explain
-
-
-class _Repeat(Exception):
-    def __init__(self, old: dict | None, key: tuple[str, str]):
-        super().__init__("claimed before")
-        self.old = old
-        self.key = key  # the claim item that exists (the keyed one, or a legacy one)
