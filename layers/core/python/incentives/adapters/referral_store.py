@@ -203,6 +203,12 @@ class ReferralStore:
         return ReferralWork(self.table)
 
     @staticmethod
+    def effect(program_id: str) -> str:
+        """The effect a customer event has on the program's referrals (services/consumers.py marks it applied:
+        one event may convert referrals of several programs, each once)."""
+        return f"REFERRAL#{program_id}"
+
+    @staticmethod
     def commit(uow: UnitOfWork) -> None:
         """Commits a unit of work built elsewhere (the HTTP layer's, with its Idempotency-Key completion)."""
         uow.commit(otherwise=_unexplained)

@@ -5,7 +5,8 @@ Each decision is one TransactWriteItems that changes the referral (condition: th
 referrer (condition: the version read, because the tier and the period cap depend on the count), the program's
 counters (ADD) and the reward or its due item, together with the consumer's marker for the event (services/
 consumers.py): an event delivered twice, or twice at once, decides once; two referees of one referrer converting
-at once get consecutive tiers. A conflict with another decision is read again and decided again.
+at once get consecutive tiers. A conflict with another decision (a domain/referral_errors.py error from the
+repository, adapters/referral_store.py) is read again and decided again under the CONFLICTS retry policy.
 
 "Paid out" means final: a conversion's reward is released (code issued, points event, cash owed) by the
 referral-rewards job once the converting order's return window (conversion.return_window_days) has closed, or at
@@ -63,10 +64,6 @@ class _Ignored(Exception):
         self.outcome = outcome
 
 
-def _effect(program_id: str) -> str:
-    return f"REFERRAL#{program_id}"
-
-
 def _order(event: CustomerEvent, early: int) -> ConvertingOrder:
     return ConvertingOrder(event.order_id, event.order_amount or 0, event.currency, event.occurred_at,
                            early or None)
@@ -110,7 +107,7 @@ class Conversions:
             except _Ignored as e:
                 return {"referral_id": referral_id, **e.outcome}
             try:
-                applied = self.consumer.apply_once(event.id, w, now, _effect(program.id))
+                applied = self.consumer.apply_once(event.id, w, now, self.store.effect(program.id))
             except ReferralWriteError:
                 continue  # another decision on this referral or referrer came first: read and decide again
             return {"referral_id": referral_id, **(outcome if applied else {"outcome": "duplicate"})}

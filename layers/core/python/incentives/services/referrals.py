@@ -1,8 +1,9 @@
 """Referral programs, the HTTP side: enrol a referrer (one stable code and link), attribute a referee (once),
 and the numbers (a referrer's, the leaderboard, the program's metrics, the affiliates' payout ledger).
 
-Enrolment and attribution are each one TransactWriteItems whose conditional puts decide the races: the
-referrer item (attribute_not_exists) makes concurrent first calls return one code; the referee's lock item
+Enrolment and attribution are each one TransactWriteItems whose conditional puts (adapters/referral_store.py, the
+repository of the referral items) decide the races: the referrer's record is put once, so concurrent first calls
+return one code (AlreadyEnrolled carries the first record); the referee's lock item
 (and a lock per normalised e-mail hash) makes concurrent attributions of one referee end with exactly one
 referral. The referee's reward code is put in the same transaction, so it exists exactly when the referral does.
 Conversions, payouts and reviews are in services/referral_conversions.py.
