@@ -34,16 +34,20 @@ def test_normalise_email(a, b):
     assert rules.mailbox_hash(a) == rules.mailbox_hash(b)
 
 
+def code_of(referrer_id: str, email_hash: str | None = None) -> rules.ReferralCode:
+    return rules.ReferralCode("friends", "FRIEND-1", referrer_id, email_hash=email_hash)
+
+
 def test_self_referral_by_id_or_mailbox():
-    owner = {"referrer_id": "ann", "email_hash": rules.mailbox_hash("a.nn@gmail.com")}
+    owner = code_of("ann", rules.mailbox_hash("a.nn@gmail.com"))
     assert rules.self_referral(owner, "ann", None) == "id"
     assert rules.self_referral(owner, "x", rules.mailbox_hash("ann+1@googlemail.com")) == "email"
     assert rules.self_referral(owner, "x", rules.mailbox_hash("bob@gmail.com")) is None
-    assert rules.self_referral({"referrer_id": "ann"}, "x", rules.mailbox_hash("a@b.example")) is None
+    assert rules.self_referral(code_of("ann"), "x", rules.mailbox_hash("a@b.example")) is None
 
 
 ATTRIBUTED = "2026-12-01T10:00:00Z"
-REFERRAL = {"attributed_at": ATTRIBUTED}
+REFERRAL = rules.Referral("rfl_1", "friends", "ann", "bob", "FRIEND-1", ATTRIBUTED)
 
 
 @pytest.mark.parametrize("order_at,amount,currency,first,expected", [
@@ -74,8 +78,9 @@ def test_return_window_and_period():
     assert rules.release_at(p, "2026-12-01T10:00:00Z") == "2026-12-15T10:00:00Z"
     assert rules.refund_in_window(p, "2026-12-01T10:00:00Z", "2026-12-15T10:00:00Z")
     assert not rules.refund_in_window(p, "2026-12-01T10:00:00Z", "2026-12-15T10:00:01Z")
-    assert rules.period_after({}, "2026-12-01T00:00:00Z", 30) == ("2026-12-01T00:00:00Z", 0)
-    ref = {"period_start": "2026-12-01T00:00:00Z", "period_conversions": 2}
+    assert rules.period_after(rules.Referrer("friends", "ann", "FRIEND-1"), "2026-12-01T00:00:00Z", 30) == \
+        ("2026-12-01T00:00:00Z", 0)
+    ref = rules.Referrer("friends", "ann", "FRIEND-1", period_start="2026-12-01T00:00:00Z", period_conversions=2)
     assert rules.period_after(ref, "2026-12-30T23:59:59Z", 30) == ("2026-12-01T00:00:00Z", 2)
     assert rules.period_after(ref, "2026-12-31T00:00:00Z", 30) == ("2026-12-31T00:00:00Z", 0)
     assert rules.over_cap(p, 2) and not rules.over_cap(p, 1) and not rules.over_cap(prog(), 10**6)
@@ -87,9 +92,9 @@ def test_rewards_of_tiers_and_the_numbers():
         campaign("pct", reward={"type": "percent_off", "percent": 10}))})
     p = prog(referrer_rewards=[{"from": 1, "campaign": "ten"}, {"from": 2, "campaign": "pct"},
                                {"from": 3, "cash": {"amount": 500, "currency": EUR}}])
-    assert rules.reward_of(p.tier_for(1), bundle) == {"type": "code", "campaign_id": "ten", "value": 1000,
-                                                     "currency": EUR, "tier_from": 1}
-    assert "value" not in rules.reward_of(p.tier_for(2), bundle)  # an uncapped percentage has no face value
+    assert rules.reward_of(p.tier_for(1), bundle) == rules.Reward("code", tier_from=1, campaign_id="ten", value=1000,
+                                                                  currency=EUR)
+    assert rules.reward_of(p.tier_for(2), bundle).value is None  # an uncapped percentage has no face value
     assert rules.reward_of(p.tier_for(0), bundle) is None
     assert rules.next_tier(p, 1) == {"from": 2, "conversions_needed": 1} and rules.next_tier(p, 3) is None
     counters = {"referrers": 4, "referrals": 10, "conversions": 5, "referrer_cost_EUR": 5000,

@@ -10,21 +10,19 @@ finds a referee's referral is deleted last).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..adapters import keys
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import ConditionFailed, Table, values
-from ..adapters.referral_store import ReferralStore
-from ..adapters.unit_of_work import Gone, UnitOfWork, always, move_over_read
-
-_HASHES = ("email_hash", "ip_hash", "device_hash")
+from ..adapters.dynamo import Table
+from ..adapters.referral_erasure_store import ReferralErasureStore
+from ..domain.referrals import Referral, Referrer
 
 
 @dataclass
 class Found:
-    as_referee: list[tuple[str, dict, dict | None]] = field(default_factory=list)  # (program, lock, referral)
-    as_referrer: list[tuple[str, dict, list[dict]]] = field(default_factory=list)  # (program, record, referrals)
+    as_referee: list[tuple[str, Referral | None]] = field(default_factory=list)  # (program, their referral)
+    as_referrer: list[tuple[Referrer, list[Referral]]] = field(default_factory=list)  # (record, its referrals)
 
     def __bool__(self) -> bool:
         return bool(self.as_referee or self.as_referrer)
@@ -32,97 +30,71 @@ class Found:
     def email_hashes(self) -> list[str]:
         """The e-mail pseudonyms the referral records link to the customer (erasure finds their claims and
         e-mail-bound codes with them)."""
-        out = [r.get("mailbox_hash") for _p, _lock, r in self.as_referee if r]
-        out += [record.get("email_hash") for _p, record, _refs in self.as_referrer]
+        out = [r.mailbox_hash for _p, r in self.as_referee if r]
+        out += [record.email_hash for record, _refs in self.as_referrer]
         return [h for h in out if h]
+
+
+@dataclass(frozen=True)
+class MailboxLock:
+    """An attribution lock of an e-mail address (its keyed or legacy hash) in a program, and its referral."""
+    program_id: str
+    mailbox_hash: str
+    referral_id: str
 
 
 class ReferralErasure:
     def __init__(self, table: Table, config: ConfigSource):
         self.table = table
         self.config = config
-        self.store = ReferralStore(table)
+        self.store = ReferralErasureStore(table)
 
     def find(self, customer_id: str, programs: list[str] | None = None) -> Found:
         """Reads only: the attribution locks and referrer records of every program by key, then the referrals.
         ``programs``: the ids to look in (erasure passes every program ever recorded); default the configured."""
         found = Found()
         programs = sorted(self.config.bundle().referral_programs) if programs is None else programs
-        wanted = [k for p in programs for k in (keys.referee(p, customer_id), keys.referrer(p, customer_id))]
-        got = self.table.batch_get(wanted, consistent=True) if wanted else {}
+        referred, records = self.store.customer(programs, customer_id)
         for p in programs:
-            lock = got.get(keys.referee(p, customer_id))
-            if lock:
-                found.as_referee.append((p, lock, self.store.get(keys.referral(lock["referral_id"]))))
-            record = got.get(keys.referrer(p, customer_id))
-            if record:
-                referrals = [r for r in self.store.referrals_of(p, customer_id) if r.get("referrer_id") == customer_id]
-                found.as_referrer.append((p, record, referrals))
+            if p in referred:
+                found.as_referee.append((p, self.store.referral(referred[p])))
+            if p in records:
+                found.as_referrer.append((records[p], self.store.referrals_of(p, customer_id)))
         return found
 
-    def erase(self, found: Found, customer_id: str, anon: str, tick) -> int:
+    def erase(self, found: Found, customer_id: str, anon: str, tick: Callable[[], None]) -> int:
         """Items changed. ``tick()`` raises when the erasure's time budget is spent (the repeat resumes)."""
         changed = 0
-        for program_id, _lock, referral in found.as_referee:
+        for program_id, referral in found.as_referee:
             tick()
             if referral is not None:
-                if referral.get("mailbox_hash"):
-                    changed += self._delete(keys.referee_mailbox(program_id, referral["mailbox_hash"]))
-                changed += self._update(keys.referral(referral["id"]),
-                                        "SET referee_id = :anon REMOVE mailbox_hash", "referee_id = :old",
-                                        anon=anon, old=customer_id)
-                changed += self._update(keys.event(f"{referral['id']}.converted"), "SET #d.referee_id = :anon",
-                                        "#d.referee_id = :old", {"#d": "data"}, anon=anon, old=customer_id)
-            changed += self._delete(keys.referee(program_id, customer_id))
-        for program_id, record, referrals in found.as_referrer:
+                if referral.mailbox_hash:
+                    changed += self.store.drop_mailbox_lock(program_id, referral.mailbox_hash)
+                changed += self.store.anonymise_referee(referral, customer_id, anon)
+                changed += self.store.anonymise_conversion_event(referral, customer_id, anon)
+            changed += self.store.drop_referee_lock(program_id, customer_id)
+        for record, referrals in found.as_referrer:
             tick()
-            changed += self._update(keys.referral_code(program_id, record["referral_code"]),
-                                    "SET referrer_id = :anon, #st = :erased REMOVE email_hash, ip_hash, device_hash",
-                                    "referrer_id = :old", {"#st": "status"}, anon=anon, old=customer_id,
-                                    erased="erased")
+            changed += self.store.retire_code(record, anon)
             for referral in referrals:
                 tick()
-                rid = referral["id"]
-                changed += self._update(keys.referral(rid), "SET referrer_id = :anon, gsi1pk = :g",
-                                        "referrer_id = :old", anon=anon, old=customer_id,
-                                        g=keys.referrals_gsi(program_id, anon))
-                if (referral.get("reward") or {}).get("type") == "cash":
-                    changed += self._update(keys.referral_payout(rid), "SET customer_id = :anon",
-                                            "customer_id = :old", anon=anon, old=customer_id)
-                if referral.get("status") == "held":
-                    changed += self._update(keys.referral_held(program_id, rid), "SET referrer_id = :anon",
-                                            "referrer_id = :old", anon=anon, old=customer_id)
+                changed += self.store.anonymise_referrer_of(referral, customer_id, anon)
+                if referral.reward is not None and referral.reward.type == "cash":
+                    changed += self.store.anonymise_payout(referral, customer_id, anon)
+                if referral.status == "held":
+                    changed += self.store.anonymise_held(referral, customer_id, anon)
             tick()
-            changed += self._move_referrer(program_id, record, customer_id, anon)
+            changed += self.store.move_referrer(record, anon)
         return changed
 
-    def _update(self, k: tuple[str, str], update: str, condition: str, names: dict | None = None, **vals) -> int:
-        try:
-            self.table.update(*k, update, condition, names, values(**vals))
-        except ConditionFailed:
-            return 0  # done before (a resumed or concurrent erasure), or not there
-        return 1
+    # --- a person known only by an e-mail address (services/erasure.py erase_email) -------------------------
 
-    def _delete(self, k: tuple[str, str]) -> int:
-        try:
-            self.table.delete(*k, condition="attribute_exists(pk)")
-        except ConditionFailed:
-            return 0
-        return 1
+    def find_by_email(self, mailbox_hashes: list[str], programs: list[str]) -> list[MailboxLock]:
+        """The attribution locks of these mailbox hashes (keyed and legacy) in these programs."""
+        return [MailboxLock(p, h, rid) for p, h, rid in self.store.mailbox_locks(sorted(programs), mailbox_hashes)]
 
-    def _move_referrer(self, program_id: str, record: dict, customer_id: str, anon: str) -> int:
-        """REFERRER#<p>#<id> -> REFERRER#<p>#<anon>: delete conditional on every counter read (nothing counted
-        meanwhile is lost: a changed counter means read again) and put the copy, in one transaction."""
-        new = keys.referrer(program_id, anon)
-
-        def counters(read: dict) -> dict:
-            return {k: v for k, v in read.items() if isinstance(v, int) and not isinstance(v, bool)}
-
-        def write(uow: UnitOfWork, read: dict) -> None:
-            copy = {k: v for k, v in read.items() if k not in _HASHES}
-            copy.update(pk=new[0], sk=new[1], customer_id=anon)
-            if copy.get("gsi1sk"):  # the leaderboard sort key: <count:010d>#<inverted time:013d>#<customer id>
-                copy["gsi1sk"] = copy["gsi1sk"][:25] + anon
-            uow.put(copy, explain=always(Gone), first=True)  # a concurrent erasure moved it
-        return move_over_read(self.table, keys.referrer(program_id, customer_id), record, counters, write,
-                              "the referrer's counters")
+    def erase_mailbox(self, lock: MailboxLock) -> int:
+        """The referral forgets the mailbox hash (it keeps its ledger fields), then the lock goes: 1 when the
+        lock was deleted now."""
+        self.store.forget_mailbox(lock.referral_id)
+        return self.store.drop_mailbox_lock(lock.program_id, lock.mailbox_hash)
