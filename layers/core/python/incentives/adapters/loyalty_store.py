@@ -22,6 +22,7 @@ from typing import Any
 
 from ..domain import errors
 from ..domain.clock import iso
+from ..domain.ids import new_id
 from ..domain.loyalty import (EXPIRE, WARN, BalanceShort, LedgerEntry, LotChanged, LoyaltyOrder, Member,
                               MemberChanged, MemberState, OrderChanged, PointLot)
 from . import keys, schema
@@ -413,8 +414,6 @@ class LoyaltyStore:
     def lot_item(program_id: str, member_id: str, points: int, earned_at: str, expires_at: str, available_at: str,
                  source: str, warn_at: str | None, now_iso: str, **details: Any) -> dict:
         """A new lot's item exactly as an earning writes it (keys and index attributes)."""
-        from ..domain.ids import new_id
-
         lot = PointLot(new_id("lot"), member_id, program_id, points, points, earned_at, expires_at, available_at,
                        source, warn_at, details.get("event_id"), details.get("order_id"))
         return lot_to_item(replace(lot, waiting=first_phase(lot, now_iso)))

@@ -4,10 +4,10 @@
 2. expiry: lots whose expiry moment has passed lose exactly their unspent points (one ledger entry per lot);
 3. tier reviews: members whose tier window may have dropped below their tier are looked at again (downgrades).
 
-It reads only what is due: each phase queries sparse gsi1 partitions (keys.loyalty_lots_due,
-keys.loyalty_tier_review; SHARDS per program) with ``gsi1sk < now``, and whatever it handles leaves that
-partition in the same write (a warned lot moves to the expiry partition, an expired or emptied lot leaves the
-index, a reviewed member gets its next review moment). Lots that are not due, however many, are never read.
+It reads only what is due: each phase queries sparse gsi1 partitions (LoyaltyStore.due_lots, due_reviews; SHARDS
+per program) with ``gsi1sk < now``, and whatever it handles leaves that partition in the same write (a warned lot
+moves to the expiry partition, an expired or emptied lot leaves the index, a reviewed member gets its next review
+moment). Lots that are not due, however many, are never read.
 Every step is conditional on the state it read, so two runs at once, or a run during a spend, change each lot
 once.
 """
