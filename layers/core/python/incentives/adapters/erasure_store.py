@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import keys, schema
+from .campaign_store import LOYALTY, REFERRAL, CampaignStore
 from .dynamo import ConditionFailed, Table, values
 from .guess_store import GuessStore
 from .unit_of_work import ReadAgain, UnitOfWork, always, move_over_read
@@ -135,6 +136,7 @@ class ErasureStore:
         self.table = table
         self.token = token
         self.guesses = GuessStore(table)
+        self.campaigns = CampaignStore(table)
 
     # --- reads ----------------------------------------------------------------------------------------------
 
@@ -157,13 +159,12 @@ class ErasureStore:
 
     def recorded_campaigns(self) -> set[str]:
         """Every campaign ever recorded by the activation job (one Query of the status partition)."""
-        return {i["campaign_id"] for i in self.table.query(keys.CAMPAIGN_STATUS_PK, "STATUS#")}
+        return self.campaigns.recorded_campaigns()
 
     def recorded_programs(self) -> tuple[set[str], set[str]]:
         """(referral program ids, loyalty program ids) ever recorded (one Query of the registry)."""
-        registry = self.table.query(keys.PROGRAMS_PK)
-        return ({i["program_id"] for i in registry if i["sk"].startswith("REFERRAL#")},
-                {i["program_id"] for i in registry if i["sk"].startswith("LOYALTY#")})
+        registry = self.campaigns.recorded_programs()
+        return registry[REFERRAL], registry[LOYALTY]
 
     def customer_items(self, customer_id: str) -> CustomerItems:
         """The items naming the customer on their gsi1 partition (one Query), split by what erasure does."""
