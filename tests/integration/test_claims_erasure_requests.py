@@ -63,7 +63,10 @@ def test_an_erasure_makes_the_same_requests_as_before(api, requests):
     assert status == 200 and out["status"] == "erased"
     # measured before the move (commit of this test): 12 reads (BatchGetItem x4: profile and marker, claims,
     # usage, loyalty members; Query x8: registries, gsi1 partitions, consent ledger, throttles) and 14 writes (one per
-    # item changed, the marker, the record). The writes stay one request each.
+    # item changed, the marker, the record). The writes stay one request each; the conditional ones now go as
+    # TransactWriteItems with a ClientRequestToken (adapters/erasure_store.py: a lost answer's retry is a no-op).
     reads = [r for r in requests if r in ("BatchGetItem", "Query", "GetItem")]
     assert (reads.count("BatchGetItem"), reads.count("Query"), reads.count("GetItem")) == (4, 8, 0)
     assert len(requests) == 26
+    writes = [r for r in requests if r not in reads]
+    assert (writes.count("PutItem"), writes.count("DeleteItem"), writes.count("TransactWriteItems")) == (1, 1, 12)

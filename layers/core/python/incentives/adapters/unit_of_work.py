@@ -295,11 +295,13 @@ class Gone(Exception):
 
 
 def move_over_read(table: Table, k: Key, read: dict | None, decided_on: Callable[[dict], dict],
-                   write: Callable[[UnitOfWork, dict], None], what: str) -> int:
+                   write: Callable[[UnitOfWork, dict], None], what: str,
+                   token: Callable[[], str] | None = None) -> int:
     """Deletes item ``k`` on condition that the fields it was decided on (``decided_on(read)``; None: absent) are
     still as read, together with what ``write(uow, read)`` adds (the moved copy), in one commit. A changed item
     is decided again from the cancellation's old image, under the retry policy. 1: moved now; 0: it was gone
-    (deleted before, or an explanation raised Gone)."""
+    (deleted before, or an explanation raised Gone). ``token``: a new ClientRequestToken per attempt (each attempt
+    is its own write), so botocore's retry of an attempt whose answer was lost is a no-op, not a failed condition."""
     from ..domain import errors
     from .retry import ERASURE
 
@@ -318,7 +320,8 @@ def move_over_read(table: Table, k: Key, read: dict | None, decided_on: Callable
         uow.delete(k, " AND ".join(conds), names or None, vals or None, explain=ReadAgain)
         try:
             write(uow, read)
-            uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
+            uow.commit(token=token() if token else None,
+                       otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
             return 1
         except ReadAgain as e:
             read = e.item

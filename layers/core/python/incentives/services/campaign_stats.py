@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..adapters import keys
+from ..adapters.campaign_store import CampaignStore
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
 from ..domain.campaigns import effective_status
@@ -40,17 +40,15 @@ class CampaignViews:
     def __init__(self, table: Table, config: ConfigSource):
         self.table = table
         self.config = config
+        self.campaigns = CampaignStore(table)
 
     def stats(self, campaign: Campaign) -> dict:
-        items = self.table.query(keys.campaign_prefix(campaign.id))
-        counters = next((i for i in items if i["sk"] == "COUNTERS"), {})
-        k = campaign.limits.counter_shards
-        shard_items: list[dict] = []
-        if k > 1:  # every counter summed over the counter item (claims) and the K shards (domain/shards.py)
-            shard_items = list(self.table.batch_get([keys.campaign_counter_shard(campaign.id, j)
-                                                     for j in range(k)]).values())
-            counters = sum_shards([counters, *shard_items])
-        issued = sum(i.get("issued", 0) for i in items if i["sk"].startswith("ISSUED#"))
+        stored = self.campaigns.counters(campaign.id, campaign.limits.counter_shards)
+        counters = stored.counters
+        # every counter summed over the counter item (claims) and the K shards (domain/shards.py)
+        if campaign.limits.counter_shards > 1:
+            counters = sum_shards([counters, *stored.shards])
+        issued = stored.issued_total
         redeemed = counters.get("redeemed", 0)
         discount_total = counters.get("discount_total", 0)
         by_currency = [{"amount": v, "currency": k[len("discount_"):]} for k, v in sorted(counters.items())
@@ -75,7 +73,7 @@ class CampaignViews:
             out["claims_remaining"] = campaign.claims.max_claims - out["claims"]
         out["variants"] = []  # an experiment's arms (empty without one) and, with one, their comparison
         if campaign.variants:
-            out["variants"], out["comparison"] = variant_stats(campaign, [*items, *shard_items])
+            out["variants"], out["comparison"] = variant_stats(campaign, stored.items())
         return out
 
     def view(self, campaign: Campaign, now: datetime, with_stats: bool = True) -> dict:

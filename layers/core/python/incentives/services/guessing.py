@@ -17,23 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..adapters.dynamo import ConditionFailed, Table, values
-from ..adapters.unit_of_work import UnitOfWork, always
+from ..adapters.dynamo import Table
+from ..adapters.guess_store import AtLimit, GuessStore, counter_keys, customer_scope
+from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
-from ..domain.pseudonyms import ip_pseudonym, keyed
+from ..domain.pseudonyms import ip_pseudonym
 from ..settings import get_settings
 
 Key = tuple[str, str]
-GUESS_PREFIX = "GUESS#"
-
-
-def guess_partition(scope: str) -> str:
-    return f"{GUESS_PREFIX}{scope}"
-
-
-def customer_scope(customer_id: str) -> str:
-    """The customer's scope: a keyed pseudonym, so the counter names no one (erasure deletes it anyway)."""
-    return "c#" + keyed("customer", customer_id)[:32]
 
 
 @dataclass(frozen=True)
@@ -61,6 +52,7 @@ class GuessGuard:
     def __init__(self, table: Table, limit: int | None = None, window_seconds: int | None = None):
         s = get_settings()
         self.table = table
+        self.store = GuessStore(table)
         self.limit = limit if limit is not None else s.guess_limit
         self.window = window_seconds if window_seconds is not None else s.guess_window_seconds
 
@@ -76,8 +68,7 @@ class GuessGuard:
 
     def keys(self, shopper: Shopper, now: datetime) -> list[Key]:
         """The counter items of this window (read with the checkout's own BatchGetItem)."""
-        w = f"W#{self._window(now)}"
-        return [(guess_partition(s), w) for s in shopper.scopes]
+        return counter_keys(shopper.scopes, self._window(now))
 
     def check(self, got: dict, shopper: Shopper, now: datetime) -> None:
         """Raises RateLimited when a counter read in ``got`` is at the limit."""
@@ -88,17 +79,14 @@ class GuessGuard:
     def condition(self, uow: UnitOfWork, shopper: Shopper, now: datetime) -> None:
         """A ConditionCheck per scope in the redemption's transaction: below the limit (or no counter yet)."""
         for k in self.keys(shopper, now):
-            uow.check(k, "attribute_not_exists(hits) OR hits < :g_limit", vals=values(g_limit=self.limit),
-                      explain=always(lambda: self.throttled(now)))
+            GuessStore.below_limit(uow, k, self.limit, lambda: self.throttled(now))
 
     def failed(self, shopper: Shopper, now: datetime) -> None:
         """Counts one unknown code against each scope; RateLimited when a scope is at its limit already (then
         the shopper gets 429, not the answer)."""
         ttl = (self._window(now) + 2) * self.window
-        for pk, sk in self.keys(shopper, now):
+        for k in self.keys(shopper, now):
             try:
-                self.table.update(pk, sk, "ADD hits :one SET #ttl = :ttl",
-                                  "attribute_not_exists(hits) OR hits < :limit", {"#ttl": "ttl"},
-                                  values(one=1, limit=self.limit, ttl=ttl))
-            except ConditionFailed:
+                self.store.hit(k, self.limit, ttl)
+            except AtLimit:
                 raise self.throttled(now) from None

@@ -1,0 +1,81 @@
+"""Erasure when DynamoDB's answers are lost after the writes applied: every write of the erasure is applied, its
+answer is lost (a read timeout), and botocore sends the same request again, as it does for a real timeout. The
+retries must neither fail nor count twice: the answer, the erasure record and the data are exactly those of an
+erasure whose answers all arrived (tests/integration/test_erasure.py)."""
+from __future__ import annotations
+
+import pytest
+
+from incentives.adapters import keys
+from tests.integration.test_erasure import CAMPAIGNS, build_customer, erase, numbers, traces
+from tests.support import campaign, scan_all
+
+WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"})
+
+
+@pytest.fixture
+def api(handlers, config_dir):
+    config_dir(
+        campaign("welcome", codes={"type": "unique", "pattern": "WELC-####-####", "bind_to_customer": True},
+                 claims={"allowed_origins": ["https://shop.example"]}),
+        campaign("sorry", codes={"type": "unique", "pattern": "SORR-####-####", "bind_to_customer": True},
+                 limits={"per_code": 1}),
+        campaign("pub", codes={"type": "public", "code": "PUBCODE"}, limits={"per_code": 100, "per_customer": 1}),
+    )
+    assert CAMPAIGNS == ("welcome", "sorry", "pub")
+    return handlers
+
+
+@pytest.fixture
+def answers_lost_after_commit(ddb_endpoint):
+    """While armed, each write request is sent to DynamoDB and applied, then its answer is lost (ReadTimeoutError);
+    botocore retries the same request (same body, same ClientRequestToken), whose answer arrives."""
+    from botocore.exceptions import ReadTimeoutError
+
+    from incentives.adapters.dynamo import dynamodb_client
+
+    client = dynamodb_client(ddb_endpoint)
+    seen: set[bytes] = set()
+    lost: list[str] = []
+    armed: list[bool] = []
+
+    def before_send(request, event_name="", **_):
+        operation = event_name.rsplit(".", 1)[-1]
+        if not armed or operation not in WRITES or request.body in seen:
+            return None
+        seen.add(request.body)
+        response = client._endpoint.http_session.send(request)
+        if response.status_code != 200:  # not applied: the answer is the answer
+            return response
+        lost.append(operation)
+        raise ReadTimeoutError(endpoint_url=request.url, error="test: the write applied, its answer was lost")
+
+    client.meta.events.register("before-send.dynamodb", before_send, unique_id="test-lost-answers")
+    yield lambda: armed.append(True), lost
+    client.meta.events.unregister("before-send.dynamodb", unique_id="test-lost-answers")
+
+
+def test_an_erasure_whose_answers_are_lost_after_each_write_applies_each_write_once(api, table,
+                                                                                     answers_lost_after_commit):
+    arm, lost = answers_lost_after_commit
+    built = build_customer(api)
+    codes = (built["claimed"], built["sorry"], "PUBCODE")
+    before = numbers(api, codes)
+
+    arm()
+    status, out, _ = erase(api)
+    assert len(lost) == 14  # every write of the erasure lost its first answer (and was sent again)
+    assert status == 200, out
+    assert out["erased"] == {"profile": 1, "redemptions": 2, "events": 2, "codes": 2, "claims": 1, "usage": 1,
+                             "consents": 2}
+    items = scan_all(table)
+    assert traces(items) == []
+    assert numbers(api, codes) == before
+    (record,) = [i for i in items if i["sk"] == "ERASURE"]
+    assert record["status"] == "completed"
+    assert (record["profile"], record["redemptions"], record["events"], record["codes"], record["claims"],
+            record["usage"], record["consents"]) == (1, 2, 2, 2, 1, 1, 2)  # counted once, not per request
+    anon = record["pk"].removeprefix("ERASURE#")
+    assert table.get(*keys.customer_usage("pub", anon), consistent=True)["redeemed"] == 1
+    assert table.get(*keys.customer_profile(anon), consistent=True)["order_count"] == 1
+    assert table.get(*keys.erasure_marker("cust-erase-7q"), consistent=True) is None
