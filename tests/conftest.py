@@ -12,8 +12,9 @@
   $INCENTIVES_TEST_FAULTS), the tests marked ``concurrency`` run with DYNAMODB_FAULTS set (adapters/faults.py): the
   DynamoDB clients of the handlers and services get injected faults on the threads that play the concurrent
   clients, never on the test's own thread (its set-up and its final read-back see the truth). Tests marked
-  ``concurrency(faults_in_suite=True)`` also run so in the normal suite, as ``[faults]`` with SUITE_FAULTS. The
-  terminal summary says how many faults were injected and what the clients got.
+  ``concurrency(faults_in_suite=True)`` also run so in the normal suite, as ``[faults]`` with SUITE_FAULTS;
+  ``concurrency(not_under_faults="why")`` are skipped under the option, with the reason. The terminal summary
+  says how many faults were injected and what the clients got.
 """
 from __future__ import annotations
 
@@ -90,8 +91,11 @@ def dynamodb_faults(request):
     DynamoDB client the test's fixtures, handlers and services build has the injector; the test's own thread is
     spared."""
     spec = getattr(request, "param", None)
-    if spec is None and request.node.get_closest_marker("concurrency") is not None:
+    marker = request.node.get_closest_marker("concurrency")
+    if spec is None and marker is not None:
         spec = _fault_option(request.config) or None
+        if spec and marker.kwargs.get("not_under_faults"):
+            pytest.skip(f"not under faults: {marker.kwargs['not_under_faults']}")
     if not spec:
         yield None
         return

@@ -127,7 +127,7 @@ def _note(what: str) -> None:
 
 def _pause(attempt: int, retry_after: float = 1.0) -> None:
     # Retry-After is in seconds; the tests scale it down (the retried effect, not the wait, is under test)
-    time.sleep(min(retry_after, 1.0) * 0.02 * min(attempt, 5) * (1 + random.random()))  # noqa: S311  # nosec B311
+    time.sleep(min(retry_after, 1.0) * 0.02 * min(attempt, 5) * (1 + random.random()))  # nosec B311
 
 
 def error_code(answer: Answer) -> str | None:

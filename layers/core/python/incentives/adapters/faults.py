@@ -111,7 +111,9 @@ class _Injector:
         self.lock = threading.Lock()
 
     def draw(self, operation: str) -> str | None:
-        if (self.spec.ops is not None and operation not in self.spec.ops) or (_thread_filter is not None and not _thread_filter()):
+        if self.spec.ops is not None and operation not in self.spec.ops:
+            return None
+        if _thread_filter is not None and not _thread_filter():
             return None
         kinds = [k for k in self.spec.kinds
                  if operation in WRITES or k in ("throttle", "throughput")]
