@@ -105,6 +105,7 @@ def dynamodb_faults(request):
 
     patch = pytest.MonkeyPatch()
     patch.setenv("DYNAMODB_FAULTS", spec)
+    _retry_asynchronous_starts(patch)
     _reset_warm_state()
     injected, seen = Counter(faults.INJECTED), Counter(support.CLIENT_SEEN)
     request.node.user_properties.append(("dynamodb_faults", spec))
@@ -117,6 +118,31 @@ def dynamodb_faults(request):
         # the teardown report carries them to the controller (xdist): pytest_runtest_logreport adds them up
         request.node.user_properties.append(("dynamodb_faults_injected", dict(faults.INJECTED - injected)))
         request.node.user_properties.append(("dynamodb_faults_seen", dict(support.CLIENT_SEEN - seen)))
+
+
+def _retry_asynchronous_starts(patch: pytest.MonkeyPatch, attempts: int = 3) -> None:
+    """Lambda runs an asynchronous invocation that raised twice more (its default retry policy); the local job
+    dispatcher runs it once. Under faults a job's start can raise a transient error: the dispatcher retries it
+    as Lambda would (the jobs are written to be run again)."""
+    import threading
+    import time
+
+    from local.lambdas import LocalDispatcher
+
+    def start(self, job_name: str, payload: dict) -> None:
+        def run() -> None:
+            for attempt in range(attempts):
+                try:
+                    self.run(job_name, payload)
+                    return
+                except Exception:
+                    if attempt == attempts - 1:
+                        raise
+                    time.sleep(0.05)
+
+        threading.Thread(target=run, daemon=True, name=f"job-{job_name}").start()
+
+    patch.setattr(LocalDispatcher, "start", start)
 
 
 _FAULT_RUN: dict[str, Counter] = {"tests": Counter(), "injected": Counter(), "seen": Counter()}

@@ -50,3 +50,16 @@ def test_faults_fall_only_on_the_named_operations_and_never_on_a_spared_thread()
     assert injector.draw("TransactWriteItems") in KINDS  # the filter ends with the block
     with pytest.raises(ValueError):
         FaultSpec.parse("rate=1,ops=Flood")
+
+
+def test_a_batch_write_in_conflict_answers_its_items_unprocessed_as_dynamodb_does():
+    """BatchWriteItem never raises TransactionConflictException: its conflicting items come back unprocessed."""
+    import json
+
+    from botocore.awsrequest import AWSRequest
+
+    injector = _Injector(client=None, spec=FaultSpec.parse("rate=1,seed=1,kinds=conflict"))
+    items = {"t": [{"PutRequest": {"Item": {"pk": {"S": "a"}, "sk": {"S": "b"}}}}]}
+    request = AWSRequest("POST", "http://localhost", data=json.dumps({"RequestItems": items}).encode())
+    response = injector.before_send(request.prepare(), event_name="before-send.dynamodb.BatchWriteItem")
+    assert response.status_code == 200 and json.loads(response.content) == {"UnprocessedItems": items}

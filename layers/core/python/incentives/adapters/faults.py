@@ -9,7 +9,8 @@ DynamoDB's answers:
 - ``throttle``: ThrottlingException (400), any operation;
 - ``throughput``: ProvisionedThroughputExceededException (400), any operation;
 - ``conflict``: a write that collides with another transaction: TransactWriteItems is cancelled with
-  TransactionConflict on one item, a single-item write gets TransactionConflictException;
+  TransactionConflict on one item, a single-item write gets TransactionConflictException, a BatchWriteItem
+  (which never raises it) answers every item unprocessed;
 - ``timeout_after_commit``: a write is really sent and applied, then the client sees a read timeout instead of
   the answer (botocore retries it: the retry must not apply the effect twice).
 
@@ -140,6 +141,13 @@ class _Injector:
         return response
 
     def _conflict(self, request: Any, operation: str):
+        if operation == "BatchWriteItem":
+            from botocore.awsrequest import AWSResponse
+
+            unprocessed = json.loads(request.body).get("RequestItems", {}) if request.body else {}
+            return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0",
+                                                  "x-amzn-RequestId": "injected-fault"},
+                               _Raw(json.dumps({"UnprocessedItems": unprocessed}).encode()))
         if operation == "TransactWriteItems":
             n = len(json.loads(request.body).get("TransactItems", [])) if request.body else 1
             victim = self.rand.randrange(max(n, 1))
