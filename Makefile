@@ -13,7 +13,7 @@ PY_STAMP := $(VENV)/.requirements.stamp
 # npm writes node_modules/.package-lock.json on every install: it is the stamp.
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: help setup run lint test bench clean-local browser scan scan-setup advisories
+.PHONY: help setup run lint test test-faults bench clean-local browser scan scan-setup advisories
 
 ## help: list the targets
 help:
@@ -81,6 +81,12 @@ test: setup browser lint scan
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc
+
+FAULTS ?= rate=0.1,seed=2
+
+## test-faults: the concurrency tests (pytest -m concurrency) with DynamoDB faults injected on their client threads (FAULTS="rate=0.1,seed=2[,kinds=...][,ops=...]"); the summary counts the faults, 503s and 500s
+test-faults: $(PY_STAMP)
+	$(PY) -m pytest -m concurrency --dynamodb-faults=$(FAULTS) $(PYTEST_ARGS) tests/integration
 
 ## browser: Debian's chromium + chromium-driver for the browser tests (apt-get, only when missing)
 browser:

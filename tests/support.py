@@ -1,8 +1,15 @@
-"""Helpers shared by the integration tests: campaign dicts, the table scan, in-process handler calls."""
+"""Helpers shared by the integration tests: campaign dicts, the table scan, in-process handler calls, and the
+contract's client for the concurrency tests (retry_503, retry_transient), which the fault run relies on."""
 from __future__ import annotations
 
 import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 STOREFRONT_KEY_ID = "key-storefront"
@@ -100,3 +107,84 @@ def modules_loaded_by_every_handler(matching: str) -> list[str]:
                        check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.strip().replace("'", '"'))
+
+
+# --- the contract's client, for the concurrency tests (pytest -m concurrency --dynamodb-faults=...) -------------
+
+T = TypeVar("T")
+Answer = tuple[int, "dict | None", dict]
+# what the concurrent clients of the tests met, for the fault run's summary (tests/conftest.py prints it):
+# "503" answers, "500" answers, "transient" errors of a service call, "retries" sent after them
+CLIENT_SEEN: Counter[str] = Counter()
+_seen = threading.Lock()
+RETRY_DEADLINE_S = 60.0  # a client gives up after this long and its test sees the last answer
+
+
+def _note(what: str) -> None:
+    with _seen:
+        CLIENT_SEEN[what] += 1
+
+
+def _pause(attempt: int, retry_after: float = 1.0) -> None:
+    # Retry-After is in seconds; the tests scale it down (the retried effect, not the wait, is under test)
+    time.sleep(min(retry_after, 1.0) * 0.02 * min(attempt, 5) * (1 + random.random()))  # nosec B311
+
+
+def error_code(answer: Answer) -> str | None:
+    status, body, _ = answer
+    return ((body or {}).get("error") or {}).get("code") if status >= 400 and isinstance(body, dict) else None
+
+
+def retry_503(call: Callable[[], Answer], in_progress: bool = False) -> Answer:
+    """``call()`` (one HTTP request, the same body and the same Idempotency-Key each time) sent again while the
+    answer is a 503, as the contract asks a client to; each 503 must carry Retry-After. ``in_progress``: also
+    while it is 409 request_in_progress (another copy of the request holds its key). Without faults a test's
+    requests get no 503: the first answer is the answer, exactly as before."""
+    deadline = time.monotonic() + RETRY_DEADLINE_S
+    attempt = 0
+    while True:
+        answer = call()
+        status, _, headers = answer
+        if status >= 500:
+            _note(str(status))
+        if status == 503:
+            assert headers.get("Retry-After"), f"a 503 without Retry-After: {answer}"
+        elif not (in_progress and error_code(answer) == "request_in_progress"):
+            return answer
+        if time.monotonic() > deadline:
+            return answer
+        attempt += 1
+        _note("retries")
+        _pause(attempt, float(headers.get("Retry-After", "1")))
+
+
+def is_retry_later(e: BaseException) -> bool:
+    """What the HTTP layer answers 503 with Retry-After: a transient DynamoDB error (adapters/dynamo.is_transient)
+    or a domain error whose status is 503 (contention)."""
+    from incentives.adapters.dynamo import is_transient
+    from incentives.domain import errors
+    from incentives.http.errors import status_for
+
+    return is_transient(e) or (isinstance(e, errors.IncentiveError) and status_for(e.code) == 503)
+
+
+def retry_transient(call: Callable[[], T]) -> T:
+    """``call()`` (one use case of a service, no HTTP in between) called again while it raises what would be a
+    503: the same request again, as a client retries it or a queue delivers it again. Without faults it is
+    ``call()``."""
+    deadline = time.monotonic() + RETRY_DEADLINE_S
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except Exception as e:
+            if not is_retry_later(e) or time.monotonic() > deadline:
+                raise
+            _note("transient")
+        attempt += 1
+        _note("retries")
+        _pause(attempt)
+
+
+def statuses(answers: list[Answer]) -> Counter[int]:
+    return Counter(status for status, _, _ in answers)

@@ -9,7 +9,7 @@ import zxingcpp
 
 from incentives import settings
 
-from tests.support import campaign, scan_all
+from tests.support import campaign, retry_503, scan_all
 
 CLAIM = ("claims", "POST", "/v1/public/campaigns/{campaign_id}/claims")
 PREFLIGHT = ("claims", "OPTIONS", "/v1/public/campaigns/{campaign_id}/claims")
@@ -49,18 +49,22 @@ def test_one_code_per_email_and_the_same_code_on_repeat(api, table):
     assert claim_item["consent"]["email"]["given"] is True
 
 
+@pytest.mark.concurrency(faults_in_suite=True)
 def test_concurrent_claims_for_one_email_hand_out_one_code(api, table):
     with ThreadPoolExecutor(10) as pool:
-        answers = list(pool.map(lambda _: claim(api, "race@example.com", ip=f"198.51.100.{_}"), range(10)))
+        answers = list(pool.map(lambda i: retry_503(lambda: claim(api, "race@example.com", ip=f"198.51.100.{i}")),
+                                range(10)))
     assert {s for s, _, _ in answers} <= {200, 201}
     assert len({b["code"] for _, b, _ in answers}) == 1
     assert [s for s, _, _ in answers].count(201) == 1
     assert len([i for i in scan_all(table) if i["sk"] == "CODE"]) == 1
 
 
+@pytest.mark.concurrency
 def test_max_claims_holds_under_concurrency(api, table):
     with ThreadPoolExecutor(12) as pool:
-        answers = list(pool.map(lambda i: claim(api, f"p{i}@example.com", ip=f"198.51.100.{i}"), range(12)))
+        answers = list(pool.map(lambda i: retry_503(lambda: claim(api, f"p{i}@example.com", ip=f"198.51.100.{i}")),
+                                range(12)))
     statuses = [s for s, _, _ in answers]
     assert statuses.count(201) == 5
     assert {b["error"]["code"] for s, b, _ in answers if s != 201} == {"claims_exhausted"}

@@ -14,12 +14,13 @@ from incentives.services.fanout import entry
 from incentives.subscriptions import CustomerEvent
 from local import lambdas
 from local.bus import eventbridge_event
-from tests.support import ROOT, campaign
+from tests.support import ROOT, campaign, retry_transient
 
 NOW = datetime(2026, 12, 2, 10, tzinfo=UTC)
 ORDER = {"id": "o-1", "currency": "EUR", "amount": 5_000}
 
 
+@pytest.mark.concurrency
 def test_the_marker_makes_a_non_idempotent_effect_apply_once_also_when_copies_race(table):
     consumer = Consumer("points", table)
 
@@ -29,7 +30,7 @@ def test_the_marker_makes_a_non_idempotent_effect_apply_once_also_when_copies_ra
 
     assert (add_one("e1"), add_one("e1")) == (True, False)
     with ThreadPoolExecutor(16) as pool:
-        applied = list(pool.map(add_one, ["e2"] * 16))
+        applied = list(pool.map(lambda e: retry_transient(lambda: add_one(e)), ["e2"] * 16))
     assert applied.count(True) == 1
     assert table.get("TEST#points", "C1", consistent=True)["points"] == 2
     assert table.get(*keys.consumed("points", "e2"), consistent=True)["event_id"] == "e2"
@@ -66,10 +67,11 @@ def counted(table) -> tuple[int, int, int]:
             table.get(*keys.code("BACKAGAIN"), consistent=True)["redemptions"])
 
 
+@pytest.mark.concurrency
 def test_a_refund_delivered_many_times_at_once_rolls_back_once(refund, table):
     event = refund()
     with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(consume, [event] * 8))
+        answers = list(pool.map(lambda e: retry_transient(lambda: consume(e)), [event] * 8))
     assert sorted(len(a["rolled_back"]) for a in answers) == [0] * 7 + [1]
     assert counted(table) == (0, 0, 0)
     assert consume(event)["rolled_back"] == []  # a late copy

@@ -8,7 +8,7 @@ import pytest
 
 from incentives.adapters import keys
 from incentives.domain.customers import email_hash
-from tests.support import OPERATOR_KEY_ID, campaign, scan_all
+from tests.support import OPERATOR_KEY_ID, campaign, retry_503, scan_all
 
 CUSTOMER = "cust-erase-7q"
 EMAIL = "Erin.Erase@Example.com"
@@ -192,11 +192,15 @@ def test_an_interrupted_erasure_resumes_with_the_same_anonymised_id(api, table, 
     assert (record["redemptions"], record["events"], record["codes"], record["usage"]) == (2, 2, 2, 1)
 
 
+@pytest.mark.concurrency(not_under_faults=(
+    "it adds up what each DELETE answered it erased; an erasure whose answer is lost after it deleted (a 503) "
+    "is retried and finds nothing left, so the sum misses what only the lost answer counted, while the table "
+    "(each item changed once, no trace left) is right"))
 def test_concurrent_deletes_change_each_item_once(api, table):
     built = build_customer(api)
     before = numbers(api, (built["claimed"], built["sorry"], "PUBCODE"))
     with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda _: erase(api), range(4)))
+        answers = list(pool.map(lambda _: retry_503(lambda: erase(api)), range(4)))
     assert {s for s, _, _ in answers} == {200}
     totals = {k: sum(b["erased"][k] for _, b, _ in answers) for k in answers[0][1]["erased"]}
     assert totals == {"profile": 1, "redemptions": 2, "events": 2, "codes": 2, "claims": 1, "usage": 1,

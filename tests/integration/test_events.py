@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from incentives.adapters import keys
-from tests.support import scan_all
+from tests.support import retry_503, scan_all
 
 EVENTS = ("events", "POST", "/v1/events")
 
@@ -48,9 +48,10 @@ def test_events_build_the_profile(api, table):
     assert "ann@example.com" not in repr([i for i in scan_all(table) if i["sk"] == "EVENT"]).lower()
 
 
+@pytest.mark.concurrency
 def test_a_repeated_event_id_changes_nothing_also_when_copies_race(api, table):
     with ThreadPoolExecutor(10) as pool:
-        answers = list(pool.map(lambda _: api.call(*EVENTS, body=paid("same")), range(10)))
+        answers = list(pool.map(lambda _: retry_503(lambda: api.call(*EVENTS, body=paid("same"))), range(10)))
     assert all(s == 202 for s, _, _ in answers)
     assert [b["status"] for _, b, _ in answers].count("accepted") == 1
     assert profile(table)["order_count"] == 1
@@ -58,9 +59,11 @@ def test_a_repeated_event_id_changes_nothing_also_when_copies_race(api, table):
     assert profile(table)["order_count"] == 1
 
 
+@pytest.mark.concurrency(faults_in_suite=True)
 def test_concurrent_events_of_one_customer_lose_no_update(api, table):
     with ThreadPoolExecutor(12) as pool:
-        answers = list(pool.map(lambda i: api.call(*EVENTS, body=paid(f"e{i}", amount=1_000)), range(24)))
+        answers = list(pool.map(lambda i: retry_503(lambda: api.call(*EVENTS, body=paid(f"e{i}", amount=1_000))),
+                                range(24)))
     assert all(b["status"] == "accepted" for _, b, _ in answers)
     p = profile(table)
     assert p["order_count"] == 24 and p["total_spent"] == {"EUR": 24_000} and p["version"] == 24

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.support import scan_all
 from tools import faultrun
 
 
@@ -77,3 +78,55 @@ def test_a_throttled_single_item_write_is_a_503_with_retry_after_not_a_500(handl
     assert (status, out["error"]["code"], out_headers.get("Retry-After")) == (503, "contention", "1")
     monkeypatch.delenv("DYNAMODB_FAULTS")
     faultrun.reset_handlers()
+
+
+class _Scripted:
+    """Faults in a given order on one operation (the injector's kinds; None lets a request through)."""
+
+    def __init__(self, client, operation: str, script: list[str | None]):
+        from incentives.adapters.faults import FaultSpec, _Injector
+
+        self.injector = _Injector(client, FaultSpec(1, 0))
+        self.injector.draw = self.draw
+        self.operation, self.script, self.sent = operation, list(script), 0
+
+    def draw(self, operation: str) -> str | None:
+        if operation != self.operation or not self.script:
+            return None
+        self.sent += 1
+        return self.script.pop(0)
+
+
+def test_a_loyalty_reward_whose_answer_is_lost_after_the_commit_is_a_503_and_its_retry_replays_it(
+        handlers, table, config_dir):
+    """The reward's transaction applies and its answer is lost; botocore re-sends it and is throttled 3 times (its
+    4 attempts: max_attempts=3 retries), so Table.transact sends it again: with the same ClientRequestToken
+    DynamoDB recognises it (with a new token it failed on its own conditions: a 500). Its answers are lost too:
+    the client gets a 503 with Retry-After; its retry with the Idempotency-Key gets the first answer; the points
+    were spent once."""
+    from incentives.adapters import keys
+    from incentives.adapters.dynamo import dynamodb_client
+    from tests.integration.loyalty_support import make_loyalty
+
+    loyalty = make_loyalty(handlers, table, config_dir)
+    assert loyalty.adjust("c1", 1_000, "two rewards")[0] == 201
+    client = dynamodb_client()  # the handlers' client (cached per endpoint)
+    scripted = _Scripted(client, "TransactWriteItems",
+                         ["timeout_after_commit", "throttle", "throttle", "throttle"] + ["timeout_after_commit"] * 4)
+    client.meta.events.register("before-send.dynamodb", scripted.injector.before_send, unique_id="test-scripted")
+    try:
+        status, out, headers = loyalty.redeem("c1", key="reward-1")
+    finally:
+        client.meta.events.unregister("before-send.dynamodb", unique_id="test-scripted")
+    assert (status, out["error"]["code"], headers.get("Retry-After")) == (503, "contention", "1"), out
+    assert scripted.sent == 8 and not scripted.script  # botocore's 4 attempts, then Table.transact's 4 more
+
+    status, answer, headers = loyalty.redeem("c1", key="reward-1")
+    assert status == 201 and headers.get("Idempotent-Replayed") == "true", answer
+    member = table.get(*keys.loyalty_member("club", "c1"), consistent=True)
+    assert table.get(*keys.loyalty_balance(member["member_id"]), consistent=True)["lots_total"] == 500
+    spends = [e for e in loyalty.ledger("c1") if e["type"] == "reward"]
+    assert len(spends) == 1 and spends[0]["points"] in (500, -500)
+    code = table.get(*keys.code(answer["reward"]["code"]), consistent=True)
+    assert code["holder"] == "id:c1"
+    assert len([i for i in scan_all(table) if i["sk"] == "CODE" and i.get("campaign_id") == "club-5off"]) == 1

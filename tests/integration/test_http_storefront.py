@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support import OPERATOR_KEY_ID, campaign, scan_all
+from tests.support import OPERATOR_KEY_ID, campaign, retry_503, scan_all
 
 REDEEM = ("storefront", "POST", "/v1/redemptions")
 VALIDATE = ("storefront", "POST", "/v1/validations")
@@ -24,11 +24,12 @@ def api(handlers, config_dir):
     return handlers
 
 
+@pytest.mark.concurrency(faults_in_suite=True)
 def test_20_concurrent_retries_with_one_idempotency_key_redeem_once(api, table):
     headers = {"Idempotency-Key": "order-o1-attempt"}
 
     def send(_):
-        return api.call(*REDEEM, body=body(), headers=headers)
+        return retry_503(lambda: api.call(*REDEEM, body=body(), headers=headers))
 
     with ThreadPoolExecutor(20) as pool:
         answers = list(pool.map(send, range(20)))

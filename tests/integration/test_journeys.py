@@ -19,6 +19,7 @@ from incentives.services.consumers import Consumer
 from incentives.services.events import Events
 from incentives.services.journey_index import JourneyIndex
 from incentives.services.journeys import JourneyRuns, list_messages
+from tests.support import retry_transient
 
 
 
@@ -189,6 +190,7 @@ def test_no_consent_is_skipped_and_issues_no_code(jx):
     assert jx.run("birthdays", "2027-06-15T09:30:00Z")["skipped"] == {}  # recorded once
 
 
+@pytest.mark.concurrency
 def test_concurrent_and_repeated_runs_send_once(jx):
     jx.configure(journey("bday", {"type": "birthday"}))
     for i in range(6):
@@ -196,7 +198,7 @@ def test_concurrent_and_repeated_runs_send_once(jx):
     results = []
 
     def run():
-        results.append(jx.run("birthdays", "2027-06-15T08:30:00Z"))
+        results.append(retry_transient(lambda: jx.run("birthdays", "2027-06-15T08:30:00Z")))
 
     threads = [threading.Thread(target=run) for _ in range(3)]
     for t in threads:
@@ -249,6 +251,7 @@ def test_the_frequency_cap_holds_across_journeys(jx):
     assert jx.issued() == 1
 
 
+@pytest.mark.concurrency
 def test_the_frequency_cap_holds_when_two_journeys_send_at_once(jx):
     jx.configure(journey("bday", {"type": "birthday"}),
                  journey("wb", {"type": "win_back", "days_since_last_order": 60}),
@@ -257,7 +260,8 @@ def test_the_frequency_cap_holds_when_two_journeys_send_at_once(jx):
         jx.event(f"p{i}", "customer.created", "2027-03-01T00:00:00Z", tz="Europe/Berlin", birthday="1990-04-30")
         jx.order(f"p{i}", "2027-03-01T10:00:00Z", tz="Europe/Berlin")
     out = []
-    threads = [threading.Thread(target=lambda j=j: out.append(jx.run(j, "2027-04-30T08:30:00Z")))
+    threads = [threading.Thread(
+        target=lambda j=j: out.append(retry_transient(lambda: jx.run(j, "2027-04-30T08:30:00Z"))))
                for j in ("birthdays", "win-back")]
     for t in threads:
         t.start()

@@ -9,7 +9,7 @@ import pytest
 
 from incentives.adapters import keys
 from tests.integration.loyalty_support import PROGRAM_ID, UTC, days, make_loyalty
-from tests.support import STOREFRONT_KEY_ID, scan_all
+from tests.support import STOREFRONT_KEY_ID, retry_503, retry_transient, scan_all
 
 
 @pytest.fixture
@@ -34,6 +34,7 @@ def test_members_join_on_their_first_earning_event_and_the_view_follows_the_cont
     assert status == 200 and body["rewards"] == [{"id": "five-off", "points": 500, "campaign_id": "club-5off"}]
 
 
+@pytest.mark.concurrency
 def test_a_repeated_and_a_concurrent_duplicate_event_earn_once(loyalty):
     detail = loyalty.detail("review.submitted", "c2", event_id="rev-1")
     assert loyalty.deliver(detail)["programs"][0]["points"] == 50
@@ -41,7 +42,8 @@ def test_a_repeated_and_a_concurrent_duplicate_event_earn_once(loyalty):
     # eight copies of one new event at the same moment, on eight "Lambda instances"
     order = loyalty.detail("order.paid", "c2", order={"id": "o-42", "amount": 10_000}, event_id="paid-42")
     with ThreadPoolExecutor(8) as pool:
-        outcomes = [o["programs"][0] for o in pool.map(loyalty.deliver, [order] * 8)]
+        outcomes = [o["programs"][0] for o in pool.map(lambda d: retry_transient(lambda: loyalty.deliver(d)),
+                                                         [order] * 8)]
     assert sorted(o["points"] for o in outcomes) == [0] * 7 + [100]
     # the same order again under another event id earns nothing either
     again = loyalty.detail("order.paid", "c2", order={"id": "o-42", "amount": 10_000}, event_id="paid-42-again")
@@ -78,10 +80,11 @@ def test_lots_are_spent_earliest_expiring_first(loyalty):
     assert loyalty.lots_total("c4") == 1000
 
 
+@pytest.mark.concurrency(faults_in_suite=True)
 def test_ten_concurrent_redemptions_with_points_for_two_give_exactly_two(loyalty):
     loyalty.adjust("c5", 1_000, "points for two rewards")
     with ThreadPoolExecutor(10) as pool:
-        answers = list(pool.map(lambda _: loyalty.redeem("c5"), range(10)))
+        answers = list(pool.map(lambda _: retry_503(lambda: loyalty.redeem("c5")), range(10)))
     statuses = sorted(a[0] for a in answers)
     assert statuses == [201, 201] + [409] * 8, [a[1] for a in answers]
     assert {a[1]["error"]["code"] for a in answers if a[0] == 409} == {"insufficient_points"}
@@ -160,10 +163,12 @@ def test_tier_upgrade_at_once_and_the_multiplier_floors(loyalty):
     assert changed["customer_id"] == "c11"
 
 
+@pytest.mark.concurrency
 def test_a_milestone_is_granted_once_also_when_crossed_again_or_concurrently(loyalty):
     loyalty.points("c12", 150_000, order_id="o-12a")  # 1500
     with ThreadPoolExecutor(2) as pool:  # two orders cross 2000 at the same moment: one of them crosses it
-        list(pool.map(lambda oid: loyalty.points("c12", 30_000, order_id=oid), ["o-12b", "o-12c"]))
+        list(pool.map(lambda oid: retry_transient(lambda: loyalty.points("c12", 30_000, order_id=oid)),
+                      ["o-12b", "o-12c"]))
     milestones = [e for e in loyalty.ledger("c12") if e["type"] == "milestone"]
     assert len(milestones) == 1 and milestones[0]["threshold"] == 2000
     code = loyalty.table.get(*keys.code(milestones[0]["code"]), consistent=True)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, UTC
 
 import pytest
 
-from tests.support import campaign, scan_all
+from tests.support import campaign, retry_transient, scan_all
 from incentives.adapters import keys
 from incentives.adapters.checkout_store import CheckoutStore
 from incentives.domain import errors
@@ -30,7 +30,7 @@ def req(code: str, customer: str = "c1", amount: int = 10_000, email: str | None
 
 def attempt(checkout: Checkout, r: CheckoutRequest) -> str:
     try:
-        checkout.redeem(r, NOW)
+        retry_transient(lambda: checkout.redeem(r, NOW))
         return "ok"
     except errors.IncentiveError as e:
         return e.code
@@ -53,6 +53,7 @@ def counters(table, cid):
     return table.get(*keys.campaign_counters(cid), consistent=True) or {}
 
 
+@pytest.mark.concurrency(faults_in_suite=True)
 def test_200_concurrent_redemptions_of_a_code_limited_to_50_give_exactly_50(setup, table):
     pub = campaign("fifty", codes={"type": "public", "code": "FIFTY"}, limits={"per_code": 50})
     checkout, _ = setup(pub)
@@ -65,6 +66,7 @@ def test_200_concurrent_redemptions_of_a_code_limited_to_50_give_exactly_50(setu
     assert len(redemptions) == 50
 
 
+@pytest.mark.concurrency
 def test_campaign_total_and_budget_hold_under_concurrency(setup, table):
     pub = campaign("budget", codes={"type": "public", "code": "BUDGET"},
                    reward={"type": "amount_off", "amount": eur(700)}, limits={"budget": eur(10_000)})
@@ -75,6 +77,7 @@ def test_campaign_total_and_budget_hold_under_concurrency(setup, table):
     assert counters(table, "budget")["discount_total"] == 9_800
 
 
+@pytest.mark.concurrency
 def test_per_customer_limit_holds_under_concurrency(setup, table):
     pub = campaign("twice", codes={"type": "public", "code": "TWICE"}, limits={"per_customer": 2})
     checkout, _ = setup(pub)
@@ -87,6 +90,7 @@ def test_per_customer_limit_holds_under_concurrency(setup, table):
     assert usage["redeemed"] == 2
 
 
+@pytest.mark.concurrency
 def test_single_use_unique_code_is_redeemed_once(setup, table):
     checkout, issuance = setup(campaign("single", limits={"per_code": 1}))
     code = issuance.issue("single", 1, None, None, NOW).codes[0]["code"]
@@ -115,6 +119,7 @@ def test_rollback_restores_every_counter_and_the_code_can_be_used_again(setup, t
     assert checkout.redeem(req("ROLL"), NOW)["status"] == "succeeded"  # the same customer may use it again
 
 
+@pytest.mark.concurrency
 def test_concurrent_rollbacks_restore_once(setup, table):
     checkout, _ = setup(campaign("rb", codes={"type": "public", "code": "RBACK"}, limits={"per_code": 5}))
     first = checkout.redeem(req("RBACK"), NOW)
@@ -122,7 +127,7 @@ def test_concurrent_rollbacks_restore_once(setup, table):
 
     def rollback(_):
         try:
-            checkout.rollback(first["id"], None, NOW)
+            retry_transient(lambda: checkout.rollback(first["id"], None, NOW))
             return "ok"
         except errors.IncentiveError as e:
             return e.code

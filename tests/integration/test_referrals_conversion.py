@@ -10,7 +10,7 @@ import pytest
 
 from incentives.adapters import keys
 from tests.integration.referral_support import EUR, PROGRAM, Shop, amount, at, program, write_config
-from tests.support import scan_all
+from tests.support import retry_transient, scan_all
 
 
 @pytest.fixture
@@ -76,12 +76,13 @@ def test_each_tier_pays_its_reward_once_the_return_window_has_closed(shop, confi
     assert shop.call("GET", "/payouts", operator=True, query={"status": "owed"})[1]["payouts"] == []
 
 
+@pytest.mark.concurrency
 def test_a_conversion_event_delivered_many_times_at_once_rewards_once(shop, config_dir):
     configure(config_dir, conversion={"min_order_amount": amount(3000), "return_window_days": 0})
     ref = shop.referred("ann", "bob")
     event = shop.event("pay-1", "order.paid", "bob", 5000, at())  # paid now: the window (0 days) is closed
     with ThreadPoolExecutor(8) as pool:
-        outcomes = [o for out in pool.map(shop.consume, [event] * 8) for o in out]
+        outcomes = [o for out in pool.map(lambda e: retry_transient(lambda: shop.consume(e)), [event] * 8) for o in out]
     # one copy converts; the others find its marker, or the referral converted already, and change nothing
     assert [o["outcome"] for o in outcomes].count("converted") == 1
     assert {o["outcome"] for o in outcomes} <= {"converted", "duplicate", "ignored"}
@@ -95,12 +96,13 @@ def test_a_conversion_event_delivered_many_times_at_once_rewards_once(shop, conf
     assert shop.referrer("ann")["converted"] == 1
 
 
+@pytest.mark.concurrency
 def test_concurrent_conversions_of_one_referrer_get_consecutive_tiers(shop, config_dir):
     configure(config_dir)
     refs = [shop.referred("ann", f"f{i}") for i in range(6)]
     events = [shop.event(f"p{i}", "order.paid", f"f{i}", 4000, at(minutes=1)) for i in range(6)]
     with ThreadPoolExecutor(6) as pool:
-        outcomes = [o for out in pool.map(shop.consume, events) for o in out]
+        outcomes = [o for out in pool.map(lambda e: retry_transient(lambda: shop.consume(e)), events) for o in out]
     assert sorted(o["conversion_number"] for o in outcomes) == [1, 2, 3, 4, 5, 6]
     tiers = sorted((shop.referral(r["id"])["conversion_number"], shop.referral(r["id"])["reward"]["type"])
                    for r in refs)
@@ -237,13 +239,14 @@ def test_a_program_switched_off_converts_nothing_but_still_reverses_on_refunds(s
     assert shop.refunded("rc", "cid", "oc", 5000)[0]["outcome"] == "reversed"
 
 
+@pytest.mark.concurrency
 def test_concurrent_payout_runs_pay_each_reward_once(shop, config_dir):
     configure(config_dir, referrer_rewards=[{"from": 1, "campaign": "thanks-ten"}])
     for i in range(5):
         shop.referred(f"r{i}", f"f{i}")
         shop.paid(f"p{i}", f"f{i}", 5000)
     with ThreadPoolExecutor(4) as pool:
-        runs = list(pool.map(shop.release, [at(days=15)] * 4))
+        runs = list(pool.map(lambda when: retry_transient(lambda: shop.release(when)), [at(days=15)] * 4))
     assert sum(r["released"] for r in runs) == 5
     assert len([i for i in items(shop, "CODE") if i["campaign_id"] == "thanks-ten"]) == 5
     assert len(events_of(shop, "referral.converted")) == 5 and shop.counters()["rewards_paid"] == 5

@@ -6,6 +6,7 @@ engine uses. The client is built on first use, never at import time.
 from __future__ import annotations
 
 import threading
+import uuid
 from decimal import Decimal
 from typing import Any, Literal, NoReturn, overload
 from collections.abc import Iterable
@@ -317,10 +318,13 @@ class Table:
 
     def transact(self, ops: list[dict], token: str | None = None, retry: RetryPolicy | None = None) -> None:
         """TransactWriteItems; retried with jittered backoff while the cancellation is only a conflict with
-        another transaction (never when a condition failed). Raises TransactionCancelled."""
-        kwargs: dict[str, Any] = {"TransactItems": ops}
-        if token:
-            kwargs["ClientRequestToken"] = token
+        another transaction (never when a condition failed). Raises TransactionCancelled.
+
+        Every attempt carries one ClientRequestToken (``token``, or one drawn here): an attempt whose answer was
+        lost after it committed is then recognised by DynamoDB on the re-send (botocore's and this loop's) and
+        not applied twice nor failed on its own conditions. DynamoDB honours a token for 10 minutes with identical
+        parameters, both of which a retry loop of seconds keeps."""
+        kwargs: dict[str, Any] = {"TransactItems": ops, "ClientRequestToken": token or uuid.uuid4().hex}
         cancelled: Exception | None = None
         for _ in (retry or TRANSIENT).attempts():
             try:

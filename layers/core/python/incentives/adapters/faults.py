@@ -9,12 +9,17 @@ DynamoDB's answers:
 - ``throttle``: ThrottlingException (400), any operation;
 - ``throughput``: ProvisionedThroughputExceededException (400), any operation;
 - ``conflict``: a write that collides with another transaction: TransactWriteItems is cancelled with
-  TransactionConflict on one item, a single-item write gets TransactionConflictException;
+  TransactionConflict on one item, a single-item write gets TransactionConflictException, a BatchWriteItem
+  (which never raises it) answers every item unprocessed;
 - ``timeout_after_commit``: a write is really sent and applied, then the client sees a read timeout instead of
   the answer (botocore retries it: the retry must not apply the effect twice).
 
 The i-th request of a client draws from ``random.Random(seed)``: the same seed gives the same fault sequence
 for the same request order. ``INJECTED`` counts what was injected, per kind, for the reports.
+
+Two filters narrow where faults fall: ``ops=TransactWriteItems+UpdateItem`` (the spec's operations, all by
+default) and a thread filter (``sparing_this_thread()``: the tests' own thread sets up and reads back the truth
+without faults while the threads that play the concurrent clients get them).
 """
 from __future__ import annotations
 
@@ -22,13 +27,31 @@ import json
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 KINDS = ("throttle", "throughput", "conflict", "timeout_after_commit")
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
+OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", *WRITES})
 INJECTED: Counter[str] = Counter()  # kind -> faults injected in this process
 _counted = threading.Lock()
+_thread_filter: Callable[[], bool] | None = None  # faults only where it answers True (None: every thread)
+
+
+@contextmanager
+def sparing_this_thread() -> Iterator[None]:
+    """Within the block, no fault on the calling thread: only the other threads (the concurrent clients a test
+    starts) get them. Restores the previous filter after."""
+    global _thread_filter
+    spared = threading.get_ident()
+    saved = _thread_filter
+    _thread_filter = lambda: threading.get_ident() != spared  # noqa: E731 - a one-line predicate
+    try:
+        yield
+    finally:
+        _thread_filter = saved
 
 
 @dataclass(frozen=True)
@@ -36,12 +59,17 @@ class FaultSpec:
     rate: float
     seed: int
     kinds: tuple[str, ...] = KINDS
+    ops: frozenset[str] | None = None  # the operations that may get a fault (None: every one)
 
     @classmethod
     def parse(cls, text: str) -> FaultSpec:
-        """``rate=0.05,seed=7,kinds=throttle+conflict``; raises ValueError on anything else."""
-        fields = dict(part.split("=", 1) for part in text.split(",") if part.strip())
-        unknown = set(fields) - {"rate", "seed", "kinds"}
+        """``rate=0.05,seed=7,kinds=throttle+conflict,ops=TransactWriteItems+PutItem``; raises ValueError on
+        anything else."""
+        try:
+            fields = dict(part.strip().split("=", 1) for part in text.split(",") if part.strip())
+        except ValueError:
+            raise ValueError(f"DYNAMODB_FAULTS: {text!r} is not field=value,...") from None
+        unknown = set(fields) - {"rate", "seed", "kinds", "ops"}
         if unknown:
             raise ValueError(f"DYNAMODB_FAULTS: unknown field(s) {sorted(unknown)}")
         rate = float(fields.get("rate", "0"))
@@ -50,7 +78,12 @@ class FaultSpec:
         kinds = tuple(k for k in fields.get("kinds", "+".join(KINDS)).split("+") if k)
         if not kinds or set(kinds) - set(KINDS):
             raise ValueError(f"DYNAMODB_FAULTS: kinds must be some of {'+'.join(KINDS)}")
-        return cls(rate, int(fields.get("seed", "0")), kinds)
+        ops = None
+        if "ops" in fields:
+            ops = frozenset(o for o in fields["ops"].split("+") if o)
+            if not ops or ops - OPERATIONS:
+                raise ValueError(f"DYNAMODB_FAULTS: ops must be some of {'+'.join(sorted(OPERATIONS))}")
+        return cls(rate, int(fields.get("seed", "0")), kinds, ops)
 
 
 class _Raw:
@@ -79,6 +112,10 @@ class _Injector:
         self.lock = threading.Lock()
 
     def draw(self, operation: str) -> str | None:
+        if self.spec.ops is not None and operation not in self.spec.ops:
+            return None
+        if _thread_filter is not None and not _thread_filter():
+            return None
         kinds = [k for k in self.spec.kinds
                  if operation in WRITES or k in ("throttle", "throughput")]
         with self.lock:
@@ -104,6 +141,13 @@ class _Injector:
         return response
 
     def _conflict(self, request: Any, operation: str):
+        if operation == "BatchWriteItem":
+            from botocore.awsrequest import AWSResponse
+
+            unprocessed = json.loads(request.body).get("RequestItems", {}) if request.body else {}
+            return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0",
+                                                  "x-amzn-RequestId": "injected-fault"},
+                               _Raw(json.dumps({"UnprocessedItems": unprocessed}).encode()))
         if operation == "TransactWriteItems":
             n = len(json.loads(request.body).get("TransactItems", [])) if request.body else 1
             victim = self.rand.randrange(max(n, 1))
