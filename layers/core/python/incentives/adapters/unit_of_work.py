@@ -282,6 +282,14 @@ def always(error: Callable[[], Exception]) -> Explain:
     return lambda _old: error()
 
 
+def contended(e: TransactionCancelled) -> Exception:
+    """``commit(otherwise=contended)``: a cancellation no condition of the use case explains (another
+    transaction kept winning) is the domain's Contention (503 with Retry-After), naming the reasons."""
+    from ..domain import errors
+
+    return errors.Contention(details={"reasons": e.reasons})
+
+
 class ReadAgain(Exception):
     """Raised by an explanation: what the write was decided on changed; ``item`` is the next read."""
 
@@ -321,7 +329,7 @@ def move_over_read(table: Table, k: Key, read: dict | None, decided_on: Callable
         try:
             write(uow, read)
             uow.commit(token=token() if token else None,
-                       otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
+                       otherwise=contended)
             return 1
         except ReadAgain as e:
             read = e.item

@@ -22,10 +22,10 @@ from datetime import date, datetime, timedelta
 from collections.abc import Callable
 
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import Table, TransactionCancelled
+from ..adapters.dynamo import Table
 from ..adapters.journey_store import DueEntry, Frequency, FrequencyMoved, JourneyStore, Message, MessageTaken, Pending
 from ..adapters.retry import RetryPolicy
-from ..adapters.unit_of_work import UnitOfWork
+from ..adapters.unit_of_work import UnitOfWork, contended
 from ..domain import consent as C
 from ..domain import errors
 from ..domain import journeys as J
@@ -267,12 +267,10 @@ class JourneyRuns:
     def _commit(uow: UnitOfWork) -> bool:
         """False: another run recorded this occurrence first. FrequencyMoved: the frequency item changed."""
         try:
-            uow.commit()
+            uow.commit(otherwise=contended)
             return True
         except MessageTaken:
             return False
-        except TransactionCancelled as e:
-            raise errors.Contention(details={"reasons": e.reasons}) from None
 
     def _base_url(self, messaging) -> str:
         return (messaging.public_base_url if messaging and messaging.public_base_url else self.public_base_url) or ""
@@ -308,10 +306,10 @@ class JourneyRuns:
                                  sent_at=iso(now))
         else:
             self.store.delivered(uow, message, pending, status="failed", reason=result.error or "failed")
-        try:
-            uow.commit()
-        except (MessageTaken, TransactionCancelled):
-            return  # delivered and recorded by another run meanwhile
+        try:  # any cancellation: the record is no longer pending, so another run delivered and recorded it
+            uow.commit(otherwise=lambda _: MessageTaken())
+        except MessageTaken:
+            return
         counts.bump(counts.sent if result.status == "sent" else counts.failed, channel)
 
     def _retry_pending(self, bundle, journey: J.Journey, now: datetime, counts: RunCounts) -> None:
