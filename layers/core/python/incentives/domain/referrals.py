@@ -1,6 +1,7 @@
 """Referral rules, pure: who may be referred, when a referee's order converts a referral, what a tier pays, the
-per-referrer period cap and the program's numbers (k, LTV, ROI). No I/O; services/referrals.py and
-services/referral_conversions.py read and write the items these functions decide on.
+per-referrer period cap and the program's numbers (k, LTV, ROI), and the objects they decide on (Referrer,
+Referral, ...). No I/O; services/referrals.py and services/referral_conversions.py pass the objects around and
+adapters/referral_store.py maps them to and from the table's items.
 
 Lifecycle of a referral (one item per referee and program):
 
