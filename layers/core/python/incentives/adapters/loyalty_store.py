@@ -29,8 +29,6 @@ from . import keys, schema
 from .dynamo import Table, TransactionCancelled, from_item, to_av, values
 from .unit_of_work import UnitOfWork, always, move_over_read
 
-__all__ = ["EXPIRE", "SHARDS", "WARN", "LoyaltyStore"]
-
 SHARDS = 8  # per program and gsi1 phase: a partition key takes ~1,000 writes/s, the job queries all 8
 LOT_PREFIX = "LOT#"
 ENTRY_PREFIX = "TX#"
