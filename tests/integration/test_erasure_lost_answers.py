@@ -7,23 +7,12 @@ from __future__ import annotations
 import pytest
 
 from incentives.adapters import keys
-from tests.integration.test_erasure import CAMPAIGNS, build_customer, erase, numbers, traces
-from tests.support import campaign, scan_all
+from tests.integration import test_erasure
+from tests.integration.test_erasure import build_customer, erase, numbers, traces
+from tests.support import scan_all
 
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"})
-
-
-@pytest.fixture
-def api(handlers, config_dir):
-    config_dir(
-        campaign("welcome", codes={"type": "unique", "pattern": "WELC-####-####", "bind_to_customer": True},
-                 claims={"allowed_origins": ["https://shop.example"]}),
-        campaign("sorry", codes={"type": "unique", "pattern": "SORR-####-####", "bind_to_customer": True},
-                 limits={"per_code": 1}),
-        campaign("pub", codes={"type": "public", "code": "PUBCODE"}, limits={"per_code": 100, "per_customer": 1}),
-    )
-    assert CAMPAIGNS == ("welcome", "sorry", "pub")
-    return handlers
+api = test_erasure.api  # the same customer and campaigns as test_erasure.py
 
 
 @pytest.fixture
