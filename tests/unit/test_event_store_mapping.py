@@ -19,3 +19,4 @@ def test_an_event_about_no_customer_has_no_customer_fields():
 
 def test_a_redemptions_effect_is_its_own():
     assert redemption_effect("r1") != redemption_effect("r2") and redemption_effect("r1").endswith("r1")
+
