@@ -10,9 +10,9 @@ Only Query on gsi1 and GetItem/BatchGetItem read; every write is an individual c
 changes at most once: ``customer_id = :old``, ``holder = :old``, ``redeemed = :n``, ``version = :v``), so a
 retried or concurrent DELETE finishes the job without applying anything twice; each goes with its own
 ClientRequestToken, so a write whose answer was lost is not failed (or counted twice) by botocore's retry. The
-reads and writes are adapters/erasure_store.py's. While an erasure is unfinished,
-a marker item (``CUSTOMER#<id>/ERASING``) keeps the anonymised id and the e-mail hash for the retry; it is the
-last item deleted. docs/decision-log.md "Core: erasure" has the reasoning.
+reads and writes are adapters/erasure_store.py's. While an erasure is unfinished, a marker item
+(``CUSTOMER#<id>/ERASING``) keeps the anonymised id and the e-mail hash for the retry; it is the last item deleted.
+docs/decision-log.md "Core: erasure" has the reasoning.
 """
 from __future__ import annotations
 
