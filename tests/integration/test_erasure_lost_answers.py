@@ -7,23 +7,12 @@ from __future__ import annotations
 import pytest
 
 from incentives.adapters import keys
-from tests.integration.test_erasure import CAMPAIGNS, build_customer, erase, numbers, traces
+from tests.integration import test_erasure
+from tests.integration.test_erasure import build_customer, erase, numbers, traces
 from tests.support import campaign, scan_all
 
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"})
-
-
-@pytest.fixture
-def api(handlers, config_dir):
-    config_dir(
-        campaign("welcome", codes={"type": "unique", "pattern": "WELC-####-####", "bind_to_customer": True},
-                 claims={"allowed_origins": ["https://shop.example"]}),
-        campaign("sorry", codes={"type": "unique", "pattern": "SORR-####-####", "bind_to_customer": True},
-                 limits={"per_code": 1}),
-        campaign("pub", codes={"type": "public", "code": "PUBCODE"}, limits={"per_code": 100, "per_customer": 1}),
-    )
-    assert CAMPAIGNS == ("welcome", "sorry", "pub")
-    return handlers
+api = test_erasure.api  # the same customer and campaigns as test_erasure.py
 
 
 @pytest.fixture
@@ -79,3 +68,23 @@ def test_an_erasure_whose_answers_are_lost_after_each_write_applies_each_write_o
     assert table.get(*keys.customer_usage("pub", anon), consistent=True)["redeemed"] == 1
     assert table.get(*keys.customer_profile(anon), consistent=True)["order_count"] == 1
     assert table.get(*keys.erasure_marker("cust-erase-7q"), consistent=True) is None
+
+
+def test_an_erasure_by_email_whose_answers_are_lost_counts_each_item_once(handlers, config_dir, table,
+                                                                          answers_lost_after_commit):
+    from tests.integration import test_erasure_links as links
+
+    arm, lost = answers_lost_after_commit
+    config_dir(campaign("land", codes={"type": "unique", "pattern": "LAND-####-####", "bind_to_customer": True},
+                        claims={}),
+               campaign("sorry", codes={"type": "unique", "pattern": "SORR-####-####", "bind_to_customer": True}))
+    code = links.claim(handlers, "mail.only@example.com", headers={"Idempotency-Key": "claim-1"})
+    bound = links.issue_to_email(handlers, "mail.only@example.com")
+    arm()
+    status, out, _ = links._erase_email(handlers, "mail.only@example.com")
+    assert len(lost) == 5  # 2 codes rebound, the claim and its stored answer deleted, the erasure record
+    assert status == 200 and out["erased"] == {"codes": 2, "claims": 1, "idempotency": 1, "referrals": 0}
+    (record,) = [i for i in scan_all(table) if i["sk"] == "ERASURE"]
+    assert (record["codes"], record["claims"], record["idempotency"]) == (2, 1, 1)
+    for c in (code, bound):
+        assert table.get(f"CODE#{c}", "CODE", consistent=True)["holder"] == f"id:{record['pk'][len('ERASURE#'):]}"

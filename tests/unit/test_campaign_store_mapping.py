@@ -15,3 +15,10 @@ def test_issued_is_summed_over_the_issued_shards_and_every_item_is_counted_once(
 
 def test_a_campaign_without_items_has_nothing_to_sum():
     assert CampaignCounters().issued_total == 0 and CampaignCounters().items() == []
+
+
+def test_the_public_code_is_written_with_the_checkouts_active_status():
+    from incentives.adapters import campaign_store
+    from incentives.domain.checkout import CODE_ACTIVE
+
+    assert campaign_store._CODE_ACTIVE == CODE_ACTIVE

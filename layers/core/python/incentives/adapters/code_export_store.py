@@ -29,6 +29,15 @@ def code_of(sort_key: str) -> str:
 
 
 class CodeExportStore:
+    SHARDS = keys.CODE_SHARDS  # the export reads shards 0..SHARDS-1 of a campaign's codes
+
+    @staticmethod
+    def sort_key_of_listing(job_id: str | None, after: str) -> bool:
+        """Whether ``after`` (a cursor's last gsi2sk) is a code sort key of this listing: a code's, or with a job
+        id one of that job's codes."""
+        prefix = keys.job_codes_prefix(job_id) if job_id else ""
+        return after.startswith(prefix) and after.startswith(("CODE#", "JOB#"))
+
     def __init__(self, table: Table):
         self.table = table
 

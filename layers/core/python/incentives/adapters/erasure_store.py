@@ -272,7 +272,7 @@ class ErasureStore:
                    explain=always(_NotApplied))
         return self._commit(uow)
 
-    def move_retention_order(self, order: RetentionOrder, anon: str) -> None:
+    def move_retention_order(self, order: RetentionOrder, anon: str) -> int:
         """The order item and its day item name the anonymised id instead (the figures stay exact: still one
         distinct customer). Conditional on the order item's version, so a refund the metrics consumer records
         meanwhile is decided again by one side (errors.Contention here: the repeated erasure moves it)."""
@@ -289,9 +289,12 @@ class ErasureStore:
                 uow.delete(old)
                 uow.put({**day_item, "pk": new[0], "sk": new[1], "customer_id": anon})
         uow.commit(token=self.token(), otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
+        return 1
 
-    def delete_message(self, k: Key) -> None:
+    def delete_message(self, k: Key) -> int:
+        """A journey's message record (unconditional: a repeat deletes nothing and changes nothing)."""
         self.table.delete(*k)
+        return 1
 
     def delete_frequency(self, customer_id: str) -> None:
         self.table.delete(*keys.frequency(customer_id))
@@ -325,14 +328,15 @@ class ErasureStore:
         uow.delete(k, explain=always(_NotApplied))
         return self._commit(uow)
 
-    def forget_mailbox(self, lock: MailboxLock) -> None:
-        """The referral keeps its ledger fields; only the mailbox hash goes (idempotent: a missing hash is
-        nothing to do)."""
+    def drop_mailbox_lock(self, lock: MailboxLock) -> int:
+        """The referral forgets the mailbox hash (it keeps its ledger fields; a missing hash is nothing to do),
+        then the lock goes: 1 if this call deleted it."""
         try:
             self.table.update(*keys.referral(lock.referral_id), "REMOVE mailbox_hash",
                               "attribute_exists(mailbox_hash)")
         except ConditionFailed:
             pass
+        return self.delete(lock.key)
 
     def replace_profile(self, customer_id: str, anon: str, profile: dict | None, now_iso: str) -> int:
         """The personal profile is deleted; its non-personal aggregates live on under the anonymised id (months,

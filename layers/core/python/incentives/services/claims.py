@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..adapters.claim_store import Claim, ClaimedBefore, ClaimStore
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
+from ..adapters.retry import RetryPolicy
 from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.campaigns import ACTIVE, SCHEDULED, effective_status
@@ -33,6 +34,8 @@ if TYPE_CHECKING:  # adapters/delivery.py (MIME, QR) is imported only when a cla
     from ..adapters.delivery import DeliveryResult, Message
 
 MAX_CODE_DRAWS = 5
+# a claim decided again (its code's counter was taken, or the e-mail's claim was erased meanwhile): rare, brief
+DRAWS = RetryPolicy(max_attempts=MAX_CODE_DRAWS)
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ class Claims:
         consent_record = ({"email": {"given": bool(consent), "at": created, "source": "landing_page"}}
                           if consent is not None else None)
         uow = uow if uow is not None else UnitOfWork(self.table)
-        for _ in range(MAX_CODE_DRAWS):
+        for _ in DRAWS.attempts():
             uow.clear()
             # a claim has no customer id: its variant is the normalised e-mail's (domain/variants.py)
             code = self.issuer.draw(campaign, now, holder=holder, subject=subject_for_email(email))[0]

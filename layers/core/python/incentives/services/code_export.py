@@ -18,7 +18,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..adapters import keys
 from ..adapters.code_export_store import CodeExportStore, Position
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
@@ -72,11 +71,10 @@ def decode_cursor(key: bytes, cursor: str, campaign_id: str, job_id: str | None)
     if not isinstance(data, dict) or data.get("c") != campaign_id or data.get("j") != job_id:
         raise _bad_cursor()
     shard, after = data.get("s"), data.get("k")
-    if not isinstance(shard, int) or isinstance(shard, bool) or not 0 <= shard < keys.CODE_SHARDS:
+    if not isinstance(shard, int) or isinstance(shard, bool) or not 0 <= shard < CodeExportStore.SHARDS:
         raise _bad_cursor()
     if after is not None:
-        prefix = keys.job_codes_prefix(job_id) if job_id else ""
-        if not isinstance(after, str) or not after.startswith(prefix) or not after.startswith(("CODE#", "JOB#")):
+        if not isinstance(after, str) or not CodeExportStore.sort_key_of_listing(job_id, after):
             raise _bad_cursor()
     return Position(shard, after)
 

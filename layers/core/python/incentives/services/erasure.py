@@ -10,15 +10,17 @@ Only Query on gsi1 and GetItem/BatchGetItem read; every write is an individual c
 changes at most once: ``customer_id = :old``, ``holder = :old``, ``redeemed = :n``, ``version = :v``), so a
 retried or concurrent DELETE finishes the job without applying anything twice; each goes with its own
 ClientRequestToken, so a write whose answer was lost is not failed (or counted twice) by botocore's retry. The
-reads and writes are adapters/erasure_store.py's. While an erasure is unfinished,
-a marker item (``CUSTOMER#<id>/ERASING``) keeps the anonymised id and the e-mail hash for the retry; it is the
-last item deleted. docs/decision-log.md "Core: erasure" has the reasoning.
+reads and writes are adapters/erasure_store.py's. While an erasure is unfinished, a marker item
+(``CUSTOMER#<id>/ERASING``) keeps the anonymised id and the e-mail hash for the retry; it is the last item deleted.
+docs/decision-log.md "Core: erasure" has the reasoning.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
@@ -33,6 +35,7 @@ from .loyalty import move_member
 from .referral_erasure import Found, ReferralErasure
 
 Key = tuple[str, str]
+T = TypeVar("T")
 
 KINDS = ("profile", "redemptions", "events", "codes", "claims", "usage", "consents")
 EMAIL_KINDS = ("codes", "claims", "idempotency", "referrals")
@@ -156,47 +159,33 @@ class Erasure:
 
     def _apply(self, f: _Found, customer_id: str, anon: str, now: datetime, deadline: float, counts: dict) -> None:
         """The writes, in an order a repeat can resume from; ``counts`` counts what this call changed."""
-        store = self.store
-        for order in f.orders:  # before the events are anonymised (their order ids found these)
-            self._tick(deadline)
-            store.move_retention_order(order, anon)
-            counts["orders"] += 1
+        store, each = self.store, self._each(deadline, counts)
+        # before the events are anonymised (their order ids found these)
+        each("orders", f.orders, lambda order: store.move_retention_order(order, anon))
         for record in f.history:
             self._tick(deadline)
             if store.anonymise(record, customer_id, anon):
                 counts[record.kind] = counts.get(record.kind, 0) + 1
         # After the redemptions: a rollback of an anonymised redemption decrements the anonymised counter
         # (ADD, so the move below still sums up right); the move carries the rest over in one transaction.
-        for k in f.messages:  # journey message records and the frequency item serve only the person
-            self._tick(deadline)
-            store.delete_message(k)
-            counts["messages"] += 1
+        each("messages", f.messages, store.delete_message)  # journey messages serve only the person
         if f.messages:
             store.delete_frequency(customer_id)
-        for u in f.usage:
-            self._tick(deadline)
-            counts["usage"] += store.move_usage(u, customer_id, anon, iso(now))
+        each("usage", f.usage, lambda u: store.move_usage(u, customer_id, anon, iso(now)))
         # a bound code stays what it is; its holder becomes the anonymised id, which nobody can present, so an
         # unused bound code can no longer be redeemed
-        for code in f.codes:
-            self._tick(deadline)
-            counts["codes"] += store.rebind(code, holder_for_id(anon))
+        each("codes", f.codes, lambda code: store.rebind(code, holder_for_id(anon)))
         # the claim holds the e-mail hash, the country and the consent: it goes (its code and the campaign's
         # claims and issued counts stay)
-        for k in f.claims:
-            self._tick(deadline)
-            counts["claims"] += store.delete(k)
+        each("claims", f.claims, store.delete)
         if f.referral_data:  # services/referral_erasure.py: ids anonymised, e-mail and signal hashes removed
             counts["referrals"] += self.referrals.erase(f.referral_data, customer_id, anon,
                                                         lambda: self._tick(deadline))
-        for member in f.members:  # services/loyalty.py: the member item moves; lots and ledger name no one
-            self._tick(deadline)
-            counts["loyalty"] += move_member(self.table, member, anon, now)
-        for kind, ks in (("consents", f.ledger), ("idempotency", f.answers), ("throttles", f.throttles)):
-            # stored answers of Idempotency-Keys name the customer (or hold their code)
-            for k in ks:
-                self._tick(deadline)
-                counts[kind] += store.delete(k)
+        # services/loyalty.py: the member item moves; lots and ledger name no one
+        each("loyalty", f.members, lambda member: move_member(self.table, member, anon, now))
+        each("consents", f.ledger, store.delete)
+        each("idempotency", f.answers, store.delete)  # stored answers name the customer (or hold their code)
+        each("throttles", f.throttles, store.delete)
         self._tick(deadline)
         counts["profile"] += store.replace_profile(customer_id, anon, f.profile, iso(now))
 
@@ -214,26 +203,27 @@ class Erasure:
         found = store.email_data(hashes, campaign_ids)
         locks = store.mailbox_locks(referral_ids, hashes)
         anon = new_id("anon")
+        each = self._each(deadline, counts)
         try:
-            for code in found.codes:
-                self._tick(deadline)
-                counts["codes"] += store.rebind(code, holder_for_id(anon))
-            for k in found.claims:
-                self._tick(deadline)
-                counts["claims"] += store.delete(k)
-            for k in found.answers:
-                self._tick(deadline)
-                counts["idempotency"] += store.delete(k)
-            for lock in locks:
-                self._tick(deadline)
-                store.forget_mailbox(lock)  # the referral keeps its ledger fields; only the mailbox hash goes
-                counts["referrals"] += store.delete(lock.key)
+            each("codes", found.codes, lambda code: store.rebind(code, holder_for_id(anon)))
+            each("claims", found.claims, store.delete)
+            each("idempotency", found.answers, store.delete)
+            each("referrals", locks, store.drop_mailbox_lock)
         except _OutOfTime:
             store.record(anon, counts, iso(now), done=False)
             return {"status": "in_progress", "erased": counts}
         if any(counts.values()):
             store.record(anon, counts, iso(now), done=True)
         return {"status": "erased", "erased": counts}
+
+    def _each(self, deadline: float, counts: dict) -> Callable[[str, Iterable[T], Callable[[T], int]], None]:
+        """``each(kind, items, write)``: ``write(item)`` for every item while the time budget lasts (else
+        _OutOfTime), adding what each changed (1 or 0) to ``counts[kind]``."""
+        def each(kind: str, items: Iterable[T], write: Callable[[T], int]) -> None:
+            for item in items:
+                self._tick(deadline)
+                counts[kind] += write(item)
+        return each
 
     @staticmethod
     def _tick(deadline: float) -> None:

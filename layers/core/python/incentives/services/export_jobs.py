@@ -15,7 +15,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from ..adapters import keys
 from ..adapters.code_export_store import CodeExportStore
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
@@ -103,7 +102,7 @@ class ExportJobs:
                     self.jobs.set_fields(export_id, done=written[1])
 
         with ThreadPoolExecutor(max_workers=READERS) as pool:
-            list(pool.map(shard, range(keys.CODE_SHARDS)))
+            list(pool.map(shard, range(CodeExportStore.SHARDS)))
         return written[0]
 
     def fail(self, export_id: str, message: str, now: datetime) -> None:

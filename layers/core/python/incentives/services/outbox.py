@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..adapters import keys
 from ..adapters.dynamo import Table
+from ..adapters.event_store import EventStore, event_item
 from ..domain.clock import iso, iso_ms
 from ..subscriptions import ENGINE, ENGINE_EVENT_ID_PREFIXES
 
@@ -26,10 +26,5 @@ def event_put(table: Table, event_id: str, event_type: str, customer_id: str | N
     """The TransactWriteItems Put of one engine event (condition: the id is new)."""
     if not event_id.startswith(ENGINE_EVENT_ID_PREFIXES):  # the shop may never send it (http/schemas.py)
         raise ValueError(f"an engine event id must start with one of {ENGINE_EVENT_ID_PREFIXES}")
-    pk, sk = keys.event(event_id)
-    item = {"pk": pk, "sk": sk, "id": event_id, "type": event_type, "occurred_at": iso(occurred_at),
-            "received_at": iso_ms(now), "data": data, "source": source}
-    if customer_id is not None:
-        item.update(customer_id=customer_id, gsi1pk=keys.customer_gsi(customer_id),
-                    gsi1sk=f"EVENT#{iso(occurred_at)}#{event_id}")
-    return table.put_op(item)
+    return EventStore(table).event_put(event_item(event_id, event_type, customer_id, iso(occurred_at), iso_ms(now),
+                                                  data, source))

@@ -2,7 +2,7 @@
 fails the same way on every retry) is set aside with its id instead of failing its batch or invocation again and
 again. The fan-out (services/fanout.py) skips it and publishes the records after it; a consumer (each
 functions/<consumer> handler, through Observability.consumer) answers without applying it. Either way one item
-(keys.quarantined: where, the event id, the stream sequence number, the error's type; no PII, never the error's
+(adapters/event_store.py: where, the event id, the stream sequence number, the error's type; no PII, never the error's
 text, which may quote the input) plus the EventsQuarantined metric and a log line, so an operator can redrive it
 from its EVENT# item after a fix. Transient failures (DynamoDB, EventBridge, contention) are not quarantined: they
 raise, and Lambda retries them (then the function's DLQ)."""
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..adapters import keys
 from ..adapters.dynamo import Table
+from ..adapters.event_store import EventStore
 from ..domain.clock import iso_ms
 from ..domain.errors import IncentiveError
 
@@ -32,11 +32,9 @@ class Quarantine:
         """Puts (or puts again: the key is the record's) the quarantine item of one record."""
         event_id = event_id[:200] if isinstance(event_id, str) and event_id else None  # keys stay far below 1 KB
         record = f"{sequence_number}#{event_id or ''}" if sequence_number else (event_id or "unknown")
-        pk, sk = keys.quarantined(where, record)
-        item = {"pk": pk, "sk": sk, "where": where, "error_type": type(error).__name__, "quarantined_at": iso_ms(now)}
+        fields = {"where": where, "error_type": type(error).__name__, "quarantined_at": iso_ms(now)}
         if event_id:
-            item["event_id"] = event_id
+            fields["event_id"] = event_id
         if sequence_number:
-            item["sequence_number"] = sequence_number
-        self.table.put(item)
-        return item
+            fields["sequence_number"] = sequence_number
+        return EventStore(self.table).quarantine(where, record, fields)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..adapters import keys
 from ..adapters.checkout_store import CheckoutStore
 from ..adapters.config_source import ConfigSource
-from ..adapters.dynamo import TransactionCancelled
+from ..adapters.event_store import redemption_effect
 from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.clock import iso
@@ -43,10 +42,9 @@ class Refunds:
             uow = UnitOfWork(self.store.table)
             self.store.rollback_writes(uow, record, f"order.refunded {event.id}", iso(now))
             try:
-                if self.consumer.apply_once(event.id, uow, now, effect=keys.redemption(record["id"])[0]):
+                if self.consumer.apply_once(event.id, uow, now, effect=redemption_effect(record["id"]),
+                                            otherwise=lambda e: errors.Contention(details={"reasons": e.reasons})):
                     done.append(record["id"])
             except errors.AlreadyRolledBack:
                 pass  # rolled back in the meantime (the rollback route, or another refund of the order)
-            except TransactionCancelled as e:
-                raise errors.Contention(details={"reasons": e.reasons}) from None
         return done
