@@ -55,12 +55,23 @@ def lambda_env(folder: str) -> dict[str, str]:
         # sys.path as in Lambda: function code, then layers
         "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / folder), str(CORE), str(lambda_deps())]),
     }
-    if folder in ("operators", "bulk_codes"):
-        env.update(JOB_FUNCTIONS='{"bulk-codes": "IncentivesEngine-bulk-codes", '
-                                 '"campaign-activation": "IncentivesEngine-activation"}')
-    if folder == "operators":
-        env["OPERATOR_API_KEY_IDS"] = "abcdef1234"
+    # every setting the function checks at init (incentives/settings.py NEEDS), as infra/ sets it
+    from incentives.settings import NEEDS
+
+    for need in NEEDS[folder]:
+        env.setdefault(need, NEEDED[need])
     return env
+
+
+NEEDED = {  # placeholders of the right shape for each setting a function may need
+    "TABLE_NAME": "IncentivesEngine-Table", "CONFIG_SOURCE": "appconfig", "EVENT_BUS_NAME": "IncentivesEngine-Events",
+    "JOB_FUNCTIONS": ('{"bulk-codes": "IncentivesEngine-bulk-codes", '
+                      '"campaign-activation": "IncentivesEngine-activation"}'),
+    "OPERATOR_API_KEY_IDS": "abcdef1234",
+    "BULK_QUEUE_URL": "https://sqs.eu-central-1.amazonaws.com/000000000000/IncentivesEngine-BulkWork",
+    "EXPORT_BUCKET": "incentivesengine-bulkexports",
+    "HASH_KEY_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:IncentivesEngine-HashKey-AbCdEf",
+}
 
 
 def lambda_deps():
