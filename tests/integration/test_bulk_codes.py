@@ -64,7 +64,10 @@ def issued_count(table, campaign_id: str = "bulk") -> int:
                if i["sk"].startswith("ISSUED#"))
 
 
-@pytest.mark.concurrency
+@pytest.mark.concurrency(not_under_faults=(
+    "a chunk claim whose answer is lost after it applied (job_store.claim_chunk, one conditional UpdateItem) is "
+    "re-sent by botocore and fails on its own lease: the attempt takes the chunk as busy and the chunk waits for "
+    "its lease (CHUNK_LEASE_S, minutes), longer than the test waits; docs/reliability.md"))
 def test_parallel_workers_write_20000_distinct_codes_with_visible_progress(handlers, config_dir, table, queue,
                                                                            monkeypatch):
     config_dir(bulk_campaign())

@@ -98,16 +98,18 @@ class _Scripted:
 
 
 def test_a_loyalty_reward_whose_answer_is_lost_after_the_commit_is_a_503_and_its_retry_replays_it(
-        handlers, table, config_dir):
+        handlers, table, config_dir, monkeypatch):
     """The reward's transaction applies and its answer is lost; botocore re-sends it and is throttled 3 times (its
     4 attempts: max_attempts=3 retries), so Table.transact sends it again: with the same ClientRequestToken
     DynamoDB recognises it (with a new token it failed on its own conditions: a 500). Its answers are lost too:
     the client gets a 503 with Retry-After; its retry with the Idempotency-Key gets the first answer; the points
     were spent once."""
-    from incentives.adapters import keys
+    from incentives.adapters import dynamo, keys
     from incentives.adapters.dynamo import dynamodb_client
+    from incentives.adapters.retry import RetryPolicy
     from tests.integration.loyalty_support import make_loyalty
 
+    monkeypatch.setattr(dynamo, "TRANSIENT", RetryPolicy(max_attempts=2))  # two sends of the loop, both lost
     loyalty = make_loyalty(handlers, table, config_dir)
     assert loyalty.adjust("c1", 1_000, "two rewards")[0] == 201
     client = dynamodb_client()  # the handlers' client (cached per endpoint)
@@ -130,3 +132,22 @@ def test_a_loyalty_reward_whose_answer_is_lost_after_the_commit_is_a_503_and_its
     code = table.get(*keys.code(answer["reward"]["code"]), consistent=True)
     assert code["holder"] == "id:c1"
     assert len([i for i in scan_all(table) if i["sk"] == "CODE" and i.get("campaign_id") == "club-5off"]) == 1
+
+
+def test_a_transaction_whose_answers_are_lost_is_sent_again_with_its_token_and_applies_once(table):
+    """Table.transact without a token: botocore's 4 attempts all apply-or-find the transaction and lose the answer;
+    the loop sends it once more with the same ClientRequestToken and gets the answer. The counter moved once (a
+    token drawn per send would have added twice; without the loop's re-send the caller would not know)."""
+    from incentives.adapters.dynamo import values
+
+    ops = [table.update_op("TEST#tx", "ONCE", "ADD n :one", vals=values(one=1)),
+           table.put_op({"pk": "TEST#tx", "sk": "RECORD"})]
+    scripted = _Scripted(table.client, "TransactWriteItems", ["timeout_after_commit"] * 4)
+    table.client.meta.events.register("before-send.dynamodb", scripted.injector.before_send,
+                                      unique_id="test-scripted")
+    try:
+        table.transact(ops)
+    finally:
+        table.client.meta.events.unregister("before-send.dynamodb", unique_id="test-scripted")
+    assert scripted.sent == 4 and not scripted.script
+    assert table.get("TEST#tx", "ONCE", consistent=True)["n"] == 1

@@ -323,13 +323,19 @@ class Table:
         Every attempt carries one ClientRequestToken (``token``, or one drawn here): an attempt whose answer was
         lost after it committed is then recognised by DynamoDB on the re-send (botocore's and this loop's) and
         not applied twice nor failed on its own conditions. DynamoDB honours a token for 10 minutes with identical
-        parameters, both of which a retry loop of seconds keeps."""
+        parameters, both of which a retry loop of seconds keeps. So a lost answer (a timeout, a dropped
+        connection) is re-sent here too, within the deadline: the outcome is then known, not a 503 to resolve."""
+        from botocore.exceptions import ConnectionError as BotoConnectionError, HTTPClientError
+
         kwargs: dict[str, Any] = {"TransactItems": ops, "ClientRequestToken": token or uuid.uuid4().hex}
         cancelled: Exception | None = None
         for _ in (retry or TRANSIENT).attempts():
             try:
                 self.client.transact_write_items(**kwargs)
                 return
+            except (BotoConnectionError, HTTPClientError) as e:  # the answer is lost, the write may have applied
+                cancelled = e
+                continue
             except ClientError as e:
                 err = e.response.get("Error", {}).get("Code")
                 if err != "TransactionCanceledException":
