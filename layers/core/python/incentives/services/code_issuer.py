@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from collections.abc import Iterator
 
-from ..adapters import keys
+from ..adapters import code_store
 from ..adapters.code_store import code_item
 from ..adapters.codespace_store import CodeSpaceStore, Reservation
 from ..adapters.dynamo import Table
@@ -25,7 +25,7 @@ from ..domain import errors
 from ..domain.clock import iso
 from ..domain.codespace import CodeSpace
 from ..domain.config import Campaign, GiftCard, StoreCredit
-from ..domain.variants import assign, counter, subject_for_code
+from ..domain.variants import assign, subject_for_code
 
 _spaces: dict[tuple[str, str], CodeSpace] = {}
 _DEFAULT = object()
@@ -114,10 +114,8 @@ class CodeIssuer:
     @staticmethod
     def count_issued(uow: UnitOfWork, campaign_id: str, n: int, shard: int = 0,
                      by_variant: dict[str, int] | None = None) -> None:
-        """Issued counts are sharded: shard 0 for codes issued one by one, 1.. for the bulk writers. The
-        per-variant counts (``v_<id>_issued``) ride on the same item and the same ADD."""
-        uow.add(keys.campaign_issued_shard(campaign_id, shard), issued=n,
-                **{counter(v, "issued"): k for v, k in (by_variant or {}).items()})
+        """Issued counts are sharded (adapters/code_store.py count_issued)."""
+        code_store.count_issued(uow, campaign_id, n, shard, by_variant)
 
     def issue(self, uow: UnitOfWork, campaign: Campaign, now: datetime, count: int = 1, holder: str | None = None,
               expires_at: str | object | None = _DEFAULT, subject: str | None = None) -> list[IssuedCode]:
@@ -144,13 +142,8 @@ class CodeIssuer:
                             **card_fields(campaign.for_variant(variant)))
 
     def put_chunk(self, items: list[dict], skip_existing: bool) -> None:
-        """BatchWriteItem of a chunk's code items (it raises when items stay unprocessed). ``skip_existing``:
-        read them first and put only the missing ones (a retried chunk never puts over a handed-out code)."""
-        if skip_existing:
-            have = self.table.batch_get_many([(i["pk"], i["sk"]) for i in items], consistent=True)
-            items = [i for i in items if (i["pk"], i["sk"]) not in have]
-        self.table.batch_write(items)
-
+        """A bulk chunk's code items, none over a code that exists when ``skip_existing``."""
+        code_store.put_chunk(self.table, items, skip_existing)
 
 def _collision(code: str):
     def explain(_old):

@@ -23,10 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from ..adapters.dynamo import Table, TransactionCancelled
+from ..adapters.dynamo import Table
 from ..adapters.retention_store import OrderMoved, RetentionStore
 from ..adapters.retry import CONFLICTS
-from ..adapters.unit_of_work import UnitOfWork
+from ..adapters.unit_of_work import UnitOfWork, contended
 from ..domain import errors
 from ..domain.clock import parse_date, parse_rfc3339
 from .consumers import Consumer
@@ -70,10 +70,7 @@ class RetentionEvents:
             self.store.save(uow, order.with_(refunded=order.refunded + amount), order)
             # before the order.paid, the refund waits on the order item; the order.paid takes it into account
             status = "refund_recorded" if order.paid else "refund_before_order"
-        try:
-            applied = self.consumer.apply_once(d["id"], uow, now)
-        except TransactionCancelled as e:
-            raise errors.Contention(details={"reasons": e.reasons}) from None
+        applied = self.consumer.apply_once(d["id"], uow, now, otherwise=contended)
         return {"status": status if applied else "duplicate"}
 
 
