@@ -21,7 +21,7 @@ from . import keys, schema
 from .campaign_store import LOYALTY, REFERRAL, CampaignStore
 from .dynamo import ConditionFailed, Table, values
 from .guess_store import GuessStore
-from .unit_of_work import ReadAgain, UnitOfWork, always, move_over_read
+from .unit_of_work import ReadAgain, UnitOfWork, always, move_over_read, contended
 
 Key = tuple[str, str]
 _BATCH = 100  # BatchGetItem's limit
@@ -276,8 +276,6 @@ class ErasureStore:
         """The order item and its day item name the anonymised id instead (the figures stay exact: still one
         distinct customer). Conditional on the order item's version, so a refund the metrics consumer records
         meanwhile is decided again by one side (errors.Contention here: the repeated erasure moves it)."""
-        from ..domain import errors
-
         uow = UnitOfWork(self.table)
         uow.update(keys.retention_order(order.order_id), "SET customer_id = :c_anon, version = :c_next",
                    "version = :c_v", vals=values(c_anon=anon, c_next=order.version + 1, c_v=order.version))
@@ -288,7 +286,7 @@ class ErasureStore:
                 new = keys.retention_day_order(order.day, anon, order.order_id)
                 uow.delete(old)
                 uow.put({**day_item, "pk": new[0], "sk": new[1], "customer_id": anon})
-        uow.commit(token=self.token(), otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
+        uow.commit(token=self.token(), otherwise=contended)
         return 1
 
     def delete_message(self, k: Key) -> int:

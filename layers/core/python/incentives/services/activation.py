@@ -10,8 +10,7 @@ from datetime import datetime
 from ..adapters.campaign_store import LOYALTY, REFERRAL, CampaignStore, StatusRecorded
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
-from ..adapters.unit_of_work import UnitOfWork, always
-from ..domain import errors
+from ..adapters.unit_of_work import UnitOfWork, always, contended
 from ..domain.campaigns import ACTIVE, effective_status
 from ..domain.clock import iso
 from .outbox import event_put
@@ -49,7 +48,7 @@ class Activation:
             uow.op(event_put(self.table, event_id(campaign.id, status, now), kind, None, now, now, detail),
                    explain=always(StatusRecorded))
             try:
-                uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
+                uow.commit(otherwise=contended)
             except StatusRecorded:
                 continue
             if status == ACTIVE and campaign.codes.type == "public" and campaign.codes.code:  # always set if public

@@ -12,7 +12,7 @@ from datetime import datetime
 from ..adapters.dynamo import Table
 from ..adapters.profile_store import ProfileChanged, ProfileStore
 from ..adapters.retry import CONFLICTS
-from ..adapters.unit_of_work import UnitOfWork
+from ..adapters.unit_of_work import UnitOfWork, contended
 from ..domain import errors
 from ..domain.clock import iso
 from ..domain.consent import ONE_CLICK_UNSUBSCRIBE, Statement, consents_view
@@ -56,7 +56,7 @@ class Consents:
             self.profiles.replace(uow, read, apply_consent(profile, channel, False, at, source), iso(now))
             add_statement(uow, customer_id, Statement(channel, False, at, source), new_id("wdr"))
             try:
-                uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
+                uow.commit(otherwise=contended)
                 return True
             except ProfileChanged:
                 continue

@@ -19,7 +19,7 @@ from datetime import datetime
 from ..adapters.dynamo import Table
 from ..adapters.profile_store import EventSeen, ProfileChanged, ProfileStore
 from ..adapters.retry import CONFLICTS
-from ..adapters.unit_of_work import UnitOfWork
+from ..adapters.unit_of_work import UnitOfWork, contended
 from ..domain import errors
 from ..domain.clock import iso, iso_ms
 from ..domain.consent import statements_from_event
@@ -51,7 +51,7 @@ class Events:
             for statement in statements:
                 add_statement(uow, customer_id, statement, event.id)
             try:
-                uow.commit(otherwise=lambda e: errors.Contention(details={"reasons": e.reasons}))
+                uow.commit(otherwise=contended)
                 return {"id": event.id, "status": "accepted"}
             except EventSeen:
                 return {"id": event.id, "status": "duplicate"}

@@ -12,7 +12,7 @@ from datetime import datetime
 from ..adapters.checkout_store import CheckoutStore
 from ..adapters.config_source import ConfigSource
 from ..adapters.event_store import redemption_effect
-from ..adapters.unit_of_work import UnitOfWork
+from ..adapters.unit_of_work import UnitOfWork, contended
 from ..domain import errors
 from ..domain.clock import iso
 from ..subscriptions import CustomerEvent
@@ -43,7 +43,7 @@ class Refunds:
             self.store.rollback_writes(uow, record, f"order.refunded {event.id}", iso(now))
             try:
                 if self.consumer.apply_once(event.id, uow, now, effect=redemption_effect(record["id"]),
-                                            otherwise=lambda e: errors.Contention(details={"reasons": e.reasons})):
+                                            otherwise=contended):
                     done.append(record["id"])
             except errors.AlreadyRolledBack:
                 pass  # rolled back in the meantime (the rollback route, or another refund of the order)
