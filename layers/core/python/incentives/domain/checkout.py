@@ -8,7 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from . import errors
-from .campaigns import ACTIVE, SCHEDULED, effective_status
+from .campaigns import ensure_active
 from .clock import iso
 from .config import Campaign
 from .customers import holders
@@ -53,12 +53,7 @@ def check_request(campaign: Campaign, customer: Customer, order: Order, now: dat
                   balance: int | None = None, basket: Basket | None = None) -> int:
     """Rules that depend only on config, the request (and a card's balance). Returns the discount, taken off
     ``basket`` when given (a stack: what the codes before it left of the order), else off the whole order."""
-    status = effective_status(campaign, now)
-    if status == SCHEDULED:
-        starts = campaign.schedule.starts_at_utc if campaign.schedule is not None else None  # set when SCHEDULED
-        raise errors.CodeNotActiveYet(details={"starts_at": starts and iso(starts)})
-    if status != ACTIVE:
-        raise errors.CampaignInactive(details={"status": status})
+    ensure_active(campaign, now)
     if campaign.currency is not None and campaign.currency != order.currency:
         raise errors.CurrencyMismatch(details={"campaign_currency": campaign.currency})
     e = campaign.eligibility

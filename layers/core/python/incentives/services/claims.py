@@ -20,7 +20,7 @@ from ..adapters.dynamo import Table
 from ..adapters.retry import RetryPolicy
 from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
-from ..domain.campaigns import ACTIVE, SCHEDULED, effective_status
+from ..domain.campaigns import ensure_active
 from ..domain.clock import iso
 from ..domain.config import Campaign
 from ..domain.config import Claims as ClaimsOffer
@@ -81,12 +81,7 @@ class Claims:
         campaign = self.campaign(campaign_id)
         if not self.origin_allowed(campaign, origin):
             raise errors.Forbidden("this origin may not claim codes of this campaign", {"origin": origin})
-        status = effective_status(campaign, now)
-        if status == SCHEDULED:
-            starts = campaign.schedule.starts_at_utc if campaign.schedule is not None else None  # set when SCHEDULED
-            raise errors.CodeNotActiveYet(details={"starts_at": starts and iso(starts)})
-        if status != ACTIVE:
-            raise errors.CampaignInactive(details={"status": status})
+        ensure_active(campaign, now)
         if not valid_email(email):
             raise errors.InvalidRequest("email is not a valid e-mail address", {"field": "email"})
         countries = campaign.eligibility.countries
