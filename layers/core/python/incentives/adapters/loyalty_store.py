@@ -277,6 +277,17 @@ class LoyaltyStore:
         if covers is not None:
             uow.cond(k, "lots_total >= :c_covers", explain=always(BalanceShort), c_covers=covers)
 
+    @classmethod
+    def credit(cls, uow: UnitOfWork, member: Member, points: int, lot: PointLot | None,
+               now_iso: str) -> PointLot | None:
+        """Points credited to the member: its balance opened (a new member) or grown by ``points``, and their
+        lot (None when nothing is left for a lot, e.g. all paid a debt). Returns the lot as written."""
+        if not member.stored:
+            cls.open_balance(uow, member, points)
+        elif points:
+            cls.add_to_balance(uow, member.member_id, points)
+        return cls.add_lot(uow, lot, now_iso) if lot else None
+
     @staticmethod
     def add_lot(uow: UnitOfWork, lot: PointLot, now_iso: str) -> PointLot:
         """A new lot, in the expiry index (first_phase). Returns it as written."""

@@ -163,12 +163,7 @@ class LoyaltyMembers:
             self.store.save_member(uow, member, c.state, c.review_at, now_iso)
         lot = new_lot(program, member.member_id, c.lot_points, now, now, "adjustment", now,
                       on_day=expires_on) if c.lot_points else None
-        if not member.stored:
-            self.store.open_balance(uow, member, c.lot_points)
-        elif c.lot_points:
-            self.store.add_to_balance(uow, member.member_id, c.lot_points)
-        if lot:
-            lot = self.store.add_lot(uow, lot, now_iso)
+        lot = self.store.credit(uow, member, c.lot_points, lot, now_iso)
         entry = LedgerEntry.new(member.member_id, program.id, "adjustment", points, now, reason=reason,
                                 lot_id=lot.lot_id if lot else None, expires_at=lot.expires_at if lot else None,
                                 debt_paid=c.debt_paid or None)

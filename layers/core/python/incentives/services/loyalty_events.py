@@ -147,12 +147,7 @@ class LoyaltyEvents:
                 available = ev.occurred_at + timedelta(days=program.pending_days)  # the return window
             lot = new_lot(program, member.member_id, c.lot_points, ev.occurred_at, now, ev.type, available,
                           event_id=ev.id, order_id=ev.order_id if is_order else None)
-        if not member.stored:
-            self.store.open_balance(uow, member, c.lot_points)
-        elif c.lot_points:
-            self.store.add_to_balance(uow, member.member_id, c.lot_points)
-        if lot:
-            lot = self.store.add_lot(uow, lot, now_iso)
+        lot = self.store.credit(uow, member, c.lot_points, lot, now_iso)
         details = {"source": ev.type, "event_id": ev.id, "order_id": ev.order_id if is_order else None,
                    "base": base, "multiplier": str(multiplier), "tier": tier.id if tier else None,
                    "rules": rules or None,
