@@ -201,17 +201,3 @@ def test_a_payout_is_marked_paid_once(store):
     with pytest.raises(PayoutNotOwed) as none:
         store.mark_paid(P, "rfl_none", None, "2026-12-21T10:00:00Z")
     assert none.value.payout is None
-
-
-def test_an_erasure_by_email_finds_the_mailbox_lock_and_forgets_the_mailbox_once(store, table):
-    from incentives.services.referral_erasure import MailboxLock, ReferralErasure
-
-    enrol(store)
-    attribute(store, mailbox="mbx")
-    erasure = ReferralErasure(table, config=None)  # type: ignore[arg-type] - by e-mail it reads no config
-    locks = erasure.find_by_email(["mbx", "other"], [P, "gone-program"])
-    assert locks == [MailboxLock(P, "mbx", "rfl_1")]
-    assert erasure.erase_mailbox(locks[0]) == 1
-    referral = store.referral("rfl_1")
-    assert referral.mailbox_hash is None and referral.referee_id == "bob"  # the ledger fields stay
-    assert erasure.find_by_email(["mbx"], [P]) == [] and erasure.erase_mailbox(locks[0]) == 0  # a repeat: nothing

@@ -72,3 +72,25 @@ def test_erasure_anonymises_referral_ledgers_and_removes_hashes(handlers, config
     text = str(scan_all(table))
     assert "'ann'" not in text and "'bob'" not in text and mailbox_hash("ann@example.com") not in text
     assert erase("ann")["erased"]["referrals"] == 0  # a repeat changes nothing
+
+
+def test_erasure_by_email_drops_the_referees_mailbox_lock_and_keeps_the_ledger(handlers, config_dir, table):
+    """DELETE /v1/customers?email= for a referee known to the program only by the address they were referred
+    with: the mailbox lock goes, the referral forgets the mailbox hash and keeps its ledger fields, once."""
+    from tests.integration.test_erasure_links import _erase_email
+
+    write_config(config_dir, program())
+    shop = Shop(handlers, table)
+    ref = shop.referred("ann", "bob", email="Bob.Smith@gmail.com")
+    lock = keys.referee_mailbox(PROGRAM, mailbox_hash("bob.smith@gmail.com"))
+    assert table.get(*lock, consistent=True)["referral_id"] == ref["id"]
+    assert "mailbox_hash" in shop.referral(ref["id"])
+    before = shop.counters()
+
+    status, out, _ = _erase_email(handlers, "BOBSMITH@googlemail.com")  # the same mailbox, normalised
+    assert status == 200 and out["erased"]["referrals"] == 1, out
+    assert table.get(*lock, consistent=True) is None
+    referral = shop.referral(ref["id"])
+    assert "mailbox_hash" not in referral and referral["referee_id"] == "bob"  # the ledger fields stay
+    assert shop.counters() == before
+    assert _erase_email(handlers, "bob.smith@gmail.com")[1]["erased"]["referrals"] == 0  # a repeat: nothing

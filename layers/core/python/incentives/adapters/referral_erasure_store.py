@@ -42,14 +42,6 @@ class ReferralErasureStore:
         items = self.table.query(keys.referrals_gsi(program_id, referrer_id), index="gsi1", forward=False)
         return [referral_from_item(i) for i in items if i.get("referrer_id") == referrer_id]
 
-    def mailbox_locks(self, program_ids: list[str], mailbox_hashes: list[str]) -> list[tuple[str, str, str]]:
-        """(program, mailbox hash, referral id) of the attribution locks of these mailboxes (an erasure by
-        e-mail address), by key in batches."""
-        wanted = [keys.referee_mailbox(p, h) for p in program_ids for h in mailbox_hashes]
-        got = self.table.batch_get_many(wanted, consistent=True) if wanted else {}
-        return [(p, h, got[keys.referee_mailbox(p, h)]["referral_id"]) for p in program_ids for h in mailbox_hashes
-                if keys.referee_mailbox(p, h) in got]
-
     # --- writes -----------------------------------------------------------------------------------------------
 
     def _update(self, k: tuple[str, str], update: str, condition: str, names: dict | None = None, **vals) -> int:
@@ -71,10 +63,6 @@ class ReferralErasureStore:
 
     def drop_referee_lock(self, program_id: str, customer_id: str) -> int:
         return self._delete(keys.referee(program_id, customer_id))
-
-    def forget_mailbox(self, referral_id: str) -> int:
-        """The referral keeps its ledger fields; only the mailbox hash goes (an erasure by e-mail address)."""
-        return self._update(keys.referral(referral_id), "REMOVE mailbox_hash", "attribute_exists(mailbox_hash)")
 
     def anonymise_referee(self, referral: Referral, customer_id: str, anon: str) -> int:
         """The referral names the anonymised referee and forgets their mailbox hash."""

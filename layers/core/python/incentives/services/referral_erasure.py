@@ -35,14 +35,6 @@ class Found:
         return [h for h in out if h]
 
 
-@dataclass(frozen=True)
-class MailboxLock:
-    """An attribution lock of an e-mail address (its keyed or legacy hash) in a program, and its referral."""
-    program_id: str
-    mailbox_hash: str
-    referral_id: str
-
-
 class ReferralErasure:
     def __init__(self, table: Table, config: ConfigSource):
         self.table = table
@@ -86,15 +78,3 @@ class ReferralErasure:
             tick()
             changed += self.store.move_referrer(record, anon)
         return changed
-
-    # --- a person known only by an e-mail address (services/erasure.py erase_email) -------------------------
-
-    def find_by_email(self, mailbox_hashes: list[str], programs: list[str]) -> list[MailboxLock]:
-        """The attribution locks of these mailbox hashes (keyed and legacy) in these programs."""
-        return [MailboxLock(p, h, rid) for p, h, rid in self.store.mailbox_locks(sorted(programs), mailbox_hashes)]
-
-    def erase_mailbox(self, lock: MailboxLock) -> int:
-        """The referral forgets the mailbox hash (it keeps its ledger fields), then the lock goes: 1 when the
-        lock was deleted now."""
-        self.store.forget_mailbox(lock.referral_id)
-        return self.store.drop_mailbox_lock(lock.program_id, lock.mailbox_hash)
