@@ -88,3 +88,35 @@ def test_an_erasure_by_email_whose_answers_are_lost_counts_each_item_once(handle
     assert (record["codes"], record["claims"], record["idempotency"]) == (2, 1, 1)
     for c in (code, bound):
         assert table.get(f"CODE#{c}", "CODE", consistent=True)["holder"] == f"id:{record['pk'][len('ERASURE#'):]}"
+
+
+def test_a_referral_erasure_whose_answers_are_lost_counts_each_item_once(handlers, config_dir, table,
+                                                                         answers_lost_after_commit):
+    """The referee's and then the referrer's referral items (services/referral_erasure.py): each conditional write
+    is re-sent after its lost answer and still counts once, as in test_referrals_flow.py without faults."""
+    from tests.integration.referral_support import PROGRAM, Shop, at, program, write_config
+    from tests.support import OPERATOR_KEY_ID
+
+    write_config(config_dir, program(conversion={"return_window_days": 0}))
+    shop = Shop(handlers, table)
+    code = shop.enroll("ann", email="ann@example.com", ip="198.51.100.7")["referral_code"]
+    ref = shop.refer(code, "bob", email="bob@gmail.com")[1]
+    shop.paid("pay-bob", "bob", 5000, when=at())
+    before = shop.counters()
+    arm, lost = answers_lost_after_commit
+    arm()
+
+    def erase(customer_id: str) -> dict:
+        status, out, _ = handlers.call("operators", "DELETE", "/v1/customers/{customer_id}",
+                                       {"customer_id": customer_id}, key_id=OPERATOR_KEY_ID)
+        assert status == 200, out
+        return out["erased"]
+
+    assert erase("bob")["referrals"] == 4  # mailbox lock, referral, converted event, attribution lock
+    assert erase("ann")["referrals"] == 3  # code, referral, referrer record
+    assert lost.count("TransactWriteItems") >= 7  # the referral items' writes, each lost once and sent again
+    referral = shop.referral(ref["id"])
+    assert referral["referee_id"].startswith("anon_") and referral["referrer_id"].startswith("anon_")
+    assert table.get(*keys.referrer(PROGRAM, "ann"), consistent=True) is None
+    assert shop.counters() == before
+    assert erase("ann")["referrals"] == 0 and erase("bob")["referrals"] == 0

@@ -13,7 +13,6 @@ The unconditional deletes (journey messages, the frequency item, the marker) are
 """
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -21,7 +20,8 @@ from . import keys, schema
 from .campaign_store import LOYALTY, REFERRAL, CampaignStore
 from .dynamo import ConditionFailed, Table, values
 from .guess_store import GuessStore
-from .unit_of_work import ReadAgain, UnitOfWork, always, move_over_read, contended
+from .unit_of_work import (NotApplied, ReadAgain, UnitOfWork, always, commit_counted, contended, move_over_read,
+                           request_token)
 
 Key = tuple[str, str]
 _BATCH = 100  # BatchGetItem's limit
@@ -29,15 +29,6 @@ _BATCH = 100  # BatchGetItem's limit
 
 class StillErasing(Exception):
     """The erasure marker exists but its old image did not come back: the caller retries (503)."""
-
-
-class _NotApplied(Exception):
-    """The write's condition failed: another erasure changed (or deleted) the item first."""
-
-
-def request_token() -> str:
-    """A ClientRequestToken (at most 36 characters): one per logical write, reused by botocore's retries."""
-    return str(uuid.uuid4())
 
 
 @dataclass(frozen=True)
@@ -244,11 +235,7 @@ class ErasureStore:
     def _commit(self, uow: UnitOfWork) -> int:
         """1 when this call applied the write (or its lost answer's retry found it applied), 0 when another
         erasure did it first."""
-        try:
-            uow.commit(token=self.token())
-        except _NotApplied:
-            return 0
-        return 1
+        return commit_counted(uow, self.token())
 
     def begin(self, customer_id: str, anon: str, email_hashes: list[str], now_iso: str) -> str:
         """The marker that lets a retry reuse this erasure's anonymised id. A concurrent erasure (or this one's
@@ -269,7 +256,7 @@ class ErasureStore:
         uow = UnitOfWork(self.table)
         uow.update(record.key, "SET customer_id = :anon, gsi1pk = :g", "customer_id = :old",
                    vals=values(anon=anon, g=keys.customer_gsi(anon), old=customer_id),
-                   explain=always(_NotApplied))
+                   explain=always(NotApplied))
         return self._commit(uow)
 
     def move_retention_order(self, order: RetentionOrder, anon: str) -> int:
@@ -316,14 +303,14 @@ class ErasureStore:
         """The code stays what it is (status, redemptions, expiry); only its holder changes, over the old one."""
         uow = UnitOfWork(self.table)
         uow.update(code.key, "SET holder = :h, gsi1pk = :g", "holder = :old",
-                   vals=values(h=holder, g=keys.holder_gsi(holder), old=code.holder), explain=always(_NotApplied))
+                   vals=values(h=holder, g=keys.holder_gsi(holder), old=code.holder), explain=always(NotApplied))
         return self._commit(uow)
 
     def delete(self, k: Key) -> int:
         """A claim, a consent statement or link, a stored answer, a guess counter, a mailbox lock: 1 if this
         call deleted it."""
         uow = UnitOfWork(self.table)
-        uow.delete(k, explain=always(_NotApplied))
+        uow.delete(k, explain=always(NotApplied))
         return self._commit(uow)
 
     def drop_mailbox_lock(self, lock: MailboxLock) -> int:

@@ -2,14 +2,15 @@
 
 Every write is conditional on the old value (the id being erased, or the item being there), so a repeated or
 concurrent erasure changes each item once: each method answers 1 when it changed the item now, 0 when it was done
-before (or is not there).
+before (or is not there). Each carries a ClientRequestToken (unit_of_work.commit_counted), so a write whose
+answer was lost is recognised on botocore's re-send and counted once, not refused by its own condition.
 """
 from __future__ import annotations
 
 from . import keys
-from .dynamo import ConditionFailed, Table, values
+from .dynamo import Table, values
 from .referral_store import referral_from_item, referrer_from_item, referrer_item
-from .unit_of_work import Gone, UnitOfWork, always, move_over_read
+from .unit_of_work import Gone, NotApplied, UnitOfWork, always, commit_counted, move_over_read
 from ..domain.referrals import Referral, Referrer
 
 _HASHES = ("email_hash", "ip_hash", "device_hash")
@@ -45,18 +46,14 @@ class ReferralErasureStore:
     # --- writes -----------------------------------------------------------------------------------------------
 
     def _update(self, k: tuple[str, str], update: str, condition: str, names: dict | None = None, **vals) -> int:
-        try:
-            self.table.update(*k, update, condition, names, values(**vals))
-        except ConditionFailed:
-            return 0  # done before (a resumed or concurrent erasure), or not there
-        return 1
+        uow = UnitOfWork(self.table)  # 0: done before (a resumed or concurrent erasure), or not there
+        uow.update(k, update, condition, names, values(**vals), explain=always(NotApplied))
+        return commit_counted(uow)
 
     def _delete(self, k: tuple[str, str]) -> int:
-        try:
-            self.table.delete(*k, condition="attribute_exists(pk)")
-        except ConditionFailed:
-            return 0
-        return 1
+        uow = UnitOfWork(self.table)
+        uow.delete(k, "attribute_exists(pk)", explain=always(NotApplied))
+        return commit_counted(uow)
 
     def drop_mailbox_lock(self, program_id: str, mailbox_hash: str) -> int:
         return self._delete(keys.referee_mailbox(program_id, mailbox_hash))

@@ -290,6 +290,29 @@ def contended(e: TransactionCancelled) -> Exception:
     return errors.Contention(details={"reasons": e.reasons})
 
 
+class NotApplied(Exception):
+    """Raised by an explanation: the write's condition failed because its work is done already (a repeat or a
+    concurrent writer changed or deleted the item first): nothing to do, nothing to count."""
+
+
+def request_token() -> str:
+    """A ClientRequestToken (at most 36 characters): one per logical write, reused by botocore's retries."""
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def commit_counted(uow: UnitOfWork, token: str | None = None) -> int:
+    """Commits ``uow`` with a ClientRequestToken, as a transaction even when it is one operation, so a write
+    whose answer was lost after it applied is recognised on the re-send instead of failing its own condition
+    (and its ADDs are not applied twice). 1: applied now; 0: an explanation raised NotApplied."""
+    try:
+        uow.commit(token=token or request_token())
+    except NotApplied:
+        return 0
+    return 1
+
+
 class ReadAgain(Exception):
     """Raised by an explanation: what the write was decided on changed; ``item`` is the next read."""
 
