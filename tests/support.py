@@ -185,6 +185,3 @@ def retry_transient(call: Callable[[], T]) -> T:
         _note("retries")
         _pause(attempt)
 
-
-def statuses(answers: list[Answer]) -> Counter[int]:
-    return Counter(status for status, _, _ in answers)
