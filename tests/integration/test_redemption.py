@@ -228,6 +228,7 @@ def test_code_lookup_reports_count_limit_and_status(setup, table):
     assert checkout.get_code(code, NOW + timedelta(days=31))["status"] == "expired"
 
 
+@pytest.mark.concurrency
 def test_per_customer_limit_per_period_resets_at_the_shops_midnight(setup, table):
     c = campaign("daily", codes={"type": "public", "code": "DAILYDEAL"},
                  schedule={"timezone": "Europe/Berlin"},
