@@ -75,3 +75,35 @@ def fan_out(handlers, ddb_endpoint, table_name):
         assert local_bus().wait_idle(30), "the consumers did not finish"
 
     return drain
+
+
+LOST_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"})
+
+
+@pytest.fixture
+def answers_lost_after_commit(ddb_endpoint):
+    """While armed, each write request is sent to DynamoDB and applied, then its answer is lost (ReadTimeoutError);
+    botocore retries the same request (same body, same ClientRequestToken), whose answer arrives."""
+    from botocore.exceptions import ReadTimeoutError
+
+    from incentives.adapters.dynamo import dynamodb_client
+
+    client = dynamodb_client(ddb_endpoint)
+    seen: set[bytes] = set()
+    lost: list[str] = []
+    armed: list[bool] = []
+
+    def before_send(request, event_name="", **_):
+        operation = event_name.rsplit(".", 1)[-1]
+        if not armed or operation not in LOST_WRITES or request.body in seen:
+            return None
+        seen.add(request.body)
+        response = client._endpoint.http_session.send(request)
+        if response.status_code != 200:  # not applied: the answer is the answer
+            return response
+        lost.append(operation)
+        raise ReadTimeoutError(endpoint_url=request.url, error="test: the write applied, its answer was lost")
+
+    client.meta.events.register("before-send.dynamodb", before_send, unique_id="test-lost-answers")
+    yield lambda: armed.append(True), lost
+    client.meta.events.unregister("before-send.dynamodb", unique_id="test-lost-answers")

@@ -64,10 +64,7 @@ def issued_count(table, campaign_id: str = "bulk") -> int:
                if i["sk"].startswith("ISSUED#"))
 
 
-@pytest.mark.concurrency(not_under_faults=(
-    "a chunk claim whose answer is lost after it applied (job_store.claim_chunk, one conditional UpdateItem) is "
-    "re-sent by botocore and fails on its own lease: the attempt takes the chunk as busy and the chunk waits for "
-    "its lease (CHUNK_LEASE_S, minutes), longer than the test waits; docs/reliability.md"))
+@pytest.mark.concurrency
 def test_parallel_workers_write_20000_distinct_codes_with_visible_progress(handlers, config_dir, table, queue,
                                                                            monkeypatch):
     config_dir(bulk_campaign())
@@ -226,3 +223,20 @@ def test_a_killed_worker_resumes_after_its_lease_and_never_resets_a_code_that_wa
     state = issuance.get_job(job["job_id"])
     assert state["status"] == "succeeded" and state["done"] == total
     assert issued_count(table) == total
+
+
+def test_a_chunk_claim_whose_answer_is_lost_is_still_this_attempts_claim(table_name, ddb_endpoint,
+                                                                          answers_lost_after_commit):
+    """The chunk's lease is set, its answer lost, botocore sends the same update again and it fails on the lease
+    it set itself: the attempt still holds the chunk (first attempt), and another attempt is refused as busy."""
+    from incentives.adapters.dynamo import Table, dynamodb_client
+    from incentives.adapters.job_store import JobStore
+
+    store = JobStore(Table(table_name, dynamodb_client(ddb_endpoint)))
+    arm, lost = answers_lost_after_commit
+    arm()
+    claim = store.claim_chunk("job_lost", 3, now_s=1_000, lease_s=300)
+    assert lost == ["UpdateItem"]  # the update applied and its answer was lost once
+    assert claim.first and not claim.busy and not claim.counted
+    other = store.claim_chunk("job_lost", 3, now_s=1_010, lease_s=300)
+    assert other.busy and not other.first

@@ -1,47 +1,16 @@
 """Erasure when DynamoDB's answers are lost after the writes applied: every write of the erasure is applied, its
 answer is lost (a read timeout), and botocore sends the same request again, as it does for a real timeout. The
 retries must neither fail nor count twice: the answer, the erasure record and the data are exactly those of an
-erasure whose answers all arrived (tests/integration/test_erasure.py)."""
+erasure whose answers all arrived (tests/integration/test_erasure.py). The fixture answers_lost_after_commit is in
+conftest.py."""
 from __future__ import annotations
-
-import pytest
 
 from incentives.adapters import keys
 from tests.integration import test_erasure
 from tests.integration.test_erasure import build_customer, erase, numbers, traces
 from tests.support import campaign, scan_all
 
-WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"})
 api = test_erasure.api  # the same customer and campaigns as test_erasure.py
-
-
-@pytest.fixture
-def answers_lost_after_commit(ddb_endpoint):
-    """While armed, each write request is sent to DynamoDB and applied, then its answer is lost (ReadTimeoutError);
-    botocore retries the same request (same body, same ClientRequestToken), whose answer arrives."""
-    from botocore.exceptions import ReadTimeoutError
-
-    from incentives.adapters.dynamo import dynamodb_client
-
-    client = dynamodb_client(ddb_endpoint)
-    seen: set[bytes] = set()
-    lost: list[str] = []
-    armed: list[bool] = []
-
-    def before_send(request, event_name="", **_):
-        operation = event_name.rsplit(".", 1)[-1]
-        if not armed or operation not in WRITES or request.body in seen:
-            return None
-        seen.add(request.body)
-        response = client._endpoint.http_session.send(request)
-        if response.status_code != 200:  # not applied: the answer is the answer
-            return response
-        lost.append(operation)
-        raise ReadTimeoutError(endpoint_url=request.url, error="test: the write applied, its answer was lost")
-
-    client.meta.events.register("before-send.dynamodb", before_send, unique_id="test-lost-answers")
-    yield lambda: armed.append(True), lost
-    client.meta.events.unregister("before-send.dynamodb", unique_id="test-lost-answers")
 
 
 def test_an_erasure_whose_answers_are_lost_after_each_write_applies_each_write_once(api, table,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from . import keys
 from .dynamo import ConditionFailed, Table, values
 from .unit_of_work import UnitOfWork
+from ..domain.ids import new_id
 
 STATUS = {"#st": "status"}
 
@@ -78,26 +79,33 @@ class JobStore:
     def claim_chunk(self, job_id: str, n: int, now_s: int, lease_s: int) -> ChunkClaim:
         """Takes chunk n for ``lease_s`` seconds (one conditional UpdateItem of its marker): refused while the
         chunk is counted or another attempt's lease runs. ``attempts`` tells the first attempt ever, the only one
-        that may write the chunk's codes without reading them first."""
+        that may write the chunk's codes without reading them first. The lease names this attempt
+        (``lease_owner``): when the answer of the update is lost after it applied, botocore's re-send fails on
+        the lease it just set, and the old item's owner tells that the lease is this attempt's own."""
+        me = new_id("lease")
         try:
             item = self.table.update(
-                *keys.job_chunk(job_id, n), "SET lease_until = :until ADD attempts :one",
+                *keys.job_chunk(job_id, n), "SET lease_until = :until, lease_owner = :me ADD attempts :one",
                 "attribute_not_exists(codes) AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-                vals=values(until=now_s + lease_s, one=1, now=now_s), return_new=True)
+                vals=values(until=now_s + lease_s, me=me, one=1, now=now_s), return_new=True)
         except ConditionFailed as e:
             old = e.item or {}
+            if "codes" not in old and old.get("lease_owner") == me:  # our own update, its answer lost
+                return ChunkClaim(first=int(old["attempts"]) == 1)
             return ChunkClaim(counted="codes" in old, busy="codes" not in old)
         return ChunkClaim(first=int(item["attempts"]) == 1)
 
     def release_chunk(self, job_id: str, n: int) -> None:
         """Gives up a claimed chunk's lease (an attempt that failed): its retry need not wait for the lease."""
         try:
-            self.table.update(*keys.job_chunk(job_id, n), "REMOVE lease_until", "attribute_not_exists(codes)")
+            self.table.update(*keys.job_chunk(job_id, n), "REMOVE lease_until, lease_owner",
+                              "attribute_not_exists(codes)")
         except ConditionFailed:
             pass
 
     def count_chunk(self, uow: UnitOfWork, job_id: str, n: int, size: int, shard: int) -> None:
         """The chunk's marker (once: ChunkCounted when it is counted already) and the job's progress shard."""
-        uow.update(keys.job_chunk(job_id, n), "SET codes = :size REMOVE lease_until", "attribute_not_exists(codes)",
+        uow.update(keys.job_chunk(job_id, n), "SET codes = :size REMOVE lease_until, lease_owner",
+                   "attribute_not_exists(codes)",
                    vals=values(size=size), explain=lambda _old: ChunkCounted())
         uow.add(keys.job_progress(job_id, shard), done=size)
