@@ -12,7 +12,7 @@ from constructs import Construct
 from incentives.http.routes import api_functions
 from incentives.settings import HASH_KEY, NEEDS
 
-from . import permissions, scanners
+from . import encryption, permissions, scanners
 from .api import Api, ApiKeys
 from .bulk import WORKER as BULK_WORKER
 from .bulk import BulkWork
@@ -35,6 +35,7 @@ class IncentivesStack(Stack):
         self, scope: Construct, construct_id: str, *, settings: InfraSettings, config_document: dict, **kwargs
     ) -> None:
         super().__init__(scope, construct_id, stack_name=settings.stack_name, **kwargs)
+        key = encryption.engine_key(self, settings.encryption_key)  # None: AWS owned and managed keys
         data = Data(self, "Data")
         config = ConfigStore(self, "Config", document=config_document)
         keys = ApiKeys(self, "ApiKeys")
@@ -106,7 +107,8 @@ class IncentivesStack(Stack):
                 for statement in permissions.messaging_statements(self, settings.ses_identity, configuration_set,
                                                                   sms=folder in permissions.SENDS_SMS):
                     fn.add_to_role_policy(statement)
-            for statement in permissions.bulk_statements(folder, bulk.queue.queue_arn, bulk.objects_arn()):
+            bulk_statements = permissions.bulk_statements(folder, bulk.queue.queue_arn, bulk.objects_arn())
+            for statement in bulk_statements:
                 fn.add_to_role_policy(statement)
                 if statement.resources == [bulk.objects_arn()] and fn.role is not None:
                     bulk.acknowledge_objects(fn.role)
@@ -118,6 +120,16 @@ class IncentivesStack(Stack):
                                                     for job in permissions.INVOKES[folder])),
                     )
                 )
+
+            if key is not None:
+                # its failure queue is the function's to send to (a destination or a stream's on-failure), except
+                # the bulk worker's, which SQS itself redrives to
+                sends = (folder in failure_queues and folder != BULK_WORKER) or any(
+                    "sqs:SendMessage" in statement.actions for statement in bulk_statements)
+                writes = any("s3:PutObject" in statement.actions for statement in bulk_statements)
+                for statement in encryption.statements(key, sends_to_queues=sends, writes_objects=writes):
+                    fn.add_to_role_policy(statement)
+        reserved = _reserve_concurrency(functions, settings.reserved_concurrency_map())
 
         api = Api(self, "Api", functions=api_fns, keys=keys, settings=settings, log_retention=log_retention)
         # journeys' unsubscribe links point to the API (messaging.yaml overrides); claims' mails carry no such link
@@ -131,9 +143,6 @@ class IncentivesStack(Stack):
                       "same requests longer than the files (CloudTrail S3 data events are the deployer's choice)")
         scanners.skip(bulk.exports, "CKV_AWS_21", "every object is a regenerable export that expires after 7 days: "
                       "versions would keep customers' codes beyond that expiry")
-        scanners.skip(pseudonym_key, "CKV_AWS_149", "encrypted with the AWS managed key aws/secretsmanager; read "
-                      "only by the four roles granted it (tests/infra/test_iam.py); a customer managed key adds a "
-                      "key policy and per-request cost and is the deployer's choice")
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -163,6 +172,13 @@ class IncentivesStack(Stack):
             pages = Pages(self, "Pages", rest_api=api.rest_api, stage_name=settings.stage_name,
                           claims_function=functions["claims"])
 
+        if key is not None:
+            encryption.apply(self, key, buckets=[bulk.exports])  # last: every resource built so far
+        else:
+            scanners.skip_without_key(self)
+        scanners.skip_unreserved(functions, reserved)
+
+        self.key = key
         self.data = data
         self.config = config
         self.api = api
@@ -189,6 +205,17 @@ class IncentivesStack(Stack):
                       description="the hosted pages: <url>/claim/<campaign_id>, <url>/dashboard/")
         for folder, queue in failure_queues.items():
             CfnOutput(self, f"{camel(folder)}DeadLetterQueueUrl", value=queue.queue_url)
+
+
+def _reserve_concurrency(functions: dict, reserved: dict[str, int]) -> set[str]:
+    """Applies the reserved_concurrency setting; a folder that is no function of the stack fails synth."""
+    unknown = sorted(set(reserved) - set(functions))
+    if unknown:
+        raise ValueError(f"incentives:reserved_concurrency names no function folder: {', '.join(unknown)} "
+                         f"(the folders are: {', '.join(sorted(functions))})")
+    for folder, count in reserved.items():
+        functions[folder].node.default_child.reserved_concurrent_executions = count
+    return set(reserved)
 
 
 def _pseudonym_key(scope: Construct) -> secretsmanager.Secret:
