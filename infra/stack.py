@@ -5,6 +5,8 @@ import json
 
 from aws_cdk import Acknowledgment, CfnOutput, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ses as ses
@@ -121,14 +123,8 @@ class IncentivesStack(Stack):
                     )
                 )
 
-            if key is not None:
-                # its failure queue is the function's to send to (a destination or a stream's on-failure), except
-                # the bulk worker's, which SQS itself redrives to
-                sends = (folder in failure_queues and folder != BULK_WORKER) or any(
-                    "sqs:SendMessage" in statement.actions for statement in bulk_statements)
-                writes = any("s3:PutObject" in statement.actions for statement in bulk_statements)
-                for statement in encryption.statements(key, sends_to_queues=sends, writes_objects=writes):
-                    fn.add_to_role_policy(statement)
+            _grant_key(fn, key, sends_to_own_failures=folder in failure_queues and folder != BULK_WORKER,
+                       bulk_statements=bulk_statements)
         reserved = _reserve_concurrency(functions, settings.reserved_concurrency_map())
 
         api = Api(self, "Api", functions=api_fns, keys=keys, settings=settings, log_retention=log_retention)
@@ -172,10 +168,7 @@ class IncentivesStack(Stack):
             pages = Pages(self, "Pages", rest_api=api.rest_api, stage_name=settings.stage_name,
                           claims_function=functions["claims"])
 
-        if key is not None:
-            encryption.apply(self, key, buckets=[bulk.exports])  # last: every resource built so far
-        else:
-            scanners.skip_without_key(self)
+        _encrypt(self, key, buckets=[bulk.exports])  # last: every resource built so far
         scanners.skip_unreserved(functions, reserved)
 
         self.key = key
@@ -205,6 +198,26 @@ class IncentivesStack(Stack):
                       description="the hosted pages: <url>/claim/<campaign_id>, <url>/dashboard/")
         for folder, queue in failure_queues.items():
             CfnOutput(self, f"{camel(folder)}DeadLetterQueueUrl", value=queue.queue_url)
+
+
+def _encrypt(stack: Stack, key: kms.IKey | None, buckets: list) -> None:
+    """The key on every resource that takes one; without a key, their encryption checks skipped with reasons."""
+    if key is None:
+        scanners.skip_without_key(stack)
+    else:
+        encryption.apply(stack, key, buckets=buckets)
+
+
+def _grant_key(fn: lambda_.Function, key: kms.IKey | None, *, sends_to_own_failures: bool,
+               bulk_statements: list[iam.PolicyStatement]) -> None:
+    """The function's rights on the customer key. Its failure queue is its own to send to (a destination or a
+    stream's on-failure), except the bulk worker's, which SQS itself redrives to."""
+    if key is None:
+        return
+    sends = sends_to_own_failures or any("sqs:SendMessage" in s.actions for s in bulk_statements)
+    writes = any("s3:PutObject" in s.actions for s in bulk_statements)
+    for statement in encryption.statements(key, sends_to_queues=sends, writes_objects=writes):
+        fn.add_to_role_policy(statement)
 
 
 def _reserve_concurrency(functions: dict, reserved: dict[str, int]) -> set[str]:
