@@ -9,11 +9,11 @@ resource added later cannot be forgotten (tests/infra/test_encryption.py asserts
 the table (SSE with the key), every log group, every queue (dead letters too), the alarm topic, the pseudonym
 secret, the export bucket (SSE-KMS with a bucket key) and each function's environment variables.
 
-Roles get KMS rights on that key only, and only what their function does with it (`statements`):
-kms:Decrypt for all (Lambda decrypts the function's environment; table, stream, queue and secret reads
-decrypt), kms:GenerateDataKey only for those that put messages on a queue or write the export files, and only
-through SQS or S3 (kms:ViaService). The L2 constructs are not given the key: their automatic grants would add
-kms:Encrypt and kms:ReEncrypt* to senders, more than SQS needs.
+Roles get KMS rights on that key only, and only what their function does with it: kms:Decrypt for every
+function's role (`apply`: Lambda decrypts the function's environment; table, stream, queue and secret reads
+decrypt), kms:GenerateDataKey (`statements`) only for those that put messages on a queue or write the export
+files, and only through SQS or S3 (kms:ViaService). The L2 constructs are not given the key: their automatic
+grants would add kms:Encrypt and kms:ReEncrypt* to senders, more than SQS needs.
 """
 from __future__ import annotations
 
@@ -121,6 +121,10 @@ def _encrypt(construct: IConstruct, key: kms.IKey, kms_buckets: set[str]) -> Non
         construct.kms_key_id = key.key_arn
     elif isinstance(construct, lambda_.CfnFunction):
         construct.kms_key_arn = key.key_arn
+        # Lambda decrypts the environment for the function: its role (CDK's own functions' too) needs kms:Decrypt
+        function = construct.node.scope
+        if isinstance(function, lambda_.Function):
+            function.add_to_role_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key.key_arn]))
     elif isinstance(construct, s3.CfnBucket) and construct.node.path in kms_buckets:
         construct.bucket_encryption = s3.CfnBucket.BucketEncryptionProperty(
             server_side_encryption_configuration=[s3.CfnBucket.ServerSideEncryptionRuleProperty(
@@ -136,8 +140,9 @@ DATA_KEY_REUSE_SECONDS = 86400
 
 
 def statements(key: kms.IKey, *, sends_to_queues: bool, writes_objects: bool) -> list[iam.PolicyStatement]:
-    """A function role's rights on the key (module docstring)."""
-    out = [iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key.key_arn])]
+    """A function role's rights on the key beyond kms:Decrypt, which `apply` grants every function (module
+    docstring)."""
+    out: list[iam.PolicyStatement] = []
     services = [f"{service}.{Aws.REGION}.amazonaws.com"
                 for service, needed in (("sqs", sends_to_queues), ("s3", writes_objects)) if needed]
     if services:
