@@ -6,6 +6,8 @@ from dataclasses import dataclass, fields
 
 from constructs import Node
 
+from .encryption import check_setting
+
 PREFIX = "incentives:"
 
 
@@ -44,8 +46,6 @@ class InfraSettings:
     reserved_concurrency: str = ""
 
     def __post_init__(self) -> None:
-        from .encryption import check_setting
-
         check_setting(self.encryption_key)
         self.reserved_concurrency_map()  # raises on a malformed value
 

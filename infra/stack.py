@@ -17,7 +17,7 @@ from incentives.settings import HASH_KEY, NEEDS
 from . import encryption, permissions, scanners
 from .api import Api, ApiKeys
 from .bulk import WORKER as BULK_WORKER
-from .bulk import BulkWork
+from .bulk import BULK_WORKERS, BulkWork
 from .config_store import ConfigStore
 from .customer_events import CustomerEvents
 from .dashboard import OperationsDashboard
@@ -220,12 +220,21 @@ def _grant_key(fn: lambda_.Function, key: kms.IKey | None, *, sends_to_own_failu
         fn.add_to_role_policy(statement)
 
 
+RESERVE_AT_LEAST = {BULK_WORKER: BULK_WORKERS}
+
+
 def _reserve_concurrency(functions: dict, reserved: dict[str, int]) -> set[str]:
     """Applies the reserved_concurrency setting; a folder that is no function of the stack fails synth."""
     unknown = sorted(set(reserved) - set(functions))
     if unknown:
         raise ValueError(f"incentives:reserved_concurrency names no function folder: {', '.join(unknown)} "
                          f"(the folders are: {', '.join(sorted(functions))})")
+    # the bulk worker's queue mapping runs up to BULK_WORKERS at once: fewer reserved would throttle its slices
+    # until they land in the dead-letter queue
+    short = sorted(f"{folder} (at least {least})" for folder, least in RESERVE_AT_LEAST.items()
+                   if reserved.get(folder, least) < least)
+    if short:
+        raise ValueError(f"incentives:reserved_concurrency too small for {', '.join(short)}")
     for folder, count in reserved.items():
         functions[folder].node.default_child.reserved_concurrent_executions = count
     return set(reserved)

@@ -108,7 +108,7 @@ def function_folders() -> list[str]:
 # The hardened deployment: a customer managed key created by the stack, and reserved concurrency for every
 # function (tests/infra/test_encryption.py, test_scanners.py).
 HARDENED = {"encryption_key": "customer",
-            "reserved_concurrency": ",".join(f"{folder}={n}" for n, folder in enumerate(function_folders(), 1))}
+            "reserved_concurrency": ",".join(f"{folder}={n}" for n, folder in enumerate(function_folders(), 10))}
 
 
 @pytest.fixture(scope="session")

@@ -177,6 +177,11 @@ def test_an_unknown_function_folder_is_refused_by_name():
         _build(reserved_concurrency="storefront=5,storefrnt=5,checkout=1")
 
 
+def test_the_bulk_worker_keeps_the_concurrency_of_its_queue_mapping():
+    with pytest.raises(ValueError, match=r"too small for bulk_codes_worker \(at least 8\)"):
+        _build(reserved_concurrency="bulk_codes_worker=7")
+
+
 @pytest.mark.parametrize("value,message", [
     ("storefront=five", "must be 'folder=n,...' or a JSON object"),
     ("storefront", "must be 'folder=n,...' or a JSON object"),
