@@ -1,9 +1,12 @@
 """Deploy-time knobs, read from CDK context (cdk.json or `cdk deploy -c incentives:<name>=<value>`)."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 
 from constructs import Node
+
+from .encryption import check_setting
 
 PREFIX = "incentives:"
 
@@ -35,6 +38,35 @@ class InfraSettings:
     # otherwise expire point lots or release held referral rewards ahead of time. A test or staging stack turns it
     # on with `-c incentives:jobs_allow_now=true` (docs/runbook.md).
     jobs_allow_now: bool = False
+    # "aws" (AWS owned and managed keys, as always), "customer" (the stack creates one KMS key) or the ARN of an
+    # existing key (infra/encryption.py, docs/runbook.md "Customer managed key").
+    encryption_key: str = "aws"
+    # Reserved concurrent executions per function folder: "" or "0" (none: accounts with the default limit of 10
+    # cannot reserve any), "name=n,name=n" or a JSON object {"name": n}. Unknown folders fail synth.
+    reserved_concurrency: str = ""
+
+    def __post_init__(self) -> None:
+        check_setting(self.encryption_key)
+        self.reserved_concurrency_map()  # raises on a malformed value
+
+    def reserved_concurrency_map(self) -> dict[str, int]:
+        """The reserved_concurrency setting as {function folder: reserved concurrent executions}."""
+        raw = self.reserved_concurrency.strip()
+        if raw in ("", "0"):
+            return {}
+        name = f"{PREFIX}reserved_concurrency"
+        try:
+            pairs = (json.loads(raw).items() if raw.startswith("{")
+                     else (item.split("=", 1) for item in raw.split(",") if item.strip()))
+            out = {str(folder).strip(): _count(count) for folder, count in pairs}
+        except (ValueError, AttributeError) as e:
+            raise ValueError(f"{name} must be 'folder=n,...' or a JSON object of function folders to counts, "
+                             f"not {raw!r} ({e})") from None
+        small = sorted(folder for folder, count in out.items() if count < 1)
+        if small:
+            raise ValueError(f"{name}: {', '.join(small)} must reserve at least 1 execution (0 would throttle "
+                             "every invocation; leave a function out to reserve nothing)")
+        return out
 
     @classmethod
     def from_context(cls, node: Node) -> InfraSettings:
@@ -46,8 +78,12 @@ class InfraSettings:
             # Context given on the command line (-c key=value) always arrives as a string.
             if f.type in (bool, "bool"):
                 values[f.name] = _flag(f.name, raw)
+            elif f.type in (int, "int"):
+                values[f.name] = int(raw)
+            elif isinstance(raw, dict):  # a JSON object in cdk.json's context
+                values[f.name] = json.dumps(raw)
             else:
-                values[f.name] = int(raw) if f.type in (int, "int") else str(raw)
+                values[f.name] = str(raw)
         return cls(**values)
 
 
@@ -60,3 +96,9 @@ def _flag(name: str, raw: object) -> bool:
     if text in ("false", "0", "no", "off", ""):
         return False
     raise ValueError(f"{PREFIX}{name} must be true or false, not {raw!r}")
+
+
+def _count(raw: object) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise ValueError(f"{raw!r} is not a whole number")
+    return int(str(raw).strip())

@@ -5,6 +5,8 @@ import json
 
 from aws_cdk import Acknowledgment, CfnOutput, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ses as ses
@@ -12,10 +14,10 @@ from constructs import Construct
 from incentives.http.routes import api_functions
 from incentives.settings import HASH_KEY, NEEDS
 
-from . import permissions, scanners
+from . import encryption, permissions, scanners
 from .api import Api, ApiKeys
 from .bulk import WORKER as BULK_WORKER
-from .bulk import BulkWork
+from .bulk import BULK_WORKERS, BulkWork
 from .config_store import ConfigStore
 from .customer_events import CustomerEvents
 from .dashboard import OperationsDashboard
@@ -35,6 +37,7 @@ class IncentivesStack(Stack):
         self, scope: Construct, construct_id: str, *, settings: InfraSettings, config_document: dict, **kwargs
     ) -> None:
         super().__init__(scope, construct_id, stack_name=settings.stack_name, **kwargs)
+        key = encryption.engine_key(self, settings.encryption_key)  # None: AWS owned and managed keys
         data = Data(self, "Data")
         config = ConfigStore(self, "Config", document=config_document)
         keys = ApiKeys(self, "ApiKeys")
@@ -106,7 +109,8 @@ class IncentivesStack(Stack):
                 for statement in permissions.messaging_statements(self, settings.ses_identity, configuration_set,
                                                                   sms=folder in permissions.SENDS_SMS):
                     fn.add_to_role_policy(statement)
-            for statement in permissions.bulk_statements(folder, bulk.queue.queue_arn, bulk.objects_arn()):
+            bulk_statements = permissions.bulk_statements(folder, bulk.queue.queue_arn, bulk.objects_arn())
+            for statement in bulk_statements:
                 fn.add_to_role_policy(statement)
                 if statement.resources == [bulk.objects_arn()] and fn.role is not None:
                     bulk.acknowledge_objects(fn.role)
@@ -118,6 +122,10 @@ class IncentivesStack(Stack):
                                                     for job in permissions.INVOKES[folder])),
                     )
                 )
+
+            _grant_key(fn, key, sends_to_own_failures=folder in failure_queues and folder != BULK_WORKER,
+                       bulk_statements=bulk_statements)
+        reserved = _reserve_concurrency(functions, settings.reserved_concurrency_map())
 
         api = Api(self, "Api", functions=api_fns, keys=keys, settings=settings, log_retention=log_retention)
         # journeys' unsubscribe links point to the API (messaging.yaml overrides); claims' mails carry no such link
@@ -131,9 +139,6 @@ class IncentivesStack(Stack):
                       "same requests longer than the files (CloudTrail S3 data events are the deployer's choice)")
         scanners.skip(bulk.exports, "CKV_AWS_21", "every object is a regenerable export that expires after 7 days: "
                       "versions would keep customers' codes beyond that expiry")
-        scanners.skip(pseudonym_key, "CKV_AWS_149", "encrypted with the AWS managed key aws/secretsmanager; read "
-                      "only by the four roles granted it (tests/infra/test_iam.py); a customer managed key adds a "
-                      "key policy and per-request cost and is the deployer's choice")
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -163,6 +168,10 @@ class IncentivesStack(Stack):
             pages = Pages(self, "Pages", rest_api=api.rest_api, stage_name=settings.stage_name,
                           claims_function=functions["claims"])
 
+        _encrypt(self, key, buckets=[bulk.exports])  # last: every resource built so far
+        scanners.skip_unreserved(functions, reserved)
+
+        self.key = key
         self.data = data
         self.config = config
         self.api = api
@@ -189,6 +198,46 @@ class IncentivesStack(Stack):
                       description="the hosted pages: <url>/claim/<campaign_id>, <url>/dashboard/")
         for folder, queue in failure_queues.items():
             CfnOutput(self, f"{camel(folder)}DeadLetterQueueUrl", value=queue.queue_url)
+
+
+def _encrypt(stack: Stack, key: kms.IKey | None, buckets: list) -> None:
+    """The key on every resource that takes one; without a key, their encryption checks skipped with reasons."""
+    if key is None:
+        scanners.skip_without_key(stack)
+    else:
+        encryption.apply(stack, key, buckets=buckets)
+
+
+def _grant_key(fn: lambda_.Function, key: kms.IKey | None, *, sends_to_own_failures: bool,
+               bulk_statements: list[iam.PolicyStatement]) -> None:
+    """The function's rights on the customer key. Its failure queue is its own to send to (a destination or a
+    stream's on-failure), except the bulk worker's, which SQS itself redrives to."""
+    if key is None:
+        return
+    sends = sends_to_own_failures or any("sqs:SendMessage" in s.actions for s in bulk_statements)
+    writes = any("s3:PutObject" in s.actions for s in bulk_statements)
+    for statement in encryption.statements(key, sends_to_queues=sends, writes_objects=writes):
+        fn.add_to_role_policy(statement)
+
+
+RESERVE_AT_LEAST = {BULK_WORKER: BULK_WORKERS}
+
+
+def _reserve_concurrency(functions: dict, reserved: dict[str, int]) -> set[str]:
+    """Applies the reserved_concurrency setting; a folder that is no function of the stack fails synth."""
+    unknown = sorted(set(reserved) - set(functions))
+    if unknown:
+        raise ValueError(f"incentives:reserved_concurrency names no function folder: {', '.join(unknown)} "
+                         f"(the folders are: {', '.join(sorted(functions))})")
+    # the bulk worker's queue mapping runs up to BULK_WORKERS at once: fewer reserved would throttle its slices
+    # until they land in the dead-letter queue
+    short = sorted(f"{folder} (at least {least})" for folder, least in RESERVE_AT_LEAST.items()
+                   if reserved.get(folder, least) < least)
+    if short:
+        raise ValueError(f"incentives:reserved_concurrency too small for {', '.join(short)}")
+    for folder, count in reserved.items():
+        functions[folder].node.default_child.reserved_concurrent_executions = count
+    return set(reserved)
 
 
 def _pseudonym_key(scope: Construct) -> secretsmanager.Secret:

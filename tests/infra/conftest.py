@@ -82,18 +82,40 @@ class Synth:
         return _flatten(value)
 
 
-@pytest.fixture(scope="session")
-def synth(tmp_path_factory) -> Synth:
+def synthesize(outdir: Path, settings: dict[str, object] | None = None) -> Synth:
+    """The stack as `cdk synth -c incentives:<name>=<value> ...` would make it, cdk-nag included."""
     from infra import REPO_ROOT
     from infra.app_builder import build_app
 
-    outdir = tmp_path_factory.mktemp("cdk.out")
     context = {
         "aws:cdk:bundling-stacks": [],
         # the repo's config/, whatever INCENTIVES_CONFIG_DIR another test left in the environment
         "incentives:config_dir": str(REPO_ROOT / "config"),
+        **{f"incentives:{name}": value for name, value in (settings or {}).items()},
     }
     app, stack = build_app(context=context, outdir=str(outdir))
     app.synth()  # runs the cdk-nag plugin: an unacknowledged finding raises here
     template = json.loads((outdir / f"{stack.artifact_id}.template.json").read_text())
     return Synth(outdir=outdir, template=template, stack=stack)
+
+
+def function_folders() -> list[str]:
+    from infra import REPO_ROOT
+
+    return sorted(p.parent.name for p in (REPO_ROOT / "functions").glob("*/*_handler.py"))
+
+
+# The hardened deployment: a customer managed key created by the stack, and reserved concurrency for every
+# function (tests/infra/test_encryption.py, test_scanners.py).
+HARDENED = {"encryption_key": "customer",
+            "reserved_concurrency": ",".join(f"{folder}={n}" for n, folder in enumerate(function_folders(), 10))}
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory) -> Synth:
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def synth_customer(tmp_path_factory) -> Synth:
+    return synthesize(tmp_path_factory.mktemp("cdk.out.customer"), HARDENED)

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from infra import scanners
+from infra import encryption, scanners
 from tests.support import ROOT
 
 
@@ -24,8 +24,7 @@ def _checkov() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def checkov_report(synth):
+def _run_checkov(synth) -> dict:
     binary = _checkov()
     if binary is None:
         pytest.skip("checkov is not installed: `make scan-setup` installs it into .venv-checkov (make test does)")
@@ -35,6 +34,21 @@ def checkov_report(synth):
     assert r.stdout, r.stderr[-2000:]
     report = json.loads(r.stdout)
     return report[0] if isinstance(report, list) else report
+
+
+_REPORTS: dict[str, dict] = {}  # checkov takes a minute per template: once per session (per xdist worker)
+
+
+def _report(name: str, synth) -> dict:
+    if name not in _REPORTS:
+        _REPORTS[name] = _run_checkov(synth)
+    return _REPORTS[name]
+
+
+@pytest.fixture(params=["synth", "synth_customer"])
+def checkov_report(request):
+    """checkov over the default template and over the hardened one (customer key, reserved concurrency)."""
+    return _report(request.param, request.getfixturevalue(request.param))
 
 
 def test_checkov_finds_nothing_unexplained(checkov_report):
@@ -110,3 +124,36 @@ def test_only_public_routes_skip_the_open_method_check(synth):
             assert props["ApiKeyRequired"] is False and props.get("OperationName") in public_names
         else:
             assert props["ApiKeyRequired"] is True or props["HttpMethod"] == "OPTIONS"
+
+
+# The findings the two settings fix (infra/scanners.py skips them, with reasons, while a setting is off).
+BY_SETTING = {*encryption.FIXED_BY_KEY, scanners.CONCURRENCY}
+
+
+def _by_check(results: list[dict]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for r in results:
+        out.setdefault(r["check_id"], set()).add(r["resource"])
+    return out
+
+
+def test_the_settings_fix_their_findings_instead_of_skipping_them(synth_customer, synth):
+    """With encryption_key=customer and a reserved concurrency for every function, checkov passes each resource
+    the default template skips for CKV_AWS_158/119/173/26/27/149/115: fixed, not skipped."""
+    hardened, default = _report("synth_customer", synth_customer), _report("synth", synth)
+    skipped_by_default = {c: r for c, r in _by_check(default["results"]["skipped_checks"]).items() if c in BY_SETTING}
+    assert set(skipped_by_default) == BY_SETTING
+    assert len(skipped_by_default["CKV_AWS_158"]) == len(synth.of_type("AWS::Logs::LogGroup"))
+    assert len(skipped_by_default["CKV_AWS_115"]) == len(synth.functions())
+    passed = _by_check(hardened["results"]["passed_checks"])
+    assert {c: passed.get(c, set()) >= r for c, r in skipped_by_default.items()} == dict.fromkeys(BY_SETTING, True)
+    assert BY_SETTING.isdisjoint(_by_check(hardened["results"]["skipped_checks"]))
+
+
+def test_each_setting_dependent_skip_names_the_setting_that_fixes_it(synth):
+    for logical_id, res in synth.resources.items():
+        for s in res.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            if s["id"] in encryption.FIXED_BY_KEY:
+                assert s["comment"].startswith("incentives:encryption_key=aws"), (logical_id, s)
+            elif s["id"] == scanners.CONCURRENCY:
+                assert "incentives:reserved_concurrency" in s["comment"], (logical_id, s)
