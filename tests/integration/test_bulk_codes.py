@@ -240,3 +240,45 @@ def test_a_chunk_claim_whose_answer_is_lost_is_still_this_attempts_claim(table_n
     assert claim.first and not claim.busy and not claim.counted
     other = store.claim_chunk("job_lost", 3, now_s=1_010, lease_s=300)
     assert other.busy and not other.first
+
+
+def test_a_chunk_lease_is_released_only_by_its_own_attempt(table):
+    from incentives.adapters.job_store import JobStore
+
+    store = JobStore(table)
+    assert store.claim_chunk("job_own", 1, now_s=1_000, lease_s=300, owner="lease_a").first
+    store.release_chunk("job_own", 1, "lease_b")  # another attempt's release leaves the lease alone
+    assert store.claim_chunk("job_own", 1, now_s=1_010, lease_s=300, owner="lease_c").busy
+    store.release_chunk("job_own", 1, "lease_a")
+    retry = store.claim_chunk("job_own", 1, now_s=1_020, lease_s=300, owner="lease_d")
+    assert not retry.busy and not retry.first  # free again at once, and known as a later attempt
+
+
+def test_a_chunk_claim_that_raises_after_it_applied_leaves_no_lease_behind(table, config_dir, monkeypatch):
+    """The claim's update applies, then the client raises (throttled past its retries): the slice fails, and
+    the redelivered slice finds the chunk free instead of waiting CHUNK_LEASE_S for a lease nobody holds."""
+    from botocore.exceptions import ClientError
+
+    from incentives.adapters.job_store import JobStore
+
+    issuance = Issuance(table, config_dir(bulk_campaign()))
+    job = issuance.issue("bulk", 2 * CHUNK, None, None, NOW).body
+    assert [(m["first_chunk"], m["end_chunk"]) for m in issuance.plan_bulk(job["job_id"], NOW)] == [(0, 2)]
+    real = JobStore.claim_chunk
+    failed: list[int] = []
+
+    def claim_then_throttled(self, job_id, n, now_s, lease_s, owner=None):
+        applied = real(self, job_id, n, now_s, lease_s, owner)
+        if n == 1 and not failed:
+            failed.append(n)
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "test"}}, "UpdateItem")
+        return applied
+
+    monkeypatch.setattr(JobStore, "claim_chunk", claim_then_throttled)
+    with pytest.raises(ClientError):
+        issuance.run_slice(job["job_id"], 0, 2, NOW)
+    marker = table.get(*keys.job_chunk(job["job_id"], 1), consistent=True)
+    assert marker["attempts"] == 1 and "lease_until" not in marker and "codes" not in marker  # released
+    assert issuance.run_slice(job["job_id"], 0, 2, NOW) is True  # the redelivery finishes the job at once
+    state = issuance.get_job(job["job_id"])
+    assert state["status"] == "succeeded" and state["done"] == 2 * CHUNK

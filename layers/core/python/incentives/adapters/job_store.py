@@ -26,6 +26,11 @@ class ChunkClaim:
     first: bool = False
 
 
+def new_lease_owner() -> str:
+    """The id a bulk attempt holds a chunk's lease by."""
+    return new_id("lease")
+
+
 class JobStore:
     def __init__(self, table: Table):
         self.table = table
@@ -76,13 +81,14 @@ class JobStore:
                           names={**STATUS, "#err": "error"},
                           vals=values(failed="failed", now=now_iso, msg=message[:500]))
 
-    def claim_chunk(self, job_id: str, n: int, now_s: int, lease_s: int) -> ChunkClaim:
+    def claim_chunk(self, job_id: str, n: int, now_s: int, lease_s: int, owner: str | None = None) -> ChunkClaim:
         """Takes chunk n for ``lease_s`` seconds (one conditional UpdateItem of its marker): refused while the
         chunk is counted or another attempt's lease runs. ``attempts`` tells the first attempt ever, the only one
         that may write the chunk's codes without reading them first. The lease names this attempt
         (``lease_owner``): when the answer of the update is lost after it applied, botocore's re-send fails on
-        the lease it just set, and the old item's owner tells that the lease is this attempt's own."""
-        me = new_id("lease")
+        the lease it just set, and the old item's owner tells that the lease is this attempt's own. ``owner``:
+        the attempt's id (new_lease_owner()), to release the lease by when the claim itself raised."""
+        me = owner or new_lease_owner()
         try:
             item = self.table.update(
                 *keys.job_chunk(job_id, n), "SET lease_until = :until, lease_owner = :me ADD attempts :one",
@@ -95,11 +101,12 @@ class JobStore:
             return ChunkClaim(counted="codes" in old, busy="codes" not in old)
         return ChunkClaim(first=int(item["attempts"]) == 1)
 
-    def release_chunk(self, job_id: str, n: int) -> None:
-        """Gives up a claimed chunk's lease (an attempt that failed): its retry need not wait for the lease."""
+    def release_chunk(self, job_id: str, n: int, owner: str) -> None:
+        """Gives up this attempt's lease of a chunk (an attempt that failed, also one whose claim raised after it
+        may have applied): its retry need not wait for the lease. Another attempt's lease is left alone."""
         try:
             self.table.update(*keys.job_chunk(job_id, n), "REMOVE lease_until, lease_owner",
-                              "attribute_not_exists(codes)")
+                              "attribute_not_exists(codes) AND lease_owner = :me", vals=values(me=owner))
         except ConditionFailed:
             pass
 

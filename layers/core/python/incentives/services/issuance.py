@@ -16,6 +16,7 @@ handed out, bound or redeemed is never put over. batch_write raises when items s
 never counted (nor the job reported done) with codes it did not write."""
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from datetime import datetime
 
 from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
-from ..adapters.job_store import ChunkCounted, JobStore
+from ..adapters.job_store import ChunkCounted, JobStore, new_lease_owner
 from ..adapters.unit_of_work import UnitOfWork
 from ..domain import errors
 from ..domain.clock import iso, parse_rfc3339
@@ -165,7 +166,13 @@ class Issuance:
     def _chunk(self, meta: dict, campaign: Campaign, key: bytes, n: int, now: datetime) -> str:
         """Claims, writes and counts chunk n: "written", "counted" (an earlier attempt did it) or "busy"."""
         job_id, total = meta["id"], int(meta["total"])
-        claim = self.jobs.claim_chunk(job_id, n, int(now.timestamp()), CHUNK_LEASE_S)
+        owner = new_lease_owner()
+        try:
+            claim = self.jobs.claim_chunk(job_id, n, int(now.timestamp()), CHUNK_LEASE_S, owner)
+        except Exception:  # e.g. throttled past the retries after the lease was set: the retry need not wait
+            with contextlib.suppress(Exception):
+                self.jobs.release_chunk(job_id, n, owner)
+            raise
         if claim.counted or claim.busy:
             return "counted" if claim.counted else "busy"
         size = min(CHUNK, total - n * CHUNK)
@@ -185,7 +192,7 @@ class Issuance:
             except ChunkCounted:
                 return "counted"  # a duplicate attempt counted it meanwhile (its lease had run out)
         except Exception:
-            self.jobs.release_chunk(job_id, n)  # the retry need not wait for the lease
+            self.jobs.release_chunk(job_id, n, owner)  # the retry need not wait for the lease
             raise
         return "written"
 
