@@ -63,14 +63,11 @@ def test_a_referral_erasure_whose_answers_are_lost_counts_each_item_once(handler
                                                                          answers_lost_after_commit):
     """The referee's and then the referrer's referral items (services/referral_erasure.py): each conditional write
     is re-sent after its lost answer and still counts once, as in test_referrals_flow.py without faults."""
-    from tests.integration.referral_support import PROGRAM, Shop, at, program, write_config
+    from tests.integration.referral_support import PROGRAM
+    from tests.integration.test_referrals_flow import ann_refers_bob_who_pays
     from tests.support import OPERATOR_KEY_ID
 
-    write_config(config_dir, program(conversion={"return_window_days": 0}))
-    shop = Shop(handlers, table)
-    code = shop.enroll("ann", email="ann@example.com", ip="198.51.100.7")["referral_code"]
-    ref = shop.refer(code, "bob", email="bob@gmail.com")[1]
-    shop.paid("pay-bob", "bob", 5000, when=at())
+    shop, _code, ref = ann_refers_bob_who_pays(handlers, config_dir, table)
     before = shop.counters()
     arm, lost = answers_lost_after_commit
     arm()

@@ -33,12 +33,19 @@ def test_an_order_event_converts_through_the_stream_and_the_job_publishes_the_en
     assert by_type["referral.reward_points"]["detail"]["data"]["points"] == 500
 
 
-def test_erasure_anonymises_referral_ledgers_and_removes_hashes(handlers, config_dir, table):
+def ann_refers_bob_who_pays(handlers, config_dir, table):
+    """ann (with an e-mail and an IP) refers bob (with an e-mail), whose paid order converts and pays ann's
+    reward at once: every referral item erasure has to change. Answers the shop, ann's code and the referral."""
     write_config(config_dir, program(conversion={"return_window_days": 0}))
     shop = Shop(handlers, table)
     code = shop.enroll("ann", email="ann@example.com", ip="198.51.100.7")["referral_code"]
     ref = shop.refer(code, "bob", email="bob@gmail.com")[1]
     shop.paid("pay-bob", "bob", 5000, when=at())
+    return shop, code, ref
+
+
+def test_erasure_anonymises_referral_ledgers_and_removes_hashes(handlers, config_dir, table):
+    shop, code, ref = ann_refers_bob_who_pays(handlers, config_dir, table)
     before = shop.counters()
     assert shop.referral(ref["id"])["payout_status"] == "paid"
 
