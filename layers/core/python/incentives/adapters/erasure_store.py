@@ -24,7 +24,6 @@ from .unit_of_work import (NotApplied, ReadAgain, UnitOfWork, always, commit_cou
                            request_token)
 
 Key = tuple[str, str]
-_BATCH = 100  # BatchGetItem's limit
 
 
 class StillErasing(Exception):
@@ -132,11 +131,7 @@ class ErasureStore:
     # --- reads ----------------------------------------------------------------------------------------------
 
     def _batch_get(self, wanted: Iterable[Key]) -> dict[Key, dict]:
-        found: dict[Key, dict] = {}
-        unique = list(dict.fromkeys(wanted))
-        for i in range(0, len(unique), _BATCH):
-            found.update(self.table.batch_get(unique[i:i + _BATCH], consistent=True))
-        return found
+        return self.table.batch_get_many(list(wanted), consistent=True)
 
     def _gsi(self, partition: str) -> list[dict]:
         return self.table.query(partition, index=schema.GSI1)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ..domain.pseudonyms import keyed
-from .dynamo import ConditionFailed, Table, values
+from .dynamo import Table, values
+from .rate_limit import add_hit
 from .unit_of_work import UnitOfWork, always
 
 Key = tuple[str, str]
@@ -49,8 +50,5 @@ class GuessStore:
 
     def hit(self, k: Key, limit: int, ttl: int) -> None:
         """One more hit, within ``limit`` (one conditional ADD); AtLimit when the counter is at the limit."""
-        try:
-            self.table.update(*k, "ADD hits :one SET #ttl = :ttl", "attribute_not_exists(hits) OR hits < :limit",
-                              {"#ttl": "ttl"}, values(one=1, limit=limit, ttl=ttl))
-        except ConditionFailed:
-            raise AtLimit() from None
+        if not add_hit(self.table, k, limit, ttl):
+            raise AtLimit()
