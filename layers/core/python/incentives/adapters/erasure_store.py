@@ -94,13 +94,6 @@ class RetentionOrder:
 
 
 @dataclass(frozen=True)
-class MailboxLock:
-    """A referee's mailbox lock of a referral program (one per program and e-mail pseudonym)."""
-    key: Key
-    referral_id: str
-
-
-@dataclass(frozen=True)
 class EmailData:
     """What an e-mail pseudonym links to: bound codes, claims, stored answers of claims' Idempotency-Keys."""
     codes: list[BoundCode]
@@ -221,10 +214,6 @@ class ErasureStore:
         return [RetentionOrder(o["order_id"], o["customer_id"], o["version"], o.get("day"))
                 for o in found.values() if o.get("customer_id") == customer_id]
 
-    def mailbox_locks(self, program_ids: Iterable[str], hashes: list[str]) -> list[MailboxLock]:
-        wanted = [keys.referee_mailbox(p, h) for p in sorted(program_ids) for h in hashes]
-        return [MailboxLock(k, lock["referral_id"]) for k, lock in self._batch_get(wanted).items()]
-
     # --- writes: each one request, each changes its item at most once ----------------------------------------
 
     def _commit(self, uow: UnitOfWork) -> int:
@@ -302,21 +291,11 @@ class ErasureStore:
         return self._commit(uow)
 
     def delete(self, k: Key) -> int:
-        """A claim, a consent statement or link, a stored answer, a guess counter, a mailbox lock: 1 if this
+        """A claim, a consent statement or link, a stored answer, a guess counter: 1 if this
         call deleted it."""
         uow = UnitOfWork(self.table)
         uow.delete(k, explain=always(NotApplied))
         return self._commit(uow)
-
-    def drop_mailbox_lock(self, lock: MailboxLock) -> int:
-        """The referral forgets the mailbox hash (it keeps its ledger fields; a missing hash is nothing to do),
-        then the lock goes: 1 if this call deleted it."""
-        try:
-            self.table.update(*keys.referral(lock.referral_id), "REMOVE mailbox_hash",
-                              "attribute_exists(mailbox_hash)")
-        except ConditionFailed:
-            pass
-        return self.delete(lock.key)
 
     def replace_profile(self, customer_id: str, anon: str, profile: dict | None, now_iso: str) -> int:
         """The personal profile is deleted; its non-personal aggregates live on under the anonymised id (months,

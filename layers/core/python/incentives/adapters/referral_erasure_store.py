@@ -7,14 +7,24 @@ answer was lost is recognised on botocore's re-send and counted once, not refuse
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from . import keys
-from .dynamo import Table, values
+from .dynamo import ConditionFailed, Table, values
 from .referral_store import referral_from_item, referrer_from_item, referrer_item
 from .unit_of_work import Gone, NotApplied, UnitOfWork, always, commit_counted, move_over_read
 from ..domain.referrals import Referral, Referrer
 
 _HASHES = ("email_hash", "ip_hash", "device_hash")
 LEADERBOARD_PREFIX = 25  # of gsi1sk: <count:010d>#<inverted time:013d># (then the customer id)
+
+
+@dataclass(frozen=True)
+class MailboxLock:
+    """A referee's attribution lock of an e-mail pseudonym in a program, and the referral it names."""
+    program_id: str
+    mailbox_hash: str
+    referral_id: str
 
 
 class ReferralErasureStore:
@@ -43,6 +53,12 @@ class ReferralErasureStore:
         items = self.table.query(keys.referrals_gsi(program_id, referrer_id), index="gsi1", forward=False)
         return [referral_from_item(i) for i in items if i.get("referrer_id") == referrer_id]
 
+    def mailbox_locks(self, program_ids: list[str], mailbox_hashes: list[str]) -> list[MailboxLock]:
+        """The attribution locks of these mailbox pseudonyms (an erasure by e-mail address), by key in batches."""
+        wanted = {keys.referee_mailbox(p, h): (p, h) for p in sorted(program_ids) for h in mailbox_hashes}
+        got = self.table.batch_get_many(list(wanted), consistent=True)
+        return [MailboxLock(*wanted[k], got[k]["referral_id"]) for k in wanted if k in got]
+
     # --- writes -----------------------------------------------------------------------------------------------
 
     def _update(self, k: tuple[str, str], update: str, condition: str, names: dict | None = None, **vals) -> int:
@@ -57,6 +73,16 @@ class ReferralErasureStore:
 
     def drop_mailbox_lock(self, program_id: str, mailbox_hash: str) -> int:
         return self._delete(keys.referee_mailbox(program_id, mailbox_hash))
+
+    def erase_mailbox(self, lock: MailboxLock) -> int:
+        """The referral forgets the mailbox hash (it keeps its ledger fields; a missing hash is nothing to do),
+        then the lock goes: 1 if this call deleted it."""
+        try:
+            self.table.update(*keys.referral(lock.referral_id), "REMOVE mailbox_hash",
+                              "attribute_exists(mailbox_hash)")
+        except ConditionFailed:
+            pass
+        return self.drop_mailbox_lock(lock.program_id, lock.mailbox_hash)
 
     def drop_referee_lock(self, program_id: str, customer_id: str) -> int:
         return self._delete(keys.referee(program_id, customer_id))

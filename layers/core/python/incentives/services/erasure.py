@@ -201,14 +201,14 @@ class Erasure:
         hashes = email_hashes(email)
         campaign_ids, referral_ids, _ = self.known_ids()
         found = store.email_data(hashes, campaign_ids)
-        locks = store.mailbox_locks(referral_ids, hashes)
+        locks = self.referrals.store.mailbox_locks(sorted(referral_ids), hashes)
         anon = new_id("anon")
         each = self._each(deadline, counts)
         try:
             each("codes", found.codes, lambda code: store.rebind(code, holder_for_id(anon)))
             each("claims", found.claims, store.delete)
             each("idempotency", found.answers, store.delete)
-            each("referrals", locks, store.drop_mailbox_lock)
+            each("referrals", locks, self.referrals.store.erase_mailbox)
         except _OutOfTime:
             store.record(anon, counts, iso(now), done=False)
             return {"status": "in_progress", "erased": counts}
