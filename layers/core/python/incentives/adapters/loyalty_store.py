@@ -14,8 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
@@ -26,7 +24,7 @@ from ..domain.ids import new_id
 from ..domain.loyalty import (EXPIRE, WARN, BalanceShort, LedgerEntry, LotChanged, LoyaltyOrder, Member,
                               MemberChanged, MemberState, OrderChanged, PointLot)
 from . import keys, schema
-from .dynamo import Table, TransactionCancelled, from_item, to_av, values
+from .dynamo import Table, from_item, to_av, values
 from .unit_of_work import UnitOfWork, always, move_over_read
 
 SHARDS = 8  # per program and gsi1 phase: a partition key takes ~1,000 writes/s, the job queries all 8
@@ -387,16 +385,6 @@ class LoyaltyStore:
     def effect(program_id: str) -> str:
         """The loyalty consumer's effect of an event in one program (its marker: services/consumers.py)."""
         return f"LOYALTY#{program_id}"
-
-    @staticmethod
-    @contextmanager
-    def contention() -> Iterator[None]:
-        """A cancellation no condition of ours explains (e.g. a conflict that outlasted its retries) becomes
-        Contention (503, retry)."""
-        try:
-            yield
-        except TransactionCancelled as e:
-            raise errors.Contention(details={"reasons": e.reasons}) from None
 
     def member_items(self, program_ids: list[str], customer_id: str) -> list[dict]:
         """The customer's member items in these programs as stored (BatchGetItem by key, consistent), for

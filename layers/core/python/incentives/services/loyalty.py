@@ -16,7 +16,7 @@ from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
 from ..adapters.loyalty_store import LoyaltyStore
 from ..adapters.retry import CONFLICTS
-from ..adapters.unit_of_work import UnitOfWork
+from ..adapters.unit_of_work import UnitOfWork, contended
 from ..domain import errors
 from ..domain.campaigns import ACTIVE, effective_status
 from ..domain.clock import iso
@@ -121,8 +121,7 @@ class LoyaltyMembers:
             uow.result = {"reward": reward_view(code, reward.id), "points_spent": price,
                           "balance": balance - price, "transaction_id": entry.id}
             try:
-                with self.store.contention():
-                    uow.commit()
+                uow.commit(otherwise=contended)
                 return uow.result
             except StaleRead:
                 continue

@@ -20,7 +20,7 @@ from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
 from ..adapters.loyalty_store import LoyaltyStore
 from ..adapters.retry import CONFLICTS
-from ..adapters.unit_of_work import UnitOfWork
+from ..adapters.unit_of_work import UnitOfWork, contended
 from ..domain import errors
 from ..domain.campaigns import ACTIVE, effective_status
 from ..domain.clock import iso, parse_rfc3339
@@ -105,8 +105,7 @@ class LoyaltyEvents:
 
     def _commit(self, program: LoyaltyProgram, ev: LoyaltyEvent, uow: UnitOfWork, now: datetime) -> bool:
         """False: a copy of the event applied it before. A write whose read went stale raises StaleRead."""
-        with self.store.contention():
-            return self.consumer.apply_once(ev.id, uow, now, effect=self.store.effect(program.id))
+        return self.consumer.apply_once(ev.id, uow, now, effect=self.store.effect(program.id), otherwise=contended)
 
     # --- earning ---------------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from ..adapters.config_source import ConfigSource
 from ..adapters.dynamo import Table
 from ..adapters.loyalty_store import EXPIRE, SHARDS, WARN, LoyaltyStore, Page
 from ..adapters.retry import CONFLICTS
-from ..adapters.unit_of_work import UnitOfWork, always
+from ..adapters.unit_of_work import UnitOfWork, always, contended
 from ..domain import errors
 from ..domain.clock import iso
 from ..domain.loyalty import LedgerEntry, LotChanged, Member, MemberChanged, PointLot, rank, review
@@ -105,8 +105,7 @@ class PointsExpiry:
                             "warning_id": lot.lot_id, "points": lot.remaining,
                             "expires_at": lot.expires_at}), explain=always(LotChanged))
                     try:
-                        with self.store.contention():
-                            uow.commit()
+                        uow.commit(otherwise=contended)
                     except LotChanged:
                         continue  # warned by another run (which put the warning), or spent to zero meanwhile
                     if not warn:
@@ -138,8 +137,7 @@ class PointsExpiry:
                                                       lot_id=lot.lot_id, expires_at=lot.expires_at,
                                                       lot_points=lot.points))
             try:
-                with self.store.contention():
-                    uow.commit()
+                uow.commit(otherwise=contended)
             except LotChanged as e:
                 lot = e.lot  # the lot as it is now: decide again
                 continue
@@ -171,8 +169,7 @@ class PointsExpiry:
                 uow.op(tier_changed(self.table, program, member.member_id, written.version or 0,
                                     member.customer_id, r.before, r.after, now))
             try:
-                with self.store.contention():
-                    uow.commit()
+                uow.commit(otherwise=contended)
             except MemberChanged:
                 continue  # an earning changed the member meanwhile: look again
             counts["tiers_reviewed"] += 1
