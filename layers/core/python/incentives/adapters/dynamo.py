@@ -164,6 +164,11 @@ def is_transient(e: BaseException) -> bool:
     return isinstance(e, (BotoConnectionError, HTTPClientError, BatchIncomplete))
 
 
+def request_token() -> str:
+    """A ClientRequestToken (at most 36 characters): one per logical write, reused by all of its re-sends."""
+    return str(uuid.uuid4())
+
+
 class Table:
     """One table, the calls the engine makes, and a count of requests for the benchmarks."""
 
@@ -327,7 +332,7 @@ class Table:
         connection) is re-sent here too, within the deadline: the outcome is then known, not a 503 to resolve."""
         from botocore.exceptions import ConnectionError as BotoConnectionError, HTTPClientError
 
-        kwargs: dict[str, Any] = {"TransactItems": ops, "ClientRequestToken": token or uuid.uuid4().hex}
+        kwargs: dict[str, Any] = {"TransactItems": ops, "ClientRequestToken": token or request_token()}
         cancelled: Exception | None = None
         for _ in (retry or TRANSIENT).attempts():
             try:

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 from . import keys, schema
 from .campaign_store import LOYALTY, REFERRAL, CampaignStore
-from .dynamo import ConditionFailed, Table, values
+from .dynamo import ConditionFailed, Table, request_token, values
 from .guess_store import GuessStore
-from .unit_of_work import (NotApplied, ReadAgain, UnitOfWork, always, commit_counted, contended, move_over_read,
-                           request_token)
+from .unit_of_work import NotApplied, ReadAgain, UnitOfWork, always, commit_counted, contended, move_over_read
 
 Key = tuple[str, str]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 from collections.abc import Callable
 
-from .dynamo import ConditionFailed, Table, TransactionCancelled, key, to_av, values
+from .dynamo import ConditionFailed, Table, TransactionCancelled, key, request_token, to_av, values
 
 Key = tuple[str, str]
 Explain = Callable[[Any], Exception | None]  # old item (dict | None) -> the domain error, or None
@@ -293,13 +293,6 @@ def contended(e: TransactionCancelled) -> Exception:
 class NotApplied(Exception):
     """Raised by an explanation: the write's condition failed because its work is done already (a repeat or a
     concurrent writer changed or deleted the item first): nothing to do, nothing to count."""
-
-
-def request_token() -> str:
-    """A ClientRequestToken (at most 36 characters): one per logical write, reused by botocore's retries."""
-    import uuid
-
-    return str(uuid.uuid4())
 
 
 def commit_counted(uow: UnitOfWork, token: str | None = None) -> int:
